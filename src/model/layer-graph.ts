@@ -102,7 +102,7 @@ export interface LayerGraph {
   output: string;
 }
 
-/** Names of the layers that the tensor `name` feeds, in graph order. */
+/** The names of the layers whose outputs this layer reads. */
 export function inputsOf(layer: Layer): readonly string[] {
   switch (layer.kind) {
     case 'input':

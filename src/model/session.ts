@@ -1,0 +1,67 @@
+import * as ort from 'onnxruntime-node';
+import { defaultLogger, type Logger } from '../log.js';
+
+export type Device = 'cpu' | 'cuda' | 'webgpu';
+export const DEVICES: readonly Device[] = ['cpu', 'cuda', 'webgpu'];
+
+export interface SessionOptions {
+  device?: Device;
+  /** Intra-op threads for the CPU provider; 0 lets ONNX Runtime decide (one per core). */
+  threads?: number;
+  logger?: Logger;
+}
+
+export interface CreatedSession {
+  session: ort.InferenceSession;
+  /** The provider the session really runs on, after any fallback. */
+  device: Device;
+}
+
+export function parseDevice(value: string): Device {
+  if ((DEVICES as readonly string[]).includes(value)) return value as Device;
+  throw new Error(`unknown device "${value}": choose one of ${DEVICES.join(', ')}`);
+}
+
+/**
+ * Creates an inference session on the requested provider. onnxruntime-node throws when a provider's
+ * libraries or device are missing instead of falling back, so the fallback to CPU is done here, and said.
+ */
+export async function createSession(model: string | Uint8Array, options: SessionOptions = {}): Promise<CreatedSession> {
+  const device = options.device ?? 'cpu';
+  const logger = options.logger ?? defaultLogger;
+  const base: ort.InferenceSession.SessionOptions = {
+    graphOptimizationLevel: 'all',
+    intraOpNumThreads: options.threads ?? 0,
+    interOpNumThreads: 1,
+  };
+  if (device !== 'cpu') {
+    const unavailable = providerUnavailableReason(device);
+    if (unavailable) {
+      logger.warn(`device ${device} is not available (${unavailable}); falling back to cpu`);
+    } else {
+      try {
+        const session = await create(model, { ...base, executionProviders: [device] });
+        logger.info(`running on ${device}`);
+        return { session, device };
+      } catch (error) {
+        logger.warn(`device ${device} failed to start (${firstLine(error)}); falling back to cpu`);
+      }
+    }
+  }
+  return { session: await create(model, { ...base, executionProviders: ['cpu'] }), device: 'cpu' };
+}
+
+function create(model: string | Uint8Array, options: ort.InferenceSession.SessionOptions): Promise<ort.InferenceSession> {
+  return typeof model === 'string' ? ort.InferenceSession.create(model, options) : ort.InferenceSession.create(model, options);
+}
+
+/** Why a provider cannot be used at all in this installation, or null when it may be tried. */
+export function providerUnavailableReason(device: Device): string | null {
+  const backend = ort.listSupportedBackends().find((b) => b.name === device);
+  if (!backend) return `onnxruntime-node ${ort.env.versions.common} has no ${device} provider`;
+  return null;
+}
+
+function firstLine(error: unknown): string {
+  return (error instanceof Error ? error.message : String(error)).split('\n')[0]!.slice(0, 300);
+}
