@@ -4,6 +4,10 @@ import { Backbone } from '../model/backbone.js';
 import { ensureModels, defaultModelCache } from '../model/provision.js';
 import { DEVICES, parseDevice } from '../model/session.js';
 import { classifyImage } from './classify.js';
+import { detectCommand } from './detect.js';
+import { Dasr } from '../detect/dasr.js';
+import { DEFAULT_DASR_CONFIG, type DasrConfig } from '../detect/config.js';
+import { loadWhitening } from '../detect/whitening.js';
 import { ImageInputError } from '../image/errors.js';
 
 const program = new Command('dasr')
@@ -11,12 +15,30 @@ const program = new Command('dasr')
   .addOption(new Option('--device <device>', 'execution provider').choices(DEVICES).default('cpu'))
   .option('--threads <n>', 'CPU threads for inference (0 = all cores)', integer, 0)
   .option('--model-cache <dir>', 'where generated ONNX models are kept', defaultModelCache())
+  .addOption(new Option('--variant <variant>', 'DASR (peaks ≥ mean) or DASR* (all peaks + NMS)').choices(['dasr', 'dasr-star']).default(DEFAULT_DASR_CONFIG.variant))
+  .option('--long-side <px>', 'network input size (longer image side)', integer, DEFAULT_DASR_CONFIG.longSide)
+  .option('--nms <iou>', 'DASR* NMS IoU threshold β', fraction, DEFAULT_DASR_CONFIG.nmsIou)
+  .addOption(new Option('--pooling <layer>', 'feature map pooled for descriptors').choices(['res5a', 'res5c']).default(DEFAULT_DASR_CONFIG.poolingLayer))
+  .option('--max-peaks <n>', 'peaks back-propagated per image', integer, DEFAULT_DASR_CONFIG.maxPeaks)
+  .option('--whitening <file>', 'PCA-whitening learned with `dasr whiten fit`')
   .showHelpAfterError();
 
 interface GlobalOptions {
   device: string;
   threads: number;
   modelCache: string;
+  variant: DasrConfig['variant'];
+  longSide: number;
+  nms: number;
+  pooling: DasrConfig['poolingLayer'];
+  maxPeaks: number;
+  whitening?: string;
+}
+
+async function dasrFromOptions(): Promise<Dasr> {
+  const options = program.opts<GlobalOptions>();
+  const config = { variant: options.variant, longSide: options.longSide, nmsIou: options.nms, poolingLayer: options.pooling, maxPeaks: options.maxPeaks };
+  return new Dasr(await backboneFromOptions(), config, options.whitening ? loadWhitening(options.whitening) : null);
 }
 
 function backboneFromOptions(): Promise<Backbone> {
@@ -50,9 +72,25 @@ program
     await backbone.release();
   });
 
+program
+  .command('detect <image>')
+  .description('find class-agnostic object instances in an image (DASR) and draw them')
+  .option('--out <file>', 'write the image with boxes and peaks drawn (.png or .jpg)')
+  .option('--json', 'print {"image": {width, height}, "regions": [{box, score, peak}]}')
+  .action(async (image: string, options: { out?: string; json?: boolean }) => {
+    const dasr = await dasrFromOptions();
+    await detectCommand(dasr, image, options);
+  });
+
 function integer(value: string): number {
   const n = Number(value);
   if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError('expected a non-negative integer');
+  return n;
+}
+
+function fraction(value: string): number {
+  const n = Number(value);
+  if (!(n >= 0 && n <= 1)) throw new InvalidArgumentError('expected a number between 0 and 1');
   return n;
 }
 

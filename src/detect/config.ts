@@ -1,0 +1,44 @@
+/** What the DASR detector and descriptor can be told; every field has a default (DEFAULT_DASR_CONFIG). */
+export interface DasrConfig {
+  /** 'dasr' back-propagates peaks with R ≥ mean(R); 'dasr-star' (DASR*) every local maximum, then NMS. */
+  variant: 'dasr' | 'dasr-star';
+  /** The image is resized so its longer side has this many pixels before the network. */
+  longSide: number;
+  /** IoU above which DASR* suppresses a lower-scored region (β); plain DASR applies no NMS. */
+  nmsIou: number;
+  /** Feature map pooled inside the box for the region descriptor. */
+  poolingLayer: 'res5a' | 'res5c';
+  /** At most this many peaks (highest R first) are back-propagated per image. */
+  maxPeaks: number;
+  /** Peaks per batched top-down run: bounds memory (each peak carries whole-network-sized signals). */
+  peakBatch: number;
+}
+
+export const DEFAULT_DASR_CONFIG: DasrConfig = {
+  variant: 'dasr-star',
+  longSide: 512,
+  nmsIou: 0.3,
+  poolingLayer: 'res5a',
+  maxPeaks: 16,
+  peakBatch: 8,
+};
+
+/** The smallest input the network takes: res5 has stride 32, so a side below 32 px leaves no feature cell. */
+export const MIN_INPUT_SIDE = 32;
+
+export function resolveDasrConfig(partial: Partial<DasrConfig> = {}): DasrConfig {
+  const config = { ...DEFAULT_DASR_CONFIG, ...definedOnly(partial) };
+  if (config.variant !== 'dasr' && config.variant !== 'dasr-star') throw new RangeError(`variant must be dasr or dasr-star, got ${String(config.variant)}`);
+  if (!Number.isInteger(config.longSide) || config.longSide < MIN_INPUT_SIDE || config.longSide > 4096) {
+    throw new RangeError(`longSide must be an integer in [${MIN_INPUT_SIDE}, 4096], got ${config.longSide}`);
+  }
+  if (!(config.nmsIou >= 0 && config.nmsIou <= 1)) throw new RangeError(`nmsIou must be in [0, 1], got ${config.nmsIou}`);
+  if (config.poolingLayer !== 'res5a' && config.poolingLayer !== 'res5c') throw new RangeError(`poolingLayer must be res5a or res5c, got ${String(config.poolingLayer)}`);
+  if (!Number.isInteger(config.maxPeaks) || config.maxPeaks < 1) throw new RangeError(`maxPeaks must be a positive integer, got ${config.maxPeaks}`);
+  if (!Number.isInteger(config.peakBatch) || config.peakBatch < 1) throw new RangeError(`peakBatch must be a positive integer, got ${config.peakBatch}`);
+  return config;
+}
+
+function definedOnly<T extends object>(partial: T): Partial<T> {
+  return Object.fromEntries(Object.entries(partial).filter(([, v]) => v !== undefined)) as Partial<T>;
+}

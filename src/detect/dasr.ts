@@ -1,0 +1,171 @@
+import { performance } from 'node:perf_hooks';
+import { assertMinimumSize, resizeLongSide, type DecodedImage } from '../image/load.js';
+import { toCaffeTensor } from '../image/tensor.js';
+import { RES5_STRIDE, type Backbone, type BackboneOutputs, type FeatureMap } from '../model/backbone.js';
+import { clipBox, scaleBox, type Box } from './box.js';
+import { MIN_INPUT_SIDE, resolveDasrConfig, type DasrConfig } from './config.js';
+import { nonMaximumSuppression } from './nms.js';
+import { findPeaks, responseMap, type Peak } from './peaks.js';
+import { boxFromSaliency } from './region-box.js';
+import { averagePoolBox } from './roi-pool.js';
+import { applyWhitening, type Whitening } from './whitening.js';
+import { l2Normalize } from './vector.js';
+
+export interface Region {
+  /** [x1, y1, x2, y2] in original image pixels */
+  box: Box;
+  /** R at the peak the region grew from */
+  score: number;
+  /** the peak's cell centre, in original image pixels */
+  peak: [number, number];
+  /** L2-normalised (and whitened, when a whitening is set) descriptor */
+  feature: Float32Array;
+}
+
+export interface DetectionTimings {
+  forwardMs: number;
+  topDownMs: number;
+  boxesMs: number;
+  poolingMs: number;
+}
+
+export interface Detection {
+  image: { width: number; height: number };
+  /** the network input size the image was resized to */
+  input: { width: number; height: number };
+  peaks: number;
+  regions: Region[];
+  timings: DetectionTimings;
+}
+
+export class DasrInputError extends Error {
+  override name = 'DasrInputError';
+  constructor(
+    readonly code: 'box-outside-image' | 'empty-box' | 'invalid-box',
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+/** One image prepared for the network: its resized copy and the scale back to original pixels. */
+interface PreparedImage {
+  original: { width: number; height: number };
+  width: number;
+  height: number;
+  tensor: Float32Array;
+}
+
+/** The DASR detector/descriptor over a loaded backbone. Stateless apart from its configuration. */
+export class Dasr {
+  readonly config: DasrConfig;
+
+  constructor(
+    private readonly backbone: Backbone,
+    config: Partial<DasrConfig> = {},
+    private readonly whitening: Whitening | null = null,
+  ) {
+    this.config = resolveDasrConfig(config);
+    if (whitening && whitening.layer !== this.config.poolingLayer) {
+      throw new RangeError(`the whitening was learned on ${whitening.layer} features but regions are pooled on ${this.config.poolingLayer}`);
+    }
+  }
+
+  /** Localises class-agnostic instances and describes each one. An image without peaks gives no regions. */
+  async detect(image: DecodedImage): Promise<Detection> {
+    const prepared = this.prepare(image);
+    let t = performance.now();
+    const outputs = await this.backbone.forward(prepared.tensor, prepared.height, prepared.width);
+    const forwardMs = performance.now() - t;
+
+    const { res5c } = outputs;
+    const response = responseMap(res5c.data, res5c.channels, res5c.width, res5c.height);
+    const peaks = findPeaks(response, res5c.width, res5c.height, { variant: this.config.variant, maxPeaks: this.config.maxPeaks });
+
+    t = performance.now();
+    const saliencies = await this.topDown(prepared, res5c, peaks);
+    const topDownMs = performance.now() - t;
+
+    t = performance.now();
+    const plane = prepared.width * prepared.height;
+    let candidates = peaks.flatMap((peak, k) => {
+      const box = boxFromSaliency(saliencies.subarray(k * plane, (k + 1) * plane), prepared.width, prepared.height);
+      return box ? [{ box, score: peak.score, peak }] : [];
+    });
+    if (this.config.variant === 'dasr-star') candidates = nonMaximumSuppression(candidates, this.config.nmsIou);
+    const boxesMs = performance.now() - t;
+
+    t = performance.now();
+    const pooled = this.poolingMap(outputs);
+    const sx = prepared.original.width / prepared.width;
+    const sy = prepared.original.height / prepared.height;
+    const regions = candidates.map(({ box, score, peak }) => ({
+      box: clipBox(scaleBox(box, sx, sy), prepared.original.width, prepared.original.height),
+      score,
+      peak: [((peak.x + 0.5) * RES5_STRIDE) * sx, ((peak.y + 0.5) * RES5_STRIDE) * sy] as [number, number],
+      feature: this.describePooled(pooled, box),
+    }));
+    const poolingMs = performance.now() - t;
+
+    return {
+      image: prepared.original,
+      input: { width: prepared.width, height: prepared.height },
+      peaks: peaks.length,
+      regions,
+      timings: { forwardMs, topDownMs, boxesMs, poolingMs },
+    };
+  }
+
+  /**
+   * The query descriptor: the whole image goes through the network and the box (original pixels; the whole
+   * image when omitted, i.e. a crop) is pooled on that map, exactly as database regions are.
+   */
+  async describe(image: DecodedImage, box?: Box): Promise<Float32Array> {
+    const prepared = this.prepare(image);
+    const region = box ?? ([0, 0, image.width, image.height] as Box);
+    validateBox(region, image.width, image.height);
+    const outputs = await this.backbone.forward(prepared.tensor, prepared.height, prepared.width);
+    const inputBox = scaleBox(clipBox(region, image.width, image.height), prepared.width / image.width, prepared.height / image.height);
+    return this.describePooled(this.poolingMap(outputs), inputBox);
+  }
+
+  private prepare(image: DecodedImage): PreparedImage {
+    const resized = resizeLongSide(image, this.config.longSide);
+    assertMinimumSize(resized, MIN_INPUT_SIDE);
+    return { original: { width: image.width, height: image.height }, width: resized.width, height: resized.height, tensor: toCaffeTensor(resized) };
+  }
+
+  /** All peaks go through the batched pass, `peakBatch` at a time; returns K concatenated H×W maps. */
+  private async topDown(prepared: PreparedImage, res5c: FeatureMap, peaks: Peak[]): Promise<Float32Array> {
+    const plane = prepared.width * prepared.height;
+    const maps = new Float32Array(peaks.length * plane);
+    const cells = res5c.width * res5c.height;
+    for (let start = 0; start < peaks.length; start += this.config.peakBatch) {
+      const batch = peaks.slice(start, start + this.config.peakBatch);
+      const seeds = new Float32Array(batch.length * cells);
+      batch.forEach((peak, k) => (seeds[k * cells + peak.y * res5c.width + peak.x] = 1));
+      const saliency = await this.backbone.topDown(prepared.tensor, prepared.height, prepared.width, seeds, res5c.height, res5c.width);
+      maps.set(saliency, start * plane);
+    }
+    return maps;
+  }
+
+  private poolingMap(outputs: BackboneOutputs): FeatureMap {
+    return outputs[this.config.poolingLayer];
+  }
+
+  /** L2 → optional PCA-whitening (which ends with its own L2) of the box's average-pooled features. */
+  private describePooled(map: FeatureMap, inputBox: Box): Float32Array {
+    const pooled = averagePoolBox(map.data, map.channels, map.width, map.height, RES5_STRIDE, inputBox);
+    return this.whitening ? applyWhitening(this.whitening, pooled) : l2Normalize(pooled);
+  }
+}
+
+function validateBox(box: Box, width: number, height: number): void {
+  if (box.length !== 4 || !box.every(Number.isFinite)) throw new DasrInputError('invalid-box', `a box needs four finite numbers, got [${box.join(', ')}]`);
+  const [x1, y1, x2, y2] = box;
+  if (x2 <= x1 || y2 <= y1) throw new DasrInputError('empty-box', `box [${box.join(', ')}] has no area (x2 must exceed x1 and y2 exceed y1)`);
+  if (x2 <= 0 || y2 <= 0 || x1 >= width || y1 >= height) {
+    throw new DasrInputError('box-outside-image', `box [${box.join(', ')}] lies outside the ${width}×${height} image`);
+  }
+}
