@@ -1,6 +1,6 @@
 import { GraphBuilder, int, ints, str } from './onnx/builder.js';
 import { convPads, emitForward, outputChannels } from './forward-graph.js';
-import { inputsOf, truncateGraph, type LayerGraph } from './layer-graph.js';
+import { inputsOf, truncateGraph, type Conv2DLayer, type LayerGraph } from './layer-graph.js';
 
 /** Below this, Z counts as zero: the method's rule sets G = 0 there instead of dividing. */
 const Z_EPSILON = 1e-10;
@@ -34,7 +34,6 @@ export function buildTopDownModel(fullGraph: LayerGraph, from: string, metadata:
   };
   const zero = b.scalar('zero', 0);
   const epsilon = b.scalar('z_epsilon', Z_EPSILON);
-  const hwStart = { start: int(2) };
 
   let inputSignal: string | undefined;
   for (let i = graph.layers.length - 1; i >= 0; i--) {
@@ -74,21 +73,13 @@ export function buildTopDownModel(fullGraph: LayerGraph, from: string, metadata:
           [
             b.op('Less', [z, epsilon], `${layer.name}/z_small`),
             zero,
-            b.op('Reciprocal', [b.op('Add', [b.op('Abs', [z], `${layer.name}/z_abs`), epsilon], `${layer.name}/z_guarded`)], `${layer.name}/z_inv_all`),
+            // |Z| = Z: x − min(x) ≥ 0 and W⁺ ≥ 0 make every product and sum non-negative, in floats too.
+            b.op('Reciprocal', [b.op('Add', [z, epsilon], `${layer.name}/z_guarded`)], `${layer.name}/z_inv_all`),
           ],
           `${layer.name}/z_inv`,
         );
         const scaled = b.op('Mul', [g, inverseZ], `${layer.name}/g_over_z`);
-        const back = b.op('ConvTranspose', [scaled, positiveWeights], `${layer.name}/back`, attributes);
-        // A strided conv never reads the last row/column of an even-sized input, so the transpose comes
-        // back short there; pad with zeros to the input's size, computed from the actual shapes.
-        const missing = b.op(
-          'Sub',
-          [b.op('Shape', [x], `${layer.name}/x_hw`, hwStart), b.op('Shape', [back], `${layer.name}/back_hw`, hwStart)],
-          `${layer.name}/missing_hw`,
-        );
-        const pads = b.op('Concat', [b.int64Tensor(`${layer.name}/pads_head`, [6], [0, 0, 0, 0, 0, 0]), missing], `${layer.name}/pads`, { axis: int(0) });
-        const backFull = b.op('Pad', [back, pads], `${layer.name}/back_full`);
+        const backFull = emitConvAdjoint(b, layer, scaled, positiveWeights, x);
         send(layer.input, b.op('Mul', [shifted, backFull], `${layer.name}/g_in`));
         break;
       }
@@ -136,4 +127,59 @@ export function buildTopDownModel(fullGraph: LayerGraph, from: string, metadata:
   const colourSum = b.op('ReduceSum', [inputSignal, b.int64Tensor('colour_axis', [1], [1])], 'colour_sum', { keepdims: int(0) });
   b.output('saliency', b.op('Relu', [colourSum], 'saliency_clamped'), ['peaks', 'height', 'width']);
   return b.toModel(metadata);
+}
+
+/**
+ * convTranspose(signal, W⁺) sized like the conv's input `x`, the exact adjoint of the conv. ONNX Runtime's
+ * CPU ConvTranspose is several times slower than its Conv, so the common cases are rewritten as Conv:
+ * stride 1 → Conv with the kernel transposed (in ↔ out) and rotated 180°, padded k−1−p; a strided 1×1 →
+ * Conv with the transposed kernel at low resolution, then zeros interleaved (equal strides). Anything else (the 7×7/2 stem)
+ * uses ConvTranspose and is padded back to the input size, which a strided conv may not have read entirely.
+ */
+function emitConvAdjoint(b: GraphBuilder, layer: Conv2DLayer, signal: string, positiveWeights: string, x: string): string {
+  const [kh, kw] = layer.kernel;
+  const [sh, sw] = layer.strides;
+  const [pt, pl, pb, pr] = convPads(layer);
+  const name = layer.name;
+  const transposed = b.op('Transpose', [positiveWeights], `${name}/kernel_adjoint`, { perm: ints([1, 0, 2, 3]) });
+  if (sh === 1 && sw === 1) {
+    const kernel =
+      kh === 1 && kw === 1
+        ? transposed
+        : b.op(
+            'Slice',
+            [
+              transposed,
+              b.int64Tensor(`${name}/flip_starts`, [2], [-1, -1]),
+              b.int64Tensor(`${name}/flip_ends`, [2], [-Number.MAX_SAFE_INTEGER, -Number.MAX_SAFE_INTEGER]),
+              b.int64Tensor(`${name}/flip_axes`, [2], [2, 3]),
+              b.int64Tensor(`${name}/flip_steps`, [2], [-1, -1]),
+            ],
+            `${name}/kernel_adjoint_rotated`,
+          );
+    return b.op('Conv', [signal, kernel], `${name}/back`, {
+      kernel_shape: ints(layer.kernel),
+      pads: ints([kh - 1 - pt, kw - 1 - pl, kh - 1 - pb, kw - 1 - pr]),
+    });
+  }
+  const inputHw = b.op('Shape', [x], `${name}/x_hw`, { start: int(2) });
+  if (kh === 1 && kw === 1 && pt + pl + pb + pr === 0 && sh === sw) {
+    const low = b.op('Conv', [signal, transposed], `${name}/back_low`, { kernel_shape: ints([1, 1]) });
+    // Interleave zeros: DepthToSpace (DCR) puts channel block 0 of [K, s²·C, h, w] on positions (s·i, s·j)
+    // of [K, C, s·h, s·w], so blocks 1…s²−1 are zeros. Each value lands on the input position its output
+    // read. (A 6-D Pad doing the same was several times slower in ONNX Runtime.)
+    const zerosShape = b.op('Mul', [b.op('Shape', [low], `${name}/low_shape`), b.int64Tensor(`${name}/zero_blocks`, [4], [1, sh * sh - 1, 1, 1])], `${name}/zeros_shape`);
+    const blocks = b.op('Concat', [low, b.op('ConstantOfShape', [zerosShape], `${name}/zeros`)], `${name}/back_blocks`, { axis: int(1) });
+    const up = b.op('DepthToSpace', [blocks], `${name}/back_up`, { blocksize: int(sh), mode: str('DCR') });
+    // The last output may read the input's last row (odd sizes), so only cropping can be needed.
+    return b.op('Slice', [up, b.int64Tensor(`${name}/crop_starts`, [2], [0, 0]), inputHw, b.int64Tensor(`${name}/crop_axes`, [2], [2, 3])], `${name}/back_full`);
+  }
+  const back = b.op('ConvTranspose', [signal, positiveWeights], `${name}/back`, {
+    kernel_shape: ints(layer.kernel),
+    strides: ints(layer.strides),
+    pads: ints([pt, pl, pb, pr]),
+  });
+  const missing = b.op('Sub', [inputHw, b.op('Shape', [back], `${name}/back_hw`, { start: int(2) })], `${name}/missing_hw`);
+  const pads = b.op('Concat', [b.int64Tensor(`${name}/pads_head`, [6], [0, 0, 0, 0, 0, 0]), missing], `${name}/pads`, { axis: int(0) });
+  return b.op('Pad', [back, pads], `${name}/back_full`);
 }

@@ -1,0 +1,13 @@
+/** `npm run bench -- <name> [args]`: benchmarks print figures; nothing here asserts on time. */
+const benches: Record<string, () => Promise<{ run(args: string[]): Promise<void> }>> = {
+  model: () => import('./model.js'),
+  dasr: () => import('./dasr.js'),
+};
+
+const [name, ...args] = process.argv.slice(2);
+const load = name ? benches[name] : undefined;
+if (!load) {
+  process.stderr.write(`usage: npm run bench -- <${Object.keys(benches).join('|')}> [args]\n`);
+  process.exit(2);
+}
+await (await load()).run(args);
