@@ -5,6 +5,7 @@ import { ensureModels, defaultModelCache } from '../model/provision.js';
 import { DEVICES, parseDevice } from '../model/session.js';
 import { classifyImage } from './classify.js';
 import { detectCommand } from './detect.js';
+import { whitenFitCommand } from './whiten.js';
 import { Dasr } from '../detect/dasr.js';
 import { DEFAULT_DASR_CONFIG, type DasrConfig } from '../detect/config.js';
 import { loadWhitening } from '../detect/whitening.js';
@@ -80,6 +81,18 @@ program
   .action(async (image: string, options: { out?: string; json?: boolean }) => {
     const dasr = await dasrFromOptions();
     await detectCommand(dasr, image, options);
+  });
+
+program
+  .command('whiten')
+  .description('PCA-whitening of region descriptors')
+  .command('fit <inputs...>')
+  .description('learn whitening from the regions of images (files or directories); use a collection other than the one you search')
+  .requiredOption('-o, --out <file>', 'where to save the whitening file')
+  .action(async (inputs: string[], options: { out: string }) => {
+    if (program.opts<GlobalOptions>().whitening) throw new Error('--whitening cannot be used while fitting a whitening');
+    const dasr = await dasrFromOptions();
+    await whitenFitCommand(dasr, inputs, options.out, (line) => process.stderr.write(`${line}\n`));
   });
 
 function integer(value: string): number {
