@@ -1,0 +1,101 @@
+import { describe, expect, it } from 'vitest';
+import { Subject, firstValueFrom, lastValueFrom, toArray, tap } from 'rxjs';
+import { processLatest, pullFrom, type LatestStats } from '../../src/ingest/flow.js';
+
+function deferred(): { promise: Promise<void>; resolve: () => void } {
+  let resolve!: () => void;
+  const promise = new Promise<void>((r) => (resolve = r));
+  return { promise, resolve };
+}
+
+describe('pullFrom', () => {
+  it('reads from the producer only as far as the consumer asked', async () => {
+    let produced = 0;
+    async function* numbers() {
+      for (let i = 0; i < 100; i++) {
+        produced++;
+        yield i;
+      }
+    }
+    const pulled = pullFrom(numbers());
+    const seen: number[] = [];
+    const done = lastValueFrom(pulled.items$.pipe(tap((n) => seen.push(n)), toArray()), { defaultValue: [] });
+    pulled.request(3);
+    await new Promise((r) => setTimeout(r, 20));
+    expect(seen).toEqual([0, 1, 2]);
+    expect(produced).toBe(3);
+    pulled.request(200);
+    expect(await done).toHaveLength(100);
+  });
+
+  it('stops the producer when the consumer unsubscribes', async () => {
+    let finalized = false;
+    async function* endless() {
+      try {
+        for (let i = 0; ; i++) yield i;
+      } finally {
+        finalized = true;
+      }
+    }
+    const pulled = pullFrom(endless());
+    const first = firstValueFrom(pulled.items$);
+    pulled.request();
+    expect(await first).toBe(0);
+    await new Promise((r) => setTimeout(r, 10));
+    expect(finalized).toBe(true);
+  });
+});
+
+describe('processLatest', () => {
+  it('keeps only the newest waiting item while busy and counts the rest as dropped', async () => {
+    const source = new Subject<number>();
+    const gates = new Map<number, ReturnType<typeof deferred>>();
+    const started: number[] = [];
+    const stats: LatestStats = { processed: 0, dropped: 0 };
+    const results = lastValueFrom(
+      source.pipe(
+        processLatest(async (n: number) => {
+          started.push(n);
+          const gate = deferred();
+          gates.set(n, gate);
+          await gate.promise;
+          return n * 10;
+        }, stats),
+        toArray(),
+      ),
+    );
+    source.next(1); // starts at once
+    source.next(2); // waits
+    source.next(3); // replaces 2
+    source.next(4); // replaces 3
+    expect(started).toEqual([1]);
+    gates.get(1)!.resolve();
+    await new Promise((r) => setTimeout(r, 0));
+    expect(started).toEqual([1, 4]);
+    source.complete();
+    gates.get(4)!.resolve();
+    expect(await results).toEqual([10, 40]);
+    expect(stats).toEqual({ processed: 2, dropped: 2 });
+  });
+
+  it('drops nothing when processing keeps up', async () => {
+    const source = new Subject<number>();
+    const stats: LatestStats = { processed: 0, dropped: 0 };
+    const results = lastValueFrom(source.pipe(processLatest(async (n: number) => n + 1, stats), toArray()));
+    for (let i = 0; i < 5; i++) {
+      source.next(i);
+      await new Promise((r) => setTimeout(r, 0));
+    }
+    source.complete();
+    expect(await results).toEqual([1, 2, 3, 4, 5]);
+    expect(stats.dropped).toBe(0);
+  });
+
+  it('passes a processing error on', async () => {
+    const source = new Subject<number>();
+    const stats: LatestStats = { processed: 0, dropped: 0 };
+    const result = lastValueFrom(source.pipe(processLatest(async () => Promise.reject(new Error('inference failed')), stats)));
+    source.next(1);
+    await expect(result).rejects.toThrow('inference failed');
+  });
+});
