@@ -134,7 +134,7 @@ export function layerGraphFromTfjs(json: TfjsModelJson, weights: Map<string, Flo
             strides,
             padding,
             weights: hwioToOihw(weight(kl.name, 'kernel'), kh, kw, cin, filters),
-            bias: c['use_bias'] ? weight(kl.name, 'bias') : null,
+            bias: c['use_bias'] === false ? null : weight(kl.name, 'bias'), // Keras defaults use_bias to true
           },
           c['activation'],
           filters,

