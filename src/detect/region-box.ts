@@ -1,0 +1,50 @@
+import { clipBox, type Box } from './box.js';
+import { percentile } from './percentile.js';
+
+/**
+ * Instance box from a saliency map M (DASR detection steps 5–6), in map pixel coordinates.
+ *
+ * Keeps the pixels with M ≥ τ (τ = the `quantile`-th percentile of M) and M > 0, and takes the unweighted mean
+ * and population covariance of their centres. The rectangle circumscribing the ellipse with semi-axes 2√λ
+ * (λ = covariance eigenvalues) is exactly mean ± 2σ per axis, whatever the ellipse's tilt, so no eigen
+ * decomposition is needed. Non-finite values of M are treated as absent: they neither count towards τ nor
+ * get kept. Returns null when fewer than 2 pixels are kept or the clipped box is thinner than 1 pixel.
+ */
+export function boxFromSaliency(saliency: Float32Array, width: number, height: number, quantile = 95): Box | null {
+  if (saliency.length !== width * height) {
+    throw new RangeError(`boxFromSaliency: expected ${width}×${height} values, got ${saliency.length}`);
+  }
+  const finiteValues = saliency.filter(Number.isFinite);
+  if (finiteValues.length === 0) return null;
+  const threshold = percentile(finiteValues, quantile);
+
+  let count = 0;
+  let sumX = 0;
+  let sumY = 0;
+  let sumXX = 0;
+  let sumYY = 0;
+  for (let row = 0; row < height; row++) {
+    for (let column = 0; column < width; column++) {
+      const value = saliency[row * width + column];
+      // Comparisons with NaN are false, ±Infinity is excluded explicitly.
+      if (!(value >= threshold && value > 0 && value !== Number.POSITIVE_INFINITY)) continue;
+      const x = column + 0.5;
+      const y = row + 0.5;
+      count++;
+      sumX += x;
+      sumY += y;
+      sumXX += x * x;
+      sumYY += y * y;
+    }
+  }
+  if (count < 2) return null;
+
+  const meanX = sumX / count;
+  const meanY = sumY / count;
+  // Coordinates are small integers + 0.5, so these sums are exact in double and the one-pass variance does
+  // not cancel catastrophically; max(0, ·) guards the last-bit rounding of a zero variance.
+  const sigmaX = Math.sqrt(Math.max(0, sumXX / count - meanX * meanX));
+  const sigmaY = Math.sqrt(Math.max(0, sumYY / count - meanY * meanY));
+  const box = clipBox([meanX - 2 * sigmaX, meanY - 2 * sigmaY, meanX + 2 * sigmaX, meanY + 2 * sigmaY], width, height);
+  return box[2] - box[0] < 1 || box[3] - box[1] < 1 ? null : box;
+}

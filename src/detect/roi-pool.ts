@@ -1,0 +1,60 @@
+import type { Box } from './box.js';
+
+/** Half-open cell ranges [x0, x1) × [y0, y1) of a feature map. */
+export interface CellRange {
+  x0: number;
+  x1: number;
+  y0: number;
+  y1: number;
+}
+
+/**
+ * Feature-map cells under a box given in network-input pixels: floor(x1/stride) ≤ cx < ceil(x2/stride), same for
+ * y (the group's evaluation code), clamped to the map. A region always gets a descriptor: when the clamped range
+ * is empty (a box thinner than a cell lying on a cell boundary, or one entirely outside the map) the single cell
+ * under the box centre, clamped into the map, is used.
+ */
+export function roiCells(box: Box, stride: number, width: number, height: number): CellRange {
+  if (!box.every(Number.isFinite)) throw new RangeError(`roiCells: non-finite box [${box.join(', ')}]`);
+  if (!(stride > 0) || width < 1 || height < 1) {
+    throw new RangeError(`roiCells: invalid stride ${stride} or map size ${width}×${height}`);
+  }
+  const [x0, x1] = cellRange(box[0], box[2], stride, width);
+  const [y0, y1] = cellRange(box[1], box[3], stride, height);
+  return { x0, x1, y0, y1 };
+}
+
+function cellRange(low: number, high: number, stride: number, size: number): [start: number, end: number] {
+  const start = Math.max(0, Math.floor(low / stride));
+  const end = Math.min(size, Math.ceil(high / stride));
+  if (start < end) return [start, end];
+  const centreCell = Math.min(size - 1, Math.max(0, Math.floor((low + high) / 2 / stride)));
+  return [centreCell, centreCell + 1];
+}
+
+/** Region descriptor: per-channel mean of a CHW feature map over roiCells(box, …). */
+export function averagePoolBox(
+  features: Float32Array,
+  channels: number,
+  width: number,
+  height: number,
+  stride: number,
+  box: Box,
+): Float32Array {
+  const plane = width * height;
+  if (features.length !== channels * plane) {
+    throw new RangeError(`averagePoolBox: expected ${channels}×${height}×${width} values, got ${features.length}`);
+  }
+  const cells = roiCells(box, stride, width, height);
+  const cellCount = (cells.x1 - cells.x0) * (cells.y1 - cells.y0);
+  const pooled = new Float32Array(channels);
+  for (let c = 0; c < channels; c++) {
+    let sum = 0;
+    for (let cy = cells.y0; cy < cells.y1; cy++) {
+      const rowOffset = c * plane + cy * width;
+      for (let cx = cells.x0; cx < cells.x1; cx++) sum += features[rowOffset + cx];
+    }
+    pooled[c] = sum / cellCount;
+  }
+  return pooled;
+}
