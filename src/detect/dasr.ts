@@ -130,6 +130,8 @@ export class Dasr {
   }
 
   private prepare(image: DecodedImage): PreparedImage {
+    // Upscaling a thumbnail to the network size would invent detail, so the original must be big enough too.
+    assertMinimumSize(image, MIN_INPUT_SIDE);
     const resized = resizeLongSide(image, this.config.longSide);
     assertMinimumSize(resized, MIN_INPUT_SIDE);
     return { original: { width: image.width, height: image.height }, width: resized.width, height: resized.height, tensor: toCaffeTensor(resized) };

@@ -1,0 +1,131 @@
+import { beforeAll, describe, expect, it } from 'vitest';
+import { fileURLToPath } from 'node:url';
+import { Backbone } from '../../src/model/backbone.js';
+import { Dasr, DasrInputError } from '../../src/detect/dasr.js';
+import { decodeImage, type DecodedImage } from '../../src/image/load.js';
+import { ImageInputError } from '../../src/image/errors.js';
+import { iou, type Box } from '../../src/detect/box.js';
+import { dot } from '../../src/detect/vector.js';
+import { applyWhitening, type Whitening } from '../../src/detect/whitening.js';
+import { l2Normalize } from '../../src/detect/vector.js';
+import { detectionJson } from '../../src/cli/detect.js';
+
+const photo = (name: string): string => fileURLToPath(new URL(`../../fixtures/photos/${name}`, import.meta.url));
+/** The espresso cup's body in coffee.png (600×400), outlined by hand. */
+const CUP_BOX: Box = [175, 15, 410, 260];
+
+function uniformImage(width: number, height: number, value: number): DecodedImage {
+  return { width, height, data: Buffer.alloc(width * height * 3, value) };
+}
+
+const norm = (v: Float32Array): number => Math.sqrt(dot(v, v));
+
+describe('DASR on the real ResNet-50', () => {
+  let backbone: Backbone;
+  let coffee: DecodedImage;
+  beforeAll(async () => {
+    backbone = await Backbone.load();
+    coffee = await decodeImage(photo('coffee.png'));
+  });
+
+  it('finds the espresso cup in coffee.png, with unit descriptors and boxes in original pixels', async () => {
+    const dasr = new Dasr(backbone, { variant: 'dasr-star', longSide: 384 });
+    const detection = await dasr.detect(coffee);
+    expect(detection.image).toEqual({ width: 600, height: 400 });
+    expect(detection.input).toEqual({ width: 384, height: 256 });
+    expect(detection.regions.length).toBeGreaterThan(0);
+    for (const region of detection.regions) {
+      const [x1, y1, x2, y2] = region.box;
+      expect(x1).toBeGreaterThanOrEqual(0);
+      expect(y1).toBeGreaterThanOrEqual(0);
+      expect(x2).toBeLessThanOrEqual(600);
+      expect(y2).toBeLessThanOrEqual(400);
+      expect(x2 - x1).toBeGreaterThan(0);
+      expect(region.feature).toHaveLength(2048);
+      expect(norm(region.feature)).toBeCloseTo(1, 5);
+    }
+    const best = Math.max(...detection.regions.map((r) => iou(r.box, CUP_BOX)));
+    expect(best).toBeGreaterThanOrEqual(0.4);
+    // DASR* regions never overlap more than β after NMS.
+    for (const [i, a] of detection.regions.entries())
+      for (const b of detection.regions.slice(i + 1)) expect(iou(a.box, b.box)).toBeLessThanOrEqual(0.3);
+  });
+
+  it('plain DASR back-propagates a subset of the DASR* peaks', async () => {
+    const star = await new Dasr(backbone, { variant: 'dasr-star', longSide: 256 }).detect(coffee);
+    const plain = await new Dasr(backbone, { variant: 'dasr', longSide: 256 }).detect(coffee);
+    expect(plain.peaks).toBeGreaterThan(0);
+    expect(plain.peaks).toBeLessThanOrEqual(star.peaks);
+  });
+
+  it('describes a query box exactly as the same region is described in the database', async () => {
+    const dasr = new Dasr(backbone, { longSide: 256 });
+    const detection = await dasr.detect(coffee);
+    const region = detection.regions[0]!;
+    const query = await dasr.describe(coffee, region.box);
+    expect(dot(query, region.feature)).toBeGreaterThan(0.9999);
+    // A crop (no box) is the whole image as the box.
+    expect(Array.from(await dasr.describe(coffee))).toEqual(Array.from(await dasr.describe(coffee, [0, 0, 600, 400])));
+  });
+
+  it('applies a whitening to database and query alike', async () => {
+    // A hand-made whitening (fitting a 2048-d one takes most of a minute): centre, then scale each axis.
+    const dim = 2048;
+    const projection = new Float32Array(dim * dim);
+    for (let i = 0; i < dim; i++) projection[i * dim + i] = 1 + (i % 7) / 7;
+    const whitening: Whitening = {
+      dim,
+      count: 0,
+      layer: 'res5a',
+      epsilon: 1e-6,
+      createdAt: new Date(0).toISOString(),
+      mean: new Float32Array(dim).fill(0.01),
+      eigenvalues: new Float32Array(dim).fill(1),
+      projection,
+    };
+    const whitened = new Dasr(backbone, { longSide: 256 }, whitening);
+    const detection = await whitened.detect(coffee);
+    const region = detection.regions[0]!;
+    expect(norm(region.feature)).toBeCloseTo(1, 5);
+    expect(dot(await whitened.describe(coffee, region.box), region.feature)).toBeGreaterThan(0.999);
+    // The stored feature is the whitening of the plain one: same box, same pooled cells.
+    const unwhitened = await new Dasr(backbone, { longSide: 256 }).describe(coffee, region.box);
+    const expected = applyWhitening(whitening, l2Normalize(unwhitened));
+    expect(dot(expected, region.feature)).toBeGreaterThan(0.9999);
+    expect(() => new Dasr(backbone, { poolingLayer: 'res5c' }, whitening)).toThrow(/learned on res5a features but regions are pooled on res5c/);
+  });
+
+  it('gives a blank image a finite, typed result instead of NaN', async () => {
+    const detection = await new Dasr(backbone, { longSide: 128 }).detect(uniformImage(160, 120, 128));
+    expect(detection.peaks).toBeGreaterThanOrEqual(0);
+    for (const region of detection.regions) {
+      expect(region.box.every(Number.isFinite)).toBe(true);
+      expect(Array.from(region.feature).every(Number.isFinite)).toBe(true);
+    }
+    expect(detectionJson(detection)).toEqual({
+      image: { width: 160, height: 120 },
+      regions: detection.regions.map((r) => ({ box: r.box.map((v) => Math.round(v * 100) / 100), score: Math.round(r.score * 1e6) / 1e6, peak: r.peak.map((v) => Math.round(v * 100) / 100) })),
+    });
+  });
+
+  it('refuses images too small for the network with a clear error', async () => {
+    const dasr = new Dasr(backbone, { longSide: 128 });
+    await expect(dasr.detect(uniformImage(20, 20, 90))).rejects.toBeInstanceOf(ImageInputError);
+    await expect(dasr.detect(uniformImage(20, 20, 90))).rejects.toMatchObject({ code: 'too-small' });
+    // Long and thin: the short side would shrink below 32 px at the network input.
+    await expect(dasr.detect(uniformImage(2000, 40, 90))).rejects.toMatchObject({ code: 'too-small' });
+  });
+
+  it('rejects query boxes that are outside the image, empty or not numbers', async () => {
+    const dasr = new Dasr(backbone, { longSide: 128 });
+    await expect(dasr.describe(coffee, [700, 10, 800, 50])).rejects.toMatchObject({ code: 'box-outside-image' });
+    await expect(dasr.describe(coffee, [100, 100, 100, 150])).rejects.toMatchObject({ code: 'empty-box' });
+    await expect(dasr.describe(coffee, [Number.NaN, 0, 10, 10])).rejects.toBeInstanceOf(DasrInputError);
+  });
+
+  it('validates its configuration', () => {
+    expect(() => new Dasr(backbone, { longSide: 16 })).toThrow(/longSide/);
+    expect(() => new Dasr(backbone, { nmsIou: 1.5 })).toThrow(/nmsIou/);
+    expect(() => new Dasr(backbone, { maxPeaks: 0 })).toThrow(/maxPeaks/);
+  });
+});
