@@ -2,6 +2,7 @@
 const benches: Record<string, () => Promise<{ run(args: string[]): Promise<void> }>> = {
   model: () => import('./model.js'),
   dasr: () => import('./dasr.js'),
+  localisation: () => import('./localisation.js'),
 };
 
 const [name, ...args] = process.argv.slice(2);
