@@ -6,6 +6,8 @@ import { DEVICES, parseDevice } from '../model/session.js';
 import { classifyImage } from './classify.js';
 import { detectCommand } from './detect.js';
 import { whitenFitCommand } from './whiten.js';
+import { indexCommand, removeCommand, videosCommand } from './index-commands.js';
+import { DEFAULT_SCENE_THRESHOLD } from '../decode/keyframes.js';
 import { Dasr } from '../detect/dasr.js';
 import { DEFAULT_DASR_CONFIG, type DasrConfig } from '../detect/config.js';
 import { loadWhitening } from '../detect/whitening.js';
@@ -94,6 +96,38 @@ program
     const dasr = await dasrFromOptions();
     await whitenFitCommand(dasr, inputs, options.out, (line) => process.stderr.write(`${line}\n`));
   });
+
+const DEFAULT_DATA_DIR = process.env.DASR_DATA ?? 'data';
+
+program
+  .command('index <inputs...>')
+  .description('index video files: keyframes → DASR regions → tracks, searchable afterwards (resumes after a crash)')
+  .option('--data <dir>', 'data directory (index, vectors, thumbnails)', DEFAULT_DATA_DIR)
+  .option('--interval <seconds>', 'seconds between keyframes (at or below the frame duration: every frame)', positive, 1)
+  .option('--scene <threshold>', 'scene-change threshold 0..1 for extra keyframes (0: off)', fraction, DEFAULT_SCENE_THRESHOLD)
+  .option('--force', 'index again even when already indexed')
+  .action(async (inputs: string[], options: { data: string; interval: number; scene: number; force?: boolean }) => {
+    await indexCommand(await dasrFromOptions(), inputs, options);
+  });
+
+program
+  .command('videos')
+  .description('list indexed videos')
+  .option('--data <dir>', 'data directory', DEFAULT_DATA_DIR)
+  .option('--json', 'print [{id, path, duration, keyframes, regions, tracks, status}]')
+  .action(videosCommand);
+
+program
+  .command('rm <ids...>')
+  .description('delete videos from the index (their regions leave search results)')
+  .option('--data <dir>', 'data directory', DEFAULT_DATA_DIR)
+  .action(async (ids: string[], options: { data: string }) => removeCommand(ids.map((id) => integer(id)), options));
+
+function positive(value: string): number {
+  const n = Number(value);
+  if (!(n >= 0 && Number.isFinite(n))) throw new InvalidArgumentError('expected a non-negative number of seconds');
+  return n;
+}
 
 function integer(value: string): number {
   const n = Number(value);

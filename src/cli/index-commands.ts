@@ -1,0 +1,80 @@
+import type { Dasr } from '../detect/dasr.js';
+import { IndexStore } from '../index/index-store.js';
+import { ingestFile } from '../ingest/ingest-file.js';
+import { progressPrinter } from '../ingest/progress.js';
+import type { VideoSummary } from '../index/database.js';
+
+/** The stable `dasr videos --json` shape. */
+export function videoJson(v: VideoSummary): object {
+  return { id: v.id, path: v.path, duration: v.duration, keyframes: v.keyframeCount, regions: v.regionCount, tracks: v.trackCount, status: v.status };
+}
+
+export async function indexCommand(
+  dasr: Dasr,
+  inputs: readonly string[],
+  options: { data: string; interval: number; scene: number; force?: boolean },
+): Promise<void> {
+  const store = await IndexStore.open(options.data);
+  const abort = new AbortController();
+  const stop = (): void => abort.abort();
+  process.once('SIGINT', stop);
+  process.once('SIGTERM', stop);
+  try {
+    for (const input of inputs) {
+      const printer = progressPrinter();
+      const result = await ingestFile(input, dasr, store, {
+        interval: options.interval,
+        sceneThreshold: options.scene,
+        force: options.force,
+        signal: abort.signal,
+        onProgress: (p) => printer.update(p),
+      });
+      if (result.status !== 'already-indexed') printer.done(result.progress);
+      process.stdout.write(
+        `${input}: video ${result.videoId} ${result.status}, ${result.keyframes} keyframes, ${result.regions} regions` +
+          (result.elapsedMs ? ` in ${(result.elapsedMs / 1000).toFixed(1)} s` : '') +
+          '\n',
+      );
+    }
+  } finally {
+    process.off('SIGINT', stop);
+    process.off('SIGTERM', stop);
+    await store.close();
+  }
+}
+
+export async function videosCommand(options: { data: string; json?: boolean }): Promise<void> {
+  const store = await IndexStore.open(options.data);
+  try {
+    const videos = store.db.listVideos();
+    if (options.json) {
+      process.stdout.write(`${JSON.stringify(videos.map(videoJson))}\n`);
+      return;
+    }
+    if (videos.length === 0) {
+      process.stdout.write(`no videos indexed in ${options.data}\n`);
+      return;
+    }
+    process.stdout.write(`${'id'.padStart(4)}  ${'status'.padEnd(8)}  ${'duration'.padStart(8)}  ${'keyframes'.padStart(9)}  ${'regions'.padStart(7)}  ${'tracks'.padStart(6)}  path\n`);
+    for (const v of videos) {
+      process.stdout.write(
+        `${String(v.id).padStart(4)}  ${v.status.padEnd(8)}  ${(v.duration ?? Number.NaN).toFixed(1).padStart(8)}  ${String(v.keyframeCount).padStart(9)}  ` +
+          `${String(v.regionCount).padStart(7)}  ${String(v.trackCount).padStart(6)}  ${v.path}\n`,
+      );
+    }
+  } finally {
+    await store.close();
+  }
+}
+
+export async function removeCommand(ids: readonly number[], options: { data: string }): Promise<void> {
+  const store = await IndexStore.open(options.data);
+  try {
+    for (const id of ids) {
+      if (!(await store.deleteVideo(id))) throw new Error(`no video ${id} in ${options.data}`);
+      process.stdout.write(`removed video ${id}\n`);
+    }
+  } finally {
+    await store.close();
+  }
+}

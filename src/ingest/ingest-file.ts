@@ -1,0 +1,147 @@
+import { EMPTY, from, lastValueFrom, defaultIfEmpty } from 'rxjs';
+import { performance } from 'node:perf_hooks';
+import type { Dasr } from '../detect/dasr.js';
+import { scaleBox, clipBox } from '../detect/box.js';
+import { concatMapFrames, type DecodedFrame } from '../decode/frames.js';
+import { KeyframeSelector } from '../decode/keyframes.js';
+import { probeVideo } from '../decode/probe.js';
+import { parseSource } from '../source/source-spec.js';
+import { fileContentKey, type KeyframeInput, type TrackUpdate } from '../index/database.js';
+import type { IndexStore } from '../index/index-store.js';
+import { Tracker, type TrackerConfig } from '../track/tracker.js';
+import { decodeTrackerState, encodeTrackerState } from '../track/state.js';
+import { defaultLogger, type Logger } from '../log.js';
+import type { IngestProgress } from './progress.js';
+
+export interface IngestOptions {
+  /** seconds between interval keyframes; at or below the frame duration every frame is a keyframe */
+  interval: number;
+  /** scene-change threshold (0 disables scene keyframes) */
+  sceneThreshold?: number;
+  tracker?: Partial<TrackerConfig>;
+  /** how often the vector graph is saved while indexing (it is always saved at the end) */
+  saveEverySeconds?: number;
+  signal?: AbortSignal;
+  onProgress?: (progress: IngestProgress) => void;
+  logger?: Logger;
+  /** index again even when the same file was indexed completely */
+  force?: boolean;
+}
+
+export interface IngestResult {
+  videoId: number;
+  status: 'indexed' | 'resumed' | 'already-indexed';
+  keyframes: number;
+  regions: number;
+  elapsedMs: number;
+  progress: IngestProgress;
+}
+
+/** What a video's index depends on: a resume with other settings would mix two indexes, so it redoes. */
+function ingestSettings(dasr: Dasr, options: IngestOptions): Record<string, unknown> {
+  return { dasr: dasr.config, interval: options.interval, sceneThreshold: options.sceneThreshold ?? null, tracker: options.tracker ?? {} };
+}
+
+/**
+ * Indexes one video file: decode (ffmpeg, paused while inference works) → keyframes → DASR → tracker →
+ * one SQLite transaction per keyframe. A crash loses at most the keyframe in flight; running it again on
+ * the same file resumes after the last committed keyframe, with the tracker restored as it was then.
+ * Unreadable inputs fail before anything is written.
+ */
+export async function ingestFile(input: string, dasr: Dasr, store: IndexStore, options: IngestOptions): Promise<IngestResult> {
+  const logger = options.logger ?? defaultLogger;
+  const spec = parseSource(input);
+  if (spec.kind !== 'file') throw new Error(`${input} is a URL: use live ingestion for streams`);
+  const info = await probeVideo(spec, { signal: options.signal });
+  const contentKey = await fileContentKey(spec.path);
+  const settings = ingestSettings(dasr, options);
+  const started = performance.now();
+
+  let existing = store.db.findVideoByContentKey(contentKey);
+  if (existing && existing.status === 'deleted') existing = undefined;
+  if (existing && existing.status === 'ready' && !options.force) {
+    const summary = store.db.listVideos().find((v) => v.id === existing!.id);
+    logger.info(`${spec.path} is already indexed as video ${existing.id}`);
+    const progress = { label: `video ${existing.id}`, position: info.duration, duration: info.duration, keyframes: summary?.keyframeCount ?? 0, regions: summary?.regionCount ?? 0, elapsedMs: 0 };
+    return { videoId: existing.id, status: 'already-indexed', keyframes: progress.keyframes, regions: progress.regions, elapsedMs: 0, progress };
+  }
+  if (existing && (existing.status !== 'indexing' || JSON.stringify(existing.config) !== JSON.stringify(settings))) {
+    logger.info(`re-indexing video ${existing.id} from the start (${existing.status === 'indexing' ? 'settings changed' : existing.status})`);
+    await store.deleteVideo(existing.id);
+    existing = undefined;
+  }
+
+  const resuming = existing !== undefined;
+  const video =
+    existing ??
+    store.db.addVideo({
+      path: spec.path,
+      sourceKind: 'file',
+      contentKey,
+      width: info.displayWidth,
+      height: info.displayHeight,
+      duration: info.duration,
+      fps: info.frameRate,
+      status: 'indexing',
+      config: settings,
+    });
+  const state = resuming ? store.db.videoState(video.id) : undefined;
+  const resumeAfter = state?.lastCommittedT ?? Number.NEGATIVE_INFINITY;
+  const trackerState = typeof state?.trackerState === 'string' ? decodeTrackerState(state.trackerState) : {};
+  const tracker = new Tracker(options.tracker, { nextTrackId: store.db.maxTrackId() + 1, ...trackerState });
+  if (resuming) logger.info(`resuming video ${video.id} after t = ${resumeAfter.toFixed(3)} s`);
+
+  const progress: IngestProgress = { label: `video ${video.id}`, position: 0, duration: info.duration, keyframes: 0, regions: 0, elapsedMs: 0 };
+  const selector = new KeyframeSelector({ interval: options.interval, sceneThreshold: options.sceneThreshold });
+  let lastSave = performance.now();
+
+  const processKeyframe = async (frame: DecodedFrame): Promise<void> => {
+    const detection = await dasr.detect({ width: frame.width, height: frame.height, data: frame.data });
+    const sx = info.displayWidth / frame.width;
+    const sy = info.displayHeight / frame.height;
+    const regions = detection.regions.map((r) => ({ ...r, box: clipBox(scaleBox(r.box, sx, sy), info.displayWidth, info.displayHeight) }));
+    const assignments = tracker.update({ t: frame.pts, regions });
+    const keyframe: KeyframeInput = {
+      t: frame.pts,
+      width: info.displayWidth,
+      height: info.displayHeight,
+      regions: regions.map((r, j) => ({ box: r.box, score: r.score, feature: r.feature, trackId: assignments[j]!.trackId })),
+    };
+    const active = new Map(tracker.activeTracks().map((t) => [t.id, t]));
+    const trackUpdates: TrackUpdate[] = regions.flatMap((r, j): TrackUpdate[] => {
+      const track = active.get(assignments[j]!.trackId);
+      return track && track.best.t === frame.pts && track.best.score === r.score ? [{ id: track.id, bestRegion: { keyframe: 0, region: j } }] : [];
+    });
+    await store.commit(video.id, [keyframe], trackUpdates, encodeTrackerState(tracker.snapshot()), frame.pts);
+    progress.keyframes++;
+    progress.regions += regions.length;
+    if (performance.now() - lastSave > (options.saveEverySeconds ?? 30) * 1000) {
+      await store.saveVectors();
+      lastSave = performance.now();
+    }
+  };
+
+  try {
+    await lastValueFrom(
+      concatMapFrames(spec, { longSide: dasr.config.longSide, info, signal: options.signal }, (frame) => {
+        // Every frame goes through the selector (scene detection compares consecutive frames), also the
+        // ones already indexed before a crash.
+        const decision = selector.offer(frame);
+        progress.position = frame.pts;
+        progress.elapsedMs = performance.now() - started;
+        options.onProgress?.(progress);
+        return decision.keep && frame.pts > resumeAfter ? from(processKeyframe(frame)) : EMPTY;
+      }).pipe(defaultIfEmpty(undefined)),
+    );
+  } catch (error) {
+    await store.saveVectors();
+    if (!options.signal?.aborted) store.db.setVideoStatus(video.id, 'failed', error instanceof Error ? error.message : String(error));
+    throw error;
+  }
+  store.db.setVideoStatus(video.id, 'ready');
+  await store.saveVectors();
+  progress.position = Number.isFinite(info.duration) ? info.duration : progress.position;
+  progress.elapsedMs = performance.now() - started;
+  return { videoId: video.id, status: resuming ? 'resumed' : 'indexed', keyframes: progress.keyframes, regions: progress.regions, elapsedMs: progress.elapsedMs, progress };
+}
+
