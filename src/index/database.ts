@@ -1,0 +1,809 @@
+/**
+ * The durable part of the index: one SQLite database per data directory. It is the source of truth for
+ * everything, feature vectors included (float32 LE BLOBs); the HNSW file next to it is a derived cache that
+ * IndexStore reconciles against these tables on open.
+ *
+ * Durability choices:
+ *  - WAL journal: readers never block the single writer, and a crash (kill -9, power loss) leaves the database
+ *    at the last committed transaction.
+ *  - synchronous=FULL: in WAL mode NORMAL only fsyncs at checkpoints, so a power loss may roll back transactions
+ *    that were already reported committed. The vector cache is written after SQLite and may be saved to disk
+ *    right after a commit; with NORMAL it could then hold ids that SQLite lost, and (ids being handed out again
+ *    after the rollback) attach an old vector to a new region. FULL fsyncs the WAL on every commit, so whatever
+ *    the HNSW file contains was durable in SQLite first. The cost is one fsync per keyframe batch — negligible
+ *    next to feature extraction and HNSW insertion.
+ *  - AUTOINCREMENT ids for videos, keyframes and regions: a deleted region's id is never handed out again, so an
+ *    id in the HNSW file always means the same vector (reconciliation relies on this).
+ */
+import Database from 'better-sqlite3';
+import { createHash, randomUUID } from 'node:crypto';
+import { mkdirSync } from 'node:fs';
+import { open as openFile, stat } from 'node:fs/promises';
+import { endianness } from 'node:os';
+import { join } from 'node:path';
+
+export type SqliteDb = Database.Database;
+
+export const DATABASE_FILE = 'index.db';
+export const DEFAULT_DIM = 2048;
+
+export type SourceKind = 'file' | 'live';
+export type VideoStatus = 'indexing' | 'ready' | 'failed' | 'deleted';
+export type Box = [x1: number, y1: number, x2: number, y2: number];
+
+export interface VideoRecord {
+  id: number;
+  path: string;
+  sourceKind: SourceKind;
+  contentKey: string | null;
+  width: number | null;
+  height: number | null;
+  duration: number | null;
+  fps: number | null;
+  status: VideoStatus;
+  error: string | null;
+  /** Unix milliseconds. */
+  createdAt: number;
+  updatedAt: number;
+  /** pts (seconds) of the last committed keyframe; ingestion resumes after it. */
+  lastCommittedT: number | null;
+  /** Detector settings used for this video (parsed config_json). */
+  config: unknown;
+}
+
+export interface VideoSummary extends VideoRecord {
+  keyframeCount: number;
+  regionCount: number;
+  trackCount: number;
+}
+
+export interface NewVideo {
+  path: string;
+  sourceKind: SourceKind;
+  contentKey?: string | null;
+  width?: number | null;
+  height?: number | null;
+  duration?: number | null;
+  fps?: number | null;
+  status?: VideoStatus;
+  config?: unknown;
+}
+
+export type VideoInfoUpdate = Partial<Pick<NewVideo, 'path' | 'contentKey' | 'width' | 'height' | 'duration' | 'fps' | 'config'>>;
+
+export interface RegionInput {
+  box: Box | readonly number[];
+  score: number;
+  /** L2-normalised, length = the database's dimension. */
+  feature: Float32Array;
+  /** Tracker id; the track row is created/extended automatically. null = not tracked. */
+  trackId: number | null;
+}
+
+export interface KeyframeInput {
+  /** pts in seconds, unique per video. */
+  t: number;
+  width: number;
+  height: number;
+  regions: readonly RegionInput[];
+}
+
+/** A region either already committed (by id) or in the batch being committed (by position). */
+export type RegionRef = { regionId: number } | { keyframe: number; region: number };
+
+/**
+ * Per-track changes decided by the tracker. first_t / last_t / keyframes are derived from the committed regions
+ * themselves, so only the choice of the representative ("best") region is passed here.
+ */
+export interface TrackUpdate {
+  id: number;
+  bestRegion?: RegionRef | null;
+}
+
+/** Opaque tracker state: bytes are stored as a BLOB, anything else as JSON. */
+export type TrackerState = Uint8Array | Record<string, unknown> | unknown[] | string | number | boolean | null;
+
+export interface CommitResult {
+  keyframeIds: number[];
+  /** regionIds[i][j] is the id of batch[i].regions[j]. */
+  regionIds: number[][];
+}
+
+export interface KeyframeRecord {
+  id: number;
+  videoId: number;
+  t: number;
+  width: number;
+  height: number;
+}
+
+export interface TrackRecord {
+  id: number;
+  videoId: number;
+  firstT: number;
+  lastT: number;
+  keyframes: number;
+  bestRegionId: number | null;
+}
+
+export interface RegionRecord {
+  id: number;
+  keyframeId: number;
+  videoId: number;
+  trackId: number | null;
+  t: number;
+  box: Box;
+  score: number;
+}
+
+export interface VideoState {
+  videoId: number;
+  lastCommittedT: number | null;
+  trackerState: TrackerState | undefined;
+}
+
+export interface RegionFilter {
+  videoIds?: readonly number[];
+  minRegionScore?: number;
+}
+
+export interface OpenDatabaseOptions {
+  /** Feature dimension. Recorded in meta on creation; must match afterwards. Default 2048 for a new database. */
+  dim?: number;
+  /** Override of the migration list (tests). */
+  migrations?: readonly Migration[];
+}
+
+/** Migration i (0-based) takes the schema from user_version i to i + 1. Runs inside a transaction. */
+export type Migration = (db: SqliteDb) => void;
+
+export const MIGRATIONS: readonly Migration[] = [
+  // v1: initial schema.
+  (db) => {
+    db.exec(`
+      CREATE TABLE meta (
+        key   TEXT PRIMARY KEY,
+        value TEXT NOT NULL
+      );
+      CREATE TABLE videos (
+        id               INTEGER PRIMARY KEY AUTOINCREMENT,
+        path             TEXT NOT NULL,
+        source_kind      TEXT NOT NULL CHECK (source_kind IN ('file', 'live')),
+        content_key      TEXT,
+        width            INTEGER,
+        height           INTEGER,
+        duration         REAL,
+        fps              REAL,
+        status           TEXT NOT NULL DEFAULT 'indexing'
+                           CHECK (status IN ('indexing', 'ready', 'failed', 'deleted')),
+        error            TEXT,
+        created_at       INTEGER NOT NULL,
+        updated_at       INTEGER NOT NULL,
+        last_committed_t REAL,
+        config_json      TEXT
+      );
+      CREATE INDEX videos_content_key ON videos(content_key);
+      CREATE TABLE keyframes (
+        id       INTEGER PRIMARY KEY AUTOINCREMENT,
+        video_id INTEGER NOT NULL REFERENCES videos(id) ON DELETE CASCADE,
+        t        REAL NOT NULL,
+        width    INTEGER NOT NULL,
+        height   INTEGER NOT NULL,
+        UNIQUE (video_id, t)
+      );
+      CREATE TABLE tracks (
+        id             INTEGER PRIMARY KEY,
+        video_id       INTEGER NOT NULL REFERENCES videos(id) ON DELETE CASCADE,
+        first_t        REAL NOT NULL,
+        last_t         REAL NOT NULL,
+        keyframes      INTEGER NOT NULL DEFAULT 0,
+        best_region_id INTEGER REFERENCES regions(id) ON DELETE SET NULL
+      );
+      CREATE INDEX tracks_video ON tracks(video_id);
+      CREATE INDEX tracks_best_region ON tracks(best_region_id);
+      CREATE TABLE regions (
+        id          INTEGER PRIMARY KEY AUTOINCREMENT,
+        keyframe_id INTEGER NOT NULL REFERENCES keyframes(id) ON DELETE CASCADE,
+        video_id    INTEGER NOT NULL REFERENCES videos(id) ON DELETE CASCADE,
+        track_id    INTEGER REFERENCES tracks(id) ON DELETE SET NULL,
+        x1 REAL NOT NULL, y1 REAL NOT NULL, x2 REAL NOT NULL, y2 REAL NOT NULL,
+        score       REAL NOT NULL,
+        feature     BLOB NOT NULL
+      );
+      CREATE INDEX regions_keyframe ON regions(keyframe_id);
+      CREATE INDEX regions_video ON regions(video_id);
+      CREATE INDEX regions_track ON regions(track_id);
+      CREATE TABLE video_state (
+        video_id      INTEGER PRIMARY KEY REFERENCES videos(id) ON DELETE CASCADE,
+        tracker_state BLOB,
+        updated_at    INTEGER NOT NULL
+      );
+    `);
+  },
+];
+
+const LITTLE_ENDIAN = endianness() === 'LE';
+
+/** float32 little-endian bytes of a feature (a view, not a copy, on little-endian hosts). */
+export function featureToBlob(feature: Float32Array): Buffer {
+  if (LITTLE_ENDIAN) return Buffer.from(feature.buffer, feature.byteOffset, feature.byteLength);
+  const out = Buffer.allocUnsafe(feature.length * 4);
+  for (let i = 0; i < feature.length; i++) out.writeFloatLE(feature[i], i * 4);
+  return out;
+}
+
+/** Decodes a float32 LE blob into `out` at element offset `at` (or into a new array). */
+export function blobToFeature(blob: Uint8Array, out?: Float32Array, at = 0): Float32Array {
+  if (blob.byteLength % 4 !== 0) throw new RangeError(`feature blob of ${blob.byteLength} bytes is not float32`);
+  const n = blob.byteLength / 4;
+  const target = out ?? new Float32Array(n);
+  if (at + n > target.length) throw new RangeError('feature blob does not fit the output');
+  if (LITTLE_ENDIAN) {
+    new Uint8Array(target.buffer, target.byteOffset + at * 4, blob.byteLength).set(blob);
+  } else {
+    const view = new DataView(blob.buffer, blob.byteOffset, blob.byteLength);
+    for (let i = 0; i < n; i++) target[at + i] = view.getFloat32(i * 4, true);
+  }
+  return target;
+}
+
+/** `size:mtimeMs:sha256(first MiB)` — recognises the same file again without hashing all of it. */
+export async function fileContentKey(path: string): Promise<string> {
+  const info = await stat(path);
+  const handle = await openFile(path, 'r');
+  try {
+    const head = Buffer.alloc(Math.min(info.size, 1 << 20));
+    let off = 0;
+    while (off < head.length) {
+      const { bytesRead } = await handle.read(head, off, head.length - off, off);
+      if (bytesRead === 0) break;
+      off += bytesRead;
+    }
+    const digest = createHash('sha256').update(head.subarray(0, off)).digest('hex');
+    return `${info.size}:${Math.trunc(info.mtimeMs)}:${digest}`;
+  } finally {
+    await handle.close();
+  }
+}
+
+interface VideoRow {
+  id: number;
+  path: string;
+  source_kind: SourceKind;
+  content_key: string | null;
+  width: number | null;
+  height: number | null;
+  duration: number | null;
+  fps: number | null;
+  status: VideoStatus;
+  error: string | null;
+  created_at: number;
+  updated_at: number;
+  last_committed_t: number | null;
+  config_json: string | null;
+}
+
+interface VideoSummaryRow extends VideoRow {
+  keyframe_count: number;
+  region_count: number;
+  track_count: number;
+}
+
+interface RegionRow {
+  id: number;
+  keyframe_id: number;
+  video_id: number;
+  track_id: number | null;
+  t: number;
+  x1: number;
+  y1: number;
+  x2: number;
+  y2: number;
+  score: number;
+}
+
+interface TrackRow {
+  id: number;
+  video_id: number;
+  first_t: number;
+  last_t: number;
+  keyframes: number;
+  best_region_id: number | null;
+}
+
+function videoFromRow(row: VideoRow): VideoRecord {
+  return {
+    id: row.id,
+    path: row.path,
+    sourceKind: row.source_kind,
+    contentKey: row.content_key,
+    width: row.width,
+    height: row.height,
+    duration: row.duration,
+    fps: row.fps,
+    status: row.status,
+    error: row.error,
+    createdAt: row.created_at,
+    updatedAt: row.updated_at,
+    lastCommittedT: row.last_committed_t,
+    config: row.config_json == null ? null : JSON.parse(row.config_json),
+  };
+}
+
+function regionFromRow(row: RegionRow): RegionRecord {
+  return {
+    id: row.id,
+    keyframeId: row.keyframe_id,
+    videoId: row.video_id,
+    trackId: row.track_id,
+    t: row.t,
+    box: [row.x1, row.y1, row.x2, row.y2],
+    score: row.score,
+  };
+}
+
+function trackFromRow(row: TrackRow): TrackRecord {
+  return {
+    id: row.id,
+    videoId: row.video_id,
+    firstT: row.first_t,
+    lastT: row.last_t,
+    keyframes: row.keyframes,
+    bestRegionId: row.best_region_id,
+  };
+}
+
+function encodeTrackerState(state: TrackerState): Buffer | string {
+  if (state instanceof Uint8Array) return Buffer.from(state.buffer, state.byteOffset, state.byteLength);
+  return JSON.stringify(state);
+}
+
+function decodeTrackerState(value: unknown): TrackerState | undefined {
+  if (value == null) return undefined;
+  if (value instanceof Uint8Array) return new Uint8Array(value);
+  return JSON.parse(String(value)) as TrackerState;
+}
+
+const finite = (x: number) => typeof x === 'number' && Number.isFinite(x);
+
+/** Runs a statement over id lists in bounded chunks (json_each keeps the SQL fixed). */
+const ID_CHUNK = 10_000;
+
+export class IndexDatabase {
+  readonly path: string;
+  readonly dim: number;
+  readonly db: SqliteDb;
+
+  private constructor(db: SqliteDb, path: string, dim: number) {
+    this.db = db;
+    this.path = path;
+    this.dim = dim;
+  }
+
+  /** Opens (creating if needed) `<dataDir>/index.db`, applying pending migrations. */
+  static open(dataDir: string, options: OpenDatabaseOptions = {}): IndexDatabase {
+    mkdirSync(dataDir, { recursive: true });
+    const path = join(dataDir, DATABASE_FILE);
+    const db = new Database(path);
+    try {
+      const mode = db.pragma('journal_mode = WAL', { simple: true });
+      if (String(mode).toLowerCase() !== 'wal') throw new Error(`could not enable WAL (journal_mode=${mode})`);
+      db.pragma('synchronous = FULL');
+      db.pragma('foreign_keys = ON');
+      db.pragma('busy_timeout = 5000');
+      migrate(db, options.migrations ?? MIGRATIONS);
+      const dim = initMeta(db, options.dim);
+      return new IndexDatabase(db, path, dim);
+    } catch (err) {
+      db.close();
+      throw err;
+    }
+  }
+
+  private readonly statements = new Map<string, Database.Statement>();
+
+  /** Prepared statement for `sql`, compiled once per connection. */
+  private stmt(sql: string): Database.Statement {
+    let statement = this.statements.get(sql);
+    if (!statement) {
+      statement = this.db.prepare(sql);
+      this.statements.set(sql, statement);
+    }
+    return statement;
+  }
+
+  close(): void {
+    if (this.db.open) this.db.close();
+  }
+
+  get schemaVersion(): number {
+    return this.db.pragma('user_version', { simple: true }) as number;
+  }
+
+  /** Random id given to this database at creation; names the HNSW cache file that belongs to it. */
+  get uuid(): string {
+    return this.getMeta('uuid')!;
+  }
+
+  getMeta(key: string): string | undefined {
+    const row = this.stmt('SELECT value FROM meta WHERE key = ?').get(key) as { value: string } | undefined;
+    return row?.value;
+  }
+
+  setMeta(key: string, value: string): void {
+    this
+      .stmt('INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value')
+      .run(key, value);
+  }
+
+  // ---- videos ----
+
+  addVideo(video: NewVideo): VideoRecord {
+    const now = Date.now();
+    const info = this
+      .stmt(
+        `INSERT INTO videos (path, source_kind, content_key, width, height, duration, fps, status, created_at, updated_at, config_json)
+         VALUES (@path, @sourceKind, @contentKey, @width, @height, @duration, @fps, @status, @now, @now, @config)`,
+      )
+      .run({
+        path: video.path,
+        sourceKind: video.sourceKind,
+        contentKey: video.contentKey ?? null,
+        width: video.width ?? null,
+        height: video.height ?? null,
+        duration: video.duration ?? null,
+        fps: video.fps ?? null,
+        status: video.status ?? 'indexing',
+        now,
+        config: video.config === undefined ? null : JSON.stringify(video.config),
+      });
+    return this.getVideo(Number(info.lastInsertRowid))!;
+  }
+
+  getVideo(id: number): VideoRecord | undefined {
+    const row = this.stmt('SELECT * FROM videos WHERE id = ?').get(id) as VideoRow | undefined;
+    return row && videoFromRow(row);
+  }
+
+  /** The most recent non-deleted video with this content key. */
+  findVideoByContentKey(contentKey: string): VideoRecord | undefined {
+    const row = this
+      .stmt(`SELECT * FROM videos WHERE content_key = ? AND status <> 'deleted' ORDER BY id DESC LIMIT 1`)
+      .get(contentKey) as VideoRow | undefined;
+    return row && videoFromRow(row);
+  }
+
+  listVideos(options: { includeDeleted?: boolean } = {}): VideoSummary[] {
+    const rows = this
+      .stmt(
+        `SELECT v.*,
+           (SELECT count(*) FROM keyframes k WHERE k.video_id = v.id) AS keyframe_count,
+           (SELECT count(*) FROM regions r WHERE r.video_id = v.id) AS region_count,
+           (SELECT count(*) FROM tracks t WHERE t.video_id = v.id) AS track_count
+         FROM videos v ${options.includeDeleted ? '' : `WHERE v.status <> 'deleted'`}
+         ORDER BY v.id`,
+      )
+      .all() as VideoSummaryRow[];
+    return rows.map((row) => ({
+      ...videoFromRow(row),
+      keyframeCount: row.keyframe_count,
+      regionCount: row.region_count,
+      trackCount: row.track_count,
+    }));
+  }
+
+  setVideoStatus(id: number, status: VideoStatus, error: string | null = null): void {
+    const info = this
+      .stmt('UPDATE videos SET status = ?, error = ?, updated_at = ? WHERE id = ?')
+      .run(status, error, Date.now(), id);
+    if (info.changes === 0) throw new Error(`no video ${id}`);
+  }
+
+  updateVideoInfo(id: number, update: VideoInfoUpdate): void {
+    const sets: string[] = [];
+    const params: Record<string, unknown> = { id, now: Date.now() };
+    const columns: Record<keyof VideoInfoUpdate, string> = {
+      path: 'path',
+      contentKey: 'content_key',
+      width: 'width',
+      height: 'height',
+      duration: 'duration',
+      fps: 'fps',
+      config: 'config_json',
+    };
+    for (const key of Object.keys(columns) as (keyof VideoInfoUpdate)[]) {
+      if (update[key] === undefined) continue;
+      sets.push(`${columns[key]} = @${key}`);
+      params[key] = key === 'config' ? JSON.stringify(update.config) : update[key];
+    }
+    const info = this
+      .stmt(`UPDATE videos SET ${[...sets, 'updated_at = @now'].join(', ')} WHERE id = @id`)
+      .run(params);
+    if (info.changes === 0) throw new Error(`no video ${id}`);
+  }
+
+  /**
+   * Deletes the video and, by cascade, its keyframes, tracks, regions and tracker state. Returns the ids of the
+   * regions that were removed (their vectors must leave the HNSW index too), or null when there was no such video.
+   */
+  deleteVideo(id: number): number[] | null {
+    return this.db.transaction(() => {
+      const regionIds = this.regionIdsOfVideo(id);
+      const info = this.stmt('DELETE FROM videos WHERE id = ?').run(id);
+      return info.changes === 0 ? null : regionIds;
+    }).immediate();
+  }
+
+  // ---- ingestion ----
+
+  /**
+   * Commits a batch of keyframes with their regions, the tracks they extend, the tracker's state and the resume
+   * point in ONE transaction: after a crash either all of it is there or none of it.
+   */
+  commitKeyframes(
+    videoId: number,
+    batch: readonly KeyframeInput[],
+    trackUpdates: readonly TrackUpdate[] = [],
+    trackerState?: TrackerState,
+    lastCommittedT?: number,
+  ): CommitResult {
+    for (const [i, kf] of batch.entries()) {
+      if (!finite(kf.t)) throw new RangeError(`keyframe ${i}: t must be finite`);
+      for (const [j, r] of kf.regions.entries()) {
+        if (!(r.feature instanceof Float32Array) || r.feature.length !== this.dim)
+          throw new RangeError(`keyframe ${i} region ${j}: feature must be a Float32Array of length ${this.dim}`);
+        if (r.box.length !== 4 || !r.box.every(finite)) throw new RangeError(`keyframe ${i} region ${j}: bad box`);
+        if (!finite(r.score)) throw new RangeError(`keyframe ${i} region ${j}: score must be finite`);
+        if (r.trackId != null && !Number.isSafeInteger(r.trackId))
+          throw new RangeError(`keyframe ${i} region ${j}: trackId must be an integer`);
+      }
+    }
+    const resumeT = lastCommittedT ?? (batch.length ? Math.max(...batch.map((kf) => kf.t)) : undefined);
+
+    const insertKeyframe = this.stmt('INSERT INTO keyframes (video_id, t, width, height) VALUES (?, ?, ?, ?)');
+    const trackOwner = this.stmt('SELECT video_id FROM tracks WHERE id = ?').pluck();
+    const upsertTrack = this.stmt(
+      `INSERT INTO tracks (id, video_id, first_t, last_t, keyframes) VALUES (@id, @videoId, @t, @t, 1)
+       ON CONFLICT(id) DO UPDATE SET first_t = min(first_t, excluded.first_t), last_t = max(last_t, excluded.last_t),
+         keyframes = keyframes + 1`,
+    );
+    const insertRegion = this.stmt(
+      `INSERT INTO regions (keyframe_id, video_id, track_id, x1, y1, x2, y2, score, feature)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+    );
+    const setBest = this.stmt('UPDATE tracks SET best_region_id = ? WHERE id = ? AND video_id = ?');
+    const regionVideo = this.stmt('SELECT video_id FROM regions WHERE id = ?').pluck();
+    const saveState = this.stmt(
+      `INSERT INTO video_state (video_id, tracker_state, updated_at) VALUES (?, ?, ?)
+       ON CONFLICT(video_id) DO UPDATE SET tracker_state = excluded.tracker_state, updated_at = excluded.updated_at`,
+    );
+    const touchVideo = this.stmt(
+      'UPDATE videos SET last_committed_t = coalesce(?, last_committed_t), updated_at = ? WHERE id = ?',
+    );
+
+    return this.db.transaction((): CommitResult => {
+      const video = this.stmt('SELECT status FROM videos WHERE id = ?').pluck().get(videoId) as
+        | VideoStatus
+        | undefined;
+      if (video === undefined) throw new Error(`no video ${videoId}`);
+      if (video === 'deleted') throw new Error(`video ${videoId} is deleted`);
+
+      const keyframeIds: number[] = [];
+      const regionIds: number[][] = [];
+      const checkedTracks = new Set<number>();
+      for (const kf of batch) {
+        let keyframeId: number;
+        try {
+          keyframeId = Number(insertKeyframe.run(videoId, kf.t, kf.width, kf.height).lastInsertRowid);
+        } catch (err) {
+          if (err instanceof Error && /UNIQUE/.test(err.message))
+            throw new Error(`video ${videoId} already has a keyframe at t=${kf.t}`, { cause: err });
+          throw err;
+        }
+        keyframeIds.push(keyframeId);
+        const tracksHere = new Set<number>();
+        for (const r of kf.regions) if (r.trackId != null) tracksHere.add(r.trackId);
+        for (const trackId of tracksHere) {
+          if (!checkedTracks.has(trackId)) {
+            const owner = trackOwner.get(trackId) as number | undefined;
+            if (owner !== undefined && owner !== videoId)
+              throw new Error(`track ${trackId} belongs to video ${owner}, not ${videoId}`);
+            checkedTracks.add(trackId);
+          }
+          upsertTrack.run({ id: trackId, videoId, t: kf.t });
+        }
+        const ids: number[] = [];
+        for (const r of kf.regions) {
+          const [x1, y1, x2, y2] = r.box;
+          const info = insertRegion.run(keyframeId, videoId, r.trackId ?? null, x1, y1, x2, y2, r.score, featureToBlob(r.feature));
+          ids.push(Number(info.lastInsertRowid));
+        }
+        regionIds.push(ids);
+      }
+
+      for (const update of trackUpdates) {
+        if (update.bestRegion === undefined) continue;
+        let best: number | null = null;
+        if (update.bestRegion !== null) {
+          if ('regionId' in update.bestRegion) {
+            best = update.bestRegion.regionId;
+            if (regionVideo.get(best) !== videoId) throw new Error(`region ${best} is not in video ${videoId}`);
+          } else {
+            const { keyframe, region } = update.bestRegion;
+            const id = regionIds[keyframe]?.[region];
+            if (id === undefined) throw new RangeError(`track ${update.id}: no region [${keyframe}][${region}] in batch`);
+            best = id;
+          }
+        }
+        if (setBest.run(best, update.id, videoId).changes === 0)
+          throw new Error(`track ${update.id} does not exist in video ${videoId}`);
+      }
+
+      if (trackerState !== undefined) saveState.run(videoId, encodeTrackerState(trackerState), Date.now());
+      touchVideo.run(resumeT ?? null, Date.now(), videoId);
+      return { keyframeIds, regionIds };
+    }).immediate();
+  }
+
+  /** Resume point and tracker state of a video. */
+  videoState(videoId: number): VideoState | undefined {
+    const row = this
+      .stmt(
+        `SELECT v.id AS video_id, v.last_committed_t, s.tracker_state
+         FROM videos v LEFT JOIN video_state s ON s.video_id = v.id WHERE v.id = ?`,
+      )
+      .get(videoId) as { video_id: number; last_committed_t: number | null; tracker_state: unknown } | undefined;
+    if (!row) return undefined;
+    return {
+      videoId: row.video_id,
+      lastCommittedT: row.last_committed_t,
+      trackerState: decodeTrackerState(row.tracker_state),
+    };
+  }
+
+  /** Largest track id in the data directory (tracker ids must stay unique across videos), 0 when none. */
+  maxTrackId(): number {
+    return (this.stmt('SELECT coalesce(max(id), 0) FROM tracks').pluck().get() as number) ?? 0;
+  }
+
+  // ---- reads ----
+
+  keyframesOfVideo(videoId: number): KeyframeRecord[] {
+    return (
+      this
+        .stmt('SELECT id, video_id, t, width, height FROM keyframes WHERE video_id = ? ORDER BY t')
+        .all(videoId) as { id: number; video_id: number; t: number; width: number; height: number }[]
+    ).map((r) => ({ id: r.id, videoId: r.video_id, t: r.t, width: r.width, height: r.height }));
+  }
+
+  tracksOfVideo(videoId: number): TrackRecord[] {
+    return (this.stmt('SELECT * FROM tracks WHERE video_id = ? ORDER BY id').all(videoId) as TrackRow[]).map(
+      trackFromRow,
+    );
+  }
+
+  getTrack(id: number): TrackRecord | undefined {
+    const row = this.stmt('SELECT * FROM tracks WHERE id = ?').get(id) as TrackRow | undefined;
+    return row && trackFromRow(row);
+  }
+
+  regionsOfTrack(trackId: number): RegionRecord[] {
+    return (
+      this
+        .stmt(
+          `SELECT r.id, r.keyframe_id, r.video_id, r.track_id, k.t, r.x1, r.y1, r.x2, r.y2, r.score
+           FROM regions r JOIN keyframes k ON k.id = r.keyframe_id WHERE r.track_id = ? ORDER BY k.t, r.id`,
+        )
+        .all(trackId) as RegionRow[]
+    ).map(regionFromRow);
+  }
+
+  /** Regions by id, in the order asked; ids that do not exist are left out. */
+  regionsByIds(ids: readonly number[]): RegionRecord[] {
+    const stmt = this.stmt(
+      `SELECT r.id, r.keyframe_id, r.video_id, r.track_id, k.t, r.x1, r.y1, r.x2, r.y2, r.score
+       FROM regions r JOIN keyframes k ON k.id = r.keyframe_id
+       WHERE r.id IN (SELECT value FROM json_each(?))`,
+    );
+    const byId = new Map<number, RegionRecord>();
+    for (let i = 0; i < ids.length; i += ID_CHUNK) {
+      for (const row of stmt.all(JSON.stringify(ids.slice(i, i + ID_CHUNK))) as RegionRow[])
+        byId.set(row.id, regionFromRow(row));
+    }
+    const out: RegionRecord[] = [];
+    for (const id of ids) {
+      const r = byId.get(id);
+      if (r) out.push(r);
+    }
+    return out;
+  }
+
+  /** Features by region id; missing ids are absent from the map. */
+  features(ids: readonly number[]): Map<number, Float32Array> {
+    const stmt = this.stmt('SELECT id, feature FROM regions WHERE id IN (SELECT value FROM json_each(?))');
+    const out = new Map<number, Float32Array>();
+    for (let i = 0; i < ids.length; i += ID_CHUNK) {
+      for (const row of stmt.all(JSON.stringify(ids.slice(i, i + ID_CHUNK))) as { id: number; feature: Buffer }[])
+        out.set(row.id, blobToFeature(row.feature));
+    }
+    return out;
+  }
+
+  /**
+   * Features of the given ids packed row-major into one Float32Array (ready to transfer to the vector worker).
+   * Ids that no longer exist are dropped; `ids` of the result lists the rows actually present.
+   */
+  packedFeatures(ids: readonly number[]): { ids: number[]; vectors: Float32Array } {
+    const stmt = this.stmt(
+      'SELECT id, feature FROM regions WHERE id IN (SELECT value FROM json_each(?)) ORDER BY id',
+    );
+    const rows: { id: number; feature: Buffer }[] = [];
+    for (let i = 0; i < ids.length; i += ID_CHUNK)
+      rows.push(...(stmt.all(JSON.stringify(ids.slice(i, i + ID_CHUNK))) as { id: number; feature: Buffer }[]));
+    const vectors = new Float32Array(rows.length * this.dim);
+    rows.forEach((row, i) => {
+      if (row.feature.byteLength !== this.dim * 4)
+        throw new Error(`region ${row.id}: feature has ${row.feature.byteLength / 4} dims, expected ${this.dim}`);
+      blobToFeature(row.feature, vectors, i * this.dim);
+    });
+    return { ids: rows.map((r) => r.id), vectors };
+  }
+
+  /** Every region id, ascending. */
+  regionIds(): number[] {
+    return this.stmt('SELECT id FROM regions ORDER BY id').pluck().all() as number[];
+  }
+
+  regionCount(): number {
+    return this.stmt('SELECT count(*) FROM regions').pluck().get() as number;
+  }
+
+  regionIdsOfVideo(videoId: number): number[] {
+    return this.stmt('SELECT id FROM regions WHERE video_id = ? ORDER BY id').pluck().all(videoId) as number[];
+  }
+
+  /** Region ids passing a filter (for restricting a vector search). */
+  regionIdsWhere(filter: RegionFilter): number[] {
+    const where: string[] = [];
+    const params: unknown[] = [];
+    if (filter.videoIds) {
+      where.push('video_id IN (SELECT value FROM json_each(?))');
+      params.push(JSON.stringify(filter.videoIds));
+    }
+    if (filter.minRegionScore !== undefined) {
+      where.push('score >= ?');
+      params.push(filter.minRegionScore);
+    }
+    const sql = `SELECT id FROM regions ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY id`;
+    return this.stmt(sql).pluck().all(...params) as number[];
+  }
+}
+
+function migrate(db: SqliteDb, migrations: readonly Migration[]): void {
+  db.transaction(() => {
+    const version = db.pragma('user_version', { simple: true }) as number;
+    if (version > migrations.length)
+      throw new Error(`database schema version ${version} is newer than this program supports (${migrations.length})`);
+    for (let v = version; v < migrations.length; v++) migrations[v](db);
+    if (version !== migrations.length) db.pragma(`user_version = ${migrations.length}`);
+  }).immediate();
+}
+
+function initMeta(db: SqliteDb, dim: number | undefined): number {
+  if (dim !== undefined && !(Number.isInteger(dim) && dim > 0)) throw new RangeError(`bad dimension ${dim}`);
+  return db.transaction(() => {
+    const get = db.prepare('SELECT value FROM meta WHERE key = ?').pluck();
+    const put = db.prepare('INSERT INTO meta (key, value) VALUES (?, ?)');
+    if (get.get('uuid') === undefined) put.run('uuid', randomUUID());
+    if (get.get('created_at') === undefined) put.run('created_at', String(Date.now()));
+    const stored = get.get('dim') as string | undefined;
+    if (stored === undefined) {
+      const d = dim ?? DEFAULT_DIM;
+      put.run('dim', String(d));
+      return d;
+    }
+    const d = Number(stored);
+    if (dim !== undefined && dim !== d) throw new Error(`index dimension is ${d}, but ${dim} was requested`);
+    return d;
+  }).immediate();
+}

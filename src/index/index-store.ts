@@ -1,0 +1,293 @@
+/**
+ * The durable index of one data directory: SQLite (source of truth, features included) + an HNSW graph in a
+ * worker thread (derived cache, saved to `vectors-<db uuid>.hnsw`).
+ *
+ * Write order: SQLite commit first, then the vectors go to the graph; the graph is saved to disk only now and then
+ * (saveVectors). So at any crash point the HNSW file is either missing, older than SQLite (lacks recent regions,
+ * still has deleted ones), or — if the crash hit during a save — untouched (atomic rename). `open` reconciles:
+ * it loads the file, compares its live ids with the region ids in SQLite, adds what is missing (features read
+ * from SQLite), marks deleted what SQLite no longer has, spot-checks stored vectors against SQLite, and rebuilds
+ * from SQLite when the file is missing, unreadable, for another dimension, or fails the spot check.
+ */
+import { existsSync, readdirSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { defaultLogger, type Logger } from '../log.js';
+import {
+  IndexDatabase,
+  type CommitResult,
+  type KeyframeInput,
+  type RegionRecord,
+  type TrackerState,
+  type TrackUpdate,
+} from './database.js';
+import { VectorIndex, type HnswParams } from './vector-index.js';
+
+export interface IndexStoreOptions extends Partial<HnswParams> {
+  /** Feature dimension (fixed when the data directory is created; must match afterwards). Default 2048. */
+  dim?: number;
+  logger?: Logger;
+  /** How many stored vectors to compare with SQLite on open ('all' for every one). Default 32. */
+  verifySample?: number | 'all';
+  /** Ids per batch when copying features from SQLite into the graph. Default 1024. */
+  rebuildChunk?: number;
+}
+
+export interface SearchFilters {
+  /** Only regions of these videos. */
+  videoIds?: readonly number[];
+  /** Minimum similarity of a hit (inner product of unit vectors, in [-1, 1]). */
+  minScore?: number;
+  /** Minimum detection score of the region. */
+  minRegionScore?: number;
+}
+
+export interface SearchHit extends RegionRecord {
+  similarity: number;
+}
+
+export interface ReconcileReport {
+  /** 'file': the saved graph was used (and patched); 'rebuilt': rebuilt from SQLite; 'empty': nothing to do. */
+  source: 'file' | 'rebuilt' | 'empty';
+  /** Why the file was not used, when it was not. */
+  reason?: string;
+  /** Vectors added from SQLite. */
+  added: number;
+  /** Vectors marked deleted because SQLite no longer has their region. */
+  removed: number;
+  /** Region count in SQLite (= live vectors after reconciliation). */
+  total: number;
+  ms: number;
+}
+
+const FILE_PATTERN = /^vectors-(.+)\.hnsw(\.tmp-(\d+)-\d+)?$/;
+
+function pidAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+function sample<T>(items: readonly T[], n: number): T[] {
+  if (items.length <= n) return items.slice();
+  const out: T[] = [];
+  const step = items.length / n;
+  for (let i = 0; i < n; i++) out.push(items[Math.floor(i * step + Math.random() * step)]);
+  return out;
+}
+
+export class IndexStore {
+  readonly dataDir: string;
+  readonly db: IndexDatabase;
+  readonly vectors: VectorIndex;
+  readonly vectorFile: string;
+  readonly logger: Logger;
+  /** What the last open found and did. */
+  reconciliation!: ReconcileReport;
+  private dirty = false;
+  private closed = false;
+
+  private constructor(dataDir: string, db: IndexDatabase, vectors: VectorIndex, logger: Logger) {
+    this.dataDir = dataDir;
+    this.db = db;
+    this.vectors = vectors;
+    this.logger = logger;
+    this.vectorFile = join(dataDir, `vectors-${db.uuid}.hnsw`);
+  }
+
+  static async open(dataDir: string, options: IndexStoreOptions = {}): Promise<IndexStore> {
+    const logger = options.logger ?? defaultLogger;
+    const db = IndexDatabase.open(dataDir, { dim: options.dim });
+    let vectors: VectorIndex;
+    try {
+      const { dim: _dim, logger: _logger, verifySample: _v, rebuildChunk: _c, ...hnsw } = options;
+      vectors = await VectorIndex.create({ ...hnsw, dim: db.dim });
+    } catch (err) {
+      db.close();
+      throw err;
+    }
+    const store = new IndexStore(dataDir, db, vectors, logger);
+    try {
+      store.removeStaleFiles();
+      store.reconciliation = await store.reconcile(options.verifySample ?? 32, options.rebuildChunk ?? 1024);
+    } catch (err) {
+      await store.close({ saveVectors: false });
+      throw err;
+    }
+    return store;
+  }
+
+  get dim(): number {
+    return this.db.dim;
+  }
+
+  /** Leftover temporary files of interrupted saves, and graphs of a database that no longer exists. */
+  private removeStaleFiles(): void {
+    for (const name of readdirSync(this.dataDir)) {
+      const m = FILE_PATTERN.exec(name);
+      if (!m) continue;
+      const [, uuid, tmp, pid] = m;
+      if (tmp) {
+        if (Number(pid) === process.pid || !pidAlive(Number(pid))) rmSync(join(this.dataDir, name), { force: true });
+      } else if (uuid !== this.db.uuid) {
+        this.logger.info(`index: removing ${name}, the vector cache of another database`);
+        rmSync(join(this.dataDir, name), { force: true });
+      }
+    }
+  }
+
+  private async reconcile(verifySample: number | 'all', chunk: number): Promise<ReconcileReport> {
+    const started = performance.now();
+    const sqlIds = this.db.regionIds();
+    let source: ReconcileReport['source'] = 'file';
+    let reason: string | undefined;
+    let removed = 0;
+    let missing: number[];
+
+    let live: number[] | null = null;
+    if (existsSync(this.vectorFile)) {
+      try {
+        await this.vectors.load(this.vectorFile);
+        live = await this.vectors.ids({ live: true });
+      } catch (err) {
+        reason = `vector index ${this.vectorFile} is unreadable (${(err as Error).message})`;
+      }
+    } else if (sqlIds.length > 0) {
+      reason = `vector index ${this.vectorFile} is missing`;
+    }
+
+    if (live) {
+      const inSql = new Set(sqlIds);
+      const both = live.filter((id) => inSql.has(id));
+      const checkIds = verifySample === 'all' ? both : sample(both, verifySample);
+      let bad = 0;
+      for (let i = 0; i < checkIds.length; i += chunk) {
+        const { ids, vectors } = this.db.packedFeatures(checkIds.slice(i, i + chunk));
+        bad += (await this.vectors.verify(ids, vectors)).length;
+      }
+      if (bad > 0) {
+        reason = `vector index ${this.vectorFile} disagrees with SQLite on ${bad} of ${checkIds.length} checked vectors`;
+        live = null;
+      }
+    }
+
+    if (live) {
+      const inSql = new Set(sqlIds);
+      const inGraph = new Set(live);
+      const extra = live.filter((id) => !inSql.has(id));
+      missing = sqlIds.filter((id) => !inGraph.has(id));
+      removed = await this.vectors.remove(extra);
+      if (extra.length || missing.length)
+        this.logger.info(
+          `index: vector cache behind SQLite: adding ${missing.length}, removing ${extra.length} of ${sqlIds.length}`,
+        );
+    } else {
+      await this.vectors.reset();
+      missing = sqlIds;
+      if (reason) {
+        source = 'rebuilt';
+        this.logger.warn(`index: ${reason}; rebuilding it from SQLite (${sqlIds.length} vectors)`);
+      } else {
+        source = 'empty';
+      }
+    }
+
+    let added = 0;
+    for (let i = 0; i < missing.length; i += chunk) {
+      const { ids, vectors } = this.db.packedFeatures(missing.slice(i, i + chunk));
+      added += await this.vectors.add(ids, vectors, { transfer: true });
+    }
+    if (added > 0 || removed > 0 || source === 'rebuilt') await this.vectors.save(this.vectorFile);
+
+    return { source, reason, added, removed, total: sqlIds.length, ms: performance.now() - started };
+  }
+
+  /**
+   * Commits a keyframe batch (see IndexDatabase.commitKeyframes) and then adds its vectors to the graph. The
+   * SQLite transaction is the durable point; the graph catches up on the next open if the process dies between.
+   */
+  async commit(
+    videoId: number,
+    batch: readonly KeyframeInput[],
+    trackUpdates: readonly TrackUpdate[] = [],
+    trackerState?: TrackerState,
+    lastCommittedT?: number,
+  ): Promise<CommitResult> {
+    this.assertOpen();
+    const result = this.db.commitKeyframes(videoId, batch, trackUpdates, trackerState, lastCommittedT);
+    const dim = this.dim;
+    const ids: number[] = [];
+    for (const row of result.regionIds) ids.push(...row);
+    if (ids.length > 0) {
+      const packed = new Float32Array(ids.length * dim);
+      let n = 0;
+      batch.forEach((kf) => kf.regions.forEach((r) => packed.set(r.feature, n++ * dim)));
+      this.dirty = true;
+      await this.vectors.add(ids, packed, { transfer: true });
+    }
+    return result;
+  }
+
+  /** Persists the graph (atomically) if it changed since the last save. */
+  async saveVectors(): Promise<void> {
+    this.assertOpen();
+    if (!this.dirty) return;
+    this.dirty = false;
+    try {
+      await this.vectors.save(this.vectorFile);
+    } catch (err) {
+      this.dirty = true;
+      throw err;
+    }
+  }
+
+  /** Deletes a video with everything it owns; its vectors leave the search at once. False if there was none. */
+  async deleteVideo(videoId: number): Promise<boolean> {
+    this.assertOpen();
+    const regionIds = this.db.deleteVideo(videoId);
+    if (regionIds === null) return false;
+    if (regionIds.length > 0) {
+      this.dirty = true;
+      await this.vectors.remove(regionIds);
+    }
+    return true;
+  }
+
+  /**
+   * The k regions most similar to `feature`, most similar first, joined with their SQLite rows (so a region
+   * deleted meanwhile can never be returned).
+   */
+  async search(feature: Float32Array, k: number, filters: SearchFilters = {}): Promise<SearchHit[]> {
+    this.assertOpen();
+    let allowIds: number[] | undefined;
+    if (filters.videoIds !== undefined || filters.minRegionScore !== undefined) {
+      allowIds = this.db.regionIdsWhere({ videoIds: filters.videoIds, minRegionScore: filters.minRegionScore });
+      if (allowIds.length === 0) return [];
+    }
+    const hits = await this.vectors.search(feature, k, allowIds ? { allowIds } : undefined);
+    const kept = filters.minScore === undefined ? hits : hits.filter((h) => h.similarity >= filters.minScore!);
+    const similarity = new Map(kept.map((h) => [h.id, h.similarity]));
+    return this.db.regionsByIds(kept.map((h) => h.id)).map((r) => ({ ...r, similarity: similarity.get(r.id)! }));
+  }
+
+  /** Closes the worker and the database, saving the graph first unless `saveVectors: false`. */
+  async close(options: { saveVectors?: boolean } = {}): Promise<void> {
+    if (this.closed) return;
+    try {
+      if (options.saveVectors ?? true) await this.saveVectors();
+    } finally {
+      this.closed = true;
+      try {
+        await this.vectors.close();
+      } finally {
+        this.db.close();
+      }
+    }
+  }
+
+  private assertOpen(): void {
+    if (this.closed) throw new Error('index store is closed');
+  }
+}

@@ -1,0 +1,326 @@
+/**
+ * Worker thread that owns the HNSW graph (hnswlib-node), so that insertion (~ms per 2048-d vector) and search
+ * never run on the main event loop. Messages are handled strictly one at a time, in arrival order, which is what
+ * makes "add, then markDelete, then save" from the main thread mean the same thing here.
+ *
+ * Started by VectorIndex (vector-index.ts); the protocol types are exported for it.
+ */
+import { closeSync, fsyncSync, openSync, readSync, renameSync, rmSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { parentPort, workerData } from 'node:worker_threads';
+import hnswlib from 'hnswlib-node';
+
+const { HierarchicalNSW } = hnswlib;
+type Hnsw = InstanceType<typeof HierarchicalNSW>;
+
+export type VectorSpace = 'ip' | 'cosine';
+
+export interface VectorWorkerConfig {
+  dim: number;
+  space: VectorSpace;
+  m: number;
+  efConstruction: number;
+  efSearch: number;
+  initialCapacity: number;
+  seed: number;
+}
+
+export type VectorRequest =
+  | { op: 'reset' }
+  | { op: 'load'; path: string }
+  | { op: 'add'; ids: Float64Array; vectors: Float32Array }
+  | { op: 'remove'; ids: Float64Array }
+  | { op: 'search'; vector: Float32Array; k: number; allow?: Float64Array }
+  | { op: 'save'; path: string }
+  | { op: 'ids'; live: boolean }
+  | { op: 'verify'; ids: Float64Array; vectors: Float32Array; tolerance: number }
+  | { op: 'stats' }
+  | { op: 'close' };
+
+export interface VectorStats {
+  /** Elements that search can return. */
+  live: number;
+  /** Slots in use, deleted ones included. */
+  count: number;
+  capacity: number;
+  dim: number;
+}
+
+export interface SearchReply {
+  ids: Float64Array;
+  distances: Float32Array;
+}
+
+export type VectorReply =
+  | { seq: number; ok: true; value: unknown }
+  | { seq: number; ok: false; error: { name: string; message: string } };
+
+/** Labels are uint32 in hnswlib-node. */
+const MAX_LABEL = 0xffffffff;
+
+class VectorService {
+  private index!: Hnsw;
+  /** Superset of the labels hnswlib knows (live or deleted); a label absent here is certainly new to the graph. */
+  private known = new Set<number>();
+  private live = 0;
+
+  constructor(private readonly config: VectorWorkerConfig) {
+    this.reset();
+  }
+
+  reset(): void {
+    this.index = this.fresh(this.config.initialCapacity);
+    this.known = new Set();
+    this.live = 0;
+  }
+
+  private fresh(capacity: number): Hnsw {
+    const index = new HierarchicalNSW(this.config.space, this.config.dim);
+    index.initIndex({
+      maxElements: Math.max(1, capacity),
+      m: this.config.m,
+      efConstruction: this.config.efConstruction,
+      randomSeed: this.config.seed,
+      allowReplaceDeleted: true,
+    });
+    index.setEf(this.config.efSearch);
+    return index;
+  }
+
+  /** Replaces the graph with the file's; on any error the current graph is kept and the error thrown. */
+  async load(path: string): Promise<VectorStats> {
+    checkHeader(path, this.config.dim);
+    const index = new HierarchicalNSW(this.config.space, this.config.dim);
+    await index.readIndex(path, true);
+    index.setEf(this.config.efSearch);
+    this.index = index;
+    const labels = index.getIdsList();
+    this.known = new Set(labels);
+    this.live = 0;
+    for (const label of labels) if (this.isLive(label)) this.live++;
+    return this.stats();
+  }
+
+  /**
+   * Whether a label is present and not marked deleted. hnswlib-node has no direct query for the flag; markDelete
+   * throws for a deleted (or unknown) label and succeeds for a live one, which is immediately restored (~1 µs).
+   */
+  private isLive(label: number): boolean {
+    try {
+      this.index.markDelete(label);
+    } catch {
+      return false;
+    }
+    this.index.unmarkDelete(label);
+    return true;
+  }
+
+  add(ids: Float64Array, vectors: Float32Array): number {
+    const dim = this.config.dim;
+    if (vectors.length !== ids.length * dim)
+      throw new RangeError(`add: ${ids.length} ids but ${vectors.length / dim} vectors of dimension ${dim}`);
+    for (const id of ids) {
+      if (!Number.isInteger(id) || id < 0 || id > MAX_LABEL) throw new RangeError(`add: id ${id} is not a uint32`);
+    }
+    const needed = this.index.getCurrentCount() + ids.length;
+    const capacity = this.index.getMaxElements();
+    if (needed > capacity) this.index.resizeIndex(Math.max(needed, Math.ceil(capacity * 1.5), 1024));
+    let added = 0;
+    for (let i = 0; i < ids.length; i++) {
+      const label = ids[i];
+      const point = Array.from(vectors.subarray(i * dim, (i + 1) * dim));
+      if (this.known.has(label)) {
+        // Present before (live: update in place; deleted: revive) or replaced away since (then it is new).
+        let state: 'live' | 'revived' | 'gone';
+        try {
+          this.index.unmarkDelete(label);
+          state = 'revived';
+        } catch (err) {
+          state = /not found/i.test(String((err as Error).message)) ? 'gone' : 'live';
+        }
+        if (state !== 'gone') {
+          this.index.addPoint(point, label, false);
+          if (state === 'revived') this.live++;
+          added++;
+          continue;
+        }
+      }
+      // A label hnswlib has never seen: it may take the slot of a deleted element.
+      this.index.addPoint(point, label, true);
+      this.known.add(label);
+      this.live++;
+      added++;
+    }
+    return added;
+  }
+
+  /** Marks labels deleted; unknown or already deleted ones are skipped. Returns how many were live. */
+  remove(ids: Float64Array): number {
+    let removed = 0;
+    for (const label of ids) {
+      if (!this.known.has(label)) continue;
+      try {
+        this.index.markDelete(label);
+        removed++;
+      } catch {
+        // already deleted, or its slot was reused by another label
+      }
+    }
+    this.live -= removed;
+    return removed;
+  }
+
+  search(vector: Float32Array, k: number, allow?: Float64Array): SearchReply {
+    if (vector.length !== this.config.dim)
+      throw new RangeError(`search: vector has ${vector.length} dims, expected ${this.config.dim}`);
+    const limit = Math.min(Math.floor(k), this.live, allow ? allow.length : Infinity);
+    if (!(limit > 0)) return { ids: new Float64Array(0), distances: new Float32Array(0) };
+    this.index.setEf(Math.max(this.config.efSearch, limit));
+    let filter: ((label: number) => boolean) | undefined;
+    if (allow) {
+      const allowed = new Set(allow);
+      filter = (label) => allowed.has(label);
+    }
+    const result = this.index.searchKnn(Array.from(vector), limit, filter);
+    return { ids: Float64Array.from(result.neighbors), distances: Float32Array.from(result.distances) };
+  }
+
+  /** Atomic save: write a temporary file, fsync it, rename it over the target, fsync the directory. */
+  async save(path: string): Promise<VectorStats> {
+    const tmp = `${path}.tmp-${process.pid}-${Date.now()}`;
+    try {
+      await this.index.writeIndex(tmp);
+      fsyncPath(tmp);
+      renameSync(tmp, path);
+    } catch (err) {
+      rmSync(tmp, { force: true });
+      throw err;
+    }
+    try {
+      fsyncPath(dirname(path));
+    } catch {
+      // directories cannot be fsynced on every platform; the rename itself is already atomic
+    }
+    return this.stats();
+  }
+
+  ids(live: boolean): Float64Array {
+    const labels = this.index.getIdsList();
+    return Float64Array.from(live ? labels.filter((label) => this.isLive(label)) : labels);
+  }
+
+  /** Ids whose stored vector is absent, deleted or differs from the given one (max abs difference > tolerance). */
+  verify(ids: Float64Array, vectors: Float32Array, tolerance: number): number[] {
+    const dim = this.config.dim;
+    const bad: number[] = [];
+    for (let i = 0; i < ids.length; i++) {
+      let stored: number[];
+      try {
+        stored = this.index.getPoint(ids[i]);
+      } catch {
+        bad.push(ids[i]);
+        continue;
+      }
+      const expected = vectors.subarray(i * dim, (i + 1) * dim);
+      let norm = 1;
+      if (this.config.space === 'cosine') {
+        let s = 0;
+        for (const x of expected) s += x * x;
+        norm = Math.sqrt(s) || 1;
+      }
+      let ok = stored.length === dim;
+      for (let j = 0; ok && j < dim; j++) ok = Math.abs(stored[j] - expected[j] / norm) <= tolerance;
+      if (!ok) bad.push(ids[i]);
+    }
+    return bad;
+  }
+
+  stats(): VectorStats {
+    return {
+      live: this.live,
+      count: this.index.getCurrentCount(),
+      capacity: this.index.getMaxElements(),
+      dim: this.config.dim,
+    };
+  }
+}
+
+function fsyncPath(path: string): void {
+  const fd = openSync(path, 'r');
+  try {
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/**
+ * hnswlib does not record the dimension in its file and happily loads a file written for another one. Its header
+ * does hold offsetData_ (byte 40) and label_offset_ (byte 32), whose difference is the vector size in bytes.
+ */
+function checkHeader(path: string, dim: number): void {
+  const header = Buffer.alloc(48);
+  const fd = openSync(path, 'r');
+  try {
+    if (readSync(fd, header, 0, header.length, 0) !== header.length) throw new Error('file too short for an HNSW header');
+  } finally {
+    closeSync(fd);
+  }
+  const vectorBytes = header.readBigUInt64LE(32) - header.readBigUInt64LE(40);
+  if (vectorBytes !== BigInt(dim * 4))
+    throw new Error(`file holds vectors of ${Number(vectorBytes) / 4} dims (header), expected ${dim}`);
+}
+
+function transferables(value: unknown): ArrayBuffer[] {
+  if (ArrayBuffer.isView(value)) return [value.buffer as ArrayBuffer];
+  if (value && typeof value === 'object') {
+    const out: ArrayBuffer[] = [];
+    for (const v of Object.values(value)) if (ArrayBuffer.isView(v)) out.push(v.buffer as ArrayBuffer);
+    return out;
+  }
+  return [];
+}
+
+if (parentPort) {
+  const port = parentPort;
+  const service = new VectorService(workerData as VectorWorkerConfig);
+  const handle = async (req: VectorRequest): Promise<unknown> => {
+    switch (req.op) {
+      case 'reset':
+        service.reset();
+        return service.stats();
+      case 'load':
+        return service.load(req.path);
+      case 'add':
+        return service.add(req.ids, req.vectors);
+      case 'remove':
+        return service.remove(req.ids);
+      case 'search':
+        return service.search(req.vector, req.k, req.allow);
+      case 'save':
+        return service.save(req.path);
+      case 'ids':
+        return service.ids(req.live);
+      case 'verify':
+        return service.verify(req.ids, req.vectors, req.tolerance);
+      case 'stats':
+        return service.stats();
+      case 'close':
+        return null;
+    }
+  };
+  let queue: Promise<void> = Promise.resolve();
+  port.on('message', ({ seq, req }: { seq: number; req: VectorRequest }) => {
+    queue = queue.then(async () => {
+      let reply: VectorReply;
+      try {
+        reply = { seq, ok: true, value: await handle(req) };
+      } catch (err) {
+        const e = err instanceof Error ? err : new Error(String(err));
+        reply = { seq, ok: false, error: { name: e.name, message: e.message } };
+      }
+      port.postMessage(reply, reply.ok ? transferables(reply.value) : []);
+      if (req.op === 'close') port.close();
+    });
+  });
+}
