@@ -70,9 +70,15 @@ export function timeoutArgs(spec: SourceSpec, ioTimeoutMs: number = DEFAULT_IO_T
   }
 }
 
+/**
+ * For live sources ffmpeg's default stream analysis (5 s of input) delays the first frame and then releases
+ * those seconds in one burst; one second of input is enough to find a camera's video stream.
+ */
+export const LIVE_ANALYSIS_ARGS: readonly string[] = ['-analyzeduration', '1000000', '-probesize', '1000000'];
+
 /** Options placed before `-i`, then `-i` and the input itself. */
-export function inputArgs(spec: SourceSpec, ioTimeoutMs?: number): string[] {
-  return ['-protocol_whitelist', protocolWhitelist(spec), ...timeoutArgs(spec, ioTimeoutMs), '-i', ffmpegInput(spec)];
+export function inputArgs(spec: SourceSpec, ioTimeoutMs?: number, live = spec.kind === 'live'): string[] {
+  return ['-protocol_whitelist', protocolWhitelist(spec), ...timeoutArgs(spec, ioTimeoutMs), ...(live ? LIVE_ANALYSIS_ARGS : []), '-i', ffmpegInput(spec)];
 }
 
 /** Human-readable name of a source for messages. */

@@ -96,7 +96,7 @@ export function outputSize(displayWidth: number, displayHeight: number, longSide
 }
 
 /** The full ffmpeg argument list (without the binary) for a source. */
-export function decodeArgs(spec: SourceSpec, info: VideoInfo, size: OutputSize, ioTimeoutMs?: number): string[] {
+export function decodeArgs(spec: SourceSpec, info: VideoInfo, size: OutputSize, ioTimeoutMs?: number, live?: boolean): string[] {
   const map = info.streamIndex >= 0 ? ['-map', `0:${info.streamIndex}`] : [];
   return [
     '-hide_banner',
@@ -104,7 +104,7 @@ export function decodeArgs(spec: SourceSpec, info: VideoInfo, size: OutputSize, 
     '-nostats',
     '-loglevel',
     'info',
-    ...inputArgs(spec, ioTimeoutMs),
+    ...inputArgs(spec, ioTimeoutMs, live),
     ...map,
     '-an',
     '-sn',
@@ -134,8 +134,8 @@ export async function* readFrames(source: string | SourceSpec, options: DecodeOp
   const info = options.info ?? (await probeVideo(spec, { ...options, signal: options.signal }));
   options.signal?.throwIfAborted();
   const size = outputSize(info.displayWidth, info.displayHeight, options.longSide);
-  const args = decodeArgs(spec, info, size, options.ioTimeoutMs);
   const live = options.live ?? spec.kind === 'live';
+  const args = decodeArgs(spec, info, size, options.ioTimeoutMs, live);
   const reader = new FfmpegFrameReader(ffmpegBinary(options), args, size, {
     name: describeSource(spec),
     signal: options.signal,

@@ -53,6 +53,8 @@ export interface ProbeOptions extends FfmpegBinaries {
   timeoutMs?: number;
   /** Network I/O timeout for remote/live sources (see `timeoutArgs`). */
   ioTimeoutMs?: number;
+  /** Analyse only a second of input (LIVE_ANALYSIS_ARGS). Default: true for live sources. */
+  live?: boolean;
 }
 
 interface FfprobeStream {
@@ -111,7 +113,7 @@ export async function probeMedia(source: string | SourceSpec, options: ProbeOpti
     if (size === 0) throw new DecodeError('empty', `Video file ${name} is empty (0 bytes).`);
   }
 
-  const args = ['-v', 'error', '-print_format', 'json', '-show_streams', '-show_format', ...inputArgs(spec, options.ioTimeoutMs)];
+  const args = ['-v', 'error', '-print_format', 'json', '-show_streams', '-show_format', ...inputArgs(spec, options.ioTimeoutMs, options.live)];
   const timeoutMs = options.timeoutMs ?? (spec.kind === 'file' ? 30_000 : 3 * (options.ioTimeoutMs ?? 10_000));
   const result = await runCollect(ffprobeBinary(options), args, { timeoutMs, signal: options.signal });
   const stderr = result.stderr.trim().split('\n').slice(-12).join('\n');

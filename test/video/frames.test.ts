@@ -84,15 +84,19 @@ describe('decodeArgs', () => {
     ]);
   });
 
-  it('adds the protocol-specific I/O timeout for network sources', () => {
+  it('adds the protocol-specific I/O timeout for network sources, and a short analysis for live ones', () => {
     const info = { streamIndex: 0 } as Parameters<typeof decodeArgs>[1];
-    const args = (url: string) => decodeArgs(parseSource(url), info, { width: 2, height: 2 }, 5000).join(' ');
-    expect(args('rtsp://cam/a')).toContain('-protocol_whitelist rtsp,rtp,srtp,udp,tcp -timeout 5000000 -i rtsp://cam/a');
-    expect(args('rtmp://h/app/k')).toContain('-rw_timeout 5000000 -i rtmp://h/app/k');
+    const args = (url: string, live?: boolean) => decodeArgs(parseSource(url), info, { width: 2, height: 2 }, 5000, live).join(' ');
+    const analysis = '-analyzeduration 1000000 -probesize 1000000';
+    expect(args('rtsp://cam/a')).toContain(`-protocol_whitelist rtsp,rtp,srtp,udp,tcp -timeout 5000000 ${analysis} -i rtsp://cam/a`);
+    expect(args('rtmp://h/app/k')).toContain(`-rw_timeout 5000000 ${analysis} -i rtmp://h/app/k`);
     expect(args('rtmp://h/app/k')).not.toContain('-timeout');
-    expect(args('https://h/live.m3u8')).toContain('-rw_timeout 5000000 -i https://h/live.m3u8');
-    expect(args('udp://239.0.0.1:1234')).toContain('-timeout 5000000 -i udp://239.0.0.1:1234');
-    expect(args('srt://h:9000')).toContain('-timeout 5000000 -i srt://h:9000');
+    expect(args('https://h/live.m3u8')).toContain(`-rw_timeout 5000000 ${analysis} -i https://h/live.m3u8`);
+    expect(args('udp://239.0.0.1:1234')).toContain(`-timeout 5000000 ${analysis} -i udp://239.0.0.1:1234`);
+    expect(args('srt://h:9000')).toContain(`-timeout 5000000 ${analysis} -i srt://h:9000`);
+    // A plain remote file gets the full analysis unless the caller says it is live.
+    expect(args('https://h/video.mp4')).toContain('-rw_timeout 5000000 -i https://h/video.mp4');
+    expect(args('https://h/video.mp4', true)).toContain(`-rw_timeout 5000000 ${analysis} -i https://h/video.mp4`);
   });
 });
 

@@ -1,0 +1,237 @@
+import { BehaviorSubject, Subject, defaultIfEmpty, filter, lastValueFrom, tap } from 'rxjs';
+import type { Dasr } from '../detect/dasr.js';
+import { clipBox, scaleBox, type Box } from '../detect/box.js';
+import { decodeFrames, type DecodedFrame } from '../decode/frames.js';
+import { KeyframeSelector } from '../decode/keyframes.js';
+import { probeVideo } from '../decode/probe.js';
+import { parseSource, SourceError, type SourceSpec } from '../source/source-spec.js';
+import type { IndexStore } from '../index/index-store.js';
+import type { TrackUpdate } from '../index/database.js';
+import { Tracker, type Track, type TrackerConfig } from '../track/tracker.js';
+import { encodeTrackerState } from '../track/state.js';
+import { defaultLogger, type Logger } from '../log.js';
+import { processLatest, type LatestStats } from './flow.js';
+
+export type LiveState = 'connecting' | 'live' | 'reconnecting' | 'failed' | 'stopped';
+
+export interface LiveCounters extends LatestStats {
+  framesDecoded: number;
+  keyframes: number;
+  regions: number;
+  reconnects: number;
+  lastError: string | null;
+}
+
+export interface LiveRegion {
+  regionId: number;
+  box: Box;
+  score: number;
+  trackId: number;
+  /** true when this region started its track */
+  isNewTrack: boolean;
+  feature: Float32Array;
+}
+
+/** One processed keyframe of a live source. */
+export interface LiveKeyframe {
+  videoId: number;
+  /** seconds since ingestion started (wall clock): the keyframe's time in the index, monotonic across reconnects */
+  t: number;
+  /** the frame's presentation time in the current connection's stream */
+  pts: number;
+  /** when the frame arrived from ffmpeg (Unix ms) */
+  receivedAt: number;
+  /** when processing finished (Unix ms) */
+  processedAt: number;
+  regions: LiveRegion[];
+  /** tracks that ended with this keyframe */
+  endedTracks: Track[];
+}
+
+export interface LiveOptions {
+  interval: number;
+  sceneThreshold?: number;
+  tracker?: Partial<TrackerConfig>;
+  /** reconnect delays: initialMs, doubled after each failed attempt, capped at maxMs */
+  backoff?: { initialMs: number; maxMs: number };
+  /** network I/O timeout handed to ffmpeg, and how long without frames counts as lost */
+  ioTimeoutMs?: number;
+  stallTimeoutMs?: number;
+  /** how often the vector graph is saved */
+  saveEverySeconds?: number;
+  allowedProtocols?: readonly string[];
+  logger?: Logger;
+}
+
+const DEFAULT_BACKOFF = { initialMs: 1000, maxMs: 30_000 };
+
+/**
+ * Ingests a live source until stopped. Frames are read as fast as the source sends them; when inference is
+ * slower, only the newest keyframe waits (older ones are dropped and counted), so latency stays bounded. A
+ * lost source is reconnected with exponential backoff; `state$` says where it stands.
+ */
+export class LiveIngestion {
+  readonly state$ = new BehaviorSubject<LiveState>('connecting');
+  readonly keyframes$ = new Subject<LiveKeyframe>();
+  readonly counters: LiveCounters = { framesDecoded: 0, keyframes: 0, processed: 0, dropped: 0, regions: 0, reconnects: 0, lastError: null };
+  readonly videoId: number;
+  private readonly spec: SourceSpec;
+  private readonly abort = new AbortController();
+  private readonly tracker: Tracker;
+  private readonly startedAt = Date.now();
+  private lastT = -1;
+  private lastSave = Date.now();
+  private running: Promise<void> | null = null;
+  /** Keyframes are processed strictly one after another, also across a reconnect (the tracker needs order). */
+  private inFlight: Promise<void> = Promise.resolve();
+  private readonly logger: Logger;
+
+  constructor(
+    readonly url: string,
+    private readonly dasr: Dasr,
+    private readonly store: IndexStore,
+    private readonly options: LiveOptions,
+  ) {
+    this.logger = options.logger ?? defaultLogger;
+    this.spec = parseSource(url, { allowedProtocols: options.allowedProtocols });
+    if (this.spec.kind === 'file') throw new SourceError('protocol-not-allowed', `${url} is a file: index it with the file ingestion`);
+    this.videoId = store.db.addVideo({ path: url, sourceKind: 'live', status: 'indexing', config: { dasr: dasr.config, interval: options.interval } }).id;
+    this.tracker = new Tracker(options.tracker, { nextTrackId: store.db.maxTrackId() + 1 });
+  }
+
+  get state(): LiveState {
+    return this.state$.value;
+  }
+
+  start(): this {
+    this.running ??= this.run();
+    return this;
+  }
+
+  /** Stops reading, waits for the keyframe in flight, and marks the stream's index complete. */
+  async stop(): Promise<void> {
+    this.abort.abort();
+    await this.running;
+    await this.inFlight;
+    this.store.db.setVideoStatus(this.videoId, 'ready');
+    await this.store.saveVectors();
+    this.state$.next('stopped');
+    this.state$.complete();
+    this.keyframes$.complete();
+  }
+
+  private async run(): Promise<void> {
+    const backoff = this.options.backoff ?? DEFAULT_BACKOFF;
+    let failures = 0;
+    while (!this.abort.signal.aborted) {
+      this.state$.next(failures === 0 && this.counters.reconnects === 0 ? 'connecting' : 'reconnecting');
+      try {
+        await this.connectOnce(() => (failures = 0));
+        this.counters.lastError = 'the stream ended';
+      } catch (error) {
+        if (this.abort.signal.aborted) break;
+        if (error instanceof SourceError) {
+          this.counters.lastError = error.message;
+          this.state$.next('failed');
+          this.logger.error(`live source ${this.url} failed: ${error.message}`);
+          return;
+        }
+        this.counters.lastError = error instanceof Error ? error.message.split('\n')[0]! : String(error);
+      }
+      if (this.abort.signal.aborted) break;
+      const delay = Math.min(backoff.maxMs, backoff.initialMs * 2 ** failures);
+      failures++;
+      this.counters.reconnects++;
+      this.state$.next('reconnecting');
+      this.logger.warn(`live source ${this.url} lost (${this.counters.lastError}); reconnecting in ${(delay / 1000).toFixed(1)} s`);
+      await sleep(delay, this.abort.signal);
+    }
+  }
+
+  private async connectOnce(onLive: () => void): Promise<void> {
+    const signal = this.abort.signal;
+    const common = { signal, ioTimeoutMs: this.options.ioTimeoutMs, allowedProtocols: this.options.allowedProtocols, live: true };
+    const info = await probeVideo(this.spec, common);
+    // pts restart with every connection, so the selector's interval grid does too.
+    const selector = new KeyframeSelector({ interval: this.options.interval, sceneThreshold: this.options.sceneThreshold });
+    let first = true;
+    await lastValueFrom(
+      decodeFrames(this.spec, { ...common, longSide: this.dasr.config.longSide, info, stallTimeoutMs: this.options.stallTimeoutMs }).pipe(
+        tap(() => {
+          this.counters.framesDecoded++;
+          if (first) {
+            first = false;
+            onLive();
+            this.state$.next('live');
+          }
+        }),
+        filter((frame) => selector.offer(frame).keep),
+        processLatest((frame) => this.enqueue(frame, info.displayWidth, info.displayHeight), this.counters),
+        defaultIfEmpty(undefined),
+      ),
+    );
+  }
+
+  private enqueue(frame: DecodedFrame, width: number, height: number): Promise<void> {
+    const run = this.inFlight.then(() => this.processKeyframe(frame, width, height));
+    this.inFlight = run.catch(() => undefined);
+    return run;
+  }
+
+  private async processKeyframe(frame: DecodedFrame, width: number, height: number): Promise<void> {
+    const detection = await this.dasr.detect({ width: frame.width, height: frame.height, data: frame.data });
+    const sx = width / frame.width;
+    const sy = height / frame.height;
+    const regions = detection.regions.map((r) => ({ ...r, box: clipBox(scaleBox(r.box, sx, sy), width, height) }));
+    // Index time is wall-clock time since the start: stream pts restart when the source reconnects.
+    const t = Math.max(this.lastT + 1e-3, (frame.receivedAt - this.startedAt) / 1000);
+    this.lastT = t;
+    const assignments = this.tracker.update({ t, regions });
+    const active = new Map(this.tracker.activeTracks().map((track) => [track.id, track]));
+    const trackUpdates: TrackUpdate[] = regions.flatMap((r, j): TrackUpdate[] => {
+      const track = active.get(assignments[j]!.trackId);
+      return track && track.best.t === t && track.best.score === r.score ? [{ id: track.id, bestRegion: { keyframe: 0, region: j } }] : [];
+    });
+    const committed = await this.store.commit(
+      this.videoId,
+      [{ t, width, height, regions: regions.map((r, j) => ({ box: r.box, score: r.score, feature: r.feature, trackId: assignments[j]!.trackId })) }],
+      trackUpdates,
+      encodeTrackerState(this.tracker.snapshot()),
+      t,
+    );
+    this.counters.keyframes++;
+    this.counters.regions += regions.length;
+    if (Date.now() - this.lastSave > (this.options.saveEverySeconds ?? 30) * 1000) {
+      this.lastSave = Date.now();
+      await this.store.saveVectors();
+    }
+    this.keyframes$.next({
+      videoId: this.videoId,
+      t,
+      pts: frame.pts,
+      receivedAt: frame.receivedAt,
+      processedAt: Date.now(),
+      regions: regions.map((r, j) => ({
+        regionId: committed.regionIds[0]![j]!,
+        box: r.box,
+        score: r.score,
+        trackId: assignments[j]!.trackId,
+        isNewTrack: assignments[j]!.isNew,
+        feature: r.feature,
+      })),
+      endedTracks: this.tracker.ended(t),
+    });
+  }
+}
+
+function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(done, ms);
+    signal.addEventListener('abort', done, { once: true });
+    function done(): void {
+      clearTimeout(timer);
+      signal.removeEventListener('abort', done);
+      resolve();
+    }
+  });
+}
