@@ -1,6 +1,8 @@
 import type { Dasr } from '../detect/dasr.js';
 import { IndexStore } from '../index/index-store.js';
 import { ingestFile } from '../ingest/ingest-file.js';
+import { LiveIngestion } from '../ingest/ingest-live.js';
+import { parseSource } from '../source/source-spec.js';
 import { progressPrinter } from '../ingest/progress.js';
 import type { VideoSummary } from '../index/database.js';
 
@@ -21,6 +23,10 @@ export async function indexCommand(
   process.once('SIGTERM', stop);
   try {
     for (const input of inputs) {
+      if (parseSource(input).kind !== 'file') {
+        await indexLive(input, dasr, store, options.interval, abort.signal);
+        continue;
+      }
       const printer = progressPrinter();
       const result = await ingestFile(input, dasr, store, {
         interval: options.interval,
@@ -77,4 +83,24 @@ export async function removeCommand(ids: readonly number[], options: { data: str
   } finally {
     await store.close();
   }
+}
+
+/** Follows a live source until Ctrl-C, printing its state changes and, every 10 s, its counters. */
+async function indexLive(url: string, dasr: Dasr, store: IndexStore, interval: number, signal: AbortSignal): Promise<void> {
+  const live = new LiveIngestion(url, dasr, store, { interval }).start();
+  process.stderr.write(`${url}: live as video ${live.videoId}; Ctrl-C stops\n`);
+  live.state$.subscribe((state) => process.stderr.write(`${url}: ${state}${live.counters.lastError && state === 'reconnecting' ? ` (${live.counters.lastError})` : ''}\n`));
+  const report = setInterval(() => {
+    const c = live.counters;
+    process.stderr.write(`${url}: ${c.framesDecoded} frames, ${c.keyframes} keyframes, ${c.dropped} dropped, ${c.regions} regions, ${c.reconnects} reconnects\n`);
+  }, 10_000);
+  await new Promise<void>((resolve) => {
+    if (signal.aborted) resolve();
+    signal.addEventListener('abort', () => resolve(), { once: true });
+    live.state$.subscribe({ next: (s) => s === 'failed' && resolve() });
+  });
+  clearInterval(report);
+  const failed = live.state === 'failed';
+  await live.stop();
+  if (failed) throw new Error(`${url}: ${live.counters.lastError ?? 'failed'}`);
 }

@@ -1,0 +1,86 @@
+import { afterAll, describe, expect, it } from 'vitest';
+import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { IndexStore } from '../../src/index/index-store.js';
+import { fixture } from '../video/fixtures.js';
+import { createLogger } from '../../src/log.js';
+
+const ROOT = resolve(import.meta.dirname, '..', '..');
+const quiet = createLogger('error');
+const INDEX_ARGS = ['--long-side', '256', '--max-peaks', '4', 'index', fixture('moving-object.mp4'), '--interval', '0.2'];
+
+/** `dasr index` as a real child process; resolves with its exit status or the signal that ended it. */
+function runIndex(dataDir: string, killAfterMs?: number): Promise<{ code: number | null; signal: NodeJS.Signals | null; stderr: string }> {
+  return new Promise((done, fail) => {
+    const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'src/cli/main.ts'), ...INDEX_ARGS, '--data', dataDir], {
+      cwd: ROOT,
+      stdio: ['ignore', 'ignore', 'pipe'],
+      env: { ...process.env, DASR_LOG_LEVEL: 'warn' },
+    });
+    let stderr = '';
+    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    child.on('error', fail);
+    const timer = killAfterMs === undefined ? undefined : setTimeout(() => child.kill('SIGKILL'), killAfterMs);
+    child.on('exit', (code, signal) => {
+      clearTimeout(timer);
+      done({ code, signal, stderr });
+    });
+  });
+}
+
+/** Opens the data directory the way any later run would, and checks the database and the vectors agree. */
+async function checkConsistent(dataDir: string): Promise<{ keyframes: number; status: string | undefined }> {
+  const store = await IndexStore.open(dataDir, { logger: quiet, verifySample: 'all' });
+  try {
+    const dbIds = store.db.regionIds().sort((a, b) => a - b);
+    const vectorIds = (await store.vectors.ids({ live: true })).sort((a, b) => a - b);
+    expect(vectorIds).toEqual(dbIds);
+    if (dbIds.length > 0) {
+      const probe = dbIds[dbIds.length >> 1]!;
+      const hits = await store.search(store.db.features([probe]).get(probe)!, 1);
+      expect(hits[0]!.id).toBe(probe);
+    }
+    const video = store.db.listVideos()[0];
+    return { keyframes: video?.keyframeCount ?? 0, status: video?.status };
+  } finally {
+    await store.close({ saveVectors: false });
+  }
+}
+
+describe('crash safety of dasr index', () => {
+  const dirs: string[] = [];
+  afterAll(() => dirs.forEach((d) => rmSync(d, { recursive: true, force: true })));
+
+  it('survives kill -9 at random moments: database and vectors agree, search works, and indexing resumes to the same result', async () => {
+    const reference = mkdtempSync(join(tmpdir(), 'dasr-crash-ref-'));
+    const crashed = mkdtempSync(join(tmpdir(), 'dasr-crash-'));
+    dirs.push(reference, crashed);
+    expect((await runIndex(reference)).code).toBe(0);
+    const complete = await checkConsistent(reference);
+    expect(complete.status).toBe('ready');
+
+    // Seeded moments spread over start-up, decoding and committing.
+    let seed = 20261127;
+    const random = (): number => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
+    let previous = 0;
+    let killedMidway = 0;
+    for (let round = 0; round < 4; round++) {
+      const run = await runIndex(crashed, 2500 + random() * 4000);
+      if (run.signal !== 'SIGKILL') {
+        expect(run.code, run.stderr).toBe(0);
+        break;
+      }
+      const state = await checkConsistent(crashed);
+      expect(state.keyframes).toBeGreaterThanOrEqual(previous);
+      if (state.keyframes > 0 && state.keyframes < complete.keyframes) killedMidway++;
+      previous = state.keyframes;
+    }
+    expect(killedMidway).toBeGreaterThan(0);
+    const finished = await runIndex(crashed);
+    expect(finished.code, finished.stderr).toBe(0);
+    const final = await checkConsistent(crashed);
+    expect(final).toEqual(complete);
+  });
+});
