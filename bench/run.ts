@@ -3,6 +3,7 @@ const benches: Record<string, () => Promise<{ run(args: string[]): Promise<void>
   model: () => import('./model.js'),
   dasr: () => import('./dasr.js'),
   localisation: () => import('./localisation.js'),
+  ingest: () => import('./ingest.js'),
 };
 
 const [name, ...args] = process.argv.slice(2);

@@ -7,6 +7,7 @@ import { classifyImage } from './classify.js';
 import { detectCommand } from './detect.js';
 import { whitenFitCommand } from './whiten.js';
 import { indexCommand, removeCommand, videosCommand } from './index-commands.js';
+import { parseBoxOption, searchCommand, type SearchCommandOptions } from './search-command.js';
 import { DEFAULT_SCENE_THRESHOLD } from '../decode/keyframes.js';
 import { Dasr } from '../detect/dasr.js';
 import { DEFAULT_DASR_CONFIG, type DasrConfig } from '../detect/config.js';
@@ -122,6 +123,22 @@ program
   .description('delete videos from the index (their regions leave search results)')
   .option('--data <dir>', 'data directory', DEFAULT_DATA_DIR)
   .action(async (ids: string[], options: { data: string }) => removeCommand(ids.map((id) => integer(id)), options));
+
+program
+  .command('search <image>')
+  .description('find every appearance of the object in an image (or in a box of it) in the indexed videos')
+  .option('--data <dir>', 'data directory', DEFAULT_DATA_DIR)
+  .option('--box <x,y,w,h>', 'the object inside the query image (default: the whole image, i.e. a crop)', parseBoxOption)
+  .option('--top <k>', 'how many appearances (tracks) to return', integer, 20)
+  .option('--keyframes', 'list every indexed keyframe of each hit with its own similarity')
+  .option('--video <id>', 'only this video (repeatable)', (v: string, all: number[] = []) => [...all, integer(v)])
+  .option('--from <seconds>', 'only keyframes at or after this time', positive)
+  .option('--to <seconds>', 'only keyframes at or before this time', positive)
+  .option('--min-score <cosine>', 'only hits at least this similar', Number)
+  .option('--json', 'print {"hits": [{video, path, track, score, start, end, best: {t, box}, keyframes?}]}')
+  .action(async (image: string, options: SearchCommandOptions) => {
+    await searchCommand(await dasrFromOptions(), image, options);
+  });
 
 function positive(value: string): number {
   const n = Number(value);

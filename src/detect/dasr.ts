@@ -41,7 +41,7 @@ export interface Detection {
 export class DasrInputError extends Error {
   override name = 'DasrInputError';
   constructor(
-    readonly code: 'box-outside-image' | 'empty-box' | 'invalid-box',
+    readonly code: 'box-outside-image' | 'empty-box' | 'invalid-box' | 'box-too-small' | 'no-object',
     message: string,
   ) {
     super(message);
@@ -124,6 +124,9 @@ export class Dasr {
     const prepared = this.prepare(image);
     const region = box ?? ([0, 0, image.width, image.height] as Box);
     validateBox(region, image.width, image.height);
+    if (pixelSpread(image, clipBox(region, image.width, image.height)) < MIN_QUERY_PIXEL_SPREAD) {
+      throw new DasrInputError('no-object', `box [${region.join(', ')}] is a flat colour: there is no object to search for in it`);
+    }
     const outputs = await this.backbone.forward(prepared.tensor, prepared.height, prepared.width);
     const inputBox = scaleBox(clipBox(region, image.width, image.height), prepared.width / image.width, prepared.height / image.height);
     return this.describePooled(this.poolingMap(outputs), inputBox);
@@ -163,11 +166,49 @@ export class Dasr {
   }
 }
 
+/**
+ * Standard deviation (0–255 grey levels) under which a query box counts as a flat colour. The network
+ * answers even a blank image (padding and biases make peaks), so emptiness is judged on the pixels.
+ */
+export const MIN_QUERY_PIXEL_SPREAD = 2;
+
+/** Standard deviation of the mean-of-RGB intensity inside a box (original pixels). */
+function pixelSpread(image: DecodedImage, box: Box): number {
+  const x0 = Math.floor(box[0]);
+  const y0 = Math.floor(box[1]);
+  const x1 = Math.ceil(box[2]);
+  const y1 = Math.ceil(box[3]);
+  let n = 0;
+  let sum = 0;
+  let sumSquares = 0;
+  for (let y = y0; y < y1; y++) {
+    for (let x = x0; x < x1; x++) {
+      const i = (y * image.width + x) * 3;
+      const v = (image.data[i]! + image.data[i + 1]! + image.data[i + 2]!) / 3;
+      n++;
+      sum += v;
+      sumSquares += v * v;
+    }
+  }
+  const mean = sum / n;
+  return Math.sqrt(Math.max(0, sumSquares / n - mean * mean));
+}
+
+/** Below this a box covers a fraction of one res5 cell even after upscaling: nothing meaningful to describe. */
+export const MIN_QUERY_BOX_SIDE = 8;
+
 function validateBox(box: Box, width: number, height: number): void {
   if (box.length !== 4 || !box.every(Number.isFinite)) throw new DasrInputError('invalid-box', `a box needs four finite numbers, got [${box.join(', ')}]`);
   const [x1, y1, x2, y2] = box;
   if (x2 <= x1 || y2 <= y1) throw new DasrInputError('empty-box', `box [${box.join(', ')}] has no area (x2 must exceed x1 and y2 exceed y1)`);
   if (x2 <= 0 || y2 <= 0 || x1 >= width || y1 >= height) {
     throw new DasrInputError('box-outside-image', `box [${box.join(', ')}] lies outside the ${width}×${height} image`);
+  }
+  const [cx1, cy1, cx2, cy2] = clipBox(box, width, height);
+  if (cx2 - cx1 < MIN_QUERY_BOX_SIDE || cy2 - cy1 < MIN_QUERY_BOX_SIDE) {
+    throw new DasrInputError(
+      'box-too-small',
+      `box [${box.join(', ')}] is ${(cx2 - cx1).toFixed(0)}×${(cy2 - cy1).toFixed(0)} px inside the image; a query needs at least ${MIN_QUERY_BOX_SIDE}×${MIN_QUERY_BOX_SIDE} px (DASR is unreliable below 32×32)`,
+    );
   }
 }

@@ -34,6 +34,9 @@ export interface IngestResult {
   keyframes: number;
   regions: number;
   elapsedMs: number;
+  /** time spent in DASR and in committing to the index (SQLite + vectors) */
+  detectMs: number;
+  commitMs: number;
   progress: IngestProgress;
 }
 
@@ -63,7 +66,7 @@ export async function ingestFile(input: string, dasr: Dasr, store: IndexStore, o
     const summary = store.db.listVideos().find((v) => v.id === existing!.id);
     logger.info(`${spec.path} is already indexed as video ${existing.id}`);
     const progress = { label: `video ${existing.id}`, position: info.duration, duration: info.duration, keyframes: summary?.keyframeCount ?? 0, regions: summary?.regionCount ?? 0, elapsedMs: 0 };
-    return { videoId: existing.id, status: 'already-indexed', keyframes: progress.keyframes, regions: progress.regions, elapsedMs: 0, progress };
+    return { videoId: existing.id, status: 'already-indexed', keyframes: progress.keyframes, regions: progress.regions, elapsedMs: 0, detectMs: 0, commitMs: 0, progress };
   }
   if (existing && (existing.status !== 'indexing' || JSON.stringify(existing.config) !== JSON.stringify(settings))) {
     logger.info(`re-indexing video ${existing.id} from the start (${existing.status === 'indexing' ? 'settings changed' : existing.status})`);
@@ -94,9 +97,13 @@ export async function ingestFile(input: string, dasr: Dasr, store: IndexStore, o
   const progress: IngestProgress = { label: `video ${video.id}`, position: 0, duration: info.duration, keyframes: 0, regions: 0, elapsedMs: 0 };
   const selector = new KeyframeSelector({ interval: options.interval, sceneThreshold: options.sceneThreshold });
   let lastSave = performance.now();
+  let detectMs = 0;
+  let commitMs = 0;
 
   const processKeyframe = async (frame: DecodedFrame): Promise<void> => {
+    let t = performance.now();
     const detection = await dasr.detect({ width: frame.width, height: frame.height, data: frame.data });
+    detectMs += performance.now() - t;
     const sx = info.displayWidth / frame.width;
     const sy = info.displayHeight / frame.height;
     const regions = detection.regions.map((r) => ({ ...r, box: clipBox(scaleBox(r.box, sx, sy), info.displayWidth, info.displayHeight) }));
@@ -112,7 +119,9 @@ export async function ingestFile(input: string, dasr: Dasr, store: IndexStore, o
       const track = active.get(assignments[j]!.trackId);
       return track && track.best.t === frame.pts && track.best.score === r.score ? [{ id: track.id, bestRegion: { keyframe: 0, region: j } }] : [];
     });
+    t = performance.now();
     await store.commit(video.id, [keyframe], trackUpdates, encodeTrackerState(tracker.snapshot()), frame.pts);
+    commitMs += performance.now() - t;
     progress.keyframes++;
     progress.regions += regions.length;
     if (performance.now() - lastSave > (options.saveEverySeconds ?? 30) * 1000) {
@@ -142,6 +151,15 @@ export async function ingestFile(input: string, dasr: Dasr, store: IndexStore, o
   await store.saveVectors();
   progress.position = Number.isFinite(info.duration) ? info.duration : progress.position;
   progress.elapsedMs = performance.now() - started;
-  return { videoId: video.id, status: resuming ? 'resumed' : 'indexed', keyframes: progress.keyframes, regions: progress.regions, elapsedMs: progress.elapsedMs, progress };
+  return {
+    videoId: video.id,
+    status: resuming ? 'resumed' : 'indexed',
+    keyframes: progress.keyframes,
+    regions: progress.regions,
+    elapsedMs: progress.elapsedMs,
+    detectMs,
+    commitMs,
+    progress,
+  };
 }
 

@@ -1,0 +1,80 @@
+import { InvalidArgumentError } from 'commander';
+import type { Box } from '../detect/box.js';
+import type { Dasr } from '../detect/dasr.js';
+import { decodeImage } from '../image/load.js';
+import { IndexStore } from '../index/index-store.js';
+import { searchByExample, type TrackHit } from '../search/search.js';
+import { formatClock } from '../ingest/progress.js';
+
+export interface SearchCommandOptions {
+  data: string;
+  box?: Box;
+  top: number;
+  keyframes?: boolean;
+  json?: boolean;
+  video?: number[];
+  from?: number;
+  to?: number;
+  minScore?: number;
+}
+
+/** `--box x,y,w,h` (pixels of the query image) → [x1, y1, x2, y2]. */
+export function parseBoxOption(value: string): Box {
+  const parts = value.split(',').map((p) => Number(p.trim()));
+  if (parts.length !== 4 || !parts.every(Number.isFinite)) throw new InvalidArgumentError('expected x,y,w,h (four numbers, pixels)');
+  const [x, y, w, h] = parts as [number, number, number, number];
+  if (w <= 0 || h <= 0) throw new InvalidArgumentError('width and height must be positive');
+  return [x, y, x + w, y + h];
+}
+
+const round = (v: number, digits: number): number => Math.round(v * 10 ** digits) / 10 ** digits;
+
+/** The stable `dasr search --json` shape: times in seconds, boxes [x1, y1, x2, y2] in video pixels. */
+export function searchJson(hits: readonly TrackHit[]): object {
+  return {
+    hits: hits.map((h) => ({
+      video: h.videoId,
+      path: h.path,
+      track: h.track,
+      score: round(h.score, 6),
+      start: round(h.start, 3),
+      end: round(h.end, 3),
+      best: { t: round(h.best.t, 3), box: h.best.box.map((v) => round(v, 1)) },
+      ...(h.keyframes ? { keyframes: h.keyframes.map((k) => ({ t: round(k.t, 3), box: k.box.map((v) => round(v, 1)), score: round(k.score, 6) })) } : {}),
+    })),
+  };
+}
+
+export async function searchCommand(dasr: Dasr, imagePath: string, options: SearchCommandOptions): Promise<TrackHit[]> {
+  const image = await decodeImage(imagePath);
+  const query = await dasr.describe(image, options.box);
+  const store = await IndexStore.open(options.data);
+  try {
+    const hits = await searchByExample(store, query, {
+      top: options.top,
+      keyframes: options.keyframes,
+      videoIds: options.video,
+      from: options.from,
+      to: options.to,
+      minScore: options.minScore,
+    });
+    if (options.json) {
+      process.stdout.write(`${JSON.stringify(searchJson(hits))}\n`);
+    } else if (hits.length === 0) {
+      process.stdout.write(`no match in ${options.data}${store.db.regionCount() === 0 ? ' (the index is empty: run dasr index first)' : ''}\n`);
+    } else {
+      process.stdout.write(`${'#'.padStart(3)}  ${'score'.padStart(6)}  ${'video'.padStart(5)}  ${'track'.padStart(5)}  ${'span'.padEnd(13)}  ${'best'.padStart(7)}  box (x1,y1,x2,y2)  path\n`);
+      hits.forEach((h, i) => {
+        const box = h.best.box.map((v) => v.toFixed(0)).join(',');
+        process.stdout.write(
+          `${String(i + 1).padStart(3)}  ${h.score.toFixed(3).padStart(6)}  ${String(h.videoId).padStart(5)}  ${String(h.track ?? '-').padStart(5)}  ` +
+            `${`${formatClock(h.start)}–${formatClock(h.end)}`.padEnd(13)}  ${`${h.best.t.toFixed(2)}s`.padStart(7)}  ${box.padEnd(17)}  ${h.path}\n`,
+        );
+        for (const k of h.keyframes ?? []) process.stdout.write(`${''.padStart(24)}${k.t.toFixed(2).padStart(8)}s  ${k.score.toFixed(3)}  [${k.box.map((v) => v.toFixed(0)).join(',')}]\n`);
+      });
+    }
+    return hits;
+  } finally {
+    await store.close({ saveVectors: false });
+  }
+}

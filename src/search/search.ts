@@ -1,0 +1,97 @@
+import type { Box } from '../detect/box.js';
+import { dot } from '../detect/vector.js';
+import type { IndexStore, SearchHit } from '../index/index-store.js';
+
+export interface SearchOptions {
+  /** how many tracks (appearances) to return */
+  top?: number;
+  /** only these videos */
+  videoIds?: readonly number[];
+  /** only regions whose keyframe time lies in [from, to] seconds */
+  from?: number;
+  to?: number;
+  /** minimum cosine similarity of a hit */
+  minScore?: number;
+  /** list every indexed keyframe of each hit track with its own similarity */
+  keyframes?: boolean;
+  /** region candidates fetched from the vector index before grouping (default 20 × top, at least 200) */
+  candidates?: number;
+}
+
+export interface KeyframeHit {
+  t: number;
+  box: Box;
+  score: number;
+}
+
+/** One appearance of the query: a track in a video, scored by its best-matching region. */
+export interface TrackHit {
+  videoId: number;
+  path: string;
+  /** track id, or null for a region the tracker did not link (then the hit is that region alone) */
+  track: number | null;
+  score: number;
+  /** time span of the track, seconds */
+  start: number;
+  end: number;
+  /** the best-matching region */
+  best: { t: number; box: Box; regionId: number };
+  keyframes?: KeyframeHit[];
+}
+
+/**
+ * Searches the index with a query descriptor and groups region hits by video and track: each appearance
+ * is reported once, with its best similarity, its span and its best frame. Ordered by score, ties by video,
+ * time and track so the same query always gives the same list.
+ */
+export async function searchByExample(store: IndexStore, query: Float32Array, options: SearchOptions = {}): Promise<TrackHit[]> {
+  const top = options.top ?? 20;
+  if (!Number.isInteger(top) || top < 1) throw new RangeError(`top must be a positive integer, got ${top}`);
+  const candidates = options.candidates ?? Math.max(200, 20 * top);
+  const hits = await store.search(query, candidates, { videoIds: options.videoIds, minScore: options.minScore });
+  const inRange = hits.filter((h) => h.t >= (options.from ?? Number.NEGATIVE_INFINITY) && h.t <= (options.to ?? Number.POSITIVE_INFINITY));
+
+  const groups = new Map<string, SearchHit[]>();
+  for (const hit of inRange) {
+    const key = hit.trackId === null ? `region:${hit.id}` : `track:${hit.trackId}`;
+    const group = groups.get(key);
+    if (group) group.push(hit);
+    else groups.set(key, [hit]);
+  }
+  const paths = new Map<number, string>();
+  const pathOf = (videoId: number): string => {
+    let path = paths.get(videoId);
+    if (path === undefined) {
+      path = store.db.getVideo(videoId)?.path ?? '';
+      paths.set(videoId, path);
+    }
+    return path;
+  };
+
+  const results = [...groups.values()].map((group): TrackHit => {
+    const best = group.reduce((a, b) => (b.similarity > a.similarity || (b.similarity === a.similarity && b.t < a.t) ? b : a));
+    const track = best.trackId === null ? undefined : store.db.getTrack(best.trackId);
+    const hit: TrackHit = {
+      videoId: best.videoId,
+      path: pathOf(best.videoId),
+      track: best.trackId,
+      score: best.similarity,
+      start: track?.firstT ?? best.t,
+      end: track?.lastT ?? best.t,
+      best: { t: best.t, box: best.box, regionId: best.id },
+    };
+    if (options.keyframes) hit.keyframes = keyframeHits(store, query, best);
+    return hit;
+  });
+  results.sort((a, b) => b.score - a.score || a.videoId - b.videoId || a.best.t - b.best.t || (a.track ?? 0) - (b.track ?? 0));
+  return results.slice(0, top);
+}
+
+/** Every indexed keyframe of the hit's track, each with its own similarity to the query. */
+function keyframeHits(store: IndexStore, query: Float32Array, best: SearchHit): KeyframeHit[] {
+  const regions = best.trackId === null ? store.db.regionsByIds([best.id]) : store.db.regionsOfTrack(best.trackId);
+  const features = store.db.features(regions.map((r) => r.id));
+  return regions
+    .map((r) => ({ t: r.t, box: r.box, score: dot(query, features.get(r.id)!) }))
+    .sort((a, b) => a.t - b.t);
+}
