@@ -33,6 +33,9 @@ export async function createSession(model: string | Uint8Array, options: Session
     graphOptimizationLevel: 'all',
     intraOpNumThreads: options.threads ?? 0,
     interOpNumThreads: 1,
+    // ONNX Runtime's worker threads spin between operators by default, which starves the ffmpeg decoders
+    // and publishers sharing the cores (a live stream then stalls); waiting costs little per operator.
+    extra: { session: { intra_op: { allow_spinning: '0' }, inter_op: { allow_spinning: '0' } } },
   };
   if (device !== 'cpu') {
     const unavailable = providerUnavailableReason(device);
