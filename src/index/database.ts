@@ -21,6 +21,7 @@ import { mkdirSync } from 'node:fs';
 import { open as openFile, stat } from 'node:fs/promises';
 import { endianness } from 'node:os';
 import { join } from 'node:path';
+import type { Box } from '../detect/box.js';
 
 export type SqliteDb = Database.Database;
 
@@ -29,7 +30,7 @@ export const DEFAULT_DIM = 2048;
 
 export type SourceKind = 'file' | 'live';
 export type VideoStatus = 'indexing' | 'ready' | 'failed' | 'deleted';
-export type Box = [x1: number, y1: number, x2: number, y2: number];
+export type { Box };
 
 export interface VideoRecord {
   id: number;
