@@ -4,13 +4,9 @@
  * the order they were made. Vectors travel in ArrayBuffers that are transferred to the worker (moved, not
  * structured-cloned); callers' arrays are first packed into fresh buffers unless `transfer: true` hands them over.
  */
-import { createRequire } from 'node:module';
-import { fileURLToPath, pathToFileURL } from 'node:url';
-import { dirname, join } from 'node:path';
-import { Worker, type WorkerOptions } from 'node:worker_threads';
+import { RpcClient, startWorker } from '../util/worker-rpc.js';
 import type {
   SearchReply,
-  VectorReply,
   VectorRequest,
   VectorSpace,
   VectorStats,
@@ -58,40 +54,6 @@ export interface VectorFilter {
   allowIds: ArrayLike<number> | Iterable<number>;
 }
 
-/**
- * How to start the worker next to this module: the compiled .js directly under dist/, or — when this module is
- * the .ts source (tsx, vitest) — vector-worker.ts behind a bootstrap that registers tsx first. Node 22+ accepts
- * `execArgv: ['--import', 'tsx']` for that, but on Node 20 tsx only installs its hooks on the main thread, so
- * that flag alone leaves the worker unable to load a .ts file (ERR_UNKNOWN_FILE_EXTENSION). The bootstrap calls
- * tsx's register() inside the worker, which works on both.
- */
-function workerSpec(): { entry: URL | string; options: WorkerOptions } {
-  const self = fileURLToPath(import.meta.url);
-  if (!self.endsWith('.ts')) return { entry: new URL('./vector-worker.js', import.meta.url), options: {} };
-  const worker = new URL('./vector-worker.ts', import.meta.url).href;
-  const api = resolveTsxApi();
-  const bootstrap =
-    `import(${JSON.stringify(api)})` +
-    `.then((tsx) => { tsx.register(); return import(${JSON.stringify(worker)}); })` +
-    `.catch((err) => { setImmediate(() => { throw err; }); });`;
-  return { entry: bootstrap, options: { eval: true } };
-}
-
-/** Absolute URL of tsx's ESM API, so the worker finds it whatever the current directory is. */
-function resolveTsxApi(): string {
-  try {
-    return import.meta.resolve('tsx/esm/api');
-  } catch {
-    // older resolvers
-  }
-  try {
-    const main = createRequire(import.meta.url).resolve('tsx/package.json');
-    return pathToFileURL(join(dirname(main), 'dist/esm/api/index.mjs')).href;
-  } catch {
-    return 'tsx/esm/api';
-  }
-}
-
 function toFloat64(ids: ArrayLike<number> | Iterable<number>): Float64Array {
   return Float64Array.from(ids as ArrayLike<number>);
 }
@@ -99,11 +61,7 @@ function toFloat64(ids: ArrayLike<number> | Iterable<number>): Float64Array {
 export class VectorIndex {
   readonly dim: number;
   readonly params: HnswParams;
-  private readonly worker: Worker;
-  private readonly pending = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void }>();
-  private seq = 0;
-  private failure: Error | null = null;
-  private closed = false;
+  private readonly rpc: RpcClient<VectorRequest>;
 
   private constructor(options: VectorIndexOptions) {
     if (!(Number.isInteger(options.dim) && options.dim > 0)) throw new RangeError(`bad dimension ${options.dim}`);
@@ -113,12 +71,7 @@ export class VectorIndex {
       if (key !== 'dim' && value !== undefined) (this.params as unknown as Record<string, unknown>)[key] = value;
     }
     const config: VectorWorkerConfig = { dim: this.dim, ...this.params };
-    const { entry, options: workerOptions } = workerSpec();
-    this.worker = new Worker(entry, { ...workerOptions, workerData: config });
-    this.worker.unref();
-    this.worker.on('message', (reply: VectorReply) => this.onReply(reply));
-    this.worker.on('error', (err) => this.fail(err));
-    this.worker.on('exit', (code) => this.fail(new Error(`vector worker exited (code ${code})`)));
+    this.rpc = new RpcClient(startWorker(import.meta.url, 'vector-worker', config), 'vector index');
   }
 
   /** Starts a worker holding an empty index. */
@@ -226,43 +179,10 @@ export class VectorIndex {
 
   /** Stops the worker. Unsaved changes are dropped (SQLite stays the source of truth). */
   async close(): Promise<void> {
-    if (this.closed) return;
-    try {
-      if (!this.failure) await this.call({ op: 'close' });
-    } finally {
-      this.closed = true;
-      await this.worker.terminate();
-    }
+    await this.rpc.close({ op: 'close' });
   }
 
   private call(req: VectorRequest, transfer: ArrayBuffer[] = []): Promise<unknown> {
-    if (this.closed) return Promise.reject(new Error('vector index is closed'));
-    if (this.failure) return Promise.reject(this.failure);
-    const seq = ++this.seq;
-    return new Promise((resolve, reject) => {
-      this.pending.set(seq, { resolve, reject });
-      if (this.pending.size === 1) this.worker.ref();
-      this.worker.postMessage({ seq, req }, transfer);
-    });
-  }
-
-  private onReply(reply: VectorReply): void {
-    const waiter = this.pending.get(reply.seq);
-    if (!waiter) return;
-    this.pending.delete(reply.seq);
-    if (this.pending.size === 0) this.worker.unref();
-    if (reply.ok) waiter.resolve(reply.value);
-    else {
-      const err = new Error(reply.error.message);
-      err.name = reply.error.name;
-      waiter.reject(err);
-    }
-  }
-
-  private fail(err: Error): void {
-    if (this.closed && this.pending.size === 0) return;
-    this.failure ??= err;
-    for (const waiter of this.pending.values()) waiter.reject(err);
-    this.pending.clear();
+    return this.rpc.call(req, transfer);
   }
 }

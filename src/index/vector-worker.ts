@@ -8,6 +8,7 @@
 import { closeSync, fsyncSync, openSync, readSync, renameSync, rmSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { parentPort, workerData } from 'node:worker_threads';
+import { serveRpc } from '../util/worker-rpc.js';
 import hnswlib from 'hnswlib-node';
 
 const { HierarchicalNSW } = hnswlib;
@@ -50,10 +51,6 @@ export interface SearchReply {
   ids: Float64Array;
   distances: Float32Array;
 }
-
-export type VectorReply =
-  | { seq: number; ok: true; value: unknown }
-  | { seq: number; ok: false; error: { name: string; message: string } };
 
 /** Labels are uint32 in hnswlib-node. */
 const MAX_LABEL = 0xffffffff;
@@ -271,20 +268,9 @@ function checkHeader(path: string, dim: number): void {
     throw new Error(`file holds vectors of ${Number(vectorBytes) / 4} dims (header), expected ${dim}`);
 }
 
-function transferables(value: unknown): ArrayBuffer[] {
-  if (ArrayBuffer.isView(value)) return [value.buffer as ArrayBuffer];
-  if (value && typeof value === 'object') {
-    const out: ArrayBuffer[] = [];
-    for (const v of Object.values(value)) if (ArrayBuffer.isView(v)) out.push(v.buffer as ArrayBuffer);
-    return out;
-  }
-  return [];
-}
-
 if (parentPort) {
-  const port = parentPort;
   const service = new VectorService(workerData as VectorWorkerConfig);
-  const handle = async (req: VectorRequest): Promise<unknown> => {
+  serveRpc<VectorRequest>((req) => {
     switch (req.op) {
       case 'reset':
         service.reset();
@@ -308,19 +294,5 @@ if (parentPort) {
       case 'close':
         return null;
     }
-  };
-  let queue: Promise<void> = Promise.resolve();
-  port.on('message', ({ seq, req }: { seq: number; req: VectorRequest }) => {
-    queue = queue.then(async () => {
-      let reply: VectorReply;
-      try {
-        reply = { seq, ok: true, value: await handle(req) };
-      } catch (err) {
-        const e = err instanceof Error ? err : new Error(String(err));
-        reply = { seq, ok: false, error: { name: e.name, message: e.message } };
-      }
-      port.postMessage(reply, reply.ok ? transferables(reply.value) : []);
-      if (req.op === 'close') port.close();
-    });
-  });
+  }, (req) => req.op === 'close');
 }
