@@ -4,12 +4,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { filter, firstValueFrom, timer } from 'rxjs';
-import { Dasr } from '../src/detect/dasr.js';
+import { DetectorThread } from '../src/detect/detector-thread.js';
 import { readFrames } from '../src/decode/frames.js';
 import { IndexStore } from '../src/index/index-store.js';
 import { ingestFile } from '../src/ingest/ingest-file.js';
 import { LiveIngestion } from '../src/ingest/ingest-live.js';
-import { Backbone } from '../src/model/backbone.js';
 import { createLogger } from '../src/log.js';
 import { LivePublisher } from '../test/support/live-publisher.js';
 import { median, mib, peakRss, quantile } from './stats.js';
@@ -34,7 +33,7 @@ export async function run(args: string[]): Promise<void> {
   try {
     const video = join(work, 'bench-720p.mp4');
     if (!existsSync(video)) makeVideo(video, seconds);
-    const dasr = new Dasr(await Backbone.load({ logger: quiet }));
+    const dasr = await DetectorThread.start({ backbone: {}, config: {}, logLevel: 'warn' });
 
     let t = performance.now();
     let frames = 0;
@@ -75,6 +74,7 @@ export async function run(args: string[]): Promise<void> {
         `  latency frame arrival → processed: median ${median(latencies).toFixed(0)} ms, p99 ${quantile(latencies, 0.99).toFixed(0)} ms, max ${Math.max(...latencies).toFixed(0)} ms; ` +
         `RSS ${mib(Math.min(...rss))} … ${mib(Math.max(...rss))}\n`,
     );
+    await dasr.close();
   } finally {
     rmSync(work, { recursive: true, force: true });
   }

@@ -1,7 +1,8 @@
 import { writeFile } from 'node:fs/promises';
 import { drawDetections } from '../image/annotate.js';
 import { decodeImage } from '../image/load.js';
-import type { Dasr, Detection } from '../detect/dasr.js';
+import type { Detection } from '../detect/dasr.js';
+import type { Detector } from '../detect/detector.js';
 
 /** The stable --json shape: boxes in original image pixels. Scripts rely on it. */
 export function detectionJson(detection: Detection): object {
@@ -11,7 +12,7 @@ export function detectionJson(detection: Detection): object {
   };
 }
 
-export async function detectCommand(dasr: Dasr, path: string, options: { out?: string; json?: boolean }): Promise<void> {
+export async function detectCommand(dasr: Detector, path: string, options: { out?: string; json?: boolean }): Promise<void> {
   const image = await decodeImage(path);
   const detection = await dasr.detect(image);
   if (options.out) {

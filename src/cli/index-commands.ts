@@ -1,4 +1,4 @@
-import type { Dasr } from '../detect/dasr.js';
+import type { Detector } from '../detect/detector.js';
 import { IndexStore } from '../index/index-store.js';
 import { ingestFile } from '../ingest/ingest-file.js';
 import { LiveIngestion } from '../ingest/ingest-live.js';
@@ -12,7 +12,7 @@ export function videoJson(v: VideoSummary): object {
 }
 
 export async function indexCommand(
-  dasr: Dasr,
+  dasr: Detector,
   inputs: readonly string[],
   options: { data: string; interval: number; scene: number; force?: boolean },
 ): Promise<void> {
@@ -86,7 +86,7 @@ export async function removeCommand(ids: readonly number[], options: { data: str
 }
 
 /** Follows a live source until Ctrl-C, printing its state changes and, every 10 s, its counters. */
-async function indexLive(url: string, dasr: Dasr, store: IndexStore, interval: number, signal: AbortSignal): Promise<void> {
+async function indexLive(url: string, dasr: Detector, store: IndexStore, interval: number, signal: AbortSignal): Promise<void> {
   const live = new LiveIngestion(url, dasr, store, { interval }).start();
   process.stderr.write(`${url}: live as video ${live.videoId}; Ctrl-C stops\n`);
   live.state$.subscribe((state) => process.stderr.write(`${url}: ${state}${live.counters.lastError && state === 'reconnecting' ? ` (${live.counters.lastError})` : ''}\n`));

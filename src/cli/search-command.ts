@@ -1,6 +1,6 @@
 import { InvalidArgumentError } from 'commander';
 import type { Box } from '../detect/box.js';
-import type { Dasr } from '../detect/dasr.js';
+import type { Detector } from '../detect/detector.js';
 import { decodeImage } from '../image/load.js';
 import { IndexStore } from '../index/index-store.js';
 import { searchByExample, type TrackHit } from '../search/search.js';
@@ -45,7 +45,7 @@ export function searchJson(hits: readonly TrackHit[]): object {
   };
 }
 
-export async function searchCommand(dasr: Dasr, imagePath: string, options: SearchCommandOptions): Promise<TrackHit[]> {
+export async function searchCommand(dasr: Detector, imagePath: string, options: SearchCommandOptions): Promise<TrackHit[]> {
   const image = await decodeImage(imagePath);
   const query = await dasr.describe(image, options.box);
   const store = await IndexStore.open(options.data);

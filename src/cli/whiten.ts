@@ -1,6 +1,6 @@
 import { readdirSync, statSync } from 'node:fs';
 import { extname, join } from 'node:path';
-import type { Dasr } from '../detect/dasr.js';
+import type { Detector } from '../detect/detector.js';
 import { fitWhitening, saveWhitening } from '../detect/whitening.js';
 import { decodeImage } from '../image/load.js';
 import { ImageInputError } from '../image/errors.js';
@@ -25,7 +25,7 @@ export function collectImages(inputs: readonly string[]): string[] {
  * Learns PCA-whitening from the region features of a collection (which should differ from the one that
  * will be searched) and saves it. The detector given must not whiten already.
  */
-export async function whitenFitCommand(dasr: Dasr, inputs: readonly string[], out: string, log: (line: string) => void): Promise<void> {
+export async function whitenFitCommand(dasr: Detector, inputs: readonly string[], out: string, log: (line: string) => void): Promise<void> {
   const images = collectImages(inputs);
   if (images.length === 0) throw new Error(`no images (${[...IMAGE_EXTENSIONS].join(', ')}) found in ${inputs.join(', ')}`);
   const features: Float32Array[] = [];

@@ -1,6 +1,6 @@
 import { EMPTY, from, lastValueFrom, defaultIfEmpty } from 'rxjs';
 import { performance } from 'node:perf_hooks';
-import type { Dasr } from '../detect/dasr.js';
+import type { Detector } from '../detect/detector.js';
 import { scaleBox, clipBox } from '../detect/box.js';
 import { concatMapFrames, type DecodedFrame } from '../decode/frames.js';
 import { KeyframeSelector } from '../decode/keyframes.js';
@@ -41,7 +41,7 @@ export interface IngestResult {
 }
 
 /** What a video's index depends on: a resume with other settings would mix two indexes, so it redoes. */
-function ingestSettings(dasr: Dasr, options: IngestOptions): Record<string, unknown> {
+function ingestSettings(dasr: Detector, options: IngestOptions): Record<string, unknown> {
   return { dasr: dasr.config, interval: options.interval, sceneThreshold: options.sceneThreshold ?? null, tracker: options.tracker ?? {} };
 }
 
@@ -51,7 +51,7 @@ function ingestSettings(dasr: Dasr, options: IngestOptions): Record<string, unkn
  * the same file resumes after the last committed keyframe, with the tracker restored as it was then.
  * Unreadable inputs fail before anything is written.
  */
-export async function ingestFile(input: string, dasr: Dasr, store: IndexStore, options: IngestOptions): Promise<IngestResult> {
+export async function ingestFile(input: string, dasr: Detector, store: IndexStore, options: IngestOptions): Promise<IngestResult> {
   const logger = options.logger ?? defaultLogger;
   const spec = parseSource(input);
   if (spec.kind !== 'file') throw new Error(`${input} is a URL: use live ingestion for streams`);

@@ -1,5 +1,5 @@
 import { BehaviorSubject, Subject, defaultIfEmpty, filter, lastValueFrom, tap } from 'rxjs';
-import type { Dasr } from '../detect/dasr.js';
+import type { Detector } from '../detect/detector.js';
 import { clipBox, scaleBox, type Box } from '../detect/box.js';
 import { decodeFrames, type DecodedFrame } from '../decode/frames.js';
 import { KeyframeSelector } from '../decode/keyframes.js';
@@ -88,7 +88,7 @@ export class LiveIngestion {
 
   constructor(
     readonly url: string,
-    private readonly dasr: Dasr,
+    private readonly dasr: Detector,
     private readonly store: IndexStore,
     private readonly options: LiveOptions,
   ) {
