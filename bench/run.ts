@@ -4,6 +4,7 @@ const benches: Record<string, () => Promise<{ run(args: string[]): Promise<void>
   dasr: () => import('./dasr.js'),
   localisation: () => import('./localisation.js'),
   ingest: () => import('./ingest.js'),
+  search: () => import('./search.js'),
 };
 
 const [name, ...args] = process.argv.slice(2);
