@@ -5,6 +5,9 @@ import { decodeImage } from '../image/load.js';
 import { IndexStore } from '../index/index-store.js';
 import { searchByExample, type TrackHit } from '../search/search.js';
 import { formatClock } from '../ingest/progress.js';
+import { contactSheet } from '../clip/thumbnail.js';
+import { writeFile } from 'node:fs/promises';
+import { basename } from 'node:path';
 
 export interface SearchCommandOptions {
   data: string;
@@ -16,6 +19,7 @@ export interface SearchCommandOptions {
   from?: number;
   to?: number;
   minScore?: number;
+  sheet?: string;
 }
 
 /** `--box x,y,w,h` (pixels of the query image) → [x1, y1, x2, y2]. */
@@ -72,6 +76,11 @@ export async function searchCommand(dasr: Detector, imagePath: string, options: 
         );
         for (const k of h.keyframes ?? []) process.stdout.write(`${''.padStart(24)}${k.t.toFixed(2).padStart(8)}s  ${k.score.toFixed(3)}  [${k.box.map((v) => v.toFixed(0)).join(',')}]\n`);
       });
+    }
+    if (options.sheet) {
+      const format = /\.png$/i.test(options.sheet) ? 'png' : 'jpeg';
+      await writeFile(options.sheet, await contactSheet(hits, { title: `${hits.length} hits for ${basename(imagePath)}`, format }));
+      if (!options.json) process.stdout.write(`contact sheet: ${options.sheet}\n`);
     }
     return hits;
   } finally {
