@@ -3,7 +3,10 @@ import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import Database from 'better-sqlite3';
+import { existsSync } from 'node:fs';
 import { IndexStore } from '../../src/index/index-store.js';
+import { DATABASE_FILE } from '../../src/index/database.js';
 import { fixture } from '../video/fixtures.js';
 import { createLogger } from '../../src/log.js';
 
@@ -11,8 +14,31 @@ const ROOT = resolve(import.meta.dirname, '..', '..');
 const quiet = createLogger('error');
 const INDEX_ARGS = ['--long-side', '256', '--max-peaks', '4', 'index', fixture('moving-object.mp4'), '--interval', '0.2'];
 
+/** Keyframes committed so far, read from outside the process as any other reader would. */
+function committedKeyframes(dataDir: string): number {
+  const path = join(dataDir, DATABASE_FILE);
+  if (!existsSync(path)) return 0;
+  try {
+    const db = new Database(path, { readonly: true, fileMustExist: true });
+    try {
+      return (db.prepare('SELECT count(*) AS n FROM keyframes').get() as { n: number }).n;
+    } finally {
+      db.close();
+    }
+  } catch {
+    return 0; // schema not created yet
+  }
+}
+
+interface KillPlan {
+  /** kill once this many more keyframes are committed than at the start of the run… */
+  afterKeyframes: number;
+  /** …plus this delay, so the kill lands anywhere in the next keyframe's decode, inference or commit */
+  delayMs: number;
+}
+
 /** `dasr index` as a real child process; resolves with its exit status or the signal that ended it. */
-function runIndex(dataDir: string, killAfterMs?: number): Promise<{ code: number | null; signal: NodeJS.Signals | null; stderr: string }> {
+function runIndex(dataDir: string, kill?: KillPlan): Promise<{ code: number | null; signal: NodeJS.Signals | null; stderr: string }> {
   return new Promise((done, fail) => {
     const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'src/cli/main.ts'), ...INDEX_ARGS, '--data', dataDir], {
       cwd: ROOT,
@@ -22,9 +48,16 @@ function runIndex(dataDir: string, killAfterMs?: number): Promise<{ code: number
     let stderr = '';
     child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
     child.on('error', fail);
-    const timer = killAfterMs === undefined ? undefined : setTimeout(() => child.kill('SIGKILL'), killAfterMs);
+    const start = committedKeyframes(dataDir);
+    const poll = kill
+      ? setInterval(() => {
+          if (committedKeyframes(dataDir) < start + kill.afterKeyframes) return;
+          clearInterval(poll);
+          setTimeout(() => child.kill('SIGKILL'), kill.delayMs);
+        }, 20)
+      : undefined;
     child.on('exit', (code, signal) => {
-      clearTimeout(timer);
+      clearInterval(poll);
       done({ code, signal, stderr });
     });
   });
@@ -61,13 +94,13 @@ describe('crash safety of dasr index', () => {
     const complete = await checkConsistent(reference);
     expect(complete.status).toBe('ready');
 
-    // Seeded moments spread over start-up, decoding and committing.
+    // Seeded moments: after a few commits, then anywhere within the next keyframe's work.
     let seed = 20261127;
     const random = (): number => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
     let previous = 0;
     let killedMidway = 0;
     for (let round = 0; round < 4; round++) {
-      const run = await runIndex(crashed, 2500 + random() * 4000);
+      const run = await runIndex(crashed, { afterKeyframes: 1 + Math.floor(random() * 5), delayMs: random() * 600 });
       if (run.signal !== 'SIGKILL') {
         expect(run.code, run.stderr).toBe(0);
         break;
