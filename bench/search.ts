@@ -4,17 +4,17 @@ import { DetectorThread } from '../src/detect/detector-thread.js';
 import { dot, l2Normalize } from '../src/detect/vector.js';
 import { decodeImage } from '../src/image/load.js';
 import { VectorIndex, DEFAULT_HNSW_PARAMS } from '../src/index/vector-index.js';
+import { mulberry32, standardNormal } from '../test/support/random.js';
 import { median, mib, quantile } from './stats.js';
 
 const DIM = 2048;
 const QUERIES = 100;
 const BATCH = 1000;
 
-/** Deterministic normal noise (Box–Muller over a small LCG), so runs are comparable. */
+/** Deterministic standard-normal noise (Box–Muller over seeded mulberry32), so runs are comparable. */
 function gaussian(seed: number): () => number {
-  let state = seed >>> 0;
-  const uniform = (): number => ((state = (Math.imul(state, 1664525) + 1013904223) >>> 0) + 0.5) / 2 ** 32;
-  return () => Math.sqrt(-2 * Math.log(uniform())) * Math.cos(2 * Math.PI * uniform());
+  const uniform = mulberry32(seed);
+  return () => standardNormal(uniform);
 }
 
 /** Real DASR region features of the shipped photos and fixture frames: the seeds of the synthetic collection. */

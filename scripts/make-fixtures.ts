@@ -13,6 +13,7 @@ import { mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, statSync, wri
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { mulberry32 } from '../test/support/random.js';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const OUT = join(ROOT, 'fixtures', 'videos');
@@ -95,18 +96,6 @@ function probeFails(path: string): string {
   const result = spawnSync(FFPROBE, ['-v', 'error', '-show_streams', '-show_format', path], { encoding: 'utf8' });
   if (result.status === 0) throw new Error(`expected ffprobe to reject ${path}, it accepted it`);
   return result.stderr.trim();
-}
-
-/** mulberry32: small seeded PRNG for the random-bytes fixture. */
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 const round6 = (x: number): number => Math.round(x * 1e6) / 1e6;

@@ -19,9 +19,9 @@ import Database from 'better-sqlite3';
 import { createHash, randomUUID } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import { open as openFile, stat } from 'node:fs/promises';
-import { endianness } from 'node:os';
 import { join } from 'node:path';
 import type { Box } from '../detect/box.js';
+import { float32FromLEBytes, float32ToLEBytes } from '../util/float32-bytes.js';
 
 export type SqliteDb = Database.Database;
 
@@ -223,29 +223,17 @@ export const MIGRATIONS: readonly Migration[] = [
   },
 ];
 
-const LITTLE_ENDIAN = endianness() === 'LE';
-
 /** float32 little-endian bytes of a feature (a view, not a copy, on little-endian hosts). */
 export function featureToBlob(feature: Float32Array): Buffer {
-  if (LITTLE_ENDIAN) return Buffer.from(feature.buffer, feature.byteOffset, feature.byteLength);
-  const out = Buffer.allocUnsafe(feature.length * 4);
-  for (let i = 0; i < feature.length; i++) out.writeFloatLE(feature[i], i * 4);
-  return out;
+  return float32ToLEBytes(feature);
 }
 
 /** Decodes a float32 LE blob into `out` at element offset `at` (or into a new array). */
 export function blobToFeature(blob: Uint8Array, out?: Float32Array, at = 0): Float32Array {
   if (blob.byteLength % 4 !== 0) throw new RangeError(`feature blob of ${blob.byteLength} bytes is not float32`);
   const n = blob.byteLength / 4;
-  const target = out ?? new Float32Array(n);
-  if (at + n > target.length) throw new RangeError('feature blob does not fit the output');
-  if (LITTLE_ENDIAN) {
-    new Uint8Array(target.buffer, target.byteOffset + at * 4, blob.byteLength).set(blob);
-  } else {
-    const view = new DataView(blob.buffer, blob.byteOffset, blob.byteLength);
-    for (let i = 0; i < n; i++) target[at + i] = view.getFloat32(i * 4, true);
-  }
-  return target;
+  if (at + n > (out?.length ?? n)) throw new RangeError('feature blob does not fit the output');
+  return float32FromLEBytes(blob, out, at);
 }
 
 /** `size:mtimeMs:sha256(first MiB)` — recognises the same file again without hashing all of it. */

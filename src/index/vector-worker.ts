@@ -9,6 +9,7 @@ import { closeSync, fsyncSync, openSync, readSync, renameSync, rmSync } from 'no
 import { dirname } from 'node:path';
 import { parentPort, workerData } from 'node:worker_threads';
 import { serveRpc } from '../util/worker-rpc.js';
+import type { HnswParams } from './vector-index.js';
 import hnswlib from 'hnswlib-node';
 
 const { HierarchicalNSW } = hnswlib;
@@ -16,14 +17,9 @@ type Hnsw = InstanceType<typeof HierarchicalNSW>;
 
 export type VectorSpace = 'ip' | 'cosine';
 
-export interface VectorWorkerConfig {
+/** What VectorIndex starts the worker with: the vector dimension and the HNSW parameters. */
+export interface VectorWorkerConfig extends HnswParams {
   dim: number;
-  space: VectorSpace;
-  m: number;
-  efConstruction: number;
-  efSearch: number;
-  initialCapacity: number;
-  seed: number;
 }
 
 export type VectorRequest =

@@ -4,8 +4,8 @@
  * base64 of their little-endian float32 bytes, so they round-trip bit for bit, and numbers are plain JSON numbers
  * (JSON round-trips finite doubles exactly).
  */
-import { endianness } from 'node:os';
 import type { Box } from '../detect/box.js';
+import { float32FromLEBytes, float32ToLEBytes } from '../util/float32-bytes.js';
 import { TRACKER_STATE_VERSION, type Track, type TrackerState } from './tracker.js';
 
 interface EncodedTrack {
@@ -80,21 +80,14 @@ function decodeTrack(track: EncodedTrack): Track {
   };
 }
 
-const BIG_ENDIAN_HOST = endianness() === 'BE';
-
 function encodeVector(v: Float32Array): string {
-  const bytes = Buffer.from(Float32Array.from(v).buffer);
-  if (BIG_ENDIAN_HOST) bytes.swap32();
-  return bytes.toString('base64');
+  return float32ToLEBytes(v).toString('base64');
 }
 
 function decodeVector(text: string): Float32Array {
   if (typeof text !== 'string') throw new RangeError('tracker state: vectors must be base64 strings');
   const bytes = Buffer.from(text, 'base64');
   if (bytes.length % 4 !== 0) throw new RangeError('tracker state: vector byte length is not a multiple of 4');
-  if (BIG_ENDIAN_HOST) bytes.swap32();
-  // Copy into a fresh, aligned buffer (Buffer.from may return a slice of a shared pool at any offset).
-  const v = new Float32Array(bytes.length / 4);
-  new Uint8Array(v.buffer).set(bytes);
-  return v;
+  // Copied into a fresh, aligned array (Buffer.from may return a slice of a shared pool at any offset).
+  return float32FromLEBytes(bytes);
 }

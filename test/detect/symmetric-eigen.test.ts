@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { symmetricEigen } from '../../src/detect/symmetric-eigen.js';
+import { mulberry32 } from '../support/random.js';
 
 /** Largest |A·v_k − λ_k·v_k| and largest |V·Vᵀ − I| over all eigenpairs. */
 function residuals(matrix: ArrayLike<number>, n: number, values: Float64Array, vectors: Float64Array) {
@@ -25,14 +26,6 @@ function canonicalVector(vectors: Float64Array, n: number, k: number): number[] 
   const vector = Array.from(vectors.subarray(k * n, k * n + n));
   const pivot = vector.find((component) => Math.abs(component) > 1e-8) ?? 1;
   return vector.map((component) => (pivot < 0 ? -component : component));
-}
-
-function seededRandom(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (Math.imul(state, 1664525) + 1013904223) >>> 0;
-    return state / 2 ** 32;
-  };
 }
 
 describe('symmetricEigen', () => {
@@ -111,7 +104,7 @@ describe('symmetricEigen', () => {
 
   it('decomposes a random symmetric matrix: small residuals, orthonormal, sorted, trace preserved', () => {
     const n = 60;
-    const random = seededRandom(7);
+    const random = mulberry32(7);
     const matrix = new Float64Array(n * n);
     for (let i = 0; i < n; i++) {
       for (let j = i; j < n; j++) {

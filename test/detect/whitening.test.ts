@@ -11,22 +11,15 @@ import {
   saveWhitening,
   whitenProjection,
 } from '../../src/detect/whitening.js';
-
-function seededRandom(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (Math.imul(state, 1664525) + 1013904223) >>> 0;
-    return (state + 0.5) / 2 ** 32;
-  };
-}
+import { mulberry32, standardNormal } from '../support/random.js';
 
 /**
  * `count` samples of x = L·z + offset with z standard normal (Box–Muller) and a fixed lower-triangular L, i.e. a
  * known covariance L·Lᵀ. Moderately conditioned so that float32 storage stays far below the 1e-6 tolerance.
  */
 function gaussianSamples(dim: number, count: number, seed: number): Float32Array[] {
-  const random = seededRandom(seed);
-  const normal = () => Math.sqrt(-2 * Math.log(random())) * Math.cos(2 * Math.PI * random());
+  const random = mulberry32(seed);
+  const normal = () => standardNormal(random);
   const factor = (i: number, j: number) => (i === j ? 1.6 - 0.1 * i : j < i ? 0.15 * Math.sin(i + 2 * j) : 0);
   return Array.from({ length: count }, () => {
     const z = Array.from({ length: dim }, normal);

@@ -12,32 +12,9 @@ import {
   MIGRATIONS,
   type KeyframeInput,
 } from '../../src/index/database.js';
+import { mulberry32, randomUnitVector } from '../support/random.js';
 
 const DIM = 16;
-
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-function unitVector(rand: () => number, dim = DIM): Float32Array {
-  const v = new Float32Array(dim);
-  let s = 0;
-  for (let i = 0; i < dim; i++) {
-    const g = Math.sqrt(-2 * Math.log(1 - rand())) * Math.cos(2 * Math.PI * rand());
-    v[i] = g;
-    s += g * g;
-  }
-  const n = Math.sqrt(s);
-  for (let i = 0; i < dim; i++) v[i] /= n;
-  return v;
-}
 
 function keyframes(rand: () => number, ts: number[], perFrame: number, trackIds: (number | null)[]): KeyframeInput[] {
   return ts.map((t) => ({
@@ -47,7 +24,7 @@ function keyframes(rand: () => number, ts: number[], perFrame: number, trackIds:
     regions: Array.from({ length: perFrame }, (_, j) => ({
       box: [10 * j, 20, 10 * j + 50, 80] as [number, number, number, number],
       score: 0.5 + j / 10,
-      feature: unitVector(rand),
+      feature: randomUnitVector(rand, DIM),
       trackId: trackIds[j] ?? null,
     })),
   }));
@@ -143,7 +120,7 @@ describe('schema', () => {
 describe('videos, keyframes, regions, tracks', () => {
   it('commits, lists and reads back', () => {
     const db = IndexDatabase.open(dir, { dim: DIM });
-    const rand = rng(1);
+    const rand = mulberry32(1);
     const v = db.addVideo({ path: '/v/a.mp4', sourceKind: 'file', contentKey: 'k1', width: 640, height: 360, fps: 25, config: { k: 7 } });
     expect(v).toMatchObject({ status: 'indexing', sourceKind: 'file', config: { k: 7 }, lastCommittedT: null });
     const batch = keyframes(rand, [0, 0.5, 1], 2, [1, 2]);
@@ -185,7 +162,7 @@ describe('videos, keyframes, regions, tracks', () => {
 
   it('a failing batch commits nothing', () => {
     const db = IndexDatabase.open(dir, { dim: DIM });
-    const rand = rng(2);
+    const rand = mulberry32(2);
     const v = db.addVideo({ path: 'a', sourceKind: 'file' });
     db.commitKeyframes(v.id, keyframes(rand, [0], 1, [1]), [], { s: 1 });
     // Duplicate t in the second keyframe: the first keyframe of the batch must roll back too.
@@ -216,7 +193,7 @@ describe('videos, keyframes, regions, tracks', () => {
 
   it('deleting a video cascades to everything it owns', () => {
     const db = IndexDatabase.open(dir, { dim: DIM });
-    const rand = rng(3);
+    const rand = mulberry32(3);
     const a = db.addVideo({ path: 'a', sourceKind: 'file' });
     const b = db.addVideo({ path: 'b', sourceKind: 'file' });
     const ra = db.commitKeyframes(a.id, keyframes(rand, [0, 1, 2], 3, [1, 2]), [{ id: 1, bestRegion: { keyframe: 1, region: 0 } }], { a: 1 });
@@ -244,7 +221,7 @@ describe('videos, keyframes, regions, tracks', () => {
 
   it('filters region ids by video and detection score', () => {
     const db = IndexDatabase.open(dir, { dim: DIM });
-    const rand = rng(4);
+    const rand = mulberry32(4);
     const a = db.addVideo({ path: 'a', sourceKind: 'file' });
     const b = db.addVideo({ path: 'b', sourceKind: 'file' });
     const ra = db.commitKeyframes(a.id, keyframes(rand, [0], 3, []));
@@ -259,7 +236,7 @@ describe('videos, keyframes, regions, tracks', () => {
 
 describe('helpers', () => {
   it('round-trips features through float32 LE blobs', () => {
-    const f = unitVector(rng(5));
+    const f = randomUnitVector(mulberry32(5), DIM);
     const blob = featureToBlob(f);
     expect(blob.byteLength).toBe(DIM * 4);
     expect(blob.readFloatLE(4)).toBe(f[1]);

@@ -7,33 +7,10 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { Logger } from '../../src/log.js';
 import type { KeyframeInput } from '../../src/index/database.js';
 import { IndexStore, type IndexStoreOptions } from '../../src/index/index-store.js';
+import { mulberry32, randomUnitVector } from '../support/random.js';
 
 const DIM = 24;
 const ROOT = resolve(fileURLToPath(new URL('../..', import.meta.url)));
-
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-function unitVector(rand: () => number, dim = DIM): Float32Array {
-  const v = new Float32Array(dim);
-  let s = 0;
-  for (let i = 0; i < dim; i++) {
-    const g = Math.sqrt(-2 * Math.log(1 - rand())) * Math.cos(2 * Math.PI * rand());
-    v[i] = g;
-    s += g * g;
-  }
-  const n = Math.sqrt(s);
-  for (let i = 0; i < dim; i++) v[i] /= n;
-  return v;
-}
 
 /** `frames` keyframes starting at t0, `perFrame` regions each, region j on track trackBase + j. */
 function batch(rand: () => number, t0: number, frames: number, perFrame: number, trackBase: number): KeyframeInput[] {
@@ -44,7 +21,7 @@ function batch(rand: () => number, t0: number, frames: number, perFrame: number,
     regions: Array.from({ length: perFrame }, (_, j) => ({
       box: [j * 20, 10, j * 20 + 40, 90] as [number, number, number, number],
       score: 0.3 + 0.2 * j,
-      feature: unitVector(rand),
+      feature: randomUnitVector(rand, DIM),
       trackId: trackBase + j,
     })),
   }));
@@ -92,7 +69,7 @@ function vectorFiles(): string[] {
 describe('IndexStore', () => {
   it('commits, searches with region details and filters', async () => {
     const store = await open();
-    const rand = rng(1);
+    const rand = mulberry32(1);
     const a = store.db.addVideo({ path: 'a.mp4', sourceKind: 'file' });
     const b = store.db.addVideo({ path: 'b.mp4', sourceKind: 'file' });
     const ba = batch(rand, 0, 10, 3, 1);
@@ -125,7 +102,7 @@ describe('IndexStore', () => {
 
   it("a deleted video's vectors never come back from search", async () => {
     const store = await open();
-    const rand = rng(2);
+    const rand = mulberry32(2);
     const a = store.db.addVideo({ path: 'a', sourceKind: 'file' });
     const b = store.db.addVideo({ path: 'b', sourceKind: 'live' });
     const ba = batch(rand, 0, 8, 4, 1);
@@ -157,7 +134,7 @@ describe('IndexStore', () => {
   });
 
   it('(a) a crash after the SQLite commit but before the vector save loses nothing', async () => {
-    const rand = rng(3);
+    const rand = mulberry32(3);
     const store = await open();
     const v = store.db.addVideo({ path: 'a', sourceKind: 'file' });
     const first = batch(rand, 0, 5, 2, 1);
@@ -183,7 +160,7 @@ describe('IndexStore', () => {
   it('(a) without any vector file, the graph is rebuilt from SQLite', async () => {
     const store = await open();
     const v = store.db.addVideo({ path: 'a', sourceKind: 'file' });
-    await store.commit(v.id, batch(rng(4), 0, 6, 3, 1));
+    await store.commit(v.id, batch(mulberry32(4), 0, 6, 3, 1));
     await store.close({ saveVectors: false });
     expect(vectorFiles()).toEqual([]);
 
@@ -196,7 +173,7 @@ describe('IndexStore', () => {
   });
 
   it('(b) an older vector file plus deletions in SQLite are reconciled', async () => {
-    const rand = rng(5);
+    const rand = mulberry32(5);
     const store = await open();
     const vids = [1, 2, 3].map((i) => store.db.addVideo({ path: `v${i}`, sourceKind: 'file' }).id);
     const batches = vids.map((id, i) => batch(rand, 0, 6, 3, 10 * (i + 1)));
@@ -231,7 +208,7 @@ describe('IndexStore', () => {
   it('(c) a truncated vector file is rebuilt, with a logged message', async () => {
     const store = await open();
     const v = store.db.addVideo({ path: 'a', sourceKind: 'file' });
-    const b = batch(rng(6), 0, 10, 3, 1);
+    const b = batch(mulberry32(6), 0, 10, 3, 1);
     const r = await store.commit(v.id, b);
     await store.close();
     const bytes = readFileSync(store.vectorFile);
@@ -253,7 +230,7 @@ describe('IndexStore', () => {
   it('(c) a vector file with intact header but corrupt vectors fails the check and is rebuilt', async () => {
     const store = await open();
     const v = store.db.addVideo({ path: 'a', sourceKind: 'file' });
-    await store.commit(v.id, batch(rng(7), 0, 10, 3, 1));
+    await store.commit(v.id, batch(mulberry32(7), 0, 10, 3, 1));
     await store.close();
     // hnswlib layout: a 96-byte header (cur_element_count at 16, size_data_per_element at 24, label_offset at 32,
     // offsetData at 40), then one record per element: [links][vector][label]. Negate every stored vector, keeping
@@ -280,7 +257,7 @@ describe('IndexStore', () => {
   it('(c) a vector file of another dimension is rebuilt', async () => {
     const store = await open();
     const v = store.db.addVideo({ path: 'a', sourceKind: 'file' });
-    await store.commit(v.id, batch(rng(8), 0, 4, 2, 1));
+    await store.commit(v.id, batch(mulberry32(8), 0, 4, 2, 1));
     const file = store.vectorFile;
     await store.close();
     // A graph of 2 × DIM dims under this database's name.
@@ -288,7 +265,7 @@ describe('IndexStore', () => {
     try {
       const wide = await IndexStore.open(other, { dim: DIM * 2, logger: capture() });
       const w = wide.db.addVideo({ path: 'w', sourceKind: 'file' });
-      await wide.commit(w.id, [{ t: 0, width: 1, height: 1, regions: [{ box: [0, 0, 1, 1], score: 1, feature: unitVector(rng(9), DIM * 2), trackId: null }] }]);
+      await wide.commit(w.id, [{ t: 0, width: 1, height: 1, regions: [{ box: [0, 0, 1, 1], score: 1, feature: randomUnitVector(mulberry32(9), DIM * 2), trackId: null }] }]);
       await wide.close();
       copyFileSync(wide.vectorFile, file);
     } finally {
@@ -303,7 +280,7 @@ describe('IndexStore', () => {
   it('cleans up temporary files of interrupted saves and caches of other databases', async () => {
     const store = await open();
     const v = store.db.addVideo({ path: 'a', sourceKind: 'file' });
-    await store.commit(v.id, batch(rng(10), 0, 2, 2, 1));
+    await store.commit(v.id, batch(mulberry32(10), 0, 2, 2, 1));
     await store.close();
     const deadTmp = join(dir, `${store.vectorFile.split('/').pop()}.tmp-999999999-1`);
     writeFileSync(deadTmp, 'partial');
@@ -321,10 +298,9 @@ describe('IndexStore after kill -9', () => {
   /** Child: opens the store, commits batches in a bounded loop, saves now and then, deletes an old video once. */
   const CHILD = `
     import { IndexStore } from ${JSON.stringify(pathToFileURL(join(ROOT, 'src/index/index-store.ts')).href)};
+    import { mulberry32 } from ${JSON.stringify(pathToFileURL(join(ROOT, 'test/support/random.ts')).href)};
     const [dataDir, seedText] = process.argv.slice(2);
-    let a = Number(seedText) >>> 0;
-    const rand = () => { a = (a + 0x6d2b79f5) >>> 0; let t = a; t = Math.imul(t ^ (t >>> 15), t | 1);
-      t ^= t + Math.imul(t ^ (t >>> 7), t | 61); return ((t ^ (t >>> 14)) >>> 0) / 4294967296; };
+    const rand = mulberry32(Number(seedText));
     const unit = () => { const v = new Float32Array(${DIM}); let s = 0;
       for (let i = 0; i < v.length; i++) { v[i] = rand() - 0.5; s += v[i] * v[i]; }
       s = Math.sqrt(s); for (let i = 0; i < v.length; i++) v[i] /= s; return v; };
@@ -355,7 +331,7 @@ describe('IndexStore after kill -9', () => {
   it('SQLite region ids equal the HNSW ids after each of 3 kills', { timeout: 180_000 }, async () => {
     const childFile = join(dir, 'child.mjs');
     writeFileSync(childFile, CHILD);
-    const rand = rng(Number(process.env.DASR_KILL_SEED ?? 2024));
+    const rand = mulberry32(Number(process.env.DASR_KILL_SEED ?? 2024));
     const outcomes: string[] = [];
     const rounds = Number(process.env.DASR_KILL_ROUNDS ?? 3);
     for (let round = 0; round < rounds; round++) {

@@ -5,35 +5,16 @@ import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { VectorIndex } from '../../src/index/vector-index.js';
+import { mulberry32, randomUnitVector } from '../support/random.js';
 
 const DIM = 32;
 const ROOT = resolve(fileURLToPath(new URL('../..', import.meta.url)));
 
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 /** n seeded random unit vectors, row-major. */
 function unitVectors(n: number, seed: number, dim = DIM): Float32Array {
-  const rand = rng(seed);
+  const random = mulberry32(seed);
   const out = new Float32Array(n * dim);
-  for (let i = 0; i < n; i++) {
-    let s = 0;
-    for (let j = 0; j < dim; j++) {
-      const g = Math.sqrt(-2 * Math.log(1 - rand())) * Math.cos(2 * Math.PI * rand());
-      out[i * dim + j] = g;
-      s += g * g;
-    }
-    const norm = Math.sqrt(s);
-    for (let j = 0; j < dim; j++) out[i * dim + j] /= norm;
-  }
+  for (let i = 0; i < n; i++) out.set(randomUnitVector(random, dim), i * dim);
   return out;
 }
 

@@ -13,22 +13,12 @@ import { ensureModels, RESNET_LAYERS, resnetModelJsonPath, type ModelPaths } fro
 import { readTfjsLayersModel } from '../../src/model/tfjs-layers.js';
 import type { Logger } from '../../src/log.js';
 import { referenceForward, referenceTopDown, saliencyFromInputSignal, type Activation, type Tensor3 } from '../support/reference-net.js';
-
-/** mulberry32: a small seeded PRNG, uniform in [0, 1). */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { mulberry32 } from '../support/random.js';
+import { relativeError, reportError } from '../support/relative-error.js';
 
 /** A smooth synthetic CHW image with a little noise, in the caffe-normalised range [−120, 150]. */
 function syntheticImage(height: number, width: number, seed: number): Tensor3 {
-  const random = prng(seed);
+  const random = mulberry32(seed);
   const data = new Float32Array(3 * height * width);
   for (let c = 0; c < 3; c++)
     for (let y = 0; y < height; y++)
@@ -37,24 +27,6 @@ function syntheticImage(height: number, width: number, seed: number): Tensor3 {
         data[(c * height + y) * width + x] = Math.min(150, Math.max(-120, v));
       }
   return { channels: 3, height, width, data };
-}
-
-/** max |a − b| / max |b| (b is the trusted value). */
-function relativeError(actual: ArrayLike<number>, expected: ArrayLike<number>): number {
-  expect(actual.length).toBe(expected.length);
-  let diff = 0;
-  let scale = 0;
-  for (let k = 0; k < expected.length; k++) {
-    diff = Math.max(diff, Math.abs(actual[k]! - expected[k]!));
-    scale = Math.max(scale, Math.abs(expected[k]!));
-  }
-  if (scale === 0) return diff === 0 ? 0 : Infinity;
-  return diff / scale;
-}
-
-/** Set DASR_REPORT_ERRORS=1 to print the measured errors. */
-function report(what: string, error: number): void {
-  if (process.env.DASR_REPORT_ERRORS) console.log(`[error] ${what}: ${error.toExponential(2)}`);
 }
 
 function tensorData(a: Activation | undefined): Float32Array {
@@ -116,14 +88,14 @@ describe('ResNet-50 forward: ONNX Runtime vs the TypeScript reference', () => {
       expect([expected.channels, expected.height, expected.width]).toEqual([2048, 2, 2]);
       expect(result[output]!.dims).toEqual([1, 2048, 2, 2]);
       const error = relativeError(result[output]!.data as Float32Array, expected.data);
-      report(`resnet50 forward 64×64 ${output}`, error);
+      reportError(`resnet50 forward 64×64 ${output}`, error);
       expect(error).toBeLessThan(1e-3);
     }
 
     const logits = tensorData(activations.get(RESNET_LAYERS.logits));
     expect(result.logits!.dims).toEqual([1, 1000]);
     const logitError = relativeError(result.logits!.data as Float32Array, logits);
-    report('resnet50 forward 64×64 logits', logitError);
+    reportError('resnet50 forward 64×64 logits', logitError);
     expect(logitError).toBeLessThan(1e-3);
 
     // The softmax output is the softmax of the logits.
@@ -167,7 +139,7 @@ describe('ResNet-50 top-down pass: ONNX vs the TypeScript reference', () => {
         const expected = saliencyFromInputSignal(referenceTopDown(graph, activations, RESNET_LAYERS.res5c, seed));
         expect(expected.some((v) => v > 0), `reference map of seed (${seed.x}, ${seed.y}) is empty`).toBe(true);
         const error = relativeError(maps[k]!, expected);
-        report(`resnet50 top-down ${height}×${width} seed (${seed.x}, ${seed.y})`, error);
+        reportError(`resnet50 top-down ${height}×${width} seed (${seed.x}, ${seed.y})`, error);
         expect(error, `seed (${seed.x}, ${seed.y})`).toBeLessThan(1e-4);
       });
     }
@@ -185,6 +157,6 @@ describe('ResNet-50 top-down pass: ONNX vs the TypeScript reference', () => {
       worst = Math.max(worst, error);
       expect(error, `seed (${seed.x}, ${seed.y})`).toBeLessThan(1e-5);
     }
-    report(`resnet50 top-down 64×96: ${seeds.length} seeds batched vs single`, worst);
+    reportError(`resnet50 top-down 64×96: ${seeds.length} seeds batched vs single`, worst);
   });
 });

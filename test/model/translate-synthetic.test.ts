@@ -14,43 +14,15 @@ import { truncateGraph, type LayerGraph } from '../../src/model/layer-graph.js';
 import { ModelFormatError, readTfjsLayersModel } from '../../src/model/tfjs-layers.js';
 import { buildTopDownModel } from '../../src/model/topdown-graph.js';
 import { referenceForward, referenceTopDown, saliencyFromInputSignal, type Tensor3 } from '../support/reference-net.js';
+import { mulberry32 } from '../support/random.js';
+import { relativeError, reportError } from '../support/relative-error.js';
 
 // ---------------------------------------------------------------------------------------------------------
 // Deterministic numbers and error measures
 // ---------------------------------------------------------------------------------------------------------
 
-/** mulberry32: a small seeded PRNG, uniform in [0, 1). */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 function uniform(random: () => number, n: number, lo: number, hi: number): Float32Array {
   return Float32Array.from({ length: n }, () => lo + (hi - lo) * random());
-}
-
-/** max |a − b| / max |b| (b is the trusted value); 0 when both are all zero. */
-function relativeError(actual: ArrayLike<number>, expected: ArrayLike<number>): number {
-  expect(actual.length).toBe(expected.length);
-  let diff = 0;
-  let scale = 0;
-  for (let k = 0; k < expected.length; k++) {
-    diff = Math.max(diff, Math.abs(actual[k]! - expected[k]!));
-    scale = Math.max(scale, Math.abs(expected[k]!));
-  }
-  if (scale === 0) return diff === 0 ? 0 : Infinity;
-  return diff / scale;
-}
-
-/** Set DASR_REPORT_ERRORS=1 to print the measured errors. */
-function report(what: string, error: number): void {
-  if (process.env.DASR_REPORT_ERRORS) console.log(`[error] ${what}: ${error.toExponential(2)}`);
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -154,7 +126,7 @@ interface Bn {
 const BN_EPSILON = 0.001;
 
 function makeParams(seed: number): KerasParams {
-  const r = prng(seed);
+  const r = mulberry32(seed);
   const bn = (n: number): Bn => {
     const gamma = uniform(r, n, 0.5, 1.5);
     gamma[1] = -gamma[1]!; // a negative scale: the top-down pass must keep its sign
@@ -361,13 +333,13 @@ function nchwBatch(images: Nhwc[]): ort.Tensor {
 
 function randomImage(seed: number, h: number, w: number): Nhwc {
   const image = nhwc(h, w, C0);
-  image.data.set(uniform(prng(seed), h * w * C0, -1, 2));
+  image.data.set(uniform(mulberry32(seed), h * w * C0, -1, 2));
   return image;
 }
 
 /** Piecewise-constant image (blocks of `block` pixels): flat regions make tied maxima in the max-pool windows. */
 function blockyImage(seed: number, h: number, w: number, block: number): Nhwc {
-  const r = prng(seed);
+  const r = mulberry32(seed);
   const bw = Math.ceil(w / block);
   const colours = uniform(r, Math.ceil(h / block) * bw * C0, -1, 2);
   const image = nhwc(h, w, C0);
@@ -460,7 +432,7 @@ describe('synthetic TF.js layers model → ONNX forward', () => {
             const out = result[name]!;
             expect(out.dims).toEqual([2, map.c, map.h, map.w]);
             const error = relativeError(nchwToNhwc(out.data as Float32Array, out.dims, n), map.data);
-            report(`synthetic forward ${h}×${w} #${n} ${name}`, error);
+            reportError(`synthetic forward ${h}×${w} #${n} ${name}`, error);
             expect(error).toBeLessThan(1e-5);
           }
           for (const [name, vector] of [
@@ -470,7 +442,7 @@ describe('synthetic TF.js layers model → ONNX forward', () => {
             const out = result[name]!;
             expect(out.dims).toEqual([2, UNITS]);
             const error = relativeError((out.data as Float32Array).subarray(n * UNITS, (n + 1) * UNITS), vector);
-            report(`synthetic forward ${h}×${w} #${n} ${name}`, error);
+            reportError(`synthetic forward ${h}×${w} #${n} ${name}`, error);
             expect(error).toBeLessThan(1e-5);
           }
         });
@@ -610,7 +582,7 @@ describe('synthetic graph: ONNX top-down pass vs the TypeScript reference', () =
       worst = Math.max(worst, error);
       expect(error, `seed (${seed.x}, ${seed.y})`).toBeLessThan(1e-5);
     });
-    report(`synthetic top-down ${label} (${seeds.length} seeds, ${nonZero} non-zero)`, worst);
+    reportError(`synthetic top-down ${label} (${seeds.length} seeds, ${nonZero} non-zero)`, worst);
     expect(nonZero).toBeGreaterThanOrEqual(seeds.length / 2);
   }
 

@@ -1,16 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { maxWeightMatching, minCostAssignment } from '../../src/track/assignment.js';
-
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { mulberry32 } from '../support/random.js';
 
 function randomMatrix(rand: () => number, n: number, m: number, scale = 100): number[][] {
   return Array.from({ length: n }, () => Array.from({ length: m }, () => Math.round(rand() * scale * 1000) / 1000));

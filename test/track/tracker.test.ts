@@ -14,28 +14,13 @@ import {
   type TrackerKeyframe,
   type TrackerState,
 } from '../../src/track/tracker.js';
+import { mulberry32, randomUnitVector, standardNormal } from '../support/random.js';
 
 const DIM = 2048;
 
 // ---------------------------------------------------------------------------------------------------------
 // Generated data: seeded PRNG, random unit vectors, perturbations with an exact cosine.
 // ---------------------------------------------------------------------------------------------------------
-
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-function gaussian(rand: () => number): number {
-  const u = 1 - rand(); // (0, 1]
-  return Math.sqrt(-2 * Math.log(u)) * Math.cos(2 * Math.PI * rand());
-}
 
 function normalize(v: Float64Array): Float32Array {
   let norm = 0;
@@ -44,13 +29,9 @@ function normalize(v: Float64Array): Float32Array {
   return Float32Array.from(v, (x) => x / norm);
 }
 
-function randomUnit(rand: () => number, dim = DIM): Float32Array {
-  return normalize(Float64Array.from({ length: dim }, () => gaussian(rand)));
-}
-
 /** A unit vector whose cosine to the unit vector v is `cos` (up to float32 rounding), in a random direction. */
 function perturb(rand: () => number, v: Float32Array, cos: number): Float32Array {
-  const noise = Float64Array.from({ length: v.length }, () => gaussian(rand));
+  const noise = Float64Array.from({ length: v.length }, () => standardNormal(rand));
   let along = 0;
   for (let i = 0; i < v.length; i++) along += noise[i] * v[i];
   for (let i = 0; i < v.length; i++) noise[i] -= along * v[i];
@@ -61,7 +42,7 @@ function perturb(rand: () => number, v: Float32Array, cos: number): Float32Array
 
 /** An object whose feature random-walks with cosine `step` between consecutive keyframes. */
 function walker(rand: () => number, step: number): () => Float32Array {
-  let current = randomUnit(rand);
+  let current = randomUnitVector(rand, DIM);
   let first = true;
   return () => {
     if (!first) current = perturb(rand, current, step);
@@ -120,7 +101,7 @@ function randomScene(seed: number, count: number, dt = 1): TrackerKeyframe[] {
       if (rand() < 0.15) continue; // missed detection
       regions.push(region([o.x, o.y, o.x + o.w, o.y + o.w], feature, rand() * 10));
     }
-    if (rand() < 0.3) regions.push(region([rand() * 900, rand() * 500, rand() * 900 + 100, rand() * 500 + 100], randomUnit(rand), rand() * 10));
+    if (rand() < 0.3) regions.push(region([rand() * 900, rand() * 500, rand() * 900 + 100, rand() * 500 + 100], randomUnitVector(rand, DIM), rand() * 10));
     // shuffle the region order
     for (let i = regions.length - 1; i > 0; i--) {
       const j = Math.floor(rand() * (i + 1));
@@ -196,7 +177,7 @@ describe('Tracker: one moving object', () => {
     // agree only to ≈ 0.56 < minSimilarity; the running average sits closer to the appearance (≈ 0.64 after two
     // keyframes, ≈ 0.67 later). Two still keyframes link through the IoU route, then the box jumps every keyframe.
     const rand = mulberry32(61);
-    const appearance = randomUnit(rand);
+    const appearance = randomUnitVector(rand, DIM);
     const features = Array.from({ length: 10 }, () => perturb(rand, appearance, 0.75));
     for (let k = 1; k < features.length; k++) expect(dot(features[k - 1], features[k])).toBeLessThan(0.6);
     const tracker = new Tracker();
@@ -231,13 +212,13 @@ describe('Tracker: one moving object', () => {
 
   it('does not link a changed appearance (cos 0.5) without overlap, nor an unrelated one in the same place', () => {
     const rand = mulberry32(4);
-    const a = randomUnit(rand);
+    const a = randomUnitVector(rand, DIM);
     const tracker = new Tracker();
     expect(tracker.update({ t: 0, regions: [region([0, 0, 100, 100], a)] })).toEqual([{ trackId: 1, isNew: true }]);
     // moved away and looks different: neither route admits it
     expect(tracker.update({ t: 1, regions: [region([500, 0, 600, 100], perturb(rand, a, 0.5))] })).toEqual([{ trackId: 2, isNew: true }]);
     // a different object (cos ≈ 0) takes exactly the place of track 2: IoU 1 but below the appearance floor
-    expect(tracker.update({ t: 2, regions: [region([500, 0, 600, 100], randomUnit(rand))] })).toEqual([{ trackId: 3, isNew: true }]);
+    expect(tracker.update({ t: 2, regions: [region([500, 0, 600, 100], randomUnitVector(rand, DIM))] })).toEqual([{ trackId: 3, isNew: true }]);
   });
 });
 
@@ -272,7 +253,7 @@ describe('Tracker: several objects', () => {
     // Descriptors a, b with a·b = 0.8; region r1 scores 0.9 with a and 0.85 with b, r2 scores 0.8 with a and 0.62
     // with b. Greedy (best pair first) gives a–r1, b–r2 = 1.52; the optimum is a–r2, b–r1 = 1.65.
     const rand = mulberry32(5);
-    const e1 = randomUnit(rand);
+    const e1 = randomUnitVector(rand, DIM);
     const e2 = perturb(rand, e1, 0); // orthogonal to e1
     const basis3 = orthogonalTo(rand, [e1, e2]);
     const combo = (x: number, y: number): Float32Array => {
@@ -372,7 +353,7 @@ describe('Tracker: gaps and ended tracks', () => {
   it('gives a one-keyframe distractor its own track and ends it once the gap has passed', () => {
     const rand = mulberry32(8);
     const next = walker(rand, 0.9);
-    const distractor = randomUnit(rand);
+    const distractor = randomUnitVector(rand, DIM);
     const tracker = new Tracker({}, { nextTrackId: 40 });
     const ids: number[][] = [];
     const ended: Track[][] = [];
@@ -394,7 +375,7 @@ describe('Tracker: gaps and ended tracks', () => {
   it('ended(t) ends by time only tracks that already missed more than maxGapKeyframes keyframes', () => {
     const rand = mulberry32(9);
     const tracker = new Tracker();
-    tracker.update({ t: 0, regions: [region([0, 0, 10, 10], randomUnit(rand))] });
+    tracker.update({ t: 0, regions: [region([0, 0, 10, 10], randomUnitVector(rand, DIM))] });
     expect(tracker.ended(100)).toEqual([]); // no keyframe has gone by without it yet
     for (const t of [1, 2, 3]) tracker.update({ t, regions: [] });
     expect(tracker.ended(3)).toHaveLength(1);
@@ -404,7 +385,7 @@ describe('Tracker: gaps and ended tracks', () => {
   it('update() ends expired tracks itself; they wait for ended() or finish()', () => {
     const rand = mulberry32(10);
     const tracker = new Tracker();
-    tracker.update({ t: 0, regions: [region([0, 0, 10, 10], randomUnit(rand))] });
+    tracker.update({ t: 0, regions: [region([0, 0, 10, 10], randomUnitVector(rand, DIM))] });
     for (const t of [1, 2, 3, 4]) tracker.update({ t, regions: [] });
     expect(tracker.activeTracks()).toEqual([]);
     expect(tracker.snapshot().ended.map((t) => t.id)).toEqual([1]);
@@ -447,20 +428,20 @@ describe('Tracker: snapshot and resume', () => {
   it('keeps pending ended tracks in the snapshot', () => {
     const rand = mulberry32(33);
     const tracker = new Tracker();
-    tracker.update({ t: 0, regions: [region([0, 0, 10, 10], randomUnit(rand))] });
+    tracker.update({ t: 0, regions: [region([0, 0, 10, 10], randomUnitVector(rand, DIM))] });
     for (const t of [1, 2, 3, 4]) tracker.update({ t, regions: [] }); // track 1 ended inside update(), not handed out
     const resumed = new Tracker({}, decodeTrackerState(encodeTrackerState(tracker.snapshot())));
     expect(resumed.ended(4).map((t) => t.id)).toEqual([1]);
-    expect(resumed.update({ t: 5, regions: [region([0, 0, 10, 10], randomUnit(rand))] })).toEqual([{ trackId: 2, isNew: true }]);
+    expect(resumed.update({ t: 5, regions: [region([0, 0, 10, 10], randomUnitVector(rand, DIM))] })).toEqual([{ trackId: 2, isNew: true }]);
   });
 
   it('seeds the id counter and refuses inconsistent states', () => {
     const rand = mulberry32(34);
-    expect(new Tracker({}, { nextTrackId: 1000 }).update({ t: 0, regions: [region([0, 0, 1, 1], randomUnit(rand))] })).toEqual([
+    expect(new Tracker({}, { nextTrackId: 1000 }).update({ t: 0, regions: [region([0, 0, 1, 1], randomUnitVector(rand, DIM))] })).toEqual([
       { trackId: 1000, isNew: true },
     ]);
     const tracker = new Tracker();
-    tracker.update({ t: 0, regions: [region([0, 0, 1, 1], randomUnit(rand)), region([5, 5, 6, 6], randomUnit(rand))] });
+    tracker.update({ t: 0, regions: [region([0, 0, 1, 1], randomUnitVector(rand, DIM)), region([5, 5, 6, 6], randomUnitVector(rand, DIM))] });
     const state = tracker.snapshot();
     expect(state.nextTrackId).toBe(3);
     expect(() => new Tracker({}, { ...state, nextTrackId: 2 })).toThrow(RangeError);
@@ -498,7 +479,7 @@ describe('Tracker: degenerate inputs', () => {
 
     // a track whose first feature was zero picks up the next feature's direction
     const rand = mulberry32(41);
-    const f = randomUnit(rand);
+    const f = randomUnitVector(rand, DIM);
     const t2 = new Tracker({ minSimilarity: 0 });
     t2.update({ t: 0, regions: [region([0, 0, 100, 100], zero)] });
     expect(t2.update({ t: 1, regions: [region([0, 0, 100, 100], f)] })).toEqual([{ trackId: 1, isNew: false }]);
@@ -509,7 +490,7 @@ describe('Tracker: degenerate inputs', () => {
 
   it('handles zero-area boxes without NaN', () => {
     const rand = mulberry32(42);
-    const f = randomUnit(rand);
+    const f = randomUnitVector(rand, DIM);
     const tracker = new Tracker();
     tracker.update({ t: 0, regions: [region([5, 5, 5, 5], f)] });
     expect(tracker.update({ t: 1, regions: [region([5, 5, 5, 5], perturb(rand, f, 0.95))] })).toEqual([{ trackId: 1, isNew: false }]);
@@ -517,7 +498,7 @@ describe('Tracker: degenerate inputs', () => {
 
   it('gives regions of one keyframe distinct tracks even when they are identical', () => {
     const rand = mulberry32(43);
-    const f = randomUnit(rand);
+    const f = randomUnitVector(rand, DIM);
     const tracker = new Tracker();
     expect(idsOf(tracker.update({ t: 0, regions: [region([0, 0, 9, 9], f), region([0, 0, 9, 9], f)] }))).toEqual([1, 2]);
     const next = idsOf(tracker.update({ t: 1, regions: [region([0, 0, 9, 9], f), region([0, 0, 9, 9], f), region([0, 0, 9, 9], f)] }));
@@ -527,13 +508,13 @@ describe('Tracker: degenerate inputs', () => {
   it('rejects bad input before changing any state', () => {
     const rand = mulberry32(44);
     const tracker = new Tracker();
-    tracker.update({ t: 5, regions: [region([0, 0, 10, 10], randomUnit(rand))] });
+    tracker.update({ t: 5, regions: [region([0, 0, 10, 10], randomUnitVector(rand, DIM))] });
     const before = tracker.snapshot();
-    const ok = region([0, 0, 10, 10], randomUnit(rand));
+    const ok = region([0, 0, 10, 10], randomUnitVector(rand, DIM));
     expect(() => tracker.update({ t: 4, regions: [ok] })).toThrow(/time order/);
     expect(() => tracker.update({ t: NaN, regions: [ok] })).toThrow(RangeError);
     expect(() => tracker.update({ t: 6, regions: [ok, region([0, 0, 10, 10], new Float32Array(16))] })).toThrow(/dimensions/);
-    expect(() => tracker.update({ t: 6, regions: [ok, region([0, 0, NaN, 10], randomUnit(rand))] })).toThrow(/box/);
+    expect(() => tracker.update({ t: 6, regions: [ok, region([0, 0, NaN, 10], randomUnitVector(rand, DIM))] })).toThrow(/box/);
     expect(() => tracker.update({ t: 6, regions: [ok, { ...ok, score: NaN }] })).toThrow(/score/);
     expect(() => tracker.ended(NaN)).toThrow(RangeError);
     expect(tracker.snapshot()).toEqual(before);
@@ -546,7 +527,7 @@ describe('Tracker: degenerate inputs', () => {
 
 /** A random unit vector orthogonal to the given (orthonormal) vectors. */
 function orthogonalTo(rand: () => number, basis: Float32Array[]): Float32Array {
-  const v = Float64Array.from(randomUnit(rand));
+  const v = Float64Array.from(randomUnitVector(rand, DIM));
   for (const b of basis) {
     let along = 0;
     for (let i = 0; i < v.length; i++) along += v[i] * b[i];
