@@ -8,11 +8,11 @@ import { detectCommand } from './detect.js';
 import { whitenFitCommand } from './whiten.js';
 import { indexCommand, removeCommand, videosCommand } from './index-commands.js';
 import { parseBoxOption, searchCommand, type SearchCommandOptions } from './search-command.js';
+import { clipCommand, parseClipTarget } from './clip-command.js';
 import { DEFAULT_SCENE_THRESHOLD } from '../decode/keyframes.js';
-import { Dasr } from '../detect/dasr.js';
-import { DEFAULT_DASR_CONFIG, type DasrConfig } from '../detect/config.js';
+import { DetectorThread } from '../detect/detector-thread.js';
 import { loadWhitening } from '../detect/whitening.js';
-import { ImageInputError } from '../image/errors.js';
+import { DEFAULT_DASR_CONFIG, type DasrConfig } from '../detect/config.js';
 
 const program = new Command('dasr')
   .description('Find where an object appears in videos and live streams, by example (DASR on ResNet-50).')
@@ -39,10 +39,14 @@ interface GlobalOptions {
   whitening?: string;
 }
 
-async function dasrFromOptions(): Promise<Dasr> {
+/** DASR in its own thread, so progress, Ctrl-C and live streams keep running during inference. */
+function dasrFromOptions(): Promise<DetectorThread> {
   const options = program.opts<GlobalOptions>();
-  const config = { variant: options.variant, longSide: options.longSide, nmsIou: options.nms, poolingLayer: options.pooling, maxPeaks: options.maxPeaks };
-  return new Dasr(await backboneFromOptions(), config, options.whitening ? loadWhitening(options.whitening) : null);
+  return DetectorThread.start({
+    backbone: { device: parseDevice(options.device), threads: options.threads, cacheDir: options.modelCache },
+    config: { variant: options.variant, longSide: options.longSide, nmsIou: options.nms, poolingLayer: options.pooling, maxPeaks: options.maxPeaks },
+    whiteningPath: options.whitening,
+  });
 }
 
 function backboneFromOptions(): Promise<Backbone> {
@@ -136,8 +140,53 @@ program
   .option('--to <seconds>', 'only keyframes at or before this time', positive)
   .option('--min-score <cosine>', 'only hits at least this similar', Number)
   .option('--json', 'print {"hits": [{video, path, track, score, start, end, best: {t, box}, keyframes?}]}')
+  .option('--sheet <file>', 'also write a contact sheet: one thumbnail per hit with its box and time (.jpg or .png)')
   .action(async (image: string, options: SearchCommandOptions) => {
     await searchCommand(await dasrFromOptions(), image, options);
+  });
+
+program
+  .command('clip <target...>')
+  .description('cut a clip of a hit (track:<id>, as dasr search reports it) or of a video span (<video id> <t0> <t1>)')
+  .requiredOption('-o, --out <file>', 'the clip (H.264 mp4); a thumbnail is written next to it as <file>.jpg')
+  .option('--data <dir>', 'data directory', DEFAULT_DATA_DIR)
+  .option('--pad <seconds>', 'seconds added before and after', positive, 1)
+  .option('--boxes', "draw the instance's box, interpolated between keyframes")
+  .action(async (target: string[], options: { out: string; data: string; pad: number; boxes?: boolean }) => {
+    await clipCommand(parseClipTarget(target), options);
+  });
+
+// ---- eval: retrieval benchmarks (DASR, DASR* and a whole-frame baseline; the global --variant is not used) ----
+const evaluation = program.command('eval').description('measure retrieval quality on a dataset: DASR, DASR* and a whole-frame baseline');
+const evalMethodsOption = (): Option => new Option('--methods <list>', 'comma-separated subset of dasr,dasr-star,baseline').default('dasr,dasr-star,baseline');
+async function evalMethodsFromOptions(list: string): Promise<import('../eval/methods.js').EvalMethod[]> {
+  const { createEvalMethods, parseMethodIds } = await import('../eval/methods.js');
+  const o = program.opts<GlobalOptions>();
+  const config = { longSide: o.longSide, nmsIou: o.nms, poolingLayer: o.pooling, maxPeaks: o.maxPeaks };
+  const ids = parseMethodIds(list);
+  return createEvalMethods(await backboneFromOptions(), config, o.whitening ? loadWhitening(o.whitening) : null, ids);
+}
+evaluation
+  .command('tracks <dir>')
+  .description('instance search on a tracks-dev style dataset (seqs/<name>/{*.jpg,gt.json}, videos/<name>.mp4): Top-50/Top-100/All mAP and mean IoU')
+  .addOption(new Option('--mode <mode>', 'image: detect on the JPEG frames; video: index the mp4 files through the real pipeline').choices(['image', 'video', 'both']).default('image'))
+  .addOption(new Option('--queries <set>', 'first visible frame, or 3 frames per sequence (first, middle, last visible)').choices(['first', 'three', 'both']).default('both'))
+  .addOption(evalMethodsOption())
+  .option('--cache <dir>', 'keep per-frame results (and video indexes) here so that reruns are cheap')
+  .option('--json', 'print the report as JSON (tables, notes and per-query results)')
+  .action(async (dir: string, options: { mode: 'image' | 'video' | 'both'; queries: 'first' | 'three' | 'both'; methods: string; cache?: string; json?: boolean }) => {
+    const { tracksEvalCommand } = await import('../eval/tracks-eval.js');
+    await tracksEvalCommand(await evalMethodsFromOptions(options.methods), dir, options);
+  });
+evaluation
+  .command('ukbench <dir>')
+  .description('UKBench N-S score (mean same-group images in the top 4, query included; groups of 4 consecutive images)')
+  .addOption(evalMethodsOption())
+  .option('--cache <dir>', 'keep per-image results here so that reruns are cheap')
+  .option('--json', 'print the report as JSON')
+  .action(async (dir: string, options: { methods: string; cache?: string; json?: boolean }) => {
+    const { ukbenchEvalCommand } = await import('../eval/ukbench-eval.js');
+    await ukbenchEvalCommand(await evalMethodsFromOptions(options.methods), dir, options);
   });
 
 function positive(value: string): number {
@@ -162,6 +211,8 @@ try {
   await program.parseAsync(process.argv);
 } catch (error) {
   const message = error instanceof Error ? error.message : String(error);
-  process.stderr.write(`dasr: ${error instanceof ImageInputError ? `${error.code}: ` : ''}${message}\n`);
+  const code = (error as { code?: unknown }).code;
+  // Typed input errors (image, box, source, decode) carry a code worth showing; commander's own have one too.
+  process.stderr.write(`dasr: ${typeof code === 'string' && !code.startsWith('commander.') ? `${code}: ` : ''}${message}\n`);
   process.exitCode = 1;
 }

@@ -1,0 +1,261 @@
+/**
+ * `dasr eval tracks`: instance search on a tracks-dev style dataset (../shared/data/README.md), in two modes.
+ * - image: every JPEG frame goes through the method (DASR, DASR*, the whole-frame baseline) once; results are
+ *   kept in memory and, with a cache directory, on disk.
+ * - video: `videos/<name>.mp4` is indexed through the real pipeline (ingestFile, every frame a keyframe) into an
+ *   IndexStore; the database is the indexed regions (boxes and features read back from the store), and a keyframe
+ *   at time t is frame round(t × fps) of its sequence.
+ * In both modes the query is described from the JPEG query frame (method.describe(image, box)) and the protocol is
+ * tracks-protocol.ts.
+ */
+import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { clipBox, boxArea, type Box } from '../detect/box.js';
+import { decodeImage } from '../image/load.js';
+import { IndexStore } from '../index/index-store.js';
+import { ingestFile } from '../ingest/ingest-file.js';
+import { createLogger, type Logger } from '../log.js';
+import { FeatureCache } from './feature-cache.js';
+import type { EvalMethod, EvalRegion } from './methods.js';
+import { countProgress } from './progress.js';
+import { readTrackSequences, type TrackSequence } from './tracks-dataset.js';
+import {
+  evaluateQuery,
+  summarise,
+  trackQueries,
+  type DatabaseFrame,
+  type QueryResult,
+  type QuerySet,
+  type Scores,
+} from './tracks-protocol.js';
+
+export type EvalMode = 'image' | 'video';
+
+export interface TracksEvalOptions {
+  modes?: readonly EvalMode[];
+  querySets?: readonly QuerySet[];
+  /** per-image results; a FeatureCache without directory (memory only) when omitted */
+  cache?: FeatureCache;
+  /** where video-mode indexes are kept, one per method (reused by reruns); a temporary directory, removed, when null */
+  videoIndexDir?: string | null;
+  /** progress lines (stderr in the CLI) */
+  progress?: (line: string) => void;
+  /** logger for the ingestion pipeline */
+  logger?: Logger;
+}
+
+export interface TracksRow extends Scores {
+  mode: EvalMode;
+  queries: QuerySet;
+  method: string;
+}
+
+export interface TracksReport {
+  dataset: string;
+  sequences: number;
+  frames: number;
+  visibleFrames: number;
+  methods: { name: string; settings: Record<string, unknown> }[];
+  rows: TracksRow[];
+  notes: string[];
+  perQuery: (QueryResult & { mode: EvalMode; queries: QuerySet; method: string })[];
+}
+
+export async function evaluateTracks(root: string, methods: readonly EvalMethod[], options: TracksEvalOptions = {}): Promise<TracksReport> {
+  const sequences = readTrackSequences(root);
+  const modes = options.modes ?? ['image'];
+  const querySets = options.querySets ?? ['first', 'three'];
+  const cache = options.cache ?? new FeatureCache(null);
+  const progress = options.progress ?? (() => undefined);
+  const report: TracksReport = {
+    dataset: root,
+    sequences: sequences.length,
+    frames: sequences.reduce((n, s) => n + s.frames.length, 0),
+    visibleFrames: sequences.reduce((n, s) => n + s.frames.filter((f) => f.box).length, 0),
+    methods: methods.map((m) => ({ name: m.name, settings: m.settings })),
+    rows: [],
+    notes: [],
+    perQuery: [],
+  };
+
+  for (const mode of modes) {
+    for (const method of methods) {
+      let database: DatabaseFrame[];
+      if (mode === 'image') {
+        database = await imageDatabase(sequences, method, cache, progress);
+      } else {
+        if (!method.dasr) {
+          report.notes.push(`${method.name} has no video mode: it is not a region index, so nothing goes through the ingestion pipeline`);
+          continue;
+        }
+        const video = await videoDatabase(root, sequences, method, options.videoIndexDir ?? null, progress, options.logger ?? createLogger('warn'));
+        database = video.database;
+        report.notes.push(...video.notes);
+      }
+      for (const set of querySets) {
+        const results: QueryResult[] = [];
+        for (const query of trackQueries(sequences, set)) {
+          const sequence = sequences[query.sequence]!;
+          const path = join(sequence.directory, sequence.frames[query.frame]!.file);
+          const feature = await cache.vector(method.cacheKey, path, query.box, async () => {
+            const image = await decodeImage(path);
+            return method.describe(image, queryBox(query.box, image.width, image.height, path));
+          });
+          const result = evaluateQuery(query, feature, database, sequences);
+          results.push(result);
+          report.perQuery.push({ ...result, mode, queries: set, method: method.name });
+        }
+        report.rows.push({ mode, queries: set, method: method.name, ...summarise(results) });
+      }
+    }
+  }
+  return report;
+}
+
+/** The ground-truth box clipped to the image (1-based boxes may overhang by a pixel). */
+function queryBox(box: Box, width: number, height: number, path: string): Box {
+  const clipped = clipBox(box, width, height);
+  if (boxArea(clipped) <= 0) throw new Error(`${path}: the query box [${box.join(', ')}] does not overlap the ${width}×${height} image`);
+  return clipped;
+}
+
+async function imageDatabase(sequences: readonly TrackSequence[], method: EvalMethod, cache: FeatureCache, write: (line: string) => void): Promise<DatabaseFrame[]> {
+  const total = sequences.reduce((n, s) => n + s.frames.length, 0);
+  const progress = countProgress(`[image ${method.name}]`, total, write);
+  const database: DatabaseFrame[] = [];
+  for (const [s, sequence] of sequences.entries()) {
+    for (const [f, frame] of sequence.frames.entries()) {
+      const path = join(sequence.directory, frame.file);
+      const regions = await cache.regions(method.cacheKey, path, async () => method.detect(await decodeImage(path)));
+      database.push({ sequence: s, frame: f, regions });
+      progress.update(database.length);
+    }
+  }
+  progress.done();
+  return database;
+}
+
+/** Indexes every sequence's video (every frame a keyframe) and reads the regions back as database frames. */
+async function videoDatabase(
+  root: string,
+  sequences: readonly TrackSequence[],
+  method: EvalMethod,
+  indexRoot: string | null,
+  write: (line: string) => void,
+  logger: Logger,
+): Promise<{ database: DatabaseFrame[]; notes: string[] }> {
+  const dasr = method.dasr!;
+  const dir = indexRoot ? join(indexRoot, method.cacheKey) : mkdtempSync(join(tmpdir(), 'dasr-eval-video-'));
+  mkdirSync(dir, { recursive: true });
+  const store = await IndexStore.open(dir, { logger });
+  const total = sequences.reduce((n, s) => n + s.frames.length, 0);
+  const progress = countProgress(`[video ${method.name}]`, total, write);
+  const database: DatabaseFrame[] = [];
+  const notes: string[] = [];
+  let before = 0;
+  try {
+    for (const [s, sequence] of sequences.entries()) {
+      const path = videoPath(root, sequence);
+      const result = await ingestFile(path, dasr, store, {
+        interval: 0,
+        sceneThreshold: 0,
+        logger,
+        onProgress: (p) => progress.update(before + Math.min(p.keyframes, sequence.frames.length)),
+      });
+      before += sequence.frames.length;
+      progress.update(before);
+
+      const frames = new Map<number, EvalRegion[]>();
+      let outside = 0;
+      let merged = 0;
+      const keyframeFrame = new Map<number, number>();
+      for (const keyframe of store.db.keyframesOfVideo(result.videoId)) {
+        const frame = Math.round(keyframe.t * sequence.fps);
+        if (frame < 0 || frame >= sequence.frames.length) {
+          outside++;
+          continue;
+        }
+        if (frames.has(frame)) merged++;
+        else frames.set(frame, []);
+        keyframeFrame.set(keyframe.id, frame);
+      }
+      const ids = store.db.regionIdsOfVideo(result.videoId);
+      const features = store.db.features(ids);
+      for (const region of store.db.regionsByIds(ids)) {
+        const frame = keyframeFrame.get(region.keyframeId);
+        if (frame !== undefined) frames.get(frame)!.push({ box: region.box, feature: features.get(region.id)! });
+      }
+      for (const [frame, regions] of [...frames.entries()].sort((a, b) => a[0] - b[0])) database.push({ sequence: s, frame, regions });
+      const missing = sequence.frames.length - frames.size;
+      if (outside || merged || missing) {
+        notes.push(`${method.name} video ${sequence.name}: ${frames.size}/${sequence.frames.length} frames indexed` + (outside ? `, ${outside} keyframes past the last frame` : '') + (merged ? `, ${merged} keyframes on an already-matched frame (regions merged)` : ''));
+      }
+    }
+    progress.done();
+  } finally {
+    await store.close();
+    if (!indexRoot) rmSync(dir, { recursive: true, force: true });
+  }
+  return { database, notes };
+}
+
+function videoPath(root: string, sequence: TrackSequence): string {
+  const candidates = [join(root, 'videos', `${sequence.name}.mp4`), join(root, 'videos', `${sequence.directory.split(/[\\/]/).pop()}.mp4`)];
+  const found = candidates.find((p) => existsSync(p));
+  if (!found) throw new Error(`video mode needs ${candidates[0]}, which does not exist`);
+  return found;
+}
+
+const fmt = (v: number): string => (Number.isFinite(v) ? v.toFixed(3) : '-');
+
+const QUERY_TITLES: Record<QuerySet, string> = { first: 'first-frame queries', three: 'mean over 3 query frames per sequence (first, middle, last visible)' };
+
+/** The report as text: one table (method × Top-50, Top-100, All, mean IoU) per mode and query set. */
+export function formatTracksReport(report: TracksReport): string {
+  const lines: string[] = [];
+  lines.push(`${report.dataset}: ${report.sequences} sequences, ${report.frames} frames (${report.visibleFrames} with the object)`);
+  for (const m of report.methods) lines.push(`  ${m.name}: ${JSON.stringify(m.settings)}`);
+  const groups = new Map<string, TracksRow[]>();
+  for (const row of report.rows) {
+    const key = `${row.mode}/${row.queries}`;
+    groups.set(key, [...(groups.get(key) ?? []), row]);
+  }
+  for (const rows of groups.values()) {
+    const { mode, queries, queryCount } = rows[0]!;
+    lines.push('', `${mode} mode — ${QUERY_TITLES[queries]}, ${queryCount} queries`);
+    lines.push(formatTable(
+      ['method', 'Top-50', 'Top-100', 'All', 'mean IoU', 'IoU pairs'],
+      rows.map((r) => [r.method, fmt(r.top50), fmt(r.top100), fmt(r.all), fmt(r.meanIoU), String(r.iouCount)]),
+    ));
+  }
+  if (report.notes.length) lines.push('', 'notes:', ...report.notes.map((n) => `  ${n}`));
+  return lines.join('\n');
+}
+
+/** Left-aligned first column, right-aligned others. */
+export function formatTable(header: readonly string[], rows: readonly (readonly string[])[]): string {
+  const widths = header.map((h, c) => Math.max(h.length, ...rows.map((r) => r[c]!.length)));
+  const line = (cells: readonly string[]): string => cells.map((cell, c) => (c === 0 ? cell.padEnd(widths[c]!) : cell.padStart(widths[c]!))).join('  ').trimEnd();
+  return [line(header), line(widths.map((w) => '-'.repeat(w))), ...rows.map(line)].join('\n');
+}
+
+export interface TracksCommandOptions {
+  mode: EvalMode | 'both';
+  queries: QuerySet | 'both';
+  cache?: string;
+  json?: boolean;
+}
+
+/** `dasr eval tracks <dir>`: runs the evaluation and prints the tables (or the JSON report) on stdout. */
+export async function tracksEvalCommand(methods: readonly EvalMethod[], dir: string, options: TracksCommandOptions): Promise<TracksReport> {
+  const report = await evaluateTracks(dir, methods, {
+    modes: options.mode === 'both' ? ['image', 'video'] : [options.mode],
+    querySets: options.queries === 'both' ? ['first', 'three'] : [options.queries],
+    cache: new FeatureCache(options.cache ?? null),
+    videoIndexDir: options.cache ? join(options.cache, 'video-index') : null,
+    progress: (line) => process.stderr.write(`${line}\n`),
+  });
+  process.stdout.write(options.json ? `${JSON.stringify(report)}\n` : `${formatTracksReport(report)}\n`);
+  return report;
+}

@@ -1,0 +1,102 @@
+import { describe, expect, it } from 'vitest';
+import type { Box } from '../../src/detect/box.js';
+import type { TrackSequence } from '../../src/eval/tracks-dataset.js';
+import { evaluateQuery, queryFrames, rankDatabase, relevantCount, summarise, trackQueries, type DatabaseFrame } from '../../src/eval/tracks-protocol.js';
+
+/** Unit vectors along axes, and a mix. */
+const e = (i: number, dim = 4): Float32Array => Float32Array.from({ length: dim }, (_, k) => (k === i ? 1 : 0));
+const mix = (a: number, b: number): Float32Array => {
+  const v = new Float32Array(4);
+  v[0] = a;
+  v[1] = b;
+  const n = Math.hypot(a, b);
+  return v.map((x) => x / n);
+};
+
+function sequence(name: string, boxes: (Box | null)[]): TrackSequence {
+  return { name, object: name, width: 100, height: 100, fps: 25, directory: `/nowhere/${name}`, frames: boxes.map((box, i) => ({ file: `${String(i).padStart(6, '0')}.jpg`, box })) };
+}
+
+const GT: Box = [0, 0, 10, 10];
+// Sequence A: object absent in frame 2. Sequence B: another object.
+const sequences = [sequence('A', [GT, GT, null, GT]), sequence('B', [GT, GT, GT])];
+// Query: A, frame 0, feature e0.
+const database: DatabaseFrame[] = [
+  // the query frame itself, a perfect match that must never be returned
+  { sequence: 0, frame: 0, regions: [{ box: GT, feature: e(0) }] },
+  // A1: two regions; the best one (cos 0.8) gives the box, half-overlapping the truth → IoU 50 / 150
+  { sequence: 0, frame: 1, regions: [{ box: [0, 0, 100, 100], feature: mix(0.6, 0.8) }, { box: [5, 0, 15, 10], feature: mix(0.8, 0.6) }] },
+  // A2: object absent, scores high: a non-relevant frame of the right sequence
+  { sequence: 0, frame: 2, regions: [{ box: [0, 0, 10, 10], feature: mix(0.9, Math.sqrt(1 - 0.81)) }] },
+  // A3: no region at all: never ranked
+  { sequence: 0, frame: 3, regions: [] },
+  // B0: scores 0.7; B1: orthogonal (score 0, not ranked); B2: negative
+  { sequence: 1, frame: 0, regions: [{ box: GT, feature: mix(0.7, Math.sqrt(1 - 0.49)) }] },
+  { sequence: 1, frame: 1, regions: [{ box: GT, feature: e(2) }] },
+  { sequence: 1, frame: 2, regions: [{ box: GT, feature: e(0).map((x) => -x) }] },
+];
+const query = { sequence: 0, frame: 0, box: GT };
+
+describe('tracks protocol mechanics', () => {
+  it('picks the first visible frame, or first / middle / last visible', () => {
+    const s = sequence('S', [null, GT, GT, null, GT, GT, GT]);
+    expect(queryFrames(s, 'first')).toEqual([1]);
+    // visible = [1, 2, 4, 5, 6]: positions 0, 2, 4
+    expect(queryFrames(s, 'three')).toEqual([1, 4, 6]);
+    expect(queryFrames(sequence('two', [GT, null, GT]), 'three')).toEqual([0, 2]);
+    expect(queryFrames(sequence('none', [null, null]), 'first')).toEqual([]);
+    expect(trackQueries(sequences, 'first')).toEqual([{ sequence: 0, frame: 0, box: GT }, { sequence: 1, frame: 0, box: GT }]);
+  });
+
+  it('excludes the query frame, scores a frame by its best region and ranks only scores > 0', () => {
+    const ranking = rankDatabase(query, e(0), database, sequences);
+    expect(ranking.map((r) => [r.sequence, r.frame])).toEqual([[0, 2], [0, 1], [1, 0]]);
+    expect(ranking[0]!.score).toBeCloseTo(0.9, 6);
+    expect(ranking[1]!.score).toBeCloseTo(0.8, 6);
+    expect(ranking[1]!.box).toEqual([5, 0, 15, 10]);
+    expect(ranking.map((r) => r.relevant)).toEqual([false, true, false]);
+  });
+
+  it('counts relevant frames from the ground truth: visible frames of the sequence but the query frame', () => {
+    expect(relevantCount(query, sequences)).toBe(2); // A1 and A3 (A3 is never ranked: it counts as a miss)
+    expect(relevantCount({ sequence: 0, frame: 2, box: GT }, sequences)).toBe(3);
+    expect(relevantCount({ sequence: 1, frame: 1, box: GT }, sequences)).toBe(2);
+  });
+
+  it('computes AP and the true-union IoU of the returned box for relevant frames in the top 100', () => {
+    const result = evaluateQuery(query, e(0), database, sequences);
+    expect(result).toMatchObject({ sequence: 'A', frame: 0, file: '000000.jpg', relevant: 2, database: 6, ranked: 3 });
+    // ranking: [A2 ✗, A1 ✓, B0 ✗]; |relevant| = 2 → n = 2 for both K; hit at rank 2, precision 1/2
+    expect(result.top50).toBeCloseTo(0.25, 12);
+    expect(result.top100).toBeCloseTo(0.25, 12);
+    expect(result.all).toBeCloseTo(0.25, 12);
+    // [5,0,15,10] vs [0,0,10,10]: intersection 50, union 150 (the enclosing rectangle would give 100 → 0.5)
+    expect(result.ious).toHaveLength(1);
+    expect(result.ious[0]).toBeCloseTo(1 / 3, 12);
+  });
+
+  it('summarises mAP over queries and pools IoU over (query, frame) pairs', () => {
+    const a = evaluateQuery(query, e(0), database, sequences);
+    const b = { ...a, top50: 1, top100: 0.5, all: 0.75, ious: [1, 0] };
+    const scores = summarise([a, b]);
+    expect(scores.queryCount).toBe(2);
+    expect(scores.top50).toBeCloseTo((0.25 + 1) / 2, 12);
+    expect(scores.top100).toBeCloseTo((0.25 + 0.5) / 2, 12);
+    expect(scores.all).toBeCloseTo((0.25 + 0.75) / 2, 12);
+    expect(scores.meanIoU).toBeCloseTo((1 / 3 + 1 + 0) / 3, 12);
+    expect(scores.iouCount).toBe(3);
+    expect(summarise([{ ...a, ious: [] }]).meanIoU).toBeNaN();
+  });
+
+  it('measures IoU only down to rank 100', () => {
+    // 150 frames of sequence A, all relevant, scores decreasing; the query is frame 0.
+    const long = sequence('L', Array.from({ length: 151 }, () => GT));
+    const db: DatabaseFrame[] = long.frames.map((_, f) => ({ sequence: 0, frame: f, regions: [{ box: GT, feature: mix(1, f / 10) }] }));
+    const result = evaluateQuery({ sequence: 0, frame: 0, box: GT }, e(0), db, [long]);
+    expect(result.ranked).toBe(150);
+    expect(result.ious).toHaveLength(100);
+    expect(result.top50).toBe(1);
+    expect(result.top100).toBe(1);
+    expect(result.all).toBe(1);
+  });
+});
