@@ -46,7 +46,7 @@ import { boxSegments, normaliseKeyframes, sendcmdScript, trackSpan, type BoxKeyf
 import { ClipError } from './errors.js';
 import { frameWindow, seekBefore, TIME_TOLERANCE } from './frame-times.js';
 import { grabFrame } from './frame-grab.js';
-import { runProcess } from './process.js';
+import { runProcess } from '../decode/process.js';
 
 /** Box colour in clips: the colour drawDetections gives its first-ranked region (src/image/annotate.ts). */
 export const CLIP_BOX_COLOUR = '#4e79a7';

@@ -20,7 +20,7 @@ import type { DecodedImage } from '../image/load.js';
 import type { SourceSpec } from '../source/source-spec.js';
 import { ClipError } from './errors.js';
 import { frameWindow, seekBefore, TIME_TOLERANCE } from './frame-times.js';
-import { runProcess } from './process.js';
+import { runProcess } from '../decode/process.js';
 
 /** Largest output width accepted (pixels). */
 export const MAX_GRAB_WIDTH = 16384;

@@ -17,7 +17,7 @@ import type { VideoInfo } from '../decode/probe.js';
 import { describeSource, ffprobeBinary, inputArgs, type FfmpegBinaries } from '../decode/ffmpeg-args.js';
 import type { SourceSpec } from '../source/source-spec.js';
 import { ClipError } from './errors.js';
-import { runProcess } from './process.js';
+import { runProcess } from '../decode/process.js';
 
 /** Two times closer than this (seconds) are the same instant: ffprobe prints microseconds. */
 export const TIME_TOLERANCE = 2e-6;

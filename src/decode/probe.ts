@@ -2,11 +2,11 @@
  * `ffprobe -v error -print_format json -show_streams -show_format` wrapped into a typed result or a typed error.
  */
 
-import { spawn } from 'node:child_process';
 import { open, stat } from 'node:fs/promises';
 
 import type { SourceSpec } from '../source/source-spec.js';
 import { DecodeError } from './errors.js';
+import { runProcess } from './process.js';
 import { describeSource, ffprobeBinary, inputArgs, toSourceSpec, type FfmpegBinaries } from './ffmpeg-args.js';
 
 export interface VideoInfo {
@@ -115,8 +115,8 @@ export async function probeMedia(source: string | SourceSpec, options: ProbeOpti
 
   const args = ['-v', 'error', '-print_format', 'json', '-show_streams', '-show_format', ...inputArgs(spec, options.ioTimeoutMs, options.live)];
   const timeoutMs = options.timeoutMs ?? (spec.kind === 'file' ? 30_000 : 3 * (options.ioTimeoutMs ?? 10_000));
-  const result = await runCollect(ffprobeBinary(options), args, { timeoutMs, signal: options.signal });
-  const stderr = result.stderr.trim().split('\n').slice(-12).join('\n');
+  const result = await runProcess(ffprobeBinary(options), args, { timeoutMs, signal: options.signal, maxStdoutBytes: 64 * 1024 * 1024 });
+  const stderr = result.stderr;
 
   if (result.timedOut) {
     throw new DecodeError('timeout', `ffprobe gave no answer for ${name} within ${timeoutMs} ms.`, { stderr });
@@ -127,7 +127,7 @@ export async function probeMedia(source: string | SourceSpec, options: ProbeOpti
 
   let parsed: FfprobeOutput;
   try {
-    parsed = JSON.parse(result.stdout) as FfprobeOutput;
+    parsed = JSON.parse(result.stdout.toString('utf8')) as FfprobeOutput;
   } catch (cause) {
     throw new DecodeError('corrupt', `ffprobe returned unreadable output for ${name}.`, { cause, stderr });
   }
@@ -282,68 +282,3 @@ function ratio(value: string | undefined, sep: string): number {
   return d === 0 || !Number.isFinite(n) || !Number.isFinite(d) ? NaN : n / d;
 }
 
-interface Collected {
-  stdout: string;
-  stderr: string;
-  exitCode: number | null;
-  timedOut: boolean;
-}
-
-/** Runs a process to completion, collecting its output (stdout capped at 64 MiB, stderr keeps the tail). */
-function runCollect(
-  command: string,
-  args: string[],
-  options: { timeoutMs: number; signal?: AbortSignal | undefined },
-): Promise<Collected> {
-  return new Promise((resolve, reject) => {
-    const { signal } = options;
-    if (signal?.aborted) {
-      reject(signal.reason);
-      return;
-    }
-    const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'], windowsHide: true });
-    const out: Buffer[] = [];
-    let outBytes = 0;
-    let err = '';
-    let timedOut = false;
-    let settled = false;
-    child.stdout.on('data', (chunk: Buffer) => {
-      outBytes += chunk.length;
-      if (outBytes <= 64 * 1024 * 1024) out.push(chunk);
-      else child.kill('SIGKILL');
-    });
-    child.stderr.setEncoding('utf8');
-    child.stderr.on('data', (chunk: string) => {
-      err += chunk;
-      if (err.length > 64 * 1024) err = err.slice(-32 * 1024);
-    });
-    const timer = setTimeout(() => {
-      timedOut = true;
-      child.kill('SIGKILL');
-    }, options.timeoutMs);
-    const onAbort = (): void => {
-      child.kill('SIGKILL');
-    };
-    signal?.addEventListener('abort', onAbort, { once: true });
-    const finish = (): void => {
-      clearTimeout(timer);
-      signal?.removeEventListener('abort', onAbort);
-    };
-    child.on('error', (cause) => {
-      if (settled) return;
-      settled = true;
-      finish();
-      reject(new DecodeError('spawn-failed', `Cannot run ${command}: ${cause.message}`, { cause }));
-    });
-    child.on('close', (code) => {
-      if (settled) return;
-      settled = true;
-      finish();
-      if (signal?.aborted) {
-        reject(signal.reason);
-        return;
-      }
-      resolve({ stdout: Buffer.concat(out).toString('utf8'), stderr: err, exitCode: code, timedOut });
-    });
-  });
-}

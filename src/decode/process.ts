@@ -5,7 +5,7 @@
 
 import { spawn } from 'node:child_process';
 
-import { DecodeError } from '../decode/errors.js';
+import { DecodeError } from './errors.js';
 
 export interface RunOptions {
   /** Kill the process after this long. */
