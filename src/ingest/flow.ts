@@ -1,40 +1,4 @@
-import { Observable, Subject, from, concatMap, takeWhile, map } from 'rxjs';
-
-/**
- * A pull-driven Observable over an async iterator: it emits one item per `request()`, so a slow consumer
- * (inference) holds the producer (ffmpeg's pipe) back instead of letting items pile up in memory.
- * Subscribe before requesting: requests made while nobody listens are lost.
- */
-export interface Pulled<T> {
-  items$: Observable<T>;
-  /** Ask for `count` more items. */
-  request(count?: number): void;
-}
-
-export function pullFrom<T>(iterable: AsyncIterable<T>): Pulled<T> {
-  const demand = new Subject<void>();
-  const iterator = iterable[Symbol.asyncIterator]();
-  const items$ = new Observable<T>((subscriber) => {
-    const subscription = demand
-      .pipe(
-        concatMap(() => from(iterator.next())),
-        takeWhile((result) => !result.done),
-        map((result) => result.value as T),
-      )
-      .subscribe(subscriber);
-    return () => {
-      subscription.unsubscribe();
-      // Ends the producer (for frames: kills ffmpeg) when the pipeline stops early.
-      void iterator.return?.();
-    };
-  });
-  return {
-    items$,
-    request(count = 1) {
-      for (let i = 0; i < count; i++) demand.next();
-    },
-  };
-}
+import { Observable } from 'rxjs';
 
 export interface LatestStats {
   processed: number;

@@ -1,50 +1,12 @@
 import { describe, expect, it } from 'vitest';
-import { Subject, firstValueFrom, lastValueFrom, toArray, tap } from 'rxjs';
-import { processLatest, pullFrom, type LatestStats } from '../../src/ingest/flow.js';
+import { Subject, lastValueFrom, toArray } from 'rxjs';
+import { processLatest, type LatestStats } from '../../src/ingest/flow.js';
 
 function deferred(): { promise: Promise<void>; resolve: () => void } {
   let resolve!: () => void;
   const promise = new Promise<void>((r) => (resolve = r));
   return { promise, resolve };
 }
-
-describe('pullFrom', () => {
-  it('reads from the producer only as far as the consumer asked', async () => {
-    let produced = 0;
-    async function* numbers() {
-      for (let i = 0; i < 100; i++) {
-        produced++;
-        yield i;
-      }
-    }
-    const pulled = pullFrom(numbers());
-    const seen: number[] = [];
-    const done = lastValueFrom(pulled.items$.pipe(tap((n) => seen.push(n)), toArray()), { defaultValue: [] });
-    pulled.request(3);
-    await new Promise((r) => setTimeout(r, 20));
-    expect(seen).toEqual([0, 1, 2]);
-    expect(produced).toBe(3);
-    pulled.request(200);
-    expect(await done).toHaveLength(100);
-  });
-
-  it('stops the producer when the consumer unsubscribes', async () => {
-    let finalized = false;
-    async function* endless() {
-      try {
-        for (let i = 0; ; i++) yield i;
-      } finally {
-        finalized = true;
-      }
-    }
-    const pulled = pullFrom(endless());
-    const first = firstValueFrom(pulled.items$);
-    pulled.request();
-    expect(await first).toBe(0);
-    await new Promise((r) => setTimeout(r, 10));
-    expect(finalized).toBe(true);
-  });
-});
 
 describe('processLatest', () => {
   it('keeps only the newest waiting item while busy and counts the rest as dropped', async () => {
