@@ -28,7 +28,7 @@
 import { spawn, type ChildProcess, type ChildProcessByStdio } from 'node:child_process';
 import type { Readable } from 'node:stream';
 
-import { Observable, from, type ObservableInput, type Subscription } from 'rxjs';
+import { Observable, from, of, type ObservableInput, type Subscription } from 'rxjs';
 
 import type { SourceSpec } from '../source/source-spec.js';
 import { DecodeError } from './errors.js';
@@ -159,27 +159,7 @@ export async function* readFrames(source: string | SourceSpec, options: DecodeOp
  * aborting kills ffmpeg at once (even while it is waiting for a live source).
  */
 export function decodeFrames(source: string | SourceSpec, options: DecodeOptions): Observable<DecodedFrame> {
-  return new Observable<DecodedFrame>((subscriber) => {
-    const stop = linkedAbort(options.signal);
-    const frames = readFrames(source, { ...options, signal: stop.signal });
-    void (async () => {
-      try {
-        for await (const frame of frames) {
-          if (subscriber.closed) return;
-          subscriber.next(frame);
-          if (subscriber.closed) return;
-        }
-        subscriber.complete();
-      } catch (error) {
-        if (!subscriber.closed) subscriber.error(error);
-      } finally {
-        stop.dispose();
-      }
-    })();
-    return () => {
-      stop.abort();
-    };
-  });
+  return concatMapFrames(source, options, (frame) => of(frame));
 }
 
 /**

@@ -1,17 +1,17 @@
 import { EMPTY, from, lastValueFrom, defaultIfEmpty } from 'rxjs';
 import { performance } from 'node:perf_hooks';
 import type { Detector } from '../detect/detector.js';
-import { scaleBox, clipBox } from '../detect/box.js';
 import { concatMapFrames, type DecodedFrame } from '../decode/frames.js';
 import { KeyframeSelector } from '../decode/keyframes.js';
 import { probeVideo } from '../decode/probe.js';
 import { parseSource } from '../source/source-spec.js';
-import { fileContentKey, type KeyframeInput, type TrackUpdate } from '../index/database.js';
+import { fileContentKey } from '../index/database.js';
 import type { IndexStore } from '../index/index-store.js';
 import { Tracker, type TrackerConfig } from '../track/tracker.js';
-import { decodeTrackerState, encodeTrackerState } from '../track/state.js';
+import { decodeTrackerState } from '../track/state.js';
 import { defaultLogger, type Logger } from '../log.js';
 import type { IngestProgress } from './progress.js';
+import { regionsInVideoPixels, trackAndCommit } from './commit-keyframe.js';
 
 export interface IngestOptions {
   /** seconds between interval keyframes; at or below the frame duration every frame is a keyframe */
@@ -34,7 +34,7 @@ export interface IngestResult {
   keyframes: number;
   regions: number;
   elapsedMs: number;
-  /** time spent in DASR and in committing to the index (SQLite + vectors) */
+  /** time spent in DASR, and in tracking + committing to the index (SQLite + vectors) */
   detectMs: number;
   commitMs: number;
   progress: IngestProgress;
@@ -104,23 +104,9 @@ export async function ingestFile(input: string, dasr: Detector, store: IndexStor
     let t = performance.now();
     const detection = await dasr.detect({ width: frame.width, height: frame.height, data: frame.data });
     detectMs += performance.now() - t;
-    const sx = info.displayWidth / frame.width;
-    const sy = info.displayHeight / frame.height;
-    const regions = detection.regions.map((r) => ({ ...r, box: clipBox(scaleBox(r.box, sx, sy), info.displayWidth, info.displayHeight) }));
-    const assignments = tracker.update({ t: frame.pts, regions });
-    const keyframe: KeyframeInput = {
-      t: frame.pts,
-      width: info.displayWidth,
-      height: info.displayHeight,
-      regions: regions.map((r, j) => ({ box: r.box, score: r.score, feature: r.feature, trackId: assignments[j]!.trackId })),
-    };
-    const active = new Map(tracker.activeTracks().map((t) => [t.id, t]));
-    const trackUpdates: TrackUpdate[] = regions.flatMap((r, j): TrackUpdate[] => {
-      const track = active.get(assignments[j]!.trackId);
-      return track && track.best.t === frame.pts && track.best.score === r.score ? [{ id: track.id, bestRegion: { keyframe: 0, region: j } }] : [];
-    });
+    const regions = regionsInVideoPixels(detection.regions, frame, info.displayWidth, info.displayHeight);
     t = performance.now();
-    await store.commit(video.id, [keyframe], trackUpdates, encodeTrackerState(tracker.snapshot()), frame.pts);
+    await trackAndCommit(store, video.id, tracker, { t: frame.pts, width: info.displayWidth, height: info.displayHeight, regions });
     commitMs += performance.now() - t;
     progress.keyframes++;
     progress.regions += regions.length;

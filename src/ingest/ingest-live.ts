@@ -1,16 +1,15 @@
 import { BehaviorSubject, Subject, defaultIfEmpty, filter, lastValueFrom, tap } from 'rxjs';
 import type { Detector } from '../detect/detector.js';
-import { clipBox, scaleBox, type Box } from '../detect/box.js';
+import type { Box } from '../detect/box.js';
 import { decodeFrames, type DecodedFrame } from '../decode/frames.js';
 import { KeyframeSelector } from '../decode/keyframes.js';
 import { probeVideo } from '../decode/probe.js';
 import { parseSource, SourceError, type SourceSpec } from '../source/source-spec.js';
 import type { IndexStore } from '../index/index-store.js';
-import type { TrackUpdate } from '../index/database.js';
 import { Tracker, type Track, type TrackerConfig } from '../track/tracker.js';
-import { encodeTrackerState } from '../track/state.js';
 import { defaultLogger, type Logger } from '../log.js';
 import { processLatest, type LatestStats } from './flow.js';
+import { regionsInVideoPixels, trackAndCommit } from './commit-keyframe.js';
 
 export type LiveState = 'connecting' | 'live' | 'reconnecting' | 'failed' | 'stopped';
 
@@ -180,25 +179,11 @@ export class LiveIngestion {
 
   private async processKeyframe(frame: DecodedFrame, width: number, height: number): Promise<void> {
     const detection = await this.dasr.detect({ width: frame.width, height: frame.height, data: frame.data });
-    const sx = width / frame.width;
-    const sy = height / frame.height;
-    const regions = detection.regions.map((r) => ({ ...r, box: clipBox(scaleBox(r.box, sx, sy), width, height) }));
+    const regions = regionsInVideoPixels(detection.regions, frame, width, height);
     // Index time is wall-clock time since the start: stream pts restart when the source reconnects.
     const t = Math.max(this.lastT + 1e-3, (frame.receivedAt - this.startedAt) / 1000);
     this.lastT = t;
-    const assignments = this.tracker.update({ t, regions });
-    const active = new Map(this.tracker.activeTracks().map((track) => [track.id, track]));
-    const trackUpdates: TrackUpdate[] = regions.flatMap((r, j): TrackUpdate[] => {
-      const track = active.get(assignments[j]!.trackId);
-      return track && track.best.t === t && track.best.score === r.score ? [{ id: track.id, bestRegion: { keyframe: 0, region: j } }] : [];
-    });
-    const committed = await this.store.commit(
-      this.videoId,
-      [{ t, width, height, regions: regions.map((r, j) => ({ box: r.box, score: r.score, feature: r.feature, trackId: assignments[j]!.trackId })) }],
-      trackUpdates,
-      encodeTrackerState(this.tracker.snapshot()),
-      t,
-    );
+    const { assignments, committed } = await trackAndCommit(this.store, this.videoId, this.tracker, { t, width, height, regions });
     this.counters.keyframes++;
     this.counters.regions += regions.length;
     if (Date.now() - this.lastSave > (this.options.saveEverySeconds ?? 30) * 1000) {

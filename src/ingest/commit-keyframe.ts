@@ -1,0 +1,41 @@
+import { clipBox, scaleBox } from '../detect/box.js';
+import type { Region } from '../detect/dasr.js';
+import type { CommitResult, TrackUpdate } from '../index/database.js';
+import type { IndexStore } from '../index/index-store.js';
+import type { TrackAssignment, Tracker } from '../track/tracker.js';
+import { encodeTrackerState } from '../track/state.js';
+
+/** Regions detected on a decoded (scaled) frame, with boxes mapped to the video's display pixels. */
+export function regionsInVideoPixels(regions: readonly Region[], frame: { width: number; height: number }, width: number, height: number): Region[] {
+  const sx = width / frame.width;
+  const sy = height / frame.height;
+  return regions.map((r) => ({ ...r, box: clipBox(scaleBox(r.box, sx, sy), width, height) }));
+}
+
+/**
+ * Links one keyframe's regions to tracks and commits them in one transaction together with the tracks'
+ * best-region choices, the tracker state and the resume point `t`, so a crash never separates them.
+ */
+export async function trackAndCommit(
+  store: IndexStore,
+  videoId: number,
+  tracker: Tracker,
+  keyframe: { t: number; width: number; height: number; regions: readonly Region[] },
+): Promise<{ assignments: TrackAssignment[]; committed: CommitResult }> {
+  const { t, regions } = keyframe;
+  const assignments = tracker.update({ t, regions });
+  const active = new Map(tracker.activeTracks().map((track) => [track.id, track]));
+  // A region is its track's best when the tracker just took it as such (same keyframe, same score).
+  const trackUpdates: TrackUpdate[] = regions.flatMap((r, j): TrackUpdate[] => {
+    const track = active.get(assignments[j]!.trackId);
+    return track && track.best.t === t && track.best.score === r.score ? [{ id: track.id, bestRegion: { keyframe: 0, region: j } }] : [];
+  });
+  const committed = await store.commit(
+    videoId,
+    [{ t, width: keyframe.width, height: keyframe.height, regions: regions.map((r, j) => ({ box: r.box, score: r.score, feature: r.feature, trackId: assignments[j]!.trackId })) }],
+    trackUpdates,
+    encodeTrackerState(tracker.snapshot()),
+    t,
+  );
+  return { assignments, committed };
+}
