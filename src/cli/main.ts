@@ -171,10 +171,11 @@ evaluation
   .description('instance search on a tracks-dev style dataset (seqs/<name>/{*.jpg,gt.json}, videos/<name>.mp4): Top-50/Top-100/All mAP and mean IoU')
   .addOption(new Option('--mode <mode>', 'image: detect on the JPEG frames; video: index the mp4 files through the real pipeline').choices(['image', 'video', 'both']).default('image'))
   .addOption(new Option('--queries <set>', 'first visible frame, or 3 frames per sequence (first, middle, last visible)').choices(['first', 'three', 'both']).default('both'))
+  .addOption(new Option('--query-view <view>', 'box: the query box pooled on the whole frame (the paper); crop: the box cut out and described alone, as a user uploading a crop; background: a box of the same size away from the object (scene-recognition control)').choices(['box', 'crop', 'background']).default('box'))
   .addOption(evalMethodsOption())
   .option('--cache <dir>', 'keep per-frame results (and video indexes) here so that reruns are cheap')
   .option('--json', 'print the report as JSON (tables, notes and per-query results)')
-  .action(async (dir: string, options: { mode: 'image' | 'video' | 'both'; queries: 'first' | 'three' | 'both'; methods: string; cache?: string; json?: boolean }) => {
+  .action(async (dir: string, options: { mode: 'image' | 'video' | 'both'; queries: 'first' | 'three' | 'both'; queryView: 'box' | 'crop' | 'background'; methods: string; cache?: string; json?: boolean }) => {
     const { tracksEvalCommand } = await import('../eval/tracks-eval.js');
     await tracksEvalCommand(await evalMethodsFromOptions(options.methods), dir, options);
   });

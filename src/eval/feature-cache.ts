@@ -38,9 +38,13 @@ export class FeatureCache {
     });
   }
 
-  /** The query vector `compute` gives for `box` in `imagePath` under `methodKey`. */
-  async vector(methodKey: string, imagePath: string, box: Box | null, compute: () => Promise<Float32Array>): Promise<Float32Array> {
-    const key = entryKey('vector', methodKey, imagePath, box);
+  /**
+   * The query vector `compute` gives for `box` in `imagePath` under `methodKey`. `view` names how the box was
+   * turned into a query when that is not the method's own describe(image, box) (e.g. 'crop': the box cut out and
+   * described alone); it is part of the key, and omitting it keeps the keys of plain box queries.
+   */
+  async vector(methodKey: string, imagePath: string, box: Box | null, compute: () => Promise<Float32Array>, view?: string): Promise<Float32Array> {
+    const key = entryKey('vector', methodKey, imagePath, box, view);
     return this.cached(methodKey, key, compute, (value) => ({ key, feature: encode(value) }), (json) => {
       const file = json as VectorFile;
       return file.key === key && typeof file.feature === 'string' ? decode(file.feature) : undefined;
@@ -75,10 +79,11 @@ export class FeatureCache {
   }
 }
 
-function entryKey(kind: 'regions' | 'vector', methodKey: string, imagePath: string, box: Box | null): string {
+function entryKey(kind: 'regions' | 'vector', methodKey: string, imagePath: string, box: Box | null, view?: string): string {
   const absolute = resolve(imagePath);
   const stat = statSync(absolute);
-  return createHash('sha1').update(JSON.stringify({ kind, methodKey, path: absolute, size: stat.size, mtimeMs: stat.mtimeMs, box })).digest('hex');
+  const fields = { kind, methodKey, path: absolute, size: stat.size, mtimeMs: stat.mtimeMs, box, ...(view === undefined ? {} : { view }) };
+  return createHash('sha1').update(JSON.stringify(fields)).digest('hex');
 }
 
 function readJson(path: string): unknown {

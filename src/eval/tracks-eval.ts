@@ -5,29 +5,40 @@
  * - video: `videos/<name>.mp4` is indexed through the real pipeline (ingestFile, every frame a keyframe) into an
  *   IndexStore; the database is the indexed regions (boxes and features read back from the store), and a keyframe
  *   at time t is frame round(t × fps) of its sequence.
- * In both modes the query is described from the JPEG query frame (method.describe(image, box)) and the protocol is
- * tracks-protocol.ts.
+ * In both modes the query is described from the JPEG query frame, by default as method.describe(image, box); the
+ * query view (tracks-protocol.ts QueryView) can instead describe the box cut out as its own image (crop), or a box
+ * of the object's size away from the object (background, a control for scene recognition). The protocol is
+ * tracks-protocol.ts. A method's post-step (whitening) is applied after the cache to both sides (methodRegions,
+ * methodVector), except to regions read back from a video index, which the pipeline stores final.
  */
 import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { clipBox, boxArea, type Box } from '../detect/box.js';
-import { decodeImage } from '../image/load.js';
+import { MIN_INPUT_SIDE } from '../detect/config.js';
+import { DasrInputError } from '../detect/dasr.js';
+import { ImageInputError } from '../image/errors.js';
+import { cropImage, decodeImage } from '../image/load.js';
 import { IndexStore } from '../index/index-store.js';
 import { ingestFile } from '../ingest/ingest-file.js';
 import { createLogger, type Logger } from '../log.js';
 import { FeatureCache } from './feature-cache.js';
-import type { EvalMethod, EvalRegion } from './methods.js';
+import { methodRegions, methodVector, type EvalMethod, type EvalRegion } from './methods.js';
 import { countProgress } from './progress.js';
 import { readTrackSequences, type TrackSequence } from './tracks-dataset.js';
 import {
+  backgroundBox,
   evaluateQuery,
+  failedQuery,
+  objectOverlap,
   summarise,
   trackQueries,
   type DatabaseFrame,
   type QueryResult,
   type QuerySet,
+  type QueryView,
   type Scores,
+  type TrackQuery,
 } from './tracks-protocol.js';
 
 export type EvalMode = 'image' | 'video';
@@ -35,6 +46,8 @@ export type EvalMode = 'image' | 'video';
 export interface TracksEvalOptions {
   modes?: readonly EvalMode[];
   querySets?: readonly QuerySet[];
+  /** how the query box becomes the query descriptor (QueryView); 'box' when omitted */
+  queryView?: QueryView;
   /** per-image results; a FeatureCache without directory (memory only) when omitted */
   cache?: FeatureCache;
   /** where video-mode indexes are kept, one per method (reused by reruns); a temporary directory, removed, when null */
@@ -48,24 +61,32 @@ export interface TracksEvalOptions {
 export interface TracksRow extends Scores {
   mode: EvalMode;
   queries: QuerySet;
+  view: QueryView;
   method: string;
+  /** queries that could not be described (counted with AP 0) */
+  failedQueries: number;
 }
+
+/** One query's result with where it was made: `queryBox` is the box described (the background box in that view). */
+export type TracksQueryResult = QueryResult & { mode: EvalMode; queries: QuerySet; view: QueryView; method: string; queryBox: Box; objectOverlap?: number };
 
 export interface TracksReport {
   dataset: string;
   sequences: number;
   frames: number;
   visibleFrames: number;
+  queryView: QueryView;
   methods: { name: string; settings: Record<string, unknown> }[];
   rows: TracksRow[];
   notes: string[];
-  perQuery: (QueryResult & { mode: EvalMode; queries: QuerySet; method: string })[];
+  perQuery: TracksQueryResult[];
 }
 
 export async function evaluateTracks(root: string, methods: readonly EvalMethod[], options: TracksEvalOptions = {}): Promise<TracksReport> {
   const sequences = readTrackSequences(root);
   const modes = options.modes ?? ['image'];
   const querySets = options.querySets ?? ['first', 'three'];
+  const view = options.queryView ?? 'box';
   const cache = options.cache ?? new FeatureCache(null);
   const progress = options.progress ?? (() => undefined);
   const report: TracksReport = {
@@ -73,6 +94,7 @@ export async function evaluateTracks(root: string, methods: readonly EvalMethod[
     sequences: sequences.length,
     frames: sequences.reduce((n, s) => n + s.frames.length, 0),
     visibleFrames: sequences.reduce((n, s) => n + s.frames.filter((f) => f.box).length, 0),
+    queryView: view,
     methods: methods.map((m) => ({ name: m.name, settings: m.settings })),
     rows: [],
     notes: [],
@@ -98,19 +120,53 @@ export async function evaluateTracks(root: string, methods: readonly EvalMethod[
         for (const query of trackQueries(sequences, set)) {
           const sequence = sequences[query.sequence]!;
           const path = join(sequence.directory, sequence.frames[query.frame]!.file);
-          const feature = await cache.vector(method.cacheKey, path, query.box, async () => {
-            const image = await decodeImage(path);
-            return method.describe(image, queryBox(query.box, image.width, image.height, path));
-          });
-          const result = evaluateQuery(query, feature, database, sequences);
+          const described = view === 'background' ? backgroundBox(query.box, sequence.width, sequence.height) : query.box;
+          let result: QueryResult;
+          try {
+            const feature = await queryVector(method, cache, path, query, view, described);
+            result = evaluateQuery(query, feature, database, sequences);
+          } catch (error) {
+            // Only the alternative views may meet queries the method cannot describe (a crop under the network's
+            // minimum side, a flat background box); under the paper's protocol every query must work.
+            const undescribable = (error instanceof ImageInputError && error.code === 'too-small') || error instanceof DasrInputError;
+            if (view === 'box' || !undescribable) throw error;
+            const reason = `${error.code}: ${error.message}`;
+            result = failedQuery(query, database, sequences, reason);
+            report.notes.push(`${mode} ${method.name} ${set}: ${view} query ${sequence.name}/${result.file} failed, counted as AP 0 (${reason})`);
+          }
           results.push(result);
-          report.perQuery.push({ ...result, mode, queries: set, method: method.name });
+          const overlap = view === 'background' ? { objectOverlap: objectOverlap(described, clipBox(query.box, sequence.width, sequence.height)) } : {};
+          report.perQuery.push({ ...result, mode, queries: set, view, method: method.name, queryBox: described, ...overlap });
         }
-        report.rows.push({ mode, queries: set, method: method.name, ...summarise(results) });
+        report.rows.push({ mode, queries: set, view, method: method.name, ...summarise(results), failedQueries: results.filter((r) => r.failure !== undefined).length });
       }
     }
   }
   return report;
+}
+
+/**
+ * The query's descriptor under `view` (post-step applied). `described` is the box the view describes: the
+ * ground-truth box, or for 'background' the background box (computed from the sequence's size, checked against the
+ * decoded frame). Non-box views are part of the vector cache key, so box queries keep their cached vectors.
+ */
+async function queryVector(method: EvalMethod, cache: FeatureCache, path: string, query: TrackQuery, view: QueryView, described: Box): Promise<Float32Array> {
+  return methodVector(method, cache, path, described, async () => {
+    const image = await decodeImage(path);
+    const box = queryBox(described, image.width, image.height, path);
+    if (view === 'box') return method.describe(image, box);
+    if (view === 'background') {
+      const expected = backgroundBox(query.box, image.width, image.height);
+      if (expected.some((v, i) => v !== described[i])) throw new Error(`${path}: the frame's size ${image.width}×${image.height} differs from gt.json's`);
+      return method.describe(image, box);
+    }
+    const crop = cropImage(image, box);
+    // Checked here so that the failure says what happened whatever the method checks itself.
+    if (crop.width < MIN_INPUT_SIDE || crop.height < MIN_INPUT_SIDE) {
+      throw new ImageInputError('too-small', `the crop of [${box.map((v) => +v.toFixed(1)).join(', ')}] is ${crop.width}×${crop.height} px, under the network's minimum side of ${MIN_INPUT_SIDE} px`);
+    }
+    return method.describe(crop);
+  }, view === 'box' ? undefined : view);
 }
 
 /** The ground-truth box clipped to the image (1-based boxes may overhang by a pixel). */
@@ -127,7 +183,7 @@ async function imageDatabase(sequences: readonly TrackSequence[], method: EvalMe
   for (const [s, sequence] of sequences.entries()) {
     for (const [f, frame] of sequence.frames.entries()) {
       const path = join(sequence.directory, frame.file);
-      const regions = await cache.regions(method.cacheKey, path, async () => method.detect(await decodeImage(path)));
+      const regions = await methodRegions(method, cache, path);
       database.push({ sequence: s, frame: f, regions });
       progress.update(database.length);
     }
@@ -146,7 +202,8 @@ async function videoDatabase(
   logger: Logger,
 ): Promise<{ database: DatabaseFrame[]; notes: string[] }> {
   const dasr = method.dasr!;
-  const dir = indexRoot ? join(indexRoot, method.cacheKey) : mkdtempSync(join(tmpdir(), 'dasr-eval-video-'));
+  // Keyed by the final descriptors: the pipeline's detector applies the post-step itself.
+  const dir = indexRoot ? join(indexRoot, method.key) : mkdtempSync(join(tmpdir(), 'dasr-eval-video-'));
   mkdirSync(dir, { recursive: true });
   const store = await IndexStore.open(dir, { logger });
   const total = sequences.reduce((n, s) => n + s.frames.length, 0);
@@ -211,6 +268,12 @@ const fmt = (v: number): string => (Number.isFinite(v) ? v.toFixed(3) : '-');
 
 const QUERY_TITLES: Record<QuerySet, string> = { first: 'first-frame queries', three: 'mean over 3 query frames per sequence (first, middle, last visible)' };
 
+const VIEW_TITLES: Record<QueryView, string> = {
+  box: 'box (pooled on the whole frame)',
+  crop: 'crop (the box cut out, described alone)',
+  background: 'background (a box of the object\'s size away from the object)',
+};
+
 /** The report as text: one table (method × Top-50, Top-100, All, mean IoU) per mode and query set. */
 export function formatTracksReport(report: TracksReport): string {
   const lines: string[] = [];
@@ -222,8 +285,10 @@ export function formatTracksReport(report: TracksReport): string {
     groups.set(key, [...(groups.get(key) ?? []), row]);
   }
   for (const rows of groups.values()) {
-    const { mode, queries, queryCount } = rows[0]!;
-    lines.push('', `${mode} mode — ${QUERY_TITLES[queries]}, ${queryCount} queries`);
+    const { mode, queries, queryCount, view } = rows[0]!;
+    const failed = Math.max(...rows.map((r) => r.failedQueries));
+    const viewTitle = view === 'box' ? '' : ` — query view: ${VIEW_TITLES[view]}${failed ? ` (${failed} failed, AP 0)` : ''}`;
+    lines.push('', `${mode} mode — ${QUERY_TITLES[queries]}, ${queryCount} queries${viewTitle}`);
     lines.push(formatTable(
       ['method', 'Top-50', 'Top-100', 'All', 'mean IoU', 'IoU pairs'],
       rows.map((r) => [r.method, fmt(r.top50), fmt(r.top100), fmt(r.all), fmt(r.meanIoU), String(r.iouCount)]),
@@ -243,6 +308,7 @@ export function formatTable(header: readonly string[], rows: readonly (readonly 
 export interface TracksCommandOptions {
   mode: EvalMode | 'both';
   queries: QuerySet | 'both';
+  queryView?: QueryView;
   cache?: string;
   json?: boolean;
 }
@@ -252,6 +318,7 @@ export async function tracksEvalCommand(methods: readonly EvalMethod[], dir: str
   const report = await evaluateTracks(dir, methods, {
     modes: options.mode === 'both' ? ['image', 'video'] : [options.mode],
     querySets: options.queries === 'both' ? ['first', 'three'] : [options.queries],
+    queryView: options.queryView ?? 'box',
     cache: new FeatureCache(options.cache ?? null),
     videoIndexDir: options.cache ? join(options.cache, 'video-index') : null,
     progress: (line) => process.stderr.write(`${line}\n`),

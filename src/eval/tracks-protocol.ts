@@ -9,7 +9,7 @@
  * - Top-50 / Top-100 / All AP as in metrics.ts, and the IoU (true union) of the returned box with the ground truth
  *   for every relevant frame ranked in the top 100.
  */
-import { iou, type Box } from '../detect/box.js';
+import { boxArea, clipBox, iou, type Box } from '../detect/box.js';
 import { dot } from '../detect/vector.js';
 import type { TrackSequence } from './tracks-dataset.js';
 import type { EvalRegion } from './methods.js';
@@ -19,6 +19,60 @@ import { averagePrecisionAll, averagePrecisionAtK, meanAveragePrecision, rankByS
 export const IOU_DEPTH = 100;
 
 export type QuerySet = 'first' | 'three';
+
+/**
+ * How a query's ground-truth box becomes the query descriptor:
+ * - box: method.describe(frame, box) — the box pooled on the whole frame's feature map (the protocol of the paper);
+ * - crop: the box cut out of the frame and described as an image of its own (method.describe(crop)), which is what
+ *   a user who uploads a crop of the object gives: no scene context around the object;
+ * - background: a control, method.describe(frame, backgroundBox(box)) — a box of the object's size where it overlaps
+ *   the object least. When it still retrieves the sequence, the benchmark rewards recognising the scene.
+ */
+export type QueryView = 'box' | 'crop' | 'background';
+export const QUERY_VIEWS: readonly QueryView[] = ['box', 'crop', 'background'];
+
+/**
+ * A box of the object's size (after clipping to the image) placed where it overlaps the object least. Candidates,
+ * all inside the image: the object mirrored left-right, top-bottom and through the centre, and the four corners.
+ * The least intersection area wins; ties go to the candidate whose centre is farthest from the object's (res5 cells
+ * see far beyond their box, so distance matters even without overlap), then to the first in the order above.
+ */
+export function backgroundBox(objectBox: Box, width: number, height: number): Box {
+  if (!(width > 0 && height > 0)) throw new RangeError(`backgroundBox: image size must be positive, got ${width}×${height}`);
+  const o = clipBox(objectBox, width, height);
+  const w = Math.max(0, o[2] - o[0]);
+  const h = Math.max(0, o[3] - o[1]);
+  const candidates: Box[] = [
+    [width - o[2], o[1], width - o[0], o[3]],
+    [o[0], height - o[3], o[2], height - o[1]],
+    [width - o[2], height - o[3], width - o[0], height - o[1]],
+    [0, 0, w, h],
+    [width - w, 0, width, h],
+    [0, height - h, w, height],
+    [width - w, height - h, width, height],
+  ];
+  const overlap = (b: Box): number => boxArea([Math.max(b[0], o[0]), Math.max(b[1], o[1]), Math.min(b[2], o[2]), Math.min(b[3], o[3])]);
+  const centre = (b: Box): [number, number] => [(b[0] + b[2]) / 2, (b[1] + b[3]) / 2];
+  const [ocx, ocy] = centre(o);
+  const distance = (b: Box): number => {
+    const [cx, cy] = centre(b);
+    return Math.hypot(cx - ocx, cy - ocy);
+  };
+  let best = candidates[0]!;
+  for (const candidate of candidates.slice(1)) {
+    const a = overlap(candidate);
+    const bestOverlap = overlap(best);
+    if (a < bestOverlap || (a === bestOverlap && distance(candidate) > distance(best))) best = candidate;
+  }
+  return best;
+}
+
+/** Intersection of `box` with `objectBox`, as a fraction of the object's area (0 when the object has none). */
+export function objectOverlap(box: Box, objectBox: Box): number {
+  const area = boxArea(objectBox);
+  const inter = boxArea([Math.max(box[0], objectBox[0]), Math.max(box[1], objectBox[1]), Math.min(box[2], objectBox[2]), Math.min(box[3], objectBox[3])]);
+  return area > 0 ? inter / area : 0;
+}
 
 /** One database frame: sequence and frame indices into the dataset, and the frame's regions. */
 export interface DatabaseFrame {
@@ -57,6 +111,8 @@ export interface QueryResult {
   all: number;
   /** IoU of each relevant frame ranked in the top 100, in rank order */
   ious: number[];
+  /** why no descriptor could be made (the query then scores AP 0 and ranks nothing); absent for a normal query */
+  failure?: string;
 }
 
 export interface Scores {
@@ -128,6 +184,24 @@ export function evaluateQuery(query: TrackQuery, feature: Float32Array, database
     top100: averagePrecisionAtK(relevance, relevant, 100),
     all: averagePrecisionAll(relevance, relevant),
     ious,
+  };
+}
+
+/** A query that could not be described (e.g. a crop too small for the network): AP 0, nothing ranked. */
+export function failedQuery(query: TrackQuery, database: readonly DatabaseFrame[], sequences: readonly TrackSequence[], failure: string): QueryResult {
+  const sequence = sequences[query.sequence]!;
+  return {
+    sequence: sequence.name,
+    file: sequence.frames[query.frame]!.file,
+    frame: query.frame,
+    relevant: relevantCount(query, sequences),
+    database: database.filter((d) => !(d.sequence === query.sequence && d.frame === query.frame)).length,
+    ranked: 0,
+    top50: 0,
+    top100: 0,
+    all: 0,
+    ious: [],
+    failure,
   };
 }
 

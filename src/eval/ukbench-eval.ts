@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { dot } from '../detect/vector.js';
 import { decodeImage } from '../image/load.js';
 import { FeatureCache } from './feature-cache.js';
-import type { EvalMethod, EvalRegion } from './methods.js';
+import { methodRegions, methodVector, type EvalMethod, type EvalRegion } from './methods.js';
 import { nsScore, rankByScore } from './metrics.js';
 import { countProgress } from './progress.js';
 import { formatTable } from './tracks-eval.js';
@@ -66,8 +66,8 @@ export async function evaluateUkbench(dir: string, methods: readonly EvalMethod[
     const queries: Float32Array[] = [];
     for (const image of images) {
       const path = join(dir, image.file);
-      database.push(await cache.regions(method.cacheKey, path, async () => method.detect(await decodeImage(path))));
-      queries.push(await cache.vector(method.cacheKey, path, null, async () => method.describe(await decodeImage(path))));
+      database.push(await methodRegions(method, cache, path));
+      queries.push(await methodVector(method, cache, path, null, async () => method.describe(await decodeImage(path))));
       progress.update(database.length);
     }
     progress.done();

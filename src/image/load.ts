@@ -142,6 +142,30 @@ export function resizeLongSide(image: DecodedImage, longSide: number): DecodedIm
 }
 
 /**
+ * The pixels of `image` covered by `box` ([x1, y1, x2, y2] in continuous pixel coordinates: pixel (i, j) covers
+ * [i, i+1) × [j, j+1)) as an image of their own — what a user who crops the object out of a picture gets. Every
+ * pixel the box touches is kept (columns floor(x1) .. ceil(x2) − 1, likewise rows), after clipping to the image.
+ * Throws a RangeError when the box has no area inside the image.
+ */
+export function cropImage(image: DecodedImage, box: readonly [x1: number, y1: number, x2: number, y2: number]): DecodedImage {
+  assertDecodedImage(image);
+  if (box.length !== 4 || !box.every(Number.isFinite)) throw new RangeError(`a crop box needs four finite numbers, got [${box.join(', ')}]`);
+  const x0 = Math.max(0, Math.floor(box[0]));
+  const y0 = Math.max(0, Math.floor(box[1]));
+  const x1 = Math.min(image.width, Math.ceil(box[2]));
+  const y1 = Math.min(image.height, Math.ceil(box[3]));
+  if (x1 <= x0 || y1 <= y0) throw new RangeError(`crop box [${box.join(', ')}] has no area inside the ${image.width}×${image.height} image`);
+  const width = x1 - x0;
+  const height = y1 - y0;
+  const data = Buffer.alloc(width * height * 3);
+  for (let y = 0; y < height; y++) {
+    const from = ((y0 + y) * image.width + x0) * 3;
+    image.data.copy(data, y * width * 3, from, from + width * 3);
+  }
+  return { width, height, data };
+}
+
+/**
  * Throw 'too-small' unless both sides are at least `minSide` pixels. ResNet-50 needs at least 32 px per side
  * (five stride-2 stages); the caller chooses the actual minimum. `name` is used in the message.
  */
