@@ -13,6 +13,8 @@ import { DEFAULT_SCENE_THRESHOLD } from '../decode/keyframes.js';
 import { DetectorThread } from '../detect/detector-thread.js';
 import { loadWhitening } from '../detect/whitening.js';
 import { DEFAULT_DASR_CONFIG, type DasrConfig } from '../detect/config.js';
+import { SERVE_DEFAULTS } from '../serve/config.js';
+import { resolve } from 'node:path';
 
 const program = new Command('dasr')
   .description('Find where an object appears in videos and live streams, by example (DASR on ResNet-50).')
@@ -154,6 +156,41 @@ program
   .option('--boxes', "draw the instance's box, interpolated between keyframes")
   .action(async (target: string[], options: { out: string; data: string; pad: number; boxes?: boolean }) => {
     await clipCommand(parseClipTarget(target), options);
+  });
+
+program
+  .command('serve')
+  .description('run the service: HTTP API (+ OpenAPI at /openapi.json), WebSocket subscriptions at /v1/live, web UI at /')
+  .option('--data <dir>', 'data directory', DEFAULT_DATA_DIR)
+  .option('--host <address>', 'address to listen on', SERVE_DEFAULTS.host)
+  .option('--port <n>', 'port (0: any free port)', integer, SERVE_DEFAULTS.port)
+  .option('--root <dir>', 'a directory whose video files may be indexed by path (repeatable; default: uploads only)', (v: string, all: string[] = []) => [...all, resolve(v)])
+  .option('--allow-protocols <list>', 'URL schemes accepted for live streams', SERVE_DEFAULTS.allowedProtocols.join(','))
+  .option('--max-upload-mb <n>', 'largest video upload', integer, SERVE_DEFAULTS.maxUploadBytes / 2 ** 20)
+  .option('--interval <seconds>', 'seconds between keyframes of uploaded videos and streams', positive, SERVE_DEFAULTS.interval)
+  .option('--scene <threshold>', 'scene-change threshold 0..1 for extra keyframes (0: off)', fraction, DEFAULT_SCENE_THRESHOLD)
+  .option('--queue <n>', 'messages kept per subscription for a slow or absent client', integer, SERVE_DEFAULTS.queueCapacity)
+  .action(async (options: { data: string; host: string; port: number; root?: string[]; allowProtocols: string; maxUploadMb: number; interval: number; scene: number; queue: number }) => {
+    const { serveCommand } = await import('./serve-command.js');
+    const g = program.opts<GlobalOptions>();
+    await serveCommand({
+      host: options.host,
+      port: options.port,
+      dataDir: resolve(options.data),
+      pathRoots: options.root ?? [],
+      allowedProtocols: options.allowProtocols.split(',').map((p) => p.trim().toLowerCase()).filter(Boolean),
+      maxUploadBytes: options.maxUploadMb * 2 ** 20,
+      maxImageBytes: SERVE_DEFAULTS.maxImageBytes,
+      maxImagePixels: SERVE_DEFAULTS.maxImagePixels,
+      interval: options.interval,
+      sceneThreshold: options.scene,
+      queueCapacity: options.queue,
+      detector: {
+        backbone: { device: parseDevice(g.device), threads: g.threads, cacheDir: g.modelCache },
+        config: { variant: g.variant, longSide: g.longSide, nmsIou: g.nms, poolingLayer: g.pooling, maxPeaks: g.maxPeaks },
+        whiteningPath: g.whitening,
+      },
+    });
   });
 
 // ---- eval: retrieval benchmarks (DASR, DASR* and a whole-frame baseline; the global --variant is not used) ----

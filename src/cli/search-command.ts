@@ -6,6 +6,7 @@ import { IndexStore } from '../index/index-store.js';
 import { searchByExample, type TrackHit } from '../search/search.js';
 import { formatClock } from '../ingest/progress.js';
 import { contactSheet } from '../clip/thumbnail.js';
+import { parseBoxText, searchJson } from '../search/search-json.js';
 import { writeFile } from 'node:fs/promises';
 import { basename } from 'node:path';
 
@@ -24,29 +25,11 @@ export interface SearchCommandOptions {
 
 /** `--box x,y,w,h` (pixels of the query image) → [x1, y1, x2, y2]. */
 export function parseBoxOption(value: string): Box {
-  const parts = value.split(',').map((p) => Number(p.trim()));
-  if (parts.length !== 4 || !parts.every(Number.isFinite)) throw new InvalidArgumentError('expected x,y,w,h (four numbers, pixels)');
-  const [x, y, w, h] = parts as [number, number, number, number];
-  if (w <= 0 || h <= 0) throw new InvalidArgumentError('width and height must be positive');
-  return [x, y, x + w, y + h];
-}
-
-const round = (v: number, digits: number): number => Math.round(v * 10 ** digits) / 10 ** digits;
-
-/** The stable `dasr search --json` shape: times in seconds, boxes [x1, y1, x2, y2] in video pixels. */
-export function searchJson(hits: readonly TrackHit[]): object {
-  return {
-    hits: hits.map((h) => ({
-      video: h.videoId,
-      path: h.path,
-      track: h.track,
-      score: round(h.score, 6),
-      start: round(h.start, 3),
-      end: round(h.end, 3),
-      best: { t: round(h.best.t, 3), box: h.best.box.map((v) => round(v, 1)) },
-      ...(h.keyframes ? { keyframes: h.keyframes.map((k) => ({ t: round(k.t, 3), box: k.box.map((v) => round(v, 1)), score: round(k.score, 6) })) } : {}),
-    })),
-  };
+  try {
+    return parseBoxText(value);
+  } catch (error) {
+    throw new InvalidArgumentError((error as Error).message);
+  }
 }
 
 export async function searchCommand(dasr: Detector, imagePath: string, options: SearchCommandOptions): Promise<TrackHit[]> {

@@ -23,6 +23,8 @@ export interface IngestOptions {
   saveEverySeconds?: number;
   signal?: AbortSignal;
   onProgress?: (progress: IngestProgress) => void;
+  /** called once the video's row exists (new or resumed), before decoding starts */
+  onVideo?: (videoId: number) => void;
   logger?: Logger;
   /** index again even when the same file was indexed completely */
   force?: boolean;
@@ -88,6 +90,7 @@ export async function ingestFile(input: string, dasr: Detector, store: IndexStor
       status: 'indexing',
       config: settings,
     });
+  options.onVideo?.(video.id);
   const state = resuming ? store.db.videoState(video.id) : undefined;
   const resumeAfter = state?.lastCommittedT ?? Number.NEGATIVE_INFINITY;
   const trackerState = typeof state?.trackerState === 'string' ? decodeTrackerState(state.trackerState) : {};

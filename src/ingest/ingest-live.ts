@@ -1,6 +1,7 @@
 import { BehaviorSubject, Subject, defaultIfEmpty, filter, lastValueFrom, tap } from 'rxjs';
 import type { Detector } from '../detect/detector.js';
 import type { Box } from '../detect/box.js';
+import type { DecodedImage } from '../image/load.js';
 import { decodeFrames, type DecodedFrame } from '../decode/frames.js';
 import { KeyframeSelector } from '../decode/keyframes.js';
 import { probeVideo } from '../decode/probe.js';
@@ -45,6 +46,11 @@ export interface LiveKeyframe {
   regions: LiveRegion[];
   /** tracks that ended with this keyframe */
   endedTracks: Track[];
+  /** the analysed frame (RGB at the network's input size), for pictures of what was seen */
+  frame: DecodedImage;
+  /** the stream's display size: the coordinate system of the region boxes */
+  width: number;
+  height: number;
 }
 
 export interface LiveOptions {
@@ -205,6 +211,9 @@ export class LiveIngestion {
         feature: r.feature,
       })),
       endedTracks: this.tracker.ended(t),
+      frame: { width: frame.width, height: frame.height, data: frame.data },
+      width,
+      height,
     });
   }
 }

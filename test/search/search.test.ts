@@ -7,7 +7,8 @@ import { Dasr } from '../../src/detect/dasr.js';
 import { IndexStore } from '../../src/index/index-store.js';
 import { ingestFile } from '../../src/ingest/ingest-file.js';
 import { searchByExample } from '../../src/search/search.js';
-import { searchJson, parseBoxOption } from '../../src/cli/search-command.js';
+import { parseBoxOption } from '../../src/cli/search-command.js';
+import { searchJson } from '../../src/search/search-json.js';
 import { decodeImage } from '../../src/image/load.js';
 import { iou, type Box } from '../../src/detect/box.js';
 import { fixture, manifest } from '../video/fixtures.js';
@@ -85,7 +86,7 @@ describe('search by example', () => {
   it('prints the stable JSON shape', async () => {
     const query = await dasr.describe(await decodeImage(fixture('moving-object-query.png')));
     const [hit] = await searchByExample(store, query, { top: 1, keyframes: true });
-    const json = searchJson([hit!]) as { hits: Record<string, unknown>[] };
+    const json = searchJson([hit!]);
     expect(Object.keys(json.hits[0]!)).toEqual(['video', 'path', 'track', 'score', 'start', 'end', 'best', 'keyframes']);
     expect(Object.keys(json.hits[0]!.best as object)).toEqual(['t', 'box']);
     expect((json.hits[0]!.keyframes as unknown[]).length).toBe(hit!.keyframes!.length);

@@ -1,0 +1,22 @@
+import { createLogger } from '../log.js';
+import { resolveTokens, type ServeConfig } from '../serve/config.js';
+import { startServer } from '../serve/server.js';
+
+/** Runs the service until SIGINT/SIGTERM, then stops ingestion cleanly (committed work is kept). */
+export async function serveCommand(config: Omit<ServeConfig, 'tokens'>): Promise<void> {
+  const logger = createLogger();
+  const { tokens, file, generated } = resolveTokens(config.dataDir);
+  const server = await startServer({ ...config, tokens }, logger);
+  if (file) logger.info(`API token ${generated ? 'created in' : 'read from'} ${file}`);
+  else logger.info('API tokens from DASR_API_TOKENS');
+  process.stderr.write(`dasr serving ${config.dataDir} at ${server.url}  (web UI: ${server.url}/#token=${file ? tokens[0] : '<your token>'})\n`);
+  await new Promise<void>((resolve) => {
+    const stop = (signal: string): void => {
+      logger.info(`${signal}: stopping (indexing resumes on the next start)`);
+      resolve();
+    };
+    process.once('SIGINT', () => stop('SIGINT'));
+    process.once('SIGTERM', () => stop('SIGTERM'));
+  });
+  await server.close();
+}

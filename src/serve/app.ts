@@ -1,0 +1,459 @@
+/**
+ * The HTTP API (Fastify) over a DasrService: videos, streams, search, media, subscriptions, health, metrics,
+ * OpenAPI, and the web UI's static files. WebSocket subscriptions are attached by live-socket.ts.
+ */
+import { createReadStream, existsSync, mkdirSync, realpathSync, statSync } from 'node:fs';
+import { rename, rm, writeFile } from 'node:fs/promises';
+import { createWriteStream } from 'node:fs';
+import { pipeline } from 'node:stream/promises';
+import { createHash, randomUUID } from 'node:crypto';
+import { dirname, extname, join, relative, resolve, sep, isAbsolute } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import multipart, { type MultipartFile } from '@fastify/multipart';
+import type { Box } from '../detect/box.js';
+import { decodeImage } from '../image/load.js';
+import { probeVideo } from '../decode/probe.js';
+import { hitThumbnail } from '../clip/thumbnail.js';
+import { cutClip } from '../clip/clip.js';
+import { searchByExample } from '../search/search.js';
+import { parseBoxText, searchJson } from '../search/search-json.js';
+import { SourceError } from '../source/source-spec.js';
+import { TokenCheck, presentedToken } from './auth.js';
+import { ApiError, type ApiErrorCode } from './errors.js';
+import { openApiDocument } from './openapi.js';
+import { parseRange } from './range.js';
+import { regionThumbnailPath } from './subscriptions.js';
+import { uploadDir, type DasrService } from './service.js';
+
+const WEB_DIR = fileURLToPath(new URL('../../src/serve/web/', import.meta.url));
+const WEB_FILES: Record<string, string> = { '/': 'index.html', '/app.js': 'app.js', '/style.css': 'style.css' };
+const CONTENT_TYPES: Record<string, string> = { '.html': 'text/html; charset=utf-8', '.js': 'text/javascript; charset=utf-8', '.css': 'text/css; charset=utf-8' };
+const PUBLIC_PATHS = new Set(['/health', ...Object.keys(WEB_FILES)]);
+const VIDEO_EXTENSIONS = new Set(['.mp4', '.mov', '.mkv', '.webm', '.avi', '.ts', '.m4v', '.mpg', '.mpeg', '.flv', '.wmv']);
+const JSON_BODY_LIMIT = 1 * 2 ** 20;
+
+const idParams = { type: 'object', required: ['id'], properties: { id: { type: 'integer', minimum: 1 } }, additionalProperties: false } as const;
+
+export async function buildApp(service: DasrService): Promise<FastifyInstance> {
+  const config = service.config;
+  const tokens = new TokenCheck(config.tokens);
+  const app = Fastify({
+    bodyLimit: JSON_BODY_LIMIT,
+    logger: false,
+    ajv: { customOptions: { removeAdditional: false, coerceTypes: true, allErrors: false } },
+    // Routing errors (a path parameter over 100 characters, a malformed %-escape) skip the error handler: give
+    // them the API's error shape too.
+    frameworkErrors: (error, _request, reply) => {
+      void (reply as FastifyReply).status(400).type('application/json').send(new ApiError('bad-request', error.message).toJSON());
+    },
+  });
+  await app.register(multipart, {
+    limits: { fileSize: config.maxUploadBytes, files: 1, fields: 16, fieldSize: 64 * 1024, parts: 20, headerPairs: 100 },
+  });
+
+  app.addHook('onRequest', async (request) => {
+    const path = request.url.split('?')[0]!;
+    if (PUBLIC_PATHS.has(path)) return;
+    if (!tokens.accepts(presentedToken(request.headers, request.url, false))) {
+      throw new ApiError('unauthorized', 'a valid API token is required (Authorization: Bearer <token> or X-API-Token)');
+    }
+  });
+  app.addHook('onResponse', async (request, reply) => {
+    service.metrics.httpRequests.inc({ method: request.method, route: request.routeOptions.url ?? 'unmatched', status: String(reply.statusCode) });
+  });
+  app.setErrorHandler((error, _request, reply) => {
+    const apiError = toApiError(error);
+    if (apiError.code === 'internal') service.logger.error(`request failed: ${error instanceof Error ? error.stack : String(error)}`);
+    void reply.status(apiError.status).type('application/json').send(apiError.toJSON());
+  });
+  app.setNotFoundHandler((request, reply) => {
+    void reply.status(404).send(new ApiError('not-found', `no route ${request.method} ${request.url.split('?')[0]}`).toJSON());
+  });
+
+  // ---- health, metrics, description, UI ----
+  app.get('/health', async () => ({ status: 'ok' }));
+  app.get('/ready', async () => ({ ready: true, regions: service.store.db.regionCount(), device: service.ingestDetector.config.variant }));
+  app.get('/metrics', async (_request, reply) => reply.type('text/plain; version=0.0.4').send(await service.metrics.text()));
+  app.get('/openapi.json', async () => openApiDocument());
+  for (const [route, file] of Object.entries(WEB_FILES)) {
+    app.get(route, async (_request, reply) => reply.type(CONTENT_TYPES[extname(file)]!).header('cache-control', 'no-cache').send(createReadStream(join(WEB_DIR, file))));
+  }
+
+  // ---- videos ----
+  app.get('/v1/videos', async () => ({ videos: service.store.db.listVideos().map((v) => videoView(service, v.id)), jobs: service.jobs.list() }));
+
+  app.get('/v1/videos/:id', { schema: { params: idParams } }, async (request) => {
+    const { id } = request.params as { id: number };
+    const view = videoView(service, id);
+    if (!view) throw new ApiError('not-found', `no video ${id}`);
+    return view;
+  });
+
+  app.post('/v1/videos', async (request, reply) => {
+    let path: string;
+    let uploaded = false;
+    if (request.isMultipart()) {
+      path = await receiveUpload(request, service);
+      uploaded = true;
+    } else {
+      const body = request.body as { path?: unknown } | undefined;
+      if (!body || typeof body !== 'object' || typeof body.path !== 'string' || Object.keys(body).some((k) => k !== 'path')) {
+        throw new ApiError('bad-request', 'send a multipart upload (field "file") or JSON {"path": "<file under a configured root>"}');
+      }
+      path = confinedPath(body.path, config.pathRoots);
+      await checkVideo(path, false);
+    }
+    const job = service.jobs.submit(path, uploaded);
+    return reply.status(202).send({ job });
+  });
+
+  app.delete('/v1/videos/:id', { schema: { params: idParams } }, async (request, reply) => {
+    const { id } = request.params as { id: number };
+    const video = service.store.db.getVideo(id);
+    if (!video || video.status === 'deleted') throw new ApiError('not-found', `no video ${id}`);
+    if (video.sourceKind === 'live' && service.streams.list().some((s) => s.videoId === id)) {
+      throw new ApiError('conflict', `video ${id} is the current run of a live stream: remove the stream first`);
+    }
+    await service.jobs.cancelVideo(id);
+    await service.store.deleteVideo(id);
+    if (video.sourceKind === 'file' && video.path.startsWith(uploadDir(config.dataDir))) await rm(dirname(video.path), { recursive: true, force: true });
+    return reply.status(204).send();
+  });
+
+  // ---- media: thumbnails and clips ----
+  app.get('/v1/regions/:id/thumbnail', { schema: { params: idParams } }, async (request, reply) => {
+    const { id } = request.params as { id: number };
+    const region = service.store.db.regionsByIds([id])[0];
+    if (!region) throw new ApiError('not-found', `no region ${id}`);
+    const file = regionThumbnailPath(config.dataDir, id);
+    if (!existsSync(file)) {
+      const video = service.store.db.getVideo(region.videoId)!;
+      if (video.sourceKind !== 'file') throw new ApiError('not-found', `region ${id} of live stream run ${video.id} has no picture (only matches of subscriptions are kept)`);
+      const jpeg = await hitThumbnail({ path: video.path, score: region.score, track: region.trackId, best: { t: region.t, box: region.box, regionId: id } }, { width: Math.min(640, video.width ?? 640) });
+      await writeAtomic(file, jpeg);
+    }
+    return sendFile(request, reply, file, 'image/jpeg');
+  });
+
+  const clipQuery = {
+    type: 'object',
+    properties: { start: { type: 'number', minimum: 0 }, end: { type: 'number', minimum: 0 }, pad: { type: 'number', minimum: 0, maximum: 60 }, boxes: { type: 'boolean' } },
+    additionalProperties: false,
+  } as const;
+
+  app.get('/v1/tracks/:id/clip', { schema: { params: idParams, querystring: clipQuery } }, async (request, reply) => {
+    const { id } = request.params as { id: number };
+    const query = request.query as { pad?: number; boxes?: boolean };
+    const track = service.store.db.getTrack(id);
+    if (!track) throw new ApiError('not-found', `no track ${id}`);
+    const boxes = query.boxes === false ? undefined : service.store.db.regionsOfTrack(id).map((r) => ({ t: r.t, box: r.box }));
+    const file = await clipFile(service, track.videoId, track.firstT, track.lastT, query.pad ?? 1, boxes);
+    return sendFile(request, reply, file, 'video/mp4');
+  });
+
+  app.get('/v1/videos/:id/clip', { schema: { params: idParams, querystring: { ...clipQuery, required: ['start', 'end'] } } }, async (request, reply) => {
+    const { id } = request.params as { id: number };
+    const query = request.query as { start: number; end: number; pad?: number };
+    const file = await clipFile(service, id, query.start, query.end, query.pad ?? 0, undefined);
+    return sendFile(request, reply, file, 'video/mp4');
+  });
+
+  // ---- search ----
+  app.post('/v1/search', async (request) => {
+    const started = performance.now();
+    const form = await readSearchForm(request, config.maxImageBytes);
+    const image = await decodeImage(form.image, { maxPixels: config.maxImagePixels });
+    const vector = await service.queryDetector.describe(image, form.box);
+    const hits = await searchByExample(service.store, vector, { top: form.top, videoIds: form.videos, from: form.from, to: form.to, minScore: form.minScore, keyframes: form.keyframes });
+    service.metrics.searchSeconds.observe((performance.now() - started) / 1000);
+    const json = searchJson(hits);
+    return {
+      query: { width: image.width, height: image.height, box: form.box ?? [0, 0, image.width, image.height] },
+      hits: json.hits.map((hit, i) => ({
+        ...hit,
+        duration: service.store.db.getVideo(hits[i]!.videoId)?.duration ?? null,
+        thumbnail: `/v1/regions/${hits[i]!.best.regionId}/thumbnail`,
+        clip: hits[i]!.track === null ? null : `/v1/tracks/${hits[i]!.track}/clip`,
+      })),
+    };
+  });
+
+  // ---- live streams ----
+  app.get('/v1/streams', async () => ({ streams: service.streams.list() }));
+  app.get('/v1/streams/:id', { schema: { params: idParams } }, async (request) => {
+    const { id } = request.params as { id: number };
+    const status = service.streams.status(id);
+    if (!status) throw new ApiError('not-found', `no stream ${id}`);
+    return status;
+  });
+  app.post(
+    '/v1/streams',
+    {
+      schema: {
+        body: {
+          type: 'object',
+          required: ['url'],
+          properties: { url: { type: 'string', minLength: 1, maxLength: 2048 }, interval: { type: 'number', exclusiveMinimum: 0, maximum: 3600 }, name: { type: 'string', maxLength: 200 } },
+          additionalProperties: false,
+        },
+      },
+    },
+    async (request, reply) => {
+      const body = request.body as { url: string; interval?: number; name?: string };
+      // Only URLs: a path would be stat'ed relative to the service's directory (an existence oracle, and an
+      // existing file made LiveStreams.add throw a TypeError, answered 500).
+      if (!/^[a-zA-Z][a-zA-Z0-9+.-]*:/.test(body.url)) throw new ApiError('bad-request', 'a live stream needs a URL (rtsp://, http://, …); upload or index files as videos');
+      return reply.status(201).send(service.streams.add(body.url, body.interval ?? config.interval, body.name ?? null));
+    },
+  );
+  app.delete('/v1/streams/:id', { schema: { params: idParams } }, async (request, reply) => {
+    const { id } = request.params as { id: number };
+    if (!(await service.streams.remove(id))) throw new ApiError('not-found', `no stream ${id}`);
+    return reply.status(204).send();
+  });
+
+  // ---- subscriptions (created over WebSocket, listed and removed here) ----
+  app.get('/v1/subscriptions', async () => ({ subscriptions: service.hub.list() }));
+  app.delete('/v1/subscriptions/:id', { schema: { params: { type: 'object', required: ['id'], properties: { id: { type: 'string', format: 'uuid' } } } } }, async (request, reply) => {
+    const { id } = request.params as { id: string };
+    if (!service.hub.remove(id)) throw new ApiError('not-found', `no subscription ${id}`);
+    return reply.status(204).send();
+  });
+
+  return app;
+}
+
+function videoView(service: DasrService, id: number): Record<string, unknown> | undefined {
+  const video = service.store.db.listVideos().find((v) => v.id === id);
+  if (!video) return undefined;
+  const job = service.jobs.jobOfVideo(id);
+  const { config: _settings, contentKey: _key, ...rest } = video;
+  return { ...rest, progress: job ? { state: job.state, position: job.position, duration: job.duration } : null };
+}
+
+/** Streams the multipart field "file" to `<data>/uploads/`, checks it is a video, and returns its path. */
+async function receiveUpload(request: FastifyRequest, service: DasrService): Promise<string> {
+  let file: MultipartFile | undefined;
+  try {
+    file = await request.file();
+  } catch (error) {
+    throw multipartError(error);
+  }
+  if (!file || file.fieldname !== 'file') {
+    file?.file.resume();
+    throw new ApiError('bad-request', 'the upload must be a multipart field named "file"');
+  }
+  const dir = join(uploadDir(service.config.dataDir), randomUUID());
+  mkdirSync(dir, { recursive: true });
+  // The file keeps its name (made safe) inside a directory of its own, so lists and results show what users uploaded.
+  const final = join(dir, safeFileName(file.filename));
+  const partial = join(dir, '.upload.part');
+  try {
+    await pipeline(file.file, createWriteStream(partial, { mode: 0o600 }));
+    if (file.file.truncated) throw new ApiError('too-large', `the upload is larger than the limit of ${service.config.maxUploadBytes} bytes`);
+    await checkVideo(partial, true);
+    await rename(partial, final);
+    return final;
+  } catch (error) {
+    await rm(dir, { recursive: true, force: true });
+    throw multipartError(error);
+  }
+}
+
+/**
+ * An error while reading a multipart body: the parser's own errors (no boundary, truncated or garbled body) are
+ * plain Errors that toApiError would call internal, but they are the client's; file system errors stay internal.
+ */
+function multipartError(error: unknown): ApiError {
+  const apiError = toApiError(error);
+  if (apiError.code !== 'internal' || !(error instanceof Error) || 'syscall' in error) return apiError;
+  return new ApiError('bad-request', `the multipart body could not be read: ${error.message}`);
+}
+
+/** A file name safe to keep on disk: no directories, no control or shell-special characters, a video extension. */
+export function safeFileName(name: string): string {
+  const base = (name.split(/[\\/]/).pop() ?? '').replace(/[^\p{L}\p{N}._ -]/gu, '_').replace(/^[.\s]+/, '').slice(-120);
+  const stem = base || 'upload';
+  return VIDEO_EXTENSIONS.has(extname(stem).toLowerCase()) ? stem : `${stem}.video`;
+}
+
+async function checkVideo(path: string, uploaded: boolean): Promise<void> {
+  try {
+    await probeVideo(path);
+  } catch (error) {
+    const code = (error as { code?: string }).code ?? 'unreadable';
+    // The reason by its code only: the message would show server paths and ffprobe's output.
+    throw new ApiError('unsupported-media-type', `${uploaded ? 'the upload' : 'the file'} is not a readable video (${code})`, { reason: code });
+  }
+}
+
+/**
+ * A path inside one of the configured roots (symbolic links resolved), naming an existing regular file. The path is
+ * first checked as written, so that outside the roots every answer is 'forbidden' whether or not the file exists.
+ */
+export function confinedPath(input: string, roots: readonly string[]): string {
+  if (roots.length === 0) throw new ApiError('forbidden', 'indexing by path is disabled: start the service with --root <dir> or upload the file');
+  if (!isAbsolute(input) || input.includes('\0')) throw new ApiError('bad-request', 'path must be absolute');
+  const within = (path: string, resolveRoot: (root: string) => string): boolean =>
+    roots.some((root) => {
+      const rel = relative(resolveRoot(root), path);
+      return rel !== '' && rel !== '..' && !rel.startsWith(`..${sep}`) && !isAbsolute(rel);
+    });
+  if (!within(resolve(input), (root) => resolve(root))) throw new ApiError('forbidden', `${input} is outside the allowed roots`);
+  let real: string;
+  try {
+    real = realpathSync(input);
+  } catch {
+    throw new ApiError('not-found', `no such file: ${input}`);
+  }
+  if (!within(real, (root) => realpathSync(root))) throw new ApiError('forbidden', `${input} is outside the allowed roots`);
+  if (!statSync(real).isFile()) throw new ApiError('bad-request', `${input} is not a regular file`);
+  return real;
+}
+
+interface SearchForm {
+  image: Buffer;
+  box?: Box;
+  top?: number;
+  videos?: number[];
+  from?: number;
+  to?: number;
+  minScore?: number;
+  keyframes: boolean;
+}
+
+const SEARCH_FIELDS = new Set(['box', 'top', 'videos', 'from', 'to', 'minScore', 'keyframes']);
+
+/** The multipart search form: one file field "image" and optional text fields, each checked. */
+async function readSearchForm(request: FastifyRequest, maxImageBytes: number): Promise<SearchForm> {
+  if (!request.isMultipart()) throw new ApiError('unsupported-media-type', 'search takes multipart/form-data with a file field "image"');
+  let image: Buffer | undefined;
+  const fields: Record<string, string> = {};
+  try {
+    for await (const part of request.parts({ limits: { fileSize: maxImageBytes } })) {
+      if (part.type === 'file') {
+        if (part.fieldname !== 'image' || image) {
+          part.file.resume();
+          throw new ApiError('bad-request', `unexpected file field "${part.fieldname}": send one file field "image"`);
+        }
+        image = await part.toBuffer();
+      } else {
+        if (!SEARCH_FIELDS.has(part.fieldname)) throw new ApiError('bad-request', `unknown field "${part.fieldname}"`, { allowed: [...SEARCH_FIELDS] });
+        fields[part.fieldname] = String(part.value);
+      }
+    }
+  } catch (error) {
+    throw multipartError(error);
+  }
+  if (!image) throw new ApiError('bad-request', 'the form has no file field "image"');
+  return {
+    image,
+    box: fields.box === undefined ? undefined : parseBoxField(fields.box),
+    top: optionalNumber(fields, 'top', (v) => Number.isInteger(v) && v >= 1 && v <= 1000, 'an integer from 1 to 1000'),
+    videos: fields.videos === undefined ? undefined : parseIdList(fields.videos),
+    from: optionalNumber(fields, 'from', (v) => v >= 0, 'seconds ≥ 0'),
+    to: optionalNumber(fields, 'to', (v) => v >= 0, 'seconds ≥ 0'),
+    minScore: optionalNumber(fields, 'minScore', (v) => v >= -1 && v <= 1, 'a cosine in [-1, 1]'),
+    keyframes: fields.keyframes === 'true' || fields.keyframes === '1',
+  };
+}
+
+function parseBoxField(text: string): Box {
+  try {
+    return parseBoxText(text);
+  } catch (error) {
+    throw new ApiError('bad-box', `box: ${(error as Error).message}`);
+  }
+}
+
+function parseIdList(text: string): number[] {
+  const ids = text.split(',').map((p) => Number(p.trim()));
+  if (ids.length === 0 || ids.length > 1000 || !ids.every((id) => Number.isInteger(id) && id > 0)) throw new ApiError('bad-request', 'videos must be a comma-separated list of video ids');
+  return ids;
+}
+
+function optionalNumber(fields: Record<string, string>, name: string, valid: (v: number) => boolean, expected: string): number | undefined {
+  const text = fields[name];
+  if (text === undefined) return undefined;
+  const value = text.trim() === '' ? Number.NaN : Number(text);
+  if (!Number.isFinite(value) || !valid(value)) throw new ApiError('bad-request', `${name} must be ${expected}, got "${text.slice(0, 100)}"`);
+  return value;
+}
+
+/** The clip of a span (cached under `<data>/clips/`, keyed by everything that shapes it). */
+async function clipFile(service: DasrService, videoId: number, start: number, end: number, pad: number, boxes: { t: number; box: Box }[] | undefined): Promise<string> {
+  const video = service.store.db.getVideo(videoId);
+  if (!video || video.status === 'deleted') throw new ApiError('not-found', `no video ${videoId}`);
+  if (video.sourceKind !== 'file') throw new ApiError('not-found', `video ${videoId} is a live stream run: live streams are not recorded, so there is no clip`);
+  if (!(end >= start)) throw new ApiError('bad-request', `end (${end}) must not be before start (${start})`);
+  const key = createHash('sha1').update(JSON.stringify({ videoId, contentKey: video.contentKey, start, end, pad, boxes })).digest('hex').slice(0, 20);
+  const dir = join(service.config.dataDir, 'clips');
+  mkdirSync(dir, { recursive: true });
+  const file = join(dir, `${key}.mp4`);
+  if (existsSync(file)) return file;
+  const temporary = join(dir, `${key}.tmp-${randomUUID()}.mp4`);
+  try {
+    await cutClip({ video: video.path, start, end, pad, boxes, out: temporary });
+    await rename(temporary, file);
+    await rename(`${temporary}.jpg`, `${file}.jpg`).catch(() => undefined);
+  } finally {
+    await rm(temporary, { force: true });
+    await rm(`${temporary}.jpg`, { force: true });
+  }
+  return file;
+}
+
+/** A file with HTTP range support (206 for one satisfiable range, 416 otherwise), as browsers need for video. */
+function sendFile(request: FastifyRequest, reply: FastifyReply, file: string, type: string): FastifyReply {
+  const size = statSync(file).size;
+  const range = parseRange(typeof request.headers.range === 'string' ? request.headers.range : undefined, size);
+  void reply.header('accept-ranges', 'bytes').type(type);
+  if (!range) return reply.header('content-length', size).send(createReadStream(file));
+  return reply
+    .status(206)
+    .header('content-range', `bytes ${range.start}-${range.end}/${size}`)
+    .header('content-length', range.end - range.start + 1)
+    .send(createReadStream(file, { start: range.start, end: range.end }));
+}
+
+async function writeAtomic(path: string, data: Buffer): Promise<void> {
+  const temporary = `${path}.tmp-${randomUUID()}`;
+  await writeFile(temporary, data);
+  await rename(temporary, path);
+}
+
+/** Any error → the API's error shape; unknown ones are 'internal' (and logged by the caller). */
+export function toApiError(error: unknown): ApiError {
+  if (error instanceof ApiError) return error;
+  const e = error as { name?: string; code?: string; message?: string; statusCode?: number; validation?: unknown };
+  const message = e?.message ?? String(error);
+  if (e?.validation) return new ApiError('bad-request', message);
+  switch (e?.name) {
+    case 'ImageInputError':
+      return new ApiError(e.code === 'too-large' ? 'too-large' : 'bad-image', message, { reason: e.code });
+    case 'DasrInputError':
+      return new ApiError(e.code === 'no-object' ? 'no-object' : 'bad-box', message, { reason: e.code });
+    case 'SourceError':
+      return new ApiError('bad-request', message, { reason: e.code });
+  }
+  if (error instanceof SourceError) return new ApiError('bad-request', message);
+  if (e?.name === 'ClipError') return new ApiError(e.code === 'out-of-range' || e.code === 'invalid-range' || e.code === 'invalid-argument' ? 'bad-request' : 'internal', message, { reason: e.code });
+  const fastifyCodes: Record<string, ApiErrorCode> = {
+    FST_ERR_CTP_BODY_TOO_LARGE: 'too-large',
+    FST_REQ_FILE_TOO_LARGE: 'too-large',
+    FST_PARTS_LIMIT: 'too-large',
+    FST_FILES_LIMIT: 'too-large',
+    FST_FIELDS_LIMIT: 'too-large',
+    FST_ERR_CTP_INVALID_MEDIA_TYPE: 'unsupported-media-type',
+    FST_INVALID_MULTIPART_CONTENT_TYPE: 'unsupported-media-type',
+    FST_ERR_CTP_EMPTY_JSON_BODY: 'bad-request',
+    FST_ERR_CTP_INVALID_CONTENT_LENGTH: 'bad-request',
+    FST_PROTO_VIOLATION: 'bad-request',
+  };
+  if (e?.code && fastifyCodes[e.code]) return new ApiError(fastifyCodes[e.code]!, message);
+  if (typeof e?.statusCode === 'number' && e.statusCode >= 400 && e.statusCode < 500) {
+    return new ApiError(e.statusCode === 413 ? 'too-large' : e.statusCode === 415 ? 'unsupported-media-type' : 'bad-request', message);
+  }
+  return new ApiError('internal', 'internal error');
+}

@@ -1,0 +1,58 @@
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { DetectorWorkerData } from '../detect/detector-thread.js';
+import { DEFAULT_ALLOWED_PROTOCOLS } from '../source/source-spec.js';
+import { generateToken } from './auth.js';
+
+export interface ServeConfig {
+  host: string;
+  port: number;
+  dataDir: string;
+  /** accepted API tokens (at least one) */
+  tokens: string[];
+  /** directories whose files may be indexed by path; none: only uploads */
+  pathRoots: string[];
+  /** URL schemes accepted for live streams */
+  allowedProtocols: string[];
+  /** largest video upload, and largest query image (bytes) */
+  maxUploadBytes: number;
+  maxImageBytes: number;
+  /** largest query image, in pixels (checked from the header before decoding) */
+  maxImagePixels: number;
+  /** seconds between keyframes for uploaded videos and streams (streams may set their own) */
+  interval: number;
+  sceneThreshold: number;
+  /** messages kept per subscription for a slow or absent client */
+  queueCapacity: number;
+  /** DASR for ingestion; queries get a second thread with the same settings so they never wait behind a keyframe */
+  detector: DetectorWorkerData;
+  /** live-source timeouts (tests shorten them) */
+  streamIoTimeoutMs?: number;
+  streamBackoff?: { initialMs: number; maxMs: number };
+}
+
+export const SERVE_DEFAULTS = {
+  host: '127.0.0.1',
+  port: 8080,
+  maxUploadBytes: 4 * 2 ** 30,
+  maxImageBytes: 25 * 2 ** 20,
+  maxImagePixels: 40_000_000,
+  interval: 1,
+  queueCapacity: 256,
+  allowedProtocols: [...DEFAULT_ALLOWED_PROTOCOLS],
+} as const;
+
+/**
+ * The API tokens: `DASR_API_TOKENS` (comma-separated) when set, else the token kept in `<data>/api-token`,
+ * created (random, mode 0600) on first start. `generated` tells the caller to show where it is.
+ */
+export function resolveTokens(dataDir: string, env: NodeJS.ProcessEnv = process.env): { tokens: string[]; file: string | null; generated: boolean } {
+  const fromEnv = (env.DASR_API_TOKENS ?? '').split(',').map((t) => t.trim()).filter(Boolean);
+  if (fromEnv.length > 0) return { tokens: fromEnv, file: null, generated: false };
+  mkdirSync(dataDir, { recursive: true });
+  const file = join(dataDir, 'api-token');
+  if (existsSync(file)) return { tokens: [readFileSync(file, 'utf8').trim()], file, generated: false };
+  const token = generateToken();
+  writeFileSync(file, `${token}\n`, { mode: 0o600 });
+  return { tokens: [token], file, generated: true };
+}

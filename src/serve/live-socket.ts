@@ -1,0 +1,198 @@
+/**
+ * WebSocket subscriptions at /v1/live. A client sends JSON messages:
+ *   {"type": "subscribe", "image": "<base64 JPEG/PNG>", "box"?: [x, y, w, h], "threshold"?: 0.8,
+ *    "streams"?: [ids], "updates"?: false, "persist"?: false, "name"?: "...", "requestId"?: "..."}
+ *   {"type": "resume", "subscription": "<id>"}      (a persisted subscription, e.g. after a restart)
+ *   {"type": "unsubscribe", "subscription": "<id>"}
+ *   {"type": "ping"}
+ * and receives "subscribed" / "resumed" / "unsubscribed" / "pong" replies, "error" messages with the API's
+ * error shape, and pushes: "match", "update", "ended", "dropped" (see subscriptions.ts).
+ * Sending never outruns the socket: messages leave only while the socket's send buffer is below HIGH_WATER; the
+ * rest wait in the subscription's bounded outbox, which drops its oldest messages (with a notice) when full.
+ */
+import type { IncomingMessage } from 'node:http';
+import type { Duplex } from 'node:stream';
+import { WebSocketServer, type WebSocket } from 'ws';
+import { decodeImage } from '../image/load.js';
+import { parseBoxText } from '../search/search-json.js';
+import { presentedToken, type TokenCheck } from './auth.js';
+import { ApiError } from './errors.js';
+import { toApiError } from './app.js';
+import type { DasrService } from './service.js';
+
+export const LIVE_PATH = '/v1/live';
+const HIGH_WATER = 1 * 2 ** 20;
+const RETRY_MS = 50;
+export const DEFAULT_THRESHOLD = 0.7;
+const MAX_SUBSCRIPTIONS_PER_CONNECTION = 32;
+
+export class LiveSockets {
+  private readonly server: WebSocketServer;
+
+  constructor(
+    private readonly service: DasrService,
+    private readonly tokens: TokenCheck,
+  ) {
+    // base64 inflates by 4/3; the JSON around the image is small
+    this.server = new WebSocketServer({ noServer: true, maxPayload: Math.ceil(service.config.maxImageBytes * 1.34) + 64 * 1024 });
+  }
+
+  /** Handles an HTTP upgrade; false when it is not for /v1/live (the caller closes the socket). */
+  handleUpgrade(request: IncomingMessage, socket: Duplex, head: Buffer): boolean {
+    if ((request.url ?? '').split('?')[0] !== LIVE_PATH) return false;
+    if (!this.tokens.accepts(presentedToken(request.headers, request.url, true))) {
+      socket.end('HTTP/1.1 401 Unauthorized\r\ncontent-type: application/json\r\nconnection: close\r\n\r\n' + JSON.stringify(new ApiError('unauthorized', 'a valid API token is required').toJSON()));
+      return true;
+    }
+    this.server.handleUpgrade(request, socket, head, (ws) => new LiveConnection(ws, this.service));
+    return true;
+  }
+
+  async close(): Promise<void> {
+    for (const client of this.server.clients) client.close(1001, 'service stopping');
+    await new Promise<void>((resolve) => this.server.close(() => resolve()));
+  }
+}
+
+class LiveConnection {
+  private readonly subscriptions = new Set<string>();
+  private pumpTimer: NodeJS.Timeout | null = null;
+  private closed = false;
+
+  constructor(
+    private readonly ws: WebSocket,
+    private readonly service: DasrService,
+  ) {
+    service.openSockets++;
+    ws.on('message', (data, isBinary) => void this.onMessage(data as Buffer, isBinary));
+    ws.on('close', () => this.onClose());
+    ws.on('error', () => ws.terminate());
+  }
+
+  private async onMessage(data: Buffer, isBinary: boolean): Promise<void> {
+    let requestId: unknown;
+    try {
+      if (isBinary) throw new ApiError('bad-request', 'send JSON text messages');
+      let message: Record<string, unknown>;
+      try {
+        message = JSON.parse(data.toString('utf8')) as Record<string, unknown>;
+      } catch {
+        throw new ApiError('bad-request', 'the message is not valid JSON');
+      }
+      if (!message || typeof message !== 'object' || Array.isArray(message)) throw new ApiError('bad-request', 'a message is a JSON object with a "type"');
+      requestId = typeof message.requestId === 'string' ? message.requestId.slice(0, 200) : undefined;
+      switch (message.type) {
+        case 'subscribe':
+          return await this.subscribe(message, requestId);
+        case 'resume':
+          return this.resume(message, requestId);
+        case 'unsubscribe':
+          return this.unsubscribe(message, requestId);
+        case 'ping':
+          return this.reply({ type: 'pong', requestId });
+        default:
+          throw new ApiError('bad-request', 'type must be one of subscribe, resume, unsubscribe, ping');
+      }
+    } catch (error) {
+      const apiError = toApiError(error);
+      if (apiError.code === 'internal') this.service.logger.error(`live socket: ${error instanceof Error ? error.stack : String(error)}`);
+      this.reply({ type: 'error', requestId, ...apiError.toJSON() });
+    }
+  }
+
+  private async subscribe(message: Record<string, unknown>, requestId: unknown): Promise<void> {
+    const allowed = new Set(['type', 'image', 'box', 'threshold', 'streams', 'updates', 'persist', 'name', 'requestId']);
+    const unknown = Object.keys(message).filter((k) => !allowed.has(k));
+    if (unknown.length) throw new ApiError('bad-request', `unknown field(s): ${unknown.join(', ')}`);
+    if (this.subscriptions.size >= MAX_SUBSCRIPTIONS_PER_CONNECTION) throw new ApiError('bad-request', `at most ${MAX_SUBSCRIPTIONS_PER_CONNECTION} subscriptions per connection`);
+    if (typeof message.image !== 'string' || message.image.length === 0) throw new ApiError('bad-request', 'image must be a base64 string (JPEG, PNG or WebP)');
+    const box =
+      message.box === undefined
+        ? undefined
+        : Array.isArray(message.box) || typeof message.box === 'string'
+          ? boxField(Array.isArray(message.box) ? message.box.join(',') : message.box)
+          : boxField('');
+    const threshold = message.threshold === undefined ? DEFAULT_THRESHOLD : message.threshold;
+    if (typeof threshold !== 'number' || !(threshold >= -1 && threshold <= 1)) throw new ApiError('bad-request', 'threshold must be a number in [-1, 1]');
+    let streams: number[] | null = null;
+    if (message.streams !== undefined && message.streams !== null) {
+      if (!Array.isArray(message.streams) || message.streams.length > 1000 || !message.streams.every((s) => Number.isInteger(s) && (s as number) > 0)) {
+        throw new ApiError('bad-request', 'streams must be an array of stream ids');
+      }
+      streams = message.streams as number[];
+    }
+    for (const flag of ['updates', 'persist'] as const) if (message[flag] !== undefined && typeof message[flag] !== 'boolean') throw new ApiError('bad-request', `${flag} must be true or false`);
+    if (message.name !== undefined && (typeof message.name !== 'string' || message.name.length > 200)) throw new ApiError('bad-request', 'name must be a string of at most 200 characters');
+    const bytes = Buffer.from(message.image, 'base64');
+    if (bytes.length > this.service.config.maxImageBytes) throw new ApiError('too-large', `the image is larger than ${this.service.config.maxImageBytes} bytes`);
+    const image = await decodeImage(bytes, { maxPixels: this.service.config.maxImagePixels });
+    const vector = await this.service.queryDetector.describe(image, box);
+    if (this.closed) return;
+    const info = this.service.hub.create({ vector, threshold, streams, updates: message.updates === true, persist: message.persist === true, name: (message.name as string | undefined) ?? null });
+    this.service.hub.attach(info.id, () => this.pump());
+    this.subscriptions.add(info.id);
+    this.reply({ type: 'subscribed', requestId, subscription: this.service.hub.get(info.id) });
+  }
+
+  private resume(message: Record<string, unknown>, requestId: unknown): void {
+    const id = message.subscription;
+    if (typeof id !== 'string') throw new ApiError('bad-request', 'subscription must be a subscription id');
+    const info = this.service.hub.get(id);
+    if (!info) throw new ApiError('not-found', `no subscription ${id}`);
+    if (!this.service.hub.attach(id, () => this.pump())) throw new ApiError('conflict', `subscription ${id} is attached to another connection`);
+    this.subscriptions.add(id);
+    this.reply({ type: 'resumed', requestId, subscription: this.service.hub.get(id) });
+  }
+
+  private unsubscribe(message: Record<string, unknown>, requestId: unknown): void {
+    const id = message.subscription;
+    if (typeof id !== 'string' || !this.subscriptions.has(id)) throw new ApiError('not-found', `no subscription ${String(id)} on this connection`);
+    this.subscriptions.delete(id);
+    this.service.hub.remove(id);
+    this.reply({ type: 'unsubscribed', requestId, subscription: id });
+  }
+
+  /** Moves queued messages to the socket while its send buffer has room. */
+  private pump(): void {
+    if (this.closed || this.pumpTimer) return;
+    for (;;) {
+      if (this.ws.bufferedAmount >= HIGH_WATER) {
+        this.pumpTimer = setTimeout(() => {
+          this.pumpTimer = null;
+          this.pump();
+        }, RETRY_MS);
+        return;
+      }
+      let sentOne = false;
+      for (const id of this.subscriptions) {
+        const message = this.service.hub.take(id);
+        if (!message) continue;
+        const { processedMs: _p, frameMs: _f, ...wire } = message;
+        this.ws.send(JSON.stringify(wire));
+        this.service.hub.sent(message);
+        sentOne = true;
+      }
+      if (!sentOne) return;
+    }
+  }
+
+  private reply(message: Record<string, unknown>): void {
+    if (!this.closed) this.ws.send(JSON.stringify(message));
+  }
+
+  private onClose(): void {
+    this.closed = true;
+    this.service.openSockets--;
+    if (this.pumpTimer) clearTimeout(this.pumpTimer);
+    for (const id of this.subscriptions) this.service.hub.detach(id);
+    this.subscriptions.clear();
+  }
+}
+
+function boxField(text: string): [number, number, number, number] {
+  try {
+    return parseBoxText(text);
+  } catch (error) {
+    throw new ApiError('bad-box', `box: ${(error as Error).message}`);
+  }
+}

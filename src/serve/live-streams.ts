@@ -1,0 +1,129 @@
+/**
+ * The live streams the service ingests. The list is kept in `<data>/streams.json`, so streams come back after a
+ * restart (each run of a stream is its own "video" in the index, since its timeline starts anew).
+ */
+import { join } from 'node:path';
+import type { Detector } from '../detect/detector.js';
+import type { IndexStore } from '../index/index-store.js';
+import { LiveIngestion, type LiveCounters, type LiveKeyframe, type LiveState } from '../ingest/ingest-live.js';
+import { parseSource } from '../source/source-spec.js';
+import type { Logger } from '../log.js';
+import { readJsonFile, writeJsonAtomic } from './json-file.js';
+
+export interface StreamSpec {
+  id: number;
+  url: string;
+  /** seconds between analysed keyframes */
+  interval: number;
+  name: string | null;
+  createdAt: number;
+}
+
+export interface StreamStatus extends StreamSpec {
+  state: LiveState;
+  /** the index's video id of the current run */
+  videoId: number;
+  counters: LiveCounters;
+}
+
+export interface LiveStreamsOptions {
+  dataDir: string;
+  allowedProtocols: readonly string[];
+  sceneThreshold: number;
+  logger: Logger;
+  /** ffmpeg network I/O timeout and reconnect backoff (tests shorten them) */
+  ioTimeoutMs?: number;
+  backoff?: { initialMs: number; maxMs: number };
+  onKeyframe: (stream: StreamSpec, keyframe: LiveKeyframe) => void;
+  onStopped: (stream: StreamSpec, videoId: number) => void;
+}
+
+interface StreamsFile {
+  nextId: number;
+  streams: StreamSpec[];
+}
+
+export class LiveStreams {
+  private readonly running = new Map<number, { spec: StreamSpec; ingestion: LiveIngestion }>();
+  private readonly file: string;
+  private nextId: number;
+
+  constructor(
+    private readonly store: IndexStore,
+    private readonly detector: Detector,
+    private readonly options: LiveStreamsOptions,
+  ) {
+    this.file = join(options.dataDir, 'streams.json');
+    const saved = readJsonFile<StreamsFile>(this.file, { nextId: 1, streams: [] });
+    this.nextId = saved.nextId;
+    for (const spec of saved.streams) {
+      try {
+        this.start(spec);
+      } catch (error) {
+        options.logger.error(`stream ${spec.id} (${spec.url}) not restarted: ${error instanceof Error ? error.message : String(error)}`);
+      }
+    }
+  }
+
+  /** Checks the URL (allowed protocols, no files) and starts ingesting it. */
+  add(url: string, interval: number, name: string | null): StreamStatus {
+    const spec: StreamSpec = { id: this.nextId, url, interval, name, createdAt: Date.now() };
+    const source = parseSource(url, { allowedProtocols: this.options.allowedProtocols });
+    if (source.kind === 'file') throw new TypeError('a live stream needs a URL (rtsp://, http://, …); upload or index files as videos');
+    this.nextId++;
+    this.start(spec);
+    this.persist();
+    return this.status(spec.id)!;
+  }
+
+  async remove(id: number): Promise<boolean> {
+    const entry = this.running.get(id);
+    if (!entry) return false;
+    this.running.delete(id);
+    this.persist();
+    await entry.ingestion.stop();
+    this.options.onStopped(entry.spec, entry.ingestion.videoId);
+    return true;
+  }
+
+  list(): StreamStatus[] {
+    return [...this.running.keys()].map((id) => this.status(id)!);
+  }
+
+  status(id: number): StreamStatus | undefined {
+    const entry = this.running.get(id);
+    if (!entry) return undefined;
+    return { ...entry.spec, state: entry.ingestion.state, videoId: entry.ingestion.videoId, counters: { ...entry.ingestion.counters } };
+  }
+
+  /** Stops every stream but keeps the list, so they restart with the service. */
+  async close(): Promise<void> {
+    const entries = [...this.running.values()];
+    this.running.clear();
+    await Promise.all(entries.map((e) => e.ingestion.stop()));
+  }
+
+  private start(spec: StreamSpec): void {
+    const ingestion = new LiveIngestion(spec.url, this.detector, this.store, {
+      interval: spec.interval,
+      sceneThreshold: this.options.sceneThreshold,
+      allowedProtocols: this.options.allowedProtocols,
+      ioTimeoutMs: this.options.ioTimeoutMs,
+      backoff: this.options.backoff,
+      logger: this.options.logger,
+    });
+    ingestion.keyframes$.subscribe((keyframe) => {
+      try {
+        this.options.onKeyframe(spec, keyframe);
+      } catch (error) {
+        this.options.logger.error(`stream ${spec.id}: keyframe handler failed: ${error instanceof Error ? error.stack : String(error)}`);
+      }
+    });
+    this.running.set(spec.id, { spec, ingestion });
+    ingestion.start();
+  }
+
+  private persist(): void {
+    writeJsonAtomic(this.file, { nextId: this.nextId, streams: [...this.running.values()].map((e) => e.spec) } satisfies StreamsFile);
+  }
+}

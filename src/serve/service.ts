@@ -1,0 +1,137 @@
+/**
+ * The service's state, independent of HTTP: the index, two DASR threads (ingestion, and queries so that a search
+ * never waits behind a keyframe), the indexing jobs, the live streams and the subscriptions, wired together.
+ */
+import { mkdirSync } from 'node:fs';
+import { performance } from 'node:perf_hooks';
+import type { Box } from '../detect/box.js';
+import { DetectorThread } from '../detect/detector-thread.js';
+import type { Detection } from '../detect/dasr.js';
+import type { Detector } from '../detect/detector.js';
+import type { DecodedImage } from '../image/load.js';
+import { IndexStore } from '../index/index-store.js';
+import type { Logger } from '../log.js';
+import type { ServeConfig } from './config.js';
+import { LiveStreams } from './live-streams.js';
+import { ServiceMetrics } from './metrics.js';
+import { SubscriptionHub } from './subscriptions.js';
+import { VideoJobs } from './video-jobs.js';
+
+/** A detector whose calls are timed into the inference histogram. */
+class TimedDetector implements Detector {
+  constructor(
+    private readonly inner: DetectorThread,
+    private readonly metrics: ServiceMetrics,
+  ) {}
+
+  get config() {
+    return this.inner.config;
+  }
+
+  async detect(image: DecodedImage): Promise<Detection> {
+    const started = performance.now();
+    try {
+      return await this.inner.detect(image);
+    } finally {
+      this.metrics.inferenceSeconds.observe({ op: 'detect' }, (performance.now() - started) / 1000);
+    }
+  }
+
+  async describe(image: DecodedImage, box?: Box): Promise<Float32Array> {
+    const started = performance.now();
+    try {
+      return await this.inner.describe(image, box);
+    } finally {
+      this.metrics.inferenceSeconds.observe({ op: 'describe' }, (performance.now() - started) / 1000);
+    }
+  }
+}
+
+export class DasrService {
+  openSockets = 0;
+
+  private constructor(
+    readonly config: ServeConfig,
+    readonly store: IndexStore,
+    private readonly threads: DetectorThread[],
+    readonly ingestDetector: Detector,
+    readonly queryDetector: Detector,
+    readonly jobs: VideoJobs,
+    readonly streams: LiveStreams,
+    readonly hub: SubscriptionHub,
+    readonly metrics: ServiceMetrics,
+    readonly logger: Logger,
+  ) {}
+
+  static async start(config: ServeConfig, logger: Logger): Promise<DasrService> {
+    mkdirSync(config.dataDir, { recursive: true });
+    const store = await IndexStore.open(config.dataDir, { logger });
+    const threads: DetectorThread[] = [];
+    try {
+      threads.push(await DetectorThread.start(config.detector));
+      threads.push(await DetectorThread.start(config.detector));
+    } catch (error) {
+      await Promise.all(threads.map((t) => t.close()));
+      await store.close();
+      throw error;
+    }
+    let service: DasrService | null = null;
+    const metrics = new ServiceMetrics({
+      streams: () => service?.streams.list() ?? [],
+      indexRegions: () => store.db.regionCount(),
+      indexVideos: () => store.db.listVideos().length,
+      pendingJobs: () => service?.jobs.pending ?? 0,
+      subscriptions: () => service?.hub.size ?? 0,
+      queuedPushes: () => service?.hub.queued ?? 0,
+      openSockets: () => service?.openSockets ?? 0,
+    });
+    const ingestDetector = new TimedDetector(threads[0]!, metrics);
+    const queryDetector = new TimedDetector(threads[1]!, metrics);
+    const hub = new SubscriptionHub({
+      dataDir: config.dataDir,
+      dim: store.dim,
+      queueCapacity: config.queueCapacity,
+      logger,
+      onPushed: (message, sinceProcessedMs, sinceFrameMs) => {
+        metrics.pushes.inc({ type: message.type });
+        metrics.pushLatencySeconds.observe(sinceProcessedMs / 1000);
+        metrics.frameToPushSeconds.observe(sinceFrameMs / 1000);
+      },
+    });
+    const jobs = new VideoJobs(store, ingestDetector, { interval: config.interval, sceneThreshold: config.sceneThreshold, logger });
+    const streams = new LiveStreams(store, ingestDetector, {
+      dataDir: config.dataDir,
+      allowedProtocols: config.allowedProtocols,
+      sceneThreshold: config.sceneThreshold,
+      logger,
+      ioTimeoutMs: config.streamIoTimeoutMs,
+      backoff: config.streamBackoff,
+      onKeyframe: (stream, keyframe) => void hub.offerKeyframe(stream.id, keyframe),
+      onStopped: (stream) => void hub.endStream(stream.id),
+    });
+    service = new DasrService(config, store, threads, ingestDetector, queryDetector, jobs, streams, hub, metrics, logger);
+    for (const video of store.db.listVideos()) {
+      if (video.status === 'indexing' && video.sourceKind === 'file') {
+        logger.info(`resuming the indexing of video ${video.id} (${video.path})`);
+        jobs.submit(video.path, video.path.startsWith(uploadDir(config.dataDir)));
+      } else if (video.status === 'indexing') {
+        // A live run that was cut by a crash: what it indexed stays searchable.
+        store.db.setVideoStatus(video.id, 'ready');
+      }
+    }
+    return service;
+  }
+
+  /** Stops ingestion (keeping what was committed), saves the vector graph and ends the threads. */
+  async close(): Promise<void> {
+    await this.jobs.close();
+    await this.streams.close();
+    await this.hub.settled();
+    await Promise.all(this.threads.map((t) => t.close()));
+    await this.store.close();
+  }
+}
+
+export function uploadDir(dataDir: string): string {
+  return `${dataDir.replace(/\/$/, '')}/uploads/`;
+}

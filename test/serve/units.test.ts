@@ -1,0 +1,117 @@
+import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { parseRange } from '../../src/serve/range.js';
+import { TokenCheck, presentedToken } from '../../src/serve/auth.js';
+import { confinedPath, toApiError } from '../../src/serve/app.js';
+import { ApiError } from '../../src/serve/errors.js';
+import { parseBoxText } from '../../src/search/search-json.js';
+import { resolveTokens } from '../../src/serve/config.js';
+
+describe('parseRange', () => {
+  it('reads the three single-range forms and clamps the end', () => {
+    expect(parseRange('bytes=0-99', 1000)).toEqual({ start: 0, end: 99 });
+    expect(parseRange('bytes=900-', 1000)).toEqual({ start: 900, end: 999 });
+    expect(parseRange('bytes=-100', 1000)).toEqual({ start: 900, end: 999 });
+    expect(parseRange('bytes=-5000', 1000)).toEqual({ start: 0, end: 999 });
+    expect(parseRange('bytes=990-5000', 1000)).toEqual({ start: 990, end: 999 });
+  });
+
+  it('answers with the whole file for no header, other units, several ranges or a reversed range', () => {
+    for (const header of [undefined, 'items=0-1', 'bytes=0-1,5-6', 'bytes=-', 'bytes=9-3', 'bytes=a-b']) expect(parseRange(header, 1000)).toBeNull();
+  });
+
+  it('refuses ranges outside the file', () => {
+    expect(() => parseRange('bytes=1000-', 1000)).toThrow(ApiError);
+    expect(() => parseRange('bytes=-0', 1000)).toThrow(/outside/);
+  });
+});
+
+describe('tokens', () => {
+  const check = new TokenCheck(['a-long-enough-token-1', 'another-long-token-22']);
+
+  it('accepts configured tokens only', () => {
+    expect(check.accepts('a-long-enough-token-1')).toBe(true);
+    expect(check.accepts('another-long-token-22')).toBe(true);
+    expect(check.accepts('a-long-enough-token-2')).toBe(false);
+    expect(check.accepts('')).toBe(false);
+    expect(check.accepts(undefined)).toBe(false);
+  });
+
+  it('refuses short or missing tokens in the configuration', () => {
+    expect(() => new TokenCheck([])).toThrow(/at least one/);
+    expect(() => new TokenCheck(['short'])).toThrow(/16 characters/);
+  });
+
+  it('finds the token in Authorization, X-API-Token, and the query only when allowed', () => {
+    expect(presentedToken({ authorization: 'Bearer abc' }, '/x', false)).toBe('abc');
+    expect(presentedToken({ 'x-api-token': 'def' }, '/x', false)).toBe('def');
+    expect(presentedToken({}, '/v1/live?token=ghi', false)).toBeUndefined();
+    expect(presentedToken({}, '/v1/live?token=ghi', true)).toBe('ghi');
+    expect(presentedToken({ authorization: 'Basic abc' }, '/x', false)).toBeUndefined();
+  });
+
+  it('creates a token file once and reads it back; DASR_API_TOKENS wins', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'dasr-token-'));
+    const first = resolveTokens(dir, {});
+    expect(first.generated).toBe(true);
+    expect(first.tokens[0]!.length).toBeGreaterThanOrEqual(16);
+    expect(resolveTokens(dir, {})).toEqual({ tokens: first.tokens, file: first.file, generated: false });
+    expect(resolveTokens(dir, { DASR_API_TOKENS: ' x-0123456789abcdef , y-0123456789abcdef' })).toEqual({ tokens: ['x-0123456789abcdef', 'y-0123456789abcdef'], file: null, generated: false });
+    rmSync(dir, { recursive: true });
+  });
+});
+
+describe('confinedPath', () => {
+  const base = mkdtempSync(join(tmpdir(), 'dasr-roots-'));
+  const root = join(base, 'root');
+  mkdirSync(join(root, 'sub'), { recursive: true });
+  writeFileSync(join(root, 'sub', 'a.mp4'), 'x');
+  writeFileSync(join(base, 'outside.mp4'), 'x');
+  symlinkSync(join(base, 'outside.mp4'), join(root, 'link.mp4'));
+  afterAll(() => rmSync(base, { recursive: true }));
+  const code = (f: () => unknown): string | undefined => {
+    try {
+      f();
+      return undefined;
+    } catch (error) {
+      return (error as ApiError).code;
+    }
+  };
+
+  it('accepts files under a root', () => {
+    expect(confinedPath(join(root, 'sub', 'a.mp4'), [root])).toBe(join(root, 'sub', 'a.mp4'));
+  });
+
+  it('refuses traversal, symbolic links out of the root, relative paths, directories, and everything without roots', () => {
+    expect(code(() => confinedPath(join(root, '..', 'outside.mp4'), [root]))).toBe('forbidden');
+    expect(code(() => confinedPath(join(root, 'link.mp4'), [root]))).toBe('forbidden');
+    expect(code(() => confinedPath('sub/a.mp4', [root]))).toBe('bad-request');
+    expect(code(() => confinedPath(join(root, 'sub'), [root]))).toBe('bad-request');
+    expect(code(() => confinedPath(root, [root]))).toBe('forbidden');
+    expect(code(() => confinedPath(join(root, 'missing.mp4'), [root]))).toBe('not-found');
+    expect(code(() => confinedPath(join(root, 'sub', 'a.mp4'), []))).toBe('forbidden');
+  });
+});
+
+describe('parseBoxText', () => {
+  it('reads x,y,w,h and [x, y, w, h] into corners', () => {
+    expect(parseBoxText('10,20,30,40')).toEqual([10, 20, 40, 60]);
+    expect(parseBoxText('[1.5, 2, 3, 4]')).toEqual([1.5, 2, 4.5, 6]);
+  });
+
+  it('refuses anything else', () => {
+    for (const text of ['1,2,3', '1,2,3,4,5', 'a,b,c,d', '1,,3,4', '1,2,0,4', '1,2,3,-4', '', 'NaN,1,1,1', 'Infinity,0,1,1']) expect(() => parseBoxText(text)).toThrow(RangeError);
+  });
+});
+
+describe('toApiError', () => {
+  it('maps input errors to stable codes and hides internal ones', () => {
+    expect(toApiError(Object.assign(new Error('x'), { name: 'ImageInputError', code: 'not-image' })).toJSON()).toEqual({ error: { code: 'bad-image', message: 'x', details: { reason: 'not-image' } } });
+    expect(toApiError(Object.assign(new Error('x'), { name: 'ImageInputError', code: 'too-large' })).status).toBe(413);
+    expect(toApiError(Object.assign(new Error('flat'), { name: 'DasrInputError', code: 'no-object' })).status).toBe(422);
+    expect(toApiError(Object.assign(new Error('tiny'), { name: 'DasrInputError', code: 'box-too-small' })).code).toBe('bad-box');
+    expect(toApiError(new TypeError('secret internals')).toJSON()).toEqual({ error: { code: 'internal', message: 'internal error' } });
+  });
+});

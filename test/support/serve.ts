@@ -1,0 +1,65 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createLogger } from '../../src/log.js';
+import { SERVE_DEFAULTS, type ServeConfig } from '../../src/serve/config.js';
+import { startServer, type RunningServer } from '../../src/serve/server.js';
+
+export const TEST_TOKEN = 'test-token-0123456789abcdef';
+
+export interface TestServer extends RunningServer {
+  token: string;
+  dataDir: string;
+  /** fetch with the token */
+  api(path: string, init?: RequestInit): Promise<Response>;
+  /** closes the server and removes its data directory (unless keepData) */
+  stop(options?: { keepData?: boolean }): Promise<void>;
+}
+
+/**
+ * The real service on a free loopback port, with a small DASR configuration (long side 256, 4 peaks) so that
+ * tests stay quick. `overrides` replace any setting; `dataDir` reuses a directory (restart tests).
+ */
+export async function startTestServer(overrides: Partial<ServeConfig> = {}): Promise<TestServer> {
+  const dataDir = overrides.dataDir ?? mkdtempSync(join(tmpdir(), 'dasr-serve-'));
+  const config: ServeConfig = {
+    host: '127.0.0.1',
+    port: 0,
+    dataDir,
+    tokens: [TEST_TOKEN],
+    pathRoots: [],
+    allowedProtocols: [...SERVE_DEFAULTS.allowedProtocols],
+    maxUploadBytes: 20 * 2 ** 20,
+    maxImageBytes: 5 * 2 ** 20,
+    maxImagePixels: 4_000_000,
+    interval: 1,
+    sceneThreshold: 0,
+    queueCapacity: 64,
+    detector: { backbone: {}, config: { longSide: 256, maxPeaks: 4 }, logLevel: 'error' },
+    streamIoTimeoutMs: 3000,
+    streamBackoff: { initialMs: 200, maxMs: 1000 },
+    ...overrides,
+  };
+  const server = await startServer(config, createLogger('error'));
+  return {
+    ...server,
+    token: TEST_TOKEN,
+    dataDir,
+    api: (path, init = {}) => fetch(`${server.url}${path}`, { ...init, headers: { authorization: `Bearer ${TEST_TOKEN}`, ...(init.headers as Record<string, string> | undefined) } }),
+    async stop(options = {}) {
+      await server.close();
+      if (!options.keepData) rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** Polls `check` until it returns a value (not undefined) or `timeoutMs` passes. */
+export async function waitFor<T>(check: () => Promise<T | undefined> | T | undefined, timeoutMs: number, what: string): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await check();
+    if (value !== undefined) return value;
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  }
+}
