@@ -5,6 +5,7 @@ const benches: Record<string, () => Promise<{ run(args: string[]): Promise<void>
   localisation: () => import('./localisation.js'),
   ingest: () => import('./ingest.js'),
   search: () => import('./search.js'),
+  serve: () => import('./serve.js'),
 };
 
 const [name, ...args] = process.argv.slice(2);

@@ -1,3 +1,4 @@
+import { existsSync, statSync } from 'node:fs';
 import { createLogger } from '../log.js';
 import { resolveTokens, type ServeConfig } from '../serve/config.js';
 import { startServer } from '../serve/server.js';
@@ -5,6 +6,9 @@ import { startServer } from '../serve/server.js';
 /** Runs the service until SIGINT/SIGTERM, then stops ingestion cleanly (committed work is kept). */
 export async function serveCommand(config: Omit<ServeConfig, 'tokens'>): Promise<void> {
   const logger = createLogger();
+  for (const root of config.pathRoots) {
+    if (!existsSync(root) || !statSync(root).isDirectory()) throw new Error(`--root ${root}: no such directory`);
+  }
   const { tokens, file, generated } = resolveTokens(config.dataDir);
   const server = await startServer({ ...config, tokens }, logger);
   if (file) logger.info(`API token ${generated ? 'created in' : 'read from'} ${file}`);

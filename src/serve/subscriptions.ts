@@ -209,6 +209,8 @@ export class SubscriptionHub {
 
   private deliver(events: LiveEvent[], keyframe: LiveKeyframe | null): Promise<void> {
     if (events.length === 0) return this.chain;
+    // One picture per matching region, however many subscriptions it matched.
+    const thumbnails = new Map<number, Promise<void>>();
     this.chain = this.chain.then(async () => {
       for (const event of events) {
         const subscription = this.subscriptions.get(event.subscriptionId);
@@ -216,7 +218,7 @@ export class SubscriptionHub {
         if (event.kind === 'ended') {
           subscription.outbox.push({ type: 'ended', subscription: event.subscriptionId, appearance: event.appearance, stream: event.streamId, video: event.videoId, tracks: event.trackIds, start: event.firstT, end: event.lastT, bestScore: round(event.bestScore) });
         } else {
-          if (keyframe) await this.saveThumbnail(event.regionId, keyframe, event.box, event.score);
+          if (keyframe) await (thumbnails.get(event.regionId) ?? thumbnails.set(event.regionId, this.saveThumbnail(event.regionId, keyframe, event.box)).get(event.regionId));
           subscription.outbox.push({
             type: event.kind,
             subscription: event.subscriptionId,
@@ -242,10 +244,10 @@ export class SubscriptionHub {
   }
 
   /** The thumbnail of a live region: the analysed frame with the box drawn (live frames are not kept otherwise). */
-  private async saveThumbnail(regionId: number, keyframe: LiveKeyframe, box: Box, score: number): Promise<void> {
+  private async saveThumbnail(regionId: number, keyframe: LiveKeyframe, box: Box): Promise<void> {
     const sx = keyframe.frame.width / keyframe.width;
     const sy = keyframe.frame.height / keyframe.height;
-    const jpeg = await drawDetections(keyframe.frame, [{ box: [box[0] * sx, box[1] * sy, box[2] * sx, box[3] * sy], score, label: `t=${keyframe.t.toFixed(1)}s score` }], { format: 'jpeg' });
+    const jpeg = await drawDetections(keyframe.frame, [{ box: [box[0] * sx, box[1] * sy, box[2] * sx, box[3] * sy], score: keyframe.regions.find((r) => r.regionId === regionId)?.score ?? Number.NaN, label: `t=${keyframe.t.toFixed(1)}s peak` }], { format: 'jpeg' });
     await writeFile(regionThumbnailPath(this.options.dataDir, regionId), jpeg);
   }
 

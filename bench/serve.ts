@@ -1,0 +1,147 @@
+import { spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import WebSocket from 'ws';
+import { LivePublisher } from '../test/support/live-publisher.js';
+import { median, mib, quantile } from './stats.js';
+
+const ROOT = fileURLToPath(new URL('..', import.meta.url));
+const TOKEN = 'bench-token-0123456789abcdef';
+const SAMPLE_MS = 10_000;
+
+interface Tally {
+  received: Record<string, number>;
+  latencyMs: number[];
+  frameToClientMs: number[];
+  dropped: number;
+  errors: string[];
+}
+
+/** The service as its own process (`dasr serve`), so that its memory is measured alone. */
+async function startService(dataDir: string): Promise<{ url: string; pid: number; stop(): Promise<void> }> {
+  const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', '--long-side', '384', '--max-peaks', '6', 'serve', '--data', dataDir, '--port', '0', '--interval', '1'], {
+    cwd: ROOT,
+    env: { ...process.env, DASR_API_TOKENS: TOKEN, DASR_LOG_LEVEL: 'warn' },
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
+  let log = '';
+  const url = await new Promise<string>((resolve, reject) => {
+    child.stderr!.on('data', (chunk: Buffer) => {
+      log += chunk.toString();
+      const match = /at (http:\/\/[^\s]+)/.exec(log);
+      if (match) resolve(match[1]!);
+    });
+    child.once('exit', (code) => reject(new Error(`dasr serve exited (${code}):\n${log}`)));
+  });
+  return {
+    url,
+    pid: child.pid!,
+    stop: () =>
+      new Promise((resolve) => {
+        child.once('exit', () => resolve());
+        child.kill('SIGTERM');
+      }),
+  };
+}
+
+function rssOf(pid: number): number {
+  const match = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return match ? Number(match[1]) * 1024 : Number.NaN;
+}
+
+async function api(url: string, path: string, init: RequestInit = {}): Promise<unknown> {
+  const response = await fetch(`${url}${path}`, { ...init, headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json', ...(init.headers as Record<string, string> | undefined) } });
+  if (!response.ok) throw new Error(`${init.method ?? 'GET'} ${path}: ${response.status} ${await response.text()}`);
+  return response.status === 204 ? null : response.json();
+}
+
+/** One subscriber: subscribes with the query crop and tallies what arrives. `slow` ones stop reading their socket. */
+async function subscriber(url: string, image: string, index: number, tally: Tally, slow: boolean): Promise<WebSocket> {
+  const ws = new WebSocket(`${url.replace('http', 'ws')}/v1/live?token=${TOKEN}`);
+  await new Promise((resolve, reject) => {
+    ws.once('open', resolve);
+    ws.once('error', reject);
+  });
+  const subscribed = new Promise<void>((resolve) => {
+    ws.on('message', (data) => {
+      const message = JSON.parse(String(data)) as { type: string; processedAt?: string; frameTime?: string; count?: number; error?: { message: string } };
+      tally.received[message.type] = (tally.received[message.type] ?? 0) + 1;
+      if (message.type === 'subscribed') resolve();
+      if (message.type === 'error') tally.errors.push(`subscriber ${index}: ${message.error?.message}`);
+      if (message.type === 'dropped') tally.dropped += message.count ?? 0;
+      if ((message.type === 'match' || message.type === 'update') && message.processedAt && message.frameTime) {
+        tally.latencyMs.push(Date.now() - Date.parse(message.processedAt));
+        tally.frameToClientMs.push(Date.now() - Date.parse(message.frameTime));
+      }
+    });
+  });
+  ws.on('error', (error) => tally.errors.push(`subscriber ${index}: ${error.message}`));
+  ws.on('close', (code) => {
+    if (code !== 1000 && code !== 1001 && code !== 1005) tally.errors.push(`subscriber ${index} closed with ${code}`);
+  });
+  ws.send(JSON.stringify({ type: 'subscribe', image, threshold: 0.6, updates: index % 2 === 0, name: `bench ${index}` }));
+  await subscribed;
+  // A client that stops reading: the service must neither stall nor buffer without bound for it.
+  if (slow) (ws as unknown as { _socket: { pause(): void } })._socket.pause();
+  return ws;
+}
+
+/**
+ * `npm run bench -- serve [minutes] [subscribers] [sources] [slow]`: the service (`dasr serve`, long side 384, 6
+ * peaks) with `sources` live HTTP cameras (the moving-object fixture looping, published in real time) and
+ * `subscribers` WebSocket clients all subscribed to that object (half with updates), `slow` of them not reading.
+ * Prints the service's memory over time, push latency (keyframe processed → message received), message counts,
+ * drops and errors, and the streams' frame counters.
+ */
+export async function run(args: string[]): Promise<void> {
+  const minutes = Number(args[0] ?? 5);
+  const subscriberCount = Number(args[1] ?? 100);
+  const sourceCount = Number(args[2] ?? 4);
+  const slowCount = Number(args[3] ?? 5);
+  const dataDir = mkdtempSync(join(tmpdir(), 'dasr-bench-serve-'));
+  const service = await startService(dataDir);
+  const publishers = Array.from({ length: sourceCount }, () => new LivePublisher(join(ROOT, 'fixtures/videos/moving-object.mp4')));
+  const tally: Tally = { received: {}, latencyMs: [], frameToClientMs: [], dropped: 0, errors: [] };
+  const samples: { t: number; rss: number; received: number }[] = [];
+  try {
+    const image = readFileSync(join(ROOT, 'fixtures/videos/moving-object-query.png')).toString('base64');
+    const clients: WebSocket[] = [];
+    for (let i = 0; i < subscriberCount; i++) clients.push(await subscriber(service.url, image, i, tally, i < slowCount));
+    process.stdout.write(`${subscriberCount} subscribers (${slowCount} not reading) on ${service.url}; ${sourceCount} live sources; ${minutes} min\n`);
+    for (const publisher of publishers) {
+      await publisher.start();
+      await api(service.url, '/v1/streams', { method: 'POST', body: JSON.stringify({ url: publisher.url, interval: 1 }) });
+    }
+    const started = Date.now();
+    const total = (): number => Object.values(tally.received).reduce((a, b) => a + b, 0);
+    while (Date.now() - started < minutes * 60_000) {
+      await new Promise((resolve) => setTimeout(resolve, SAMPLE_MS));
+      const sample = { t: (Date.now() - started) / 1000, rss: rssOf(service.pid), received: total() };
+      samples.push(sample);
+      process.stderr.write(`  t=${sample.t.toFixed(0)} s  service RSS ${mib(sample.rss)}  messages ${sample.received}\n`);
+    }
+    const streams = ((await api(service.url, '/v1/streams')) as { streams: { id: number; state: string; counters: { framesDecoded: number; processed: number; dropped: number; reconnects: number; lastError: string | null } }[] }).streams;
+    const metrics = await (await fetch(`${service.url}/metrics`, { headers: { authorization: `Bearer ${TOKEN}` } })).text();
+    const queueDepth = /^dasr_push_queue_depth (\d+)/m.exec(metrics)?.[1];
+    for (const client of clients) client.terminate();
+
+    const rss = samples.map((s) => s.rss);
+    const firstHalf = rss.slice(0, Math.ceil(rss.length / 2));
+    const secondHalf = rss.slice(Math.ceil(rss.length / 2));
+    process.stdout.write(
+      `messages received: ${JSON.stringify(tally.received)}\n` +
+        `push latency (keyframe processed → client), ${tally.latencyMs.length} match/update messages: median ${median(tally.latencyMs).toFixed(1)} ms, p99 ${quantile(tally.latencyMs, 0.99).toFixed(1)} ms, max ${Math.max(...tally.latencyMs).toFixed(1)} ms\n` +
+        `frame arrival → client: median ${median(tally.frameToClientMs).toFixed(0)} ms, p99 ${quantile(tally.frameToClientMs, 0.99).toFixed(0)} ms\n` +
+        `service RSS: min ${mib(Math.min(...rss))}, max ${mib(Math.max(...rss))}; max first half ${mib(Math.max(...firstHalf))}, max second half ${mib(Math.max(...secondHalf))}\n` +
+        `drops reported to clients: ${tally.dropped}; messages still queued for the ${slowCount} clients not reading: ${queueDepth}\n` +
+        `streams: ${streams.map((s) => `#${s.id} ${s.state} decoded ${s.counters.framesDecoded} processed ${s.counters.processed} dropped ${s.counters.dropped} reconnects ${s.counters.reconnects}${s.counters.lastError ? ` (last error: ${s.counters.lastError})` : ''}`).join('; ')}\n` +
+        `errors: ${tally.errors.length}${tally.errors.length ? `\n  ${tally.errors.slice(0, 10).join('\n  ')}` : ''}\n`,
+    );
+  } finally {
+    for (const publisher of publishers) await publisher.stop();
+    await service.stop();
+    rmSync(dataDir, { recursive: true, force: true });
+  }
+}
