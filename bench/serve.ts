@@ -1,4 +1,4 @@
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -17,6 +17,21 @@ interface Tally {
   frameToClientMs: number[];
   dropped: number;
   errors: string[];
+}
+
+/**
+ * A camera's 40 s loop: a textured background, and the fixture object (its query crop) crossing it during the first
+ * 8 s, then gone for 32 s — long enough for its track to end even when keyframes are seconds apart, so every
+ * loop is a new appearance (a new match for every subscriber).
+ */
+function makeCameraLoop(path: string): void {
+  execFileSync('ffmpeg', [
+    '-hide_banner', '-loglevel', 'error', '-y',
+    '-f', 'lavfi', '-i', 'gradients=size=640x360:rate=25:c0=0x1b3a4bff:c1=0x8d6a3fff:x0=0:y0=0:x1=639:y1=359:speed=0.01,format=yuv420p,noise=alls=6:allf=t',
+    '-loop', '1', '-framerate', '25', '-i', join(ROOT, 'fixtures/videos/moving-object-query.png'),
+    '-filter_complex', "[0][1]overlay=x='40+50*t':y=120:enable='lt(t,8)'",
+    '-t', '40', '-c:v', 'libx264', '-preset', 'veryfast', '-pix_fmt', 'yuv420p', path,
+  ]);
 }
 
 /** The service as its own process (`dasr serve`), so that its memory is measured alone. */
@@ -90,7 +105,8 @@ async function subscriber(url: string, image: string, index: number, tally: Tall
 
 /**
  * `npm run bench -- serve [minutes] [subscribers] [sources] [slow]`: the service (`dasr serve`, long side 384, 6
- * peaks) with `sources` live HTTP cameras (the moving-object fixture looping, published in real time) and
+ * peaks) with `sources` live HTTP cameras (a 40 s loop in which the fixture object appears for 8 s, published in
+ * real time) and
  * `subscribers` WebSocket clients all subscribed to that object (half with updates), `slow` of them not reading.
  * Prints the service's memory over time, push latency (keyframe processed → message received), message counts,
  * drops and errors, and the streams' frame counters.
@@ -102,7 +118,9 @@ export async function run(args: string[]): Promise<void> {
   const slowCount = Number(args[3] ?? 5);
   const dataDir = mkdtempSync(join(tmpdir(), 'dasr-bench-serve-'));
   const service = await startService(dataDir);
-  const publishers = Array.from({ length: sourceCount }, () => new LivePublisher(join(ROOT, 'fixtures/videos/moving-object.mp4')));
+  const camera = join(dataDir, 'camera-loop.mp4');
+  makeCameraLoop(camera);
+  const publishers = Array.from({ length: sourceCount }, () => new LivePublisher(camera));
   const tally: Tally = { received: {}, latencyMs: [], frameToClientMs: [], dropped: 0, errors: [] };
   const samples: { t: number; rss: number; received: number }[] = [];
   try {

@@ -84,6 +84,7 @@ export class IndexStore {
   readonly vectors: VectorIndex;
   readonly vectorFile: string;
   readonly logger: Logger;
+  private nextTrackId = 1;
   /** What the last open found and did. */
   reconciliation!: ReconcileReport;
   private dirty = false;
@@ -231,6 +232,15 @@ export class IndexStore {
   }
 
   /** Persists the graph (atomically) if it changed since the last save. */
+  /**
+   * A track id no tracker has used in this index: every ingestion writing into this store (files, live streams)
+   * allocates here, so concurrent ones never collide. Ids given out but never committed (a crash) are skipped.
+   */
+  allocateTrackId(): number {
+    this.nextTrackId = Math.max(this.nextTrackId, this.db.maxTrackId() + 1);
+    return this.nextTrackId++;
+  }
+
   async saveVectors(): Promise<void> {
     this.assertOpen();
     if (!this.dirty) return;

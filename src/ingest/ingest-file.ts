@@ -94,7 +94,7 @@ export async function ingestFile(input: string, dasr: Detector, store: IndexStor
   const state = resuming ? store.db.videoState(video.id) : undefined;
   const resumeAfter = state?.lastCommittedT ?? Number.NEGATIVE_INFINITY;
   const trackerState = typeof state?.trackerState === 'string' ? decodeTrackerState(state.trackerState) : {};
-  const tracker = new Tracker(options.tracker, { nextTrackId: store.db.maxTrackId() + 1, ...trackerState });
+  const tracker = new Tracker(options.tracker, trackerState, () => store.allocateTrackId());
   if (resuming) logger.info(`resuming video ${video.id} after t = ${resumeAfter.toFixed(3)} s`);
 
   const progress: IngestProgress = { label: `video ${video.id}`, position: 0, duration: info.duration, keyframes: 0, regions: 0, elapsedMs: 0 };

@@ -101,7 +101,7 @@ export class LiveIngestion {
     this.spec = parseSource(url, { allowedProtocols: options.allowedProtocols });
     if (this.spec.kind === 'file') throw new SourceError('protocol-not-allowed', `${url} is a file: index it with the file ingestion`);
     this.videoId = store.db.addVideo({ path: url, sourceKind: 'live', status: 'indexing', config: { dasr: dasr.config, interval: options.interval } }).id;
-    this.tracker = new Tracker(options.tracker, { nextTrackId: store.db.maxTrackId() + 1 });
+    this.tracker = new Tracker(options.tracker, {}, () => store.allocateTrackId());
   }
 
   get state(): LiveState {

@@ -221,11 +221,11 @@ const schemas: Record<string, Json> = {
   Health: { type: 'object', required: ['status'], properties: { status: { const: 'ok' } } },
   Ready: {
     type: 'object',
-    required: ['ready', 'regions', 'device'],
+    required: ['ready', 'regions', 'variant'],
     properties: {
       ready: { const: true },
       regions: { type: 'integer', minimum: 0, description: 'regions in the index' },
-      device: { type: 'string', enum: ['dasr', 'dasr-star'], description: 'the DASR variant used for ingestion' },
+      variant: { type: 'string', enum: ['dasr', 'dasr-star'], description: 'the DASR variant used for ingestion' },
     },
   },
   VideoProgress: {

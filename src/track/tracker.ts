@@ -183,8 +183,14 @@ export class Tracker {
   /**
    * `state`: a `snapshot()` to resume from, or just `{ nextTrackId }` to seed the id counter (ids stay unique
    * across restarts when the caller persists the counter). Missing fields start empty. The state is copied.
+   * `allocateId`, when given, hands out new track ids instead of the counter: several trackers writing into one
+   * index at once (live streams, a file being indexed) must not give two tracks the same id.
    */
-  constructor(config: Partial<TrackerConfig> = {}, state: Partial<TrackerState> = {}) {
+  constructor(
+    config: Partial<TrackerConfig> = {},
+    state: Partial<TrackerState> = {},
+    private readonly allocateId: (() => number) | null = null,
+  ) {
     this.config = resolveTrackerConfig(config);
     const restored = restoreState(state);
     this.nextTrackId = restored.nextTrackId;
@@ -238,7 +244,9 @@ export class Tracker {
     });
     regions.forEach((region, j) => {
       if (assignments[j]) return;
-      const id = this.nextTrackId++;
+      const id = this.allocateId ? this.allocateId() : this.nextTrackId;
+      if (!(Number.isSafeInteger(id) && id >= 1 && this.tracks.every((track) => track.id !== id))) throw new RangeError(`track id allocator gave ${id}`);
+      this.nextTrackId = Math.max(this.nextTrackId, id + 1);
       this.tracks.push(newTrack(id, t, region, features[j]));
       assignments[j] = { trackId: id, isNew: true };
     });

@@ -7,6 +7,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { Logger } from '../../src/log.js';
 import type { KeyframeInput } from '../../src/index/database.js';
 import { IndexStore, type IndexStoreOptions } from '../../src/index/index-store.js';
+import { Tracker } from '../../src/track/tracker.js';
 import { mulberry32, randomUnitVector } from '../support/random.js';
 
 const DIM = 24;
@@ -98,6 +99,27 @@ describe('IndexStore', () => {
     expect(store.db.listVideos().map((v) => v.regionCount)).toEqual([30, 30]);
     await store.saveVectors();
     expect(vectorFiles()).toEqual([`vectors-${store.db.uuid}.hnsw`]);
+  });
+
+  it('hands out track ids that no committed or allocated track has, for concurrent ingestions into one index', async () => {
+    const store = await open();
+    const rand = mulberry32(3);
+    const a = store.db.addVideo({ path: 'a.mp4', sourceKind: 'file' });
+    await store.commit(a.id, batch(rand, 0, 2, 2, 1)); // tracks 1 and 2
+    expect([store.allocateTrackId(), store.allocateTrackId()]).toEqual([3, 4]);
+    await store.commit(a.id, batch(rand, 1, 1, 1, 10)); // someone committed track 10 directly
+    expect(store.allocateTrackId()).toBe(11);
+    // Two trackers, as two live streams of one service, interleaving keyframes: never the same id.
+    const one = new Tracker({}, {}, () => store.allocateTrackId());
+    const two = new Tracker({}, {}, () => store.allocateTrackId());
+    const region = () => ({ box: [0, 0, 10, 10] as [number, number, number, number], score: 1, feature: randomUnitVector(rand, DIM) });
+    const ids: number[] = [];
+    for (let k = 0; k < 3; k++) {
+      for (const tracker of [one, two]) ids.push(...tracker.update({ t: k * 10, regions: [region(), region()] }).map((x) => x.trackId));
+    }
+    expect(new Set(ids).size).toBe(ids.length);
+    expect(Math.min(...ids)).toBe(12);
+    await store.close();
   });
 
   it("a deleted video's vectors never come back from search", async () => {

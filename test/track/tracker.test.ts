@@ -222,6 +222,24 @@ describe('Tracker: one moving object', () => {
   });
 });
 
+describe('Tracker: ids from an allocator', () => {
+  it('takes every new track id from the allocator and keeps its snapshot counter above them', () => {
+    const handedOut = [7, 42, 43];
+    const tracker = new Tracker({}, {}, () => handedOut.shift()!);
+    const rand = mulberry32(9);
+    const ids = tracker.update({ t: 0, regions: [region([0, 0, 10, 10], randomUnitVector(rand, 8), 1), region([100, 100, 110, 110], randomUnitVector(rand, 8), 1)] });
+    expect(ids.map((a) => a.trackId)).toEqual([7, 42]);
+    expect(tracker.snapshot().nextTrackId).toBe(43);
+    expect(new Tracker({}, tracker.snapshot()).activeTracks().map((t) => t.id)).toEqual([7, 42]);
+  });
+
+  it('refuses an id the allocator gives twice', () => {
+    const tracker = new Tracker({}, {}, () => 5);
+    const rand = mulberry32(10);
+    expect(() => tracker.update({ t: 0, regions: [region([0, 0, 10, 10], randomUnitVector(rand, 8), 1), region([100, 100, 110, 110], randomUnitVector(rand, 8), 1)] })).toThrow(/allocator gave 5/);
+  });
+});
+
 describe('Tracker: several objects', () => {
   it('keeps two crossing objects apart: boxes overlap mid-way, features distinct, never swapped', () => {
     for (const seed of [10, 11, 12, 13, 14]) {
