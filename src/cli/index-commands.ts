@@ -16,7 +16,8 @@ export async function indexCommand(
   inputs: readonly string[],
   options: { data: string; interval: number; scene: number; force?: boolean },
 ): Promise<void> {
-  const store = await IndexStore.open(options.data);
+  // A new data directory takes the detector's descriptor length; an existing one of another length is refused.
+  const store = await IndexStore.open(options.data, { dim: dasr.featureDim });
   const abort = new AbortController();
   const stop = (): void => abort.abort();
   process.once('SIGINT', stop);

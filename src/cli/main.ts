@@ -98,10 +98,16 @@ program
   .command('fit <inputs...>')
   .description('learn whitening from the regions of images (files or directories); use a collection other than the one you search')
   .requiredOption('-o, --out <file>', 'where to save the whitening file')
-  .action(async (inputs: string[], options: { out: string }) => {
+  .option(
+    '--dims <k>',
+    'keep only the top k principal directions (descriptors become k-d; an index holds one dimension, so use a new --data directory); keep k below the number of training regions. Default: all',
+    integer,
+  )
+  .action(async (inputs: string[], options: { out: string; dims?: number }) => {
     if (program.opts<GlobalOptions>().whitening) throw new Error('--whitening cannot be used while fitting a whitening');
+    if (options.dims === 0) throw new Error('--dims must be at least 1');
     const dasr = await dasrFromOptions();
-    await whitenFitCommand(dasr, inputs, options.out, (line) => process.stderr.write(`${line}\n`));
+    await whitenFitCommand(dasr, inputs, options.out, (line) => process.stderr.write(`${line}\n`), { dims: options.dims });
   });
 
 const DEFAULT_DATA_DIR = process.env.DASR_DATA ?? 'data';

@@ -37,6 +37,12 @@ export async function searchCommand(dasr: Detector, imagePath: string, options: 
   const query = await dasr.describe(image, options.box);
   const store = await IndexStore.open(options.data);
   try {
+    if (query.length !== store.dim) {
+      throw new Error(
+        `the query descriptor is ${query.length}-d but ${options.data} indexes ${store.dim}-d descriptors: ` +
+          'search with the --whitening (or none) the videos were indexed with',
+      );
+    }
     const hits = await searchByExample(store, query, {
       top: options.top,
       keyframes: options.keyframes,

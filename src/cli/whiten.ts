@@ -1,7 +1,7 @@
 import { readdirSync, statSync } from 'node:fs';
 import { extname, join } from 'node:path';
 import type { Detector } from '../detect/detector.js';
-import { fitWhitening, saveWhitening } from '../detect/whitening.js';
+import { fitWhitening, saveWhitening, whiteningWarning } from '../detect/whitening.js';
 import { decodeImage } from '../image/load.js';
 import { ImageInputError } from '../image/errors.js';
 
@@ -21,11 +21,23 @@ export function collectImages(inputs: readonly string[]): string[] {
   return found;
 }
 
+export interface WhitenFitOptions {
+  /** principal directions to keep (the descriptors' dimension afterwards); default: all */
+  dims?: number;
+}
+
 /**
  * Learns PCA-whitening from the region features of a collection (which should differ from the one that
- * will be searched) and saves it. The detector given must not whiten already.
+ * will be searched) and saves it. The detector given must not whiten already. Warns (through `log`) when it
+ * keeps more directions than the training vectors span.
  */
-export async function whitenFitCommand(dasr: Detector, inputs: readonly string[], out: string, log: (line: string) => void): Promise<void> {
+export async function whitenFitCommand(
+  dasr: Detector,
+  inputs: readonly string[],
+  out: string,
+  log: (line: string) => void,
+  options: WhitenFitOptions = {},
+): Promise<void> {
   const images = collectImages(inputs);
   if (images.length === 0) throw new Error(`no images (${[...IMAGE_EXTENSIONS].join(', ')}) found in ${inputs.join(', ')}`);
   const features: Float32Array[] = [];
@@ -40,8 +52,14 @@ export async function whitenFitCommand(dasr: Detector, inputs: readonly string[]
     }
   }
   if (features.length < 2) throw new Error(`only ${features.length} region features were found; whitening needs at least 2`);
-  log(`fitting ${features[0]!.length}-d whitening on ${features.length} region features…`);
-  const whitening = fitWhitening(features, { layer: dasr.config.poolingLayer });
+  const dim = features[0]!.length;
+  if (options.dims !== undefined && !(Number.isInteger(options.dims) && options.dims >= 1 && options.dims <= dim)) {
+    throw new RangeError(`--dims must be an integer from 1 to ${dim}, got ${options.dims}`);
+  }
+  log(`fitting ${dim}-d whitening${options.dims !== undefined ? ` reduced to ${options.dims} dimensions` : ''} on ${features.length} region features…`);
+  const whitening = fitWhitening(features, { layer: dasr.config.poolingLayer, dims: options.dims });
+  const warning = whiteningWarning(whitening);
+  if (warning) log(`warning: ${warning}`);
   saveWhitening(whitening, out);
-  log(`saved ${out}`);
+  log(`saved ${out} (${whitening.dim} → ${whitening.outputDim} dimensions)`);
 }

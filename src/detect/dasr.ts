@@ -18,7 +18,7 @@ export interface Region {
   score: number;
   /** the peak's cell centre, in original image pixels */
   peak: [number, number];
-  /** L2-normalised (and whitened, when a whitening is set) descriptor */
+  /** L2-normalised (and whitened, when a whitening is set) descriptor, Dasr.featureDim long */
   feature: Float32Array;
 }
 
@@ -56,9 +56,14 @@ interface PreparedImage {
   tensor: Float32Array;
 }
 
+/** Channels of ResNet-50's res5a and res5c maps: the length of an unwhitened DASR descriptor. */
+export const BACKBONE_FEATURE_DIM = 2048;
+
 /** The DASR detector/descriptor over a loaded backbone. Stateless apart from its configuration. */
 export class Dasr {
   readonly config: DasrConfig;
+  /** length of every descriptor it outputs: the backbone's channels, or a whitening's (reduced) output dimension */
+  readonly featureDim: number;
 
   constructor(
     private readonly backbone: Backbone,
@@ -69,6 +74,10 @@ export class Dasr {
     if (whitening && whitening.layer !== this.config.poolingLayer) {
       throw new RangeError(`the whitening was learned on ${whitening.layer} features but regions are pooled on ${this.config.poolingLayer}`);
     }
+    if (whitening && whitening.dim !== BACKBONE_FEATURE_DIM) {
+      throw new RangeError(`the whitening was learned on ${whitening.dim}-d features but the backbone's are ${BACKBONE_FEATURE_DIM}-d`);
+    }
+    this.featureDim = whitening ? whitening.outputDim : BACKBONE_FEATURE_DIM;
   }
 
   /** Localises class-agnostic instances and describes each one. An image without peaks gives no regions. */

@@ -33,13 +33,14 @@ export class DetectorThread implements Detector {
     private readonly rpc: RpcClient<DetectorRequest>,
     readonly config: DasrConfig,
     readonly device: Device,
+    readonly featureDim: number,
   ) {}
 
   static async start(data: DetectorWorkerData): Promise<DetectorThread> {
     const rpc = new RpcClient<DetectorRequest>(startWorker(import.meta.url, 'detector-worker', data), 'detector');
     try {
-      const { device, config } = await rpc.call<{ device: Device; config: DasrConfig }>({ op: 'ready' });
-      return new DetectorThread(rpc, config, device);
+      const { device, config, featureDim } = await rpc.call<{ device: Device; config: DasrConfig; featureDim: number }>({ op: 'ready' });
+      return new DetectorThread(rpc, config, device, featureDim);
     } catch (error) {
       await rpc.close();
       throw error;

@@ -19,7 +19,7 @@ serveRpc<DetectorRequest>(
     const { backbone, dasr } = await ready;
     switch (req.op) {
       case 'ready':
-        return { device: backbone.device, config: dasr.config };
+        return { device: backbone.device, config: dasr.config, featureDim: dasr.featureDim };
       case 'detect':
         return dasr.detect(fromWire(req.image));
       case 'describe':

@@ -6,6 +6,11 @@ import type { Detection } from './dasr.js';
 /** What the pipelines need from DASR: the in-process `Dasr` and the `DetectorThread` both provide it. */
 export interface Detector {
   readonly config: DasrConfig;
+  /**
+   * Length of the descriptors it outputs (2048, or fewer with a dimension-reducing whitening); data directories
+   * are created with it. Absent: unknown to the wrapper, taken as the index default (2048).
+   */
+  readonly featureDim?: number;
   detect(image: DecodedImage): Promise<Detection>;
   describe(image: DecodedImage, box?: Box): Promise<Float32Array>;
 }

@@ -1,13 +1,20 @@
 /**
- * PCA whitening at full dimension (group code: L2 → whiten → L2), learned on a collection of region features
- * that should be DIFFERENT from the one being searched, plus its versioned binary file.
+ * PCA whitening (group code: L2 → whiten → L2), learned on a collection of region features that should be
+ * DIFFERENT from the one being searched, plus its versioned binary file. By default it keeps every dimension
+ * (the group's setting); with `dims` it keeps only the top principal directions (PCA-whitening with dimension
+ * reduction), which is what a training set with fewer vectors than dimensions calls for: its covariance then
+ * has rank < d, and the null directions, which carry no information about the training collection, would
+ * otherwise be amplified by the regulariser and dominate the descriptor.
  */
 import { readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { symmetricEigen } from './symmetric-eigen.js';
 import { dotRange, l2Normalize } from './vector.js';
 
 export interface Whitening {
+  /** input dimension d (the network's channels) */
   dim: number;
+  /** output dimension: the number of principal directions kept, 1 ≤ outputDim ≤ dim (dim: no reduction) */
+  outputDim: number;
   /** number of feature vectors it was learned from */
   count: number;
   /** network layer whose features it was learned on, e.g. 'res5a' (whitening does not transfer across layers) */
@@ -18,15 +25,20 @@ export interface Whitening {
   createdAt: string;
   /** mean of the L2-normalised training features */
   mean: Float32Array;
-  /** covariance eigenvalues, descending */
+  /** all d covariance eigenvalues, descending (also those of dropped directions, for diagnostics) */
   eigenvalues: Float32Array;
-  /** d × d row-major; row k = eigenvector k / √(λk + ε·λmax) */
+  /** outputDim × d row-major; row k = eigenvector k / √(λk + ε·λmax), k < outputDim */
   projection: Float32Array;
 }
 
 export interface WhiteningOptions {
   epsilon?: number;
   layer?: string;
+  /**
+   * Principal directions to keep (output dimension), 1..d; default d (no reduction). Only the first
+   * count − 1 carry variance of the training set (the centred covariance of n vectors has rank ≤ n − 1).
+   */
+  dims?: number;
 }
 
 /**
@@ -52,6 +64,10 @@ export function fitWhitening(features: Float32Array[], options: WhiteningOptions
   if (dim < 1 || features.some((feature) => feature.length !== dim)) {
     throw new RangeError('fitWhitening: feature vectors must all have the same, non-zero length');
   }
+  const outputDim = options.dims ?? dim;
+  if (!Number.isInteger(outputDim) || outputDim < 1 || outputDim > dim) {
+    throw new RangeError(`fitWhitening: dims must be an integer from 1 to the feature dimension ${dim}, got ${outputDim}`);
+  }
 
   const normalized = features.map(l2Normalize);
   const mean64 = new Float64Array(dim);
@@ -64,14 +80,15 @@ export function fitWhitening(features: Float32Array[], options: WhiteningOptions
   if (!(largest > 0)) throw new Error('fitWhitening: the features have no variance (all identical after L2)');
 
   const regulariser = epsilon * largest;
-  const projection = new Float32Array(dim * dim);
-  for (let k = 0; k < dim; k++) {
+  const projection = new Float32Array(outputDim * dim);
+  for (let k = 0; k < outputDim; k++) {
     // Tiny negative eigenvalues are rounding noise of a rank-deficient covariance.
     const scale = 1 / Math.sqrt(Math.max(values[k], 0) + regulariser);
     for (let i = 0; i < dim; i++) projection[k * dim + i] = vectors[k * dim + i] * scale;
   }
   return {
     dim,
+    outputDim,
     count: features.length,
     layer: options.layer ?? DEFAULT_LAYER,
     epsilon,
@@ -139,36 +156,56 @@ function populationCovariance(vectors: Float32Array[], mean: Float64Array): Floa
   return covariance;
 }
 
-/** Whitened coordinates before the final L2: P · (L2(v) − mean). Accumulated in double. */
+/**
+ * Why a whitening may be a poor one, or null: more directions kept than its training vectors span (the centred
+ * covariance of n vectors has rank ≤ n − 1; the directions beyond are noise, amplified about 1/√ε by the
+ * regulariser).
+ */
+export function whiteningWarning(whitening: Pick<Whitening, 'outputDim' | 'count'>): string | null {
+  const { outputDim, count } = whitening;
+  if (outputDim < count) return null;
+  return (
+    `${outputDim} directions kept from ${count} training vectors, which span at most ${count - 1}: ` +
+    `the other ${outputDim - count + 1} are noise that the regulariser amplifies; ` +
+    `keep fewer (--dims below ${count}) or learn from more images`
+  );
+}
+
+/** Whitened coordinates before the final L2: P · (L2(v) − mean), outputDim of them. Accumulated in double. */
 export function whitenProjection(whitening: Whitening, v: Float32Array): Float32Array {
-  const { dim, mean, projection } = whitening;
+  const { dim, outputDim, mean, projection } = whitening;
   if (v.length !== dim) throw new RangeError(`whitening expects ${dim}-d vectors, got ${v.length}`);
   const normalized = l2Normalize(v);
   const centred = new Float64Array(dim);
   for (let i = 0; i < dim; i++) centred[i] = normalized[i] - mean[i];
-  const out = new Float32Array(dim);
-  for (let k = 0; k < dim; k++) {
+  const out = new Float32Array(outputDim);
+  for (let k = 0; k < outputDim; k++) {
     out[k] = dotRange(projection, k * dim, centred, 0, dim);
   }
   return out;
 }
 
-/** Final descriptor: L2(P · (L2(v) − mean)). */
+/** Final descriptor: L2(P · (L2(v) − mean)), outputDim long. */
 export function applyWhitening(whitening: Whitening, v: Float32Array): Float32Array {
   return l2Normalize(whitenProjection(whitening, v));
 }
 
 // ---- file format ------------------------------------------------------------------------------------------
-// 'DASRWHT1' | uint32 LE header length | UTF-8 JSON header | float32 LE mean[d], eigenvalues[d], projection[d·d].
+// 'DASRWHT1' | uint32 LE header length | UTF-8 JSON header | float32 LE mean[d], eigenvalues[d], projection[k·d].
 // The header is padded with spaces (still valid JSON) so the float data starts 4-byte aligned.
+// Version 1 (no reduction only): header without outputDim, k = d. Version 2 (written now): header has
+// outputDim = k. Both load; the magic stays, as the preamble did not change.
 
 const MAGIC = 'DASRWHT1';
-const FORMAT_VERSION = 1;
+const FORMAT_VERSION = 2;
+const READABLE_VERSIONS: readonly number[] = [1, 2];
 const PREAMBLE_BYTES = MAGIC.length + 4;
 
 interface WhiteningHeader {
   version: number;
   dim: number;
+  /** version ≥ 2 */
+  outputDim?: number;
   count: number;
   layer: string;
   epsilon: number;
@@ -176,17 +213,20 @@ interface WhiteningHeader {
 }
 
 export function saveWhitening(whitening: Whitening, path: string): void {
-  const { dim, count, layer, epsilon, createdAt, mean, eigenvalues, projection } = whitening;
-  if (mean.length !== dim || eigenvalues.length !== dim || projection.length !== dim * dim) {
-    throw new RangeError(`saveWhitening: array sizes do not match dim ${dim}`);
+  const { dim, outputDim, count, layer, epsilon, createdAt, mean, eigenvalues, projection } = whitening;
+  if (!Number.isInteger(outputDim) || outputDim < 1 || outputDim > dim) {
+    throw new RangeError(`saveWhitening: outputDim ${outputDim} is not in 1..${dim}`);
   }
-  const header: WhiteningHeader = { version: FORMAT_VERSION, dim, count, layer, epsilon, createdAt };
+  if (mean.length !== dim || eigenvalues.length !== dim || projection.length !== outputDim * dim) {
+    throw new RangeError(`saveWhitening: array sizes do not match dim ${dim} and outputDim ${outputDim}`);
+  }
+  const header: WhiteningHeader = { version: FORMAT_VERSION, dim, outputDim, count, layer, epsilon, createdAt };
   let headerText = JSON.stringify(header);
   const unpadded = PREAMBLE_BYTES + Buffer.byteLength(headerText);
   headerText += ' '.repeat((4 - (unpadded % 4)) % 4);
   const headerBytes = Buffer.from(headerText, 'utf8');
 
-  const file = Buffer.alloc(PREAMBLE_BYTES + headerBytes.length + 4 * (2 * dim + dim * dim));
+  const file = Buffer.alloc(PREAMBLE_BYTES + headerBytes.length + 4 * (2 * dim + outputDim * dim));
   file.write(MAGIC, 0, 'latin1');
   file.writeUInt32LE(headerBytes.length, MAGIC.length);
   headerBytes.copy(file, PREAMBLE_BYTES);
@@ -217,15 +257,21 @@ export function loadWhitening(path: string): Whitening {
   } catch (error) {
     return fail(`unreadable JSON header (${(error as Error).message})`);
   }
-  if (header?.version !== FORMAT_VERSION) fail(`unsupported version ${String(header?.version)} (expected ${FORMAT_VERSION})`);
+  if (!READABLE_VERSIONS.includes(header?.version)) {
+    fail(`unsupported version ${String(header?.version)} (expected one of ${READABLE_VERSIONS.join(', ')})`);
+  }
   const { dim, count, layer, epsilon, createdAt } = header;
   if (!Number.isInteger(dim) || dim < 1) fail(`invalid dim ${String(dim)}`);
+  // Version 1 files predate dimension reduction: they keep every direction.
+  const outputDim = header.version === 1 ? dim : header.outputDim;
+  if (!Number.isInteger(outputDim) || outputDim! < 1 || outputDim! > dim) fail(`invalid outputDim ${String(outputDim)} for dim ${dim}`);
   if (!Number.isInteger(count) || count < 0) fail(`invalid count ${String(count)}`);
   if (typeof layer !== 'string' || typeof epsilon !== 'number' || typeof createdAt !== 'string') {
     fail('header lacks layer, epsilon or createdAt');
   }
-  const expectedLength = dataStart + 4 * (2 * dim + dim * dim);
-  if (file.length < expectedLength) fail(`truncated file (${file.length} bytes, dim ${dim} needs ${expectedLength})`);
+  const k = outputDim!;
+  const expectedLength = dataStart + 4 * (2 * dim + k * dim);
+  if (file.length < expectedLength) fail(`truncated file (${file.length} bytes, dim ${dim} × ${k} needs ${expectedLength})`);
   if (file.length > expectedLength) fail(`${file.length - expectedLength} unexpected trailing bytes`);
 
   let offset = dataStart;
@@ -236,6 +282,6 @@ export function loadWhitening(path: string): Whitening {
   };
   const mean = readFloats(dim);
   const eigenvalues = readFloats(dim);
-  const projection = readFloats(dim * dim);
-  return { dim, count, layer, epsilon, createdAt, mean, eigenvalues, projection };
+  const projection = readFloats(k * dim);
+  return { dim, outputDim: k, count, layer, epsilon, createdAt, mean, eigenvalues, projection };
 }

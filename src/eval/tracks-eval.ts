@@ -205,7 +205,7 @@ async function videoDatabase(
   // Keyed by the final descriptors: the pipeline's detector applies the post-step itself.
   const dir = indexRoot ? join(indexRoot, method.key) : mkdtempSync(join(tmpdir(), 'dasr-eval-video-'));
   mkdirSync(dir, { recursive: true });
-  const store = await IndexStore.open(dir, { logger });
+  const store = await IndexStore.open(dir, { logger, dim: dasr.featureDim });
   const total = sequences.reduce((n, s) => n + s.frames.length, 0);
   const progress = countProgress(`[video ${method.name}]`, total, write);
   const database: DatabaseFrame[] = [];

@@ -381,7 +381,7 @@ export class IndexDatabase {
       db.pragma('foreign_keys = ON');
       db.pragma('busy_timeout = 5000');
       migrate(db, options.migrations ?? MIGRATIONS);
-      const dim = initMeta(db, options.dim);
+      const dim = initMeta(db, options.dim, dataDir);
       return new IndexDatabase(db, path, dim);
     } catch (err) {
       db.close();
@@ -778,7 +778,7 @@ function migrate(db: SqliteDb, migrations: readonly Migration[]): void {
   }).immediate();
 }
 
-function initMeta(db: SqliteDb, dim: number | undefined): number {
+function initMeta(db: SqliteDb, dim: number | undefined, dataDir: string): number {
   if (dim !== undefined && !(Number.isInteger(dim) && dim > 0)) throw new RangeError(`bad dimension ${dim}`);
   return db.transaction(() => {
     const get = db.prepare('SELECT value FROM meta WHERE key = ?').pluck();
@@ -792,7 +792,13 @@ function initMeta(db: SqliteDb, dim: number | undefined): number {
       return d;
     }
     const d = Number(stored);
-    if (dim !== undefined && dim !== d) throw new Error(`index dimension is ${d}, but ${dim} was requested`);
+    if (dim !== undefined && dim !== d) {
+      // Typically descriptors of another whitening (`dasr whiten fit --dims`) than the directory was indexed with.
+      throw new Error(
+        `index dimension mismatch: ${dataDir} holds ${d}-d descriptors but ${dim}-d ones were requested ` +
+          '(descriptors with another whitening output dimension, or none, need their own data directory)',
+      );
+    }
     return d;
   }).immediate();
 }

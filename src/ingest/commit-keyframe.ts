@@ -23,6 +23,14 @@ export async function trackAndCommit(
   keyframe: { t: number; width: number; height: number; regions: readonly Region[] },
 ): Promise<{ assignments: TrackAssignment[]; committed: CommitResult }> {
   const { t, regions } = keyframe;
+  // Checked before the tracker moves on: the database would refuse the regions only after it had.
+  const wrong = regions.find((r) => r.feature.length !== store.dim);
+  if (wrong) {
+    throw new Error(
+      `the detector's descriptors are ${wrong.feature.length}-d but this data directory indexes ${store.dim}-d ones ` +
+        '(a whitening with another output dimension, or none): index into a data directory of its own',
+    );
+  }
   const assignments = tracker.update({ t, regions });
   const active = new Map(tracker.activeTracks().map((track) => [track.id, track]));
   // A region is its track's best when the tracker just took it as such (same keyframe, same score).

@@ -28,6 +28,10 @@ class TimedDetector implements Detector {
     return this.inner.config;
   }
 
+  get featureDim() {
+    return this.inner.featureDim;
+  }
+
   async detect(image: DecodedImage): Promise<Detection> {
     const started = performance.now();
     try {
@@ -65,14 +69,15 @@ export class DasrService {
 
   static async start(config: ServeConfig, logger: Logger): Promise<DasrService> {
     mkdirSync(config.dataDir, { recursive: true });
-    const store = await IndexStore.open(config.dataDir, { logger });
     const threads: DetectorThread[] = [];
+    let store: IndexStore;
     try {
       threads.push(await DetectorThread.start(config.detector));
       threads.push(await DetectorThread.start(config.detector));
+      // A new data directory takes the detector's descriptor length (a reduced whitening's, say); another is refused.
+      store = await IndexStore.open(config.dataDir, { logger, dim: threads[0]!.featureDim });
     } catch (error) {
       await Promise.all(threads.map((t) => t.close()));
-      await store.close();
       throw error;
     }
     let service: DasrService | null = null;

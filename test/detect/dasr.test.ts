@@ -75,6 +75,7 @@ describe('DASR on the real ResNet-50', () => {
     for (let i = 0; i < dim; i++) projection[i * dim + i] = 1 + (i % 7) / 7;
     const whitening: Whitening = {
       dim,
+      outputDim: dim,
       count: 0,
       layer: 'res5a',
       epsilon: 1e-6,
@@ -93,6 +94,40 @@ describe('DASR on the real ResNet-50', () => {
     const expected = applyWhitening(whitening, l2Normalize(unwhitened));
     expect(dot(expected, region.feature)).toBeGreaterThan(0.9999);
     expect(() => new Dasr(backbone, { poolingLayer: 'res5c' }, whitening)).toThrow(/learned on res5a features but regions are pooled on res5c/);
+    expect(whitened.featureDim).toBe(dim);
+    expect(new Dasr(backbone).featureDim).toBe(dim);
+  });
+
+  it('applies a dimension-reducing whitening: k-d descriptors on both sides', async () => {
+    const dim = 2048;
+    const outputDim = 64;
+    // Keeps 64 of the hand-made axes (rows), scaled unequally.
+    const projection = new Float32Array(outputDim * dim);
+    for (let k = 0; k < outputDim; k++) projection[k * dim + 3 * k] = 1 + (k % 5) / 5;
+    const whitening: Whitening = {
+      dim,
+      outputDim,
+      count: 0,
+      layer: 'res5a',
+      epsilon: 1e-6,
+      createdAt: new Date(0).toISOString(),
+      mean: new Float32Array(dim).fill(0.01),
+      eigenvalues: new Float32Array(dim).fill(1),
+      projection,
+    };
+    const reduced = new Dasr(backbone, { longSide: 256 }, whitening);
+    expect(reduced.featureDim).toBe(outputDim);
+    const detection = await reduced.detect(coffee);
+    const region = detection.regions[0]!;
+    expect(region.feature.length).toBe(outputDim);
+    expect(norm(region.feature)).toBeCloseTo(1, 5);
+    const query = await reduced.describe(coffee, region.box);
+    expect(query.length).toBe(outputDim);
+    expect(dot(query, region.feature)).toBeGreaterThan(0.999);
+    const unwhitened = await new Dasr(backbone, { longSide: 256 }).describe(coffee, region.box);
+    expect(dot(applyWhitening(whitening, unwhitened), region.feature)).toBeGreaterThan(0.9999);
+    const wrongInput = { ...whitening, dim: 512, mean: new Float32Array(512), eigenvalues: new Float32Array(512), projection: new Float32Array(outputDim * 512) };
+    expect(() => new Dasr(backbone, {}, wrongInput)).toThrow(/learned on 512-d features but the backbone's are 2048-d/);
   });
 
   it('gives a blank image a finite, typed result instead of NaN', async () => {

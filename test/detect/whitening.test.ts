@@ -9,7 +9,9 @@ import {
   fitWhitening,
   loadWhitening,
   saveWhitening,
+  whiteningWarning,
   whitenProjection,
+  type Whitening,
 } from '../../src/detect/whitening.js';
 import { mulberry32, standardNormal } from '../support/random.js';
 
@@ -44,6 +46,28 @@ function covarianceOf(vectors: ArrayLike<number>[], dim: number): Float64Array {
   return covariance;
 }
 
+/**
+ * `count` samples of x = B·z, z standard normal, for a fixed d × rank matrix B: they lie in a rank-dimensional
+ * linear subspace, and so do their L2-normalised versions and those minus their mean.
+ */
+function subspaceSamples(dim: number, rank: number, count: number, seed: number): Float32Array[] {
+  const random = mulberry32(seed);
+  const basis = (i: number, j: number) => Math.cos(0.7 * (j + 1) * i + j) + (i === j ? 1 : 0);
+  return Array.from({ length: count }, () => {
+    const z = Array.from({ length: rank }, () => standardNormal(random));
+    return Float32Array.from({ length: dim }, (_, i) => z.reduce((sum, zj, j) => sum + basis(i, j) * zj, 0));
+  });
+}
+
+/** Largest |C − I| entry. */
+function distanceFromIdentity(covariance: Float64Array, dim: number): number {
+  let worst = 0;
+  for (let i = 0; i < dim; i++) {
+    for (let j = 0; j < dim; j++) worst = Math.max(worst, Math.abs(covariance[i * dim + j] - (i === j ? 1 : 0)));
+  }
+  return worst;
+}
+
 const directory = mkdtempSync(join(tmpdir(), 'dasr-whitening-'));
 afterAll(() => rmSync(directory, { recursive: true, force: true }));
 
@@ -59,7 +83,7 @@ describe('fitWhitening / whitenProjection', () => {
       for (let j = 0; j < dim; j++) worst = Math.max(worst, Math.abs(covariance[i * dim + j] - (i === j ? 1 : 0)));
     }
     expect(worst).toBeLessThan(1e-6);
-    expect(whitening).toMatchObject({ dim, count: 3000, layer: 'res5a', epsilon: 1e-12 });
+    expect(whitening).toMatchObject({ dim, outputDim: dim, count: 3000, layer: 'res5a', epsilon: 1e-12 });
   });
 
   it('learns the eigenvalues of the covariance of the L2-normalised features, descending', () => {
@@ -87,6 +111,49 @@ describe('fitWhitening / whitenProjection', () => {
     const whitening = fitWhitening(samples);
     expect(whitening.projection.every(Number.isFinite)).toBe(true);
     expect(applyWhitening(whitening, samples[0]).every(Number.isFinite)).toBe(true);
+    expect(whiteningWarning(whitening)).toMatch(/12 directions kept from 5 training vectors, which span at most 4: the other 8 are noise/);
+  });
+  it('reduced to the rank of a low-dimensional training set, whitens it to identity covariance', () => {
+    const dim = 10;
+    const rank = 3;
+    const samples = subspaceSamples(dim, rank, 800, 11);
+    const full = fitWhitening(samples);
+    // The covariance really has rank 3: the other eigenvalues are rounding noise.
+    expect(full.eigenvalues[rank - 1]).toBeGreaterThan(1e-3 * full.eigenvalues[0]);
+    expect(Math.abs(full.eigenvalues[rank])).toBeLessThan(1e-9 * full.eigenvalues[0]);
+    // Full dimension: the null directions are amplified noise, far from identity.
+    expect(distanceFromIdentity(covarianceOf(samples.map((v) => whitenProjection(full, v)), dim), dim)).toBeGreaterThan(0.5);
+
+    const reduced = fitWhitening(samples, { dims: rank, layer: 'res5a' });
+    expect(reduced).toMatchObject({ dim, outputDim: rank, count: 800 });
+    expect(reduced.projection.length).toBe(rank * dim);
+    expect(reduced.eigenvalues.length).toBe(dim);
+    const whitened = samples.map((v) => whitenProjection(reduced, v));
+    expect(whitened[0].length).toBe(rank);
+    expect(distanceFromIdentity(covarianceOf(whitened, rank), rank)).toBeLessThan(1e-5);
+    // The whitened training set is centred.
+    for (let k = 0; k < rank; k++) expect(Math.abs(whitened.reduce((sum, w) => sum + w[k], 0) / whitened.length)).toBeLessThan(1e-5);
+    const descriptor = applyWhitening(reduced, samples[0]);
+    expect(descriptor.length).toBe(rank);
+    expect(Math.hypot(...descriptor)).toBeCloseTo(1, 6);
+  });
+
+  it('keeps exactly the top rows of the full whitening (same coordinates, truncated)', () => {
+    const dim = 7;
+    const samples = gaussianSamples(dim, 400, 12);
+    const full = fitWhitening(samples);
+    const reduced = fitWhitening(samples, { dims: 4 });
+    expect(reduced.mean).toEqual(full.mean);
+    expect(reduced.eigenvalues).toEqual(full.eigenvalues);
+    expect(reduced.projection).toEqual(full.projection.subarray(0, 4 * dim));
+    expect(whitenProjection(reduced, samples[3])).toEqual(whitenProjection(full, samples[3]).subarray(0, 4));
+    expect(fitWhitening(samples, { dims: dim }).projection).toEqual(full.projection);
+  });
+
+  it('rejects a dims outside 1..d', () => {
+    const samples = gaussianSamples(5, 50, 13);
+    for (const dims of [0, -1, 6, 2.5, Number.NaN]) expect(() => fitWhitening(samples, { dims })).toThrow(/dims must be an integer from 1 to the feature dimension 5/);
+    expect(fitWhitening(samples, { dims: 1 }).outputDim).toBe(1);
   });
 
   it('rejects unusable input', () => {
@@ -97,6 +164,15 @@ describe('fitWhitening / whitenProjection', () => {
     expect(() => fitWhitening([samples[0], samples[0].map((x) => x * 2)])).toThrow(/no variance/);
     const whitening = fitWhitening(samples);
     expect(() => whitenProjection(whitening, new Float32Array(5))).toThrow(RangeError);
+  });
+});
+
+describe('whiteningWarning', () => {
+  it('warns exactly when more directions are kept than the training vectors span (count − 1)', () => {
+    expect(whiteningWarning({ outputDim: 376, count: 377 })).toBeNull();
+    expect(whiteningWarning({ outputDim: 64, count: 377 })).toBeNull();
+    expect(whiteningWarning({ outputDim: 377, count: 377 })).toMatch(/span at most 376: the other 1 are noise/);
+    expect(whiteningWarning({ outputDim: 2048, count: 377 })).toMatch(/--dims below 377/);
   });
 });
 
@@ -122,6 +198,7 @@ describe('saveWhitening / loadWhitening', () => {
     const { mean, eigenvalues, projection, ...header } = loaded;
     expect(header).toEqual({
       dim: whitening.dim,
+      outputDim: whitening.dim,
       count: whitening.count,
       layer: 'res5c',
       epsilon: whitening.epsilon,
@@ -137,7 +214,7 @@ describe('saveWhitening / loadWhitening', () => {
     expect(file.toString('latin1', 0, 8)).toBe('DASRWHT1');
     const headerLength = file.readUInt32LE(8);
     expect((12 + headerLength) % 4).toBe(0);
-    expect(JSON.parse(file.toString('utf8', 12, 12 + headerLength))).toMatchObject({ version: 1, dim: 6, count: 300 });
+    expect(JSON.parse(file.toString('utf8', 12, 12 + headerLength))).toMatchObject({ version: 2, dim: 6, outputDim: 6, count: 300 });
     expect(file.length).toBe(12 + headerLength + 4 * (6 + 6 + 36));
     expect(file.readFloatLE(12 + headerLength)).toBe(whitening.mean[0]);
   });
@@ -167,14 +244,71 @@ describe('saveWhitening / loadWhitening', () => {
 
   it('rejects an unknown version', () => {
     const text = file.toString('latin1');
-    const bumped = Buffer.from(text.replace('"version":1', '"version":2'), 'latin1');
+    const bumped = Buffer.from(text.replace('"version":2', '"version":3'), 'latin1');
     expect(bumped.length).toBe(file.length);
-    expect(() => loadWhitening(writeVariant('version.bin', bumped))).toThrow(/version 2/);
+    expect(() => loadWhitening(writeVariant('version.bin', bumped))).toThrow(/version 3/);
+  });
+
+  it('rejects an outputDim outside 1..dim or not matching the data', () => {
+    const text = file.toString('latin1');
+    const wider = Buffer.from(text.replace('"outputDim":6', '"outputDim":7'), 'latin1');
+    expect(() => loadWhitening(writeVariant('output-wide.bin', wider))).toThrow(/invalid outputDim 7 for dim 6/);
+    const narrower = Buffer.from(text.replace('"outputDim":6', '"outputDim":5'), 'latin1');
+    expect(() => loadWhitening(writeVariant('output-narrow.bin', narrower))).toThrow(/trailing/);
+    const missing = Buffer.from(text.replace('"outputDim":6', '"outputDix":6'), 'latin1');
+    expect(() => loadWhitening(writeVariant('output-missing.bin', missing))).toThrow(/invalid outputDim undefined/);
   });
 
   it('rejects a header whose dim does not match the data', () => {
     const text = file.toString('latin1');
     const resized = Buffer.from(text.replace('"dim":6', '"dim":5'), 'latin1');
-    expect(() => loadWhitening(writeVariant('dim.bin', resized))).toThrow(/trailing/);
+    expect(() => loadWhitening(writeVariant('dim.bin', resized))).toThrow(/invalid outputDim 6 for dim 5/);
+  });
+});
+
+/** A version-1 file (before dimension reduction), byte for byte as the version-1 writer made it. */
+function versionOneFile(whitening: Whitening): Buffer {
+  const { dim, count, layer, epsilon, createdAt } = whitening;
+  let headerText = JSON.stringify({ version: 1, dim, count, layer, epsilon, createdAt });
+  headerText += ' '.repeat((4 - ((12 + Buffer.byteLength(headerText)) % 4)) % 4);
+  const header = Buffer.from(headerText, 'utf8');
+  const data = Buffer.alloc(4 * (2 * dim + dim * dim));
+  let offset = 0;
+  for (const array of [whitening.mean, whitening.eigenvalues, whitening.projection]) {
+    for (let i = 0; i < array.length; i++, offset += 4) data.writeFloatLE(array[i], offset);
+  }
+  const preamble = Buffer.alloc(12);
+  preamble.write('DASRWHT1', 0, 'latin1');
+  preamble.writeUInt32LE(header.length, 8);
+  return Buffer.concat([preamble, header, data]);
+}
+
+describe('saveWhitening / loadWhitening with dimension reduction', () => {
+  const samples = gaussianSamples(6, 300, 8);
+
+  it('round-trips a reduced whitening (k × d projection) bit-exactly', () => {
+    const reduced = fitWhitening(samples, { dims: 2, layer: 'res5a' });
+    const path = join(directory, 'reduced.bin');
+    saveWhitening(reduced, path);
+    const file = readFileSync(path);
+    const headerLength = file.readUInt32LE(8);
+    expect(JSON.parse(file.toString('utf8', 12, 12 + headerLength))).toMatchObject({ version: 2, dim: 6, outputDim: 2 });
+    expect(file.length).toBe(12 + headerLength + 4 * (6 + 6 + 2 * 6));
+    const loaded = loadWhitening(path);
+    expect(loaded).toEqual(reduced);
+    expect(applyWhitening(loaded, samples[1])).toEqual(applyWhitening(reduced, samples[1]));
+  });
+
+  it('still loads version-1 files, as full-dimension whitenings', () => {
+    const full = fitWhitening(samples, { layer: 'res5a' });
+    const path = join(directory, 'version-1.bin');
+    writeFileSync(path, versionOneFile(full));
+    expect(loadWhitening(path)).toEqual(full);
+  });
+
+  it('refuses to save inconsistent sizes', () => {
+    const reduced = fitWhitening(samples, { dims: 2 });
+    expect(() => saveWhitening({ ...reduced, outputDim: 3 }, join(directory, 'bad.bin'))).toThrow(/do not match dim 6 and outputDim 3/);
+    expect(() => saveWhitening({ ...reduced, outputDim: 0 }, join(directory, 'bad.bin'))).toThrow(/outputDim 0 is not in 1..6/);
   });
 });
