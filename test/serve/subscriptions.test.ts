@@ -1,0 +1,75 @@
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import type { LiveKeyframe } from '../../src/ingest/ingest-live.js';
+import { createLogger } from '../../src/log.js';
+import { SubscriptionHub, regionThumbnailPath, type QueuedMessage } from '../../src/serve/subscriptions.js';
+import { mulberry32, randomUnitVector } from '../support/random.js';
+
+const DIM = 16;
+const dirs: string[] = [];
+afterEach(() => {
+  for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
+});
+
+function hub(queueCapacity: number): SubscriptionHub {
+  const dataDir = mkdtempSync(join(tmpdir(), 'dasr-hub-'));
+  dirs.push(dataDir);
+  return new SubscriptionHub({ dataDir, dim: DIM, queueCapacity, logger: createLogger('error') });
+}
+
+/** Keyframe k of a stream: one region starting track k (and ending track k − 1), left and right in turn, a grey frame. */
+function keyframe(k: number, feature: Float32Array): LiveKeyframe {
+  return {
+    videoId: 1,
+    t: k,
+    pts: k,
+    receivedAt: 1_000_000 + 1000 * k,
+    processedAt: 1_000_500 + 1000 * k,
+    regions: [{ regionId: 100 + k, box: k % 2 ? [300, 100, 400, 200] : [10, 10, 110, 110], score: 1, trackId: k, isNewTrack: true, feature }],
+    endedTracks: k > 0 ? [{ id: k - 1 } as LiveKeyframe['endedTracks'][number]] : [],
+    frame: { width: 32, height: 18, data: Buffer.alloc(32 * 18 * 3, 128) },
+    width: 640,
+    height: 360,
+  };
+}
+
+describe('SubscriptionHub', () => {
+  it('keeps at most its capacity for a client that does not read, and says how many it dropped', async () => {
+    const h = hub(8);
+    const rand = mulberry32(1);
+    const feature = randomUnitVector(rand, DIM);
+    const { id } = h.create({ vector: feature, threshold: 0.5, streams: null, updates: false, persist: false, name: null });
+    for (let k = 0; k < 100; k++) await h.offerKeyframe(7, keyframe(k, feature));
+    // 100 matches and 99 ended messages were produced; only the newest 8 wait.
+    expect(h.queued).toBe(8);
+    const taken: QueuedMessage[] = [];
+    for (let m = h.take(id); m; m = h.take(id)) taken.push(m);
+    expect(taken[0]).toEqual({ type: 'dropped', subscription: id, count: 199 - 8 });
+    // Keyframe k queues the match of track k, then the end of track k − 1's appearance.
+    expect(taken.slice(1).map((m) => m.type)).toEqual(['match', 'ended', 'match', 'ended', 'match', 'ended', 'match', 'ended']);
+    expect(taken.at(-1)).toMatchObject({ type: 'ended', tracks: [98], start: 98, end: 98 });
+    const last = taken.at(-2) as Extract<QueuedMessage, { type: 'match' | 'update' }>;
+    expect(last).toMatchObject({ stream: 7, video: 1, track: 99, region: 199, t: 99, box: [300, 100, 400, 200], score: 1, thumbnail: '/v1/regions/199/thumbnail' });
+    expect(last.frameTime).toBe(new Date(1_099_000).toISOString());
+    expect(existsSync(regionThumbnailPath(h['options'].dataDir, 199))).toBe(true);
+    expect(h.get(id)).toMatchObject({ queued: 0, dropped: 191 });
+  });
+
+  it('matches only above the threshold, and removes a non-persisted subscription when its client leaves', async () => {
+    const h = hub(8);
+    const rand = mulberry32(2);
+    const wanted = randomUnitVector(rand, DIM);
+    const { id } = h.create({ vector: wanted, threshold: 0.9, streams: null, updates: false, persist: false, name: null });
+    await h.offerKeyframe(1, keyframe(0, randomUnitVector(rand, DIM)));
+    expect(h.queued).toBe(0);
+    let woken = 0;
+    expect(h.attach(id, () => woken++)).toBe(true);
+    expect(h.attach(id, () => undefined)).toBe(false);
+    await h.offerKeyframe(1, keyframe(1, wanted));
+    expect(woken).toBe(1);
+    h.detach(id);
+    expect(h.get(id)).toBeUndefined();
+  });
+});
