@@ -462,17 +462,19 @@ export class IndexDatabase {
     return row && videoFromRow(row);
   }
 
-  listVideos(options: { includeDeleted?: boolean } = {}): VideoSummary[] {
+  /** Videos with their counts, in id order; `id`: only that one (an empty list when it does not exist). */
+  listVideos(options: { includeDeleted?: boolean; id?: number } = {}): VideoSummary[] {
+    const where = [options.includeDeleted ? '' : `v.status <> 'deleted'`, options.id === undefined ? '' : 'v.id = @id'].filter(Boolean);
     const rows = this
       .stmt(
         `SELECT v.*,
            (SELECT count(*) FROM keyframes k WHERE k.video_id = v.id) AS keyframe_count,
            (SELECT count(*) FROM regions r WHERE r.video_id = v.id) AS region_count,
            (SELECT count(*) FROM tracks t WHERE t.video_id = v.id) AS track_count
-         FROM videos v ${options.includeDeleted ? '' : `WHERE v.status <> 'deleted'`}
+         FROM videos v ${where.length ? `WHERE ${where.join(' AND ')}` : ''}
          ORDER BY v.id`,
       )
-      .all() as VideoSummaryRow[];
+      .all(options.id === undefined ? {} : { id: options.id }) as VideoSummaryRow[];
     return rows.map((row) => ({
       ...videoFromRow(row),
       keyframeCount: row.keyframe_count,
@@ -651,6 +653,11 @@ export class IndexDatabase {
   }
 
   /** Largest track id in the data directory (tracker ids must stay unique across videos), 0 when none. */
+  /** Videos and stream runs not deleted. */
+  videoCount(): number {
+    return this.stmt(`SELECT count(*) FROM videos WHERE status <> 'deleted'`).pluck().get() as number;
+  }
+
   maxTrackId(): number {
     return (this.stmt('SELECT coalesce(max(id), 0) FROM tracks').pluck().get() as number) ?? 0;
   }

@@ -231,7 +231,6 @@ export class IndexStore {
     return result;
   }
 
-  /** Persists the graph (atomically) if it changed since the last save. */
   /**
    * A track id no tracker has used in this index: every ingestion writing into this store (files, live streams)
    * allocates here, so concurrent ones never collide. Ids given out but never committed (a crash) are skipped.
@@ -241,6 +240,7 @@ export class IndexStore {
     return this.nextTrackId++;
   }
 
+  /** Persists the graph (atomically) if it changed since the last save. */
   async saveVectors(): Promise<void> {
     this.assertOpen();
     if (!this.dirty) return;

@@ -3,9 +3,12 @@
  * into a few messages per appearance instead of one per frame.
  *
  * An appearance is what a user means by "it showed up": one or more tracks of one stream that match a
- * subscription. DASR* often finds several regions on one object (the whole and its parts), each followed by its
- * own track, so a newly matching track whose box overlaps the box of an open appearance of the same stream
- * (intersection ≥ JOIN_OVERLAP of the smaller box) joins that appearance silently. Messages:
+ * subscription. A newly matching track joins an open appearance of the same subscription and stream silently
+ * when its box overlaps the appearance's last box (intersection ≥ JOIN_OVERLAP of the smaller box: DASR* often
+ * finds several regions on one object, the whole and its parts, each followed by its own track), or when nothing
+ * else matched that appearance in this keyframe (the object moved too far between keyframes for the tracker to
+ * follow, which happens when keyframes are seconds apart under load). Only a second matching region in the same
+ * keyframe, away from the first, opens a second appearance. Messages:
  * - match: the first matching region of a new appearance;
  * - update (only when the subscription asks for them): a later region scoring at least UPDATE_MIN_GAIN above the
  *   best so far;
@@ -182,7 +185,7 @@ export class LiveMatcher {
     const candidates = [...this.open.values()].filter((a) => a.subscriptionId === subscription.id && a.streamId === keyframe.streamId);
     let appearance = candidates.find((a) => a.trackIds.has(region.trackId));
     if (!appearance) {
-      appearance = candidates.find((a) => overlapOfSmaller(a.lastBox, region.box) >= JOIN_OVERLAP);
+      appearance = candidates.find((a) => overlapOfSmaller(a.lastBox, region.box) >= JOIN_OVERLAP) ?? candidates.find((a) => a.lastT < keyframe.t);
       if (appearance) {
         appearance.trackIds.add(region.trackId);
         appearance.allTrackIds.add(region.trackId);

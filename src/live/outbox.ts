@@ -1,43 +1,42 @@
 /**
- * A bounded first-in first-out queue of outgoing messages for one consumer. When full, the oldest message is
- * dropped and counted: a slow consumer loses old news, never the newest, and memory stays bounded. The count of
- * drops since the consumer was last told is handed out once with `takeDropped` so it can be reported in-band.
+ * A bounded first-in first-out queue of outgoing messages for one consumer: a ring buffer of `capacity` slots.
+ * When full, the oldest message is dropped and counted: a slow consumer loses old news, never the newest, and
+ * memory stays bounded by the capacity. The count of drops since the consumer was last told is handed out once
+ * with `takeDropped` so it can be reported in-band.
  */
 export class Outbox<T> {
-  private readonly items: T[] = [];
+  private readonly slots: (T | undefined)[];
   private head = 0;
+  private count = 0;
   private droppedSinceNotice = 0;
   droppedTotal = 0;
 
   constructor(readonly capacity: number) {
     if (!(Number.isInteger(capacity) && capacity > 0)) throw new RangeError(`capacity must be a positive integer, got ${capacity}`);
+    this.slots = new Array<T | undefined>(capacity);
   }
 
   get length(): number {
-    return this.items.length - this.head;
+    return this.count;
   }
 
   push(item: T): void {
-    if (this.length === this.capacity) {
-      this.head++;
+    if (this.count === this.capacity) {
+      this.head = (this.head + 1) % this.capacity;
+      this.count--;
       this.droppedSinceNotice++;
       this.droppedTotal++;
     }
-    this.items.push(item);
-    if (this.head > 1024 && this.head * 2 > this.items.length) {
-      this.items.splice(0, this.head);
-      this.head = 0;
-    }
+    this.slots[(this.head + this.count) % this.capacity] = item;
+    this.count++;
   }
 
   shift(): T | undefined {
-    if (this.length === 0) return undefined;
-    const item = this.items[this.head]!;
-    this.head++;
-    if (this.head === this.items.length) {
-      this.items.length = 0;
-      this.head = 0;
-    }
+    if (this.count === 0) return undefined;
+    const item = this.slots[this.head];
+    this.slots[this.head] = undefined;
+    this.head = (this.head + 1) % this.capacity;
+    this.count--;
     return item;
   }
 

@@ -2,7 +2,7 @@
  * The HTTP API (Fastify) over a DasrService: videos, streams, search, media, subscriptions, health, metrics,
  * OpenAPI, and the web UI's static files. WebSocket subscriptions are attached by live-socket.ts.
  */
-import { createReadStream, existsSync, mkdirSync, realpathSync, statSync } from 'node:fs';
+import { createReadStream, existsSync, mkdirSync, readdirSync, realpathSync, statSync } from 'node:fs';
 import { rename, rm, writeFile } from 'node:fs/promises';
 import { createWriteStream } from 'node:fs';
 import { pipeline } from 'node:stream/promises';
@@ -12,6 +12,7 @@ import { fileURLToPath } from 'node:url';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import multipart, { type MultipartFile } from '@fastify/multipart';
 import type { Box } from '../detect/box.js';
+import type { VideoSummary } from '../index/database.js';
 import { decodeImage } from '../image/load.js';
 import { probeVideo } from '../decode/probe.js';
 import { hitThumbnail } from '../clip/thumbnail.js';
@@ -81,13 +82,13 @@ export async function buildApp(service: DasrService): Promise<FastifyInstance> {
   }
 
   // ---- videos ----
-  app.get('/v1/videos', async () => ({ videos: service.store.db.listVideos().map((v) => videoView(service, v.id)), jobs: service.jobs.list() }));
+  app.get('/v1/videos', async () => ({ videos: service.store.db.listVideos().map((v) => videoView(service, v)), jobs: service.jobs.list() }));
 
   app.get('/v1/videos/:id', { schema: { params: idParams } }, async (request) => {
     const { id } = request.params as { id: number };
-    const view = videoView(service, id);
-    if (!view) throw new ApiError('not-found', `no video ${id}`);
-    return view;
+    const [video] = service.store.db.listVideos({ id });
+    if (!video) throw new ApiError('not-found', `no video ${id}`);
+    return videoView(service, video);
   });
 
   app.post('/v1/videos', async (request, reply) => {
@@ -116,8 +117,13 @@ export async function buildApp(service: DasrService): Promise<FastifyInstance> {
       throw new ApiError('conflict', `video ${id} is the current run of a live stream: remove the stream first`);
     }
     await service.jobs.cancelVideo(id);
+    const regionIds = service.store.db.regionIdsOfVideo(id);
     await service.store.deleteVideo(id);
+    // What was made from it goes too: the upload, the cached clips and thumbnails.
     if (video.sourceKind === 'file' && video.path.startsWith(uploadDir(config.dataDir))) await rm(dirname(video.path), { recursive: true, force: true });
+    const clipsDir = join(config.dataDir, 'clips');
+    if (existsSync(clipsDir)) for (const name of readdirSync(clipsDir)) if (name.startsWith(clipPrefix(id))) await rm(join(clipsDir, name), { force: true });
+    for (const regionId of regionIds) await rm(regionThumbnailPath(config.dataDir, regionId), { force: true });
     return reply.status(204).send();
   });
 
@@ -138,7 +144,7 @@ export async function buildApp(service: DasrService): Promise<FastifyInstance> {
 
   const clipQuery = {
     type: 'object',
-    properties: { start: { type: 'number', minimum: 0 }, end: { type: 'number', minimum: 0 }, pad: { type: 'number', minimum: 0, maximum: 60 }, boxes: { type: 'boolean' } },
+    properties: { pad: { type: 'number', minimum: 0, maximum: 60 }, boxes: { type: 'boolean' } },
     additionalProperties: false,
   } as const;
 
@@ -152,7 +158,14 @@ export async function buildApp(service: DasrService): Promise<FastifyInstance> {
     return sendFile(request, reply, file, 'video/mp4');
   });
 
-  app.get('/v1/videos/:id/clip', { schema: { params: idParams, querystring: { ...clipQuery, required: ['start', 'end'] } } }, async (request, reply) => {
+  const spanQuery = {
+    type: 'object',
+    required: ['start', 'end'],
+    properties: { start: { type: 'number', minimum: 0 }, end: { type: 'number', minimum: 0 }, pad: { type: 'number', minimum: 0, maximum: 60 } },
+    additionalProperties: false,
+  } as const;
+
+  app.get('/v1/videos/:id/clip', { schema: { params: idParams, querystring: spanQuery } }, async (request, reply) => {
     const { id } = request.params as { id: number };
     const query = request.query as { start: number; end: number; pad?: number };
     const file = await clipFile(service, id, query.start, query.end, query.pad ?? 0, undefined);
@@ -170,12 +183,19 @@ export async function buildApp(service: DasrService): Promise<FastifyInstance> {
     const json = searchJson(hits);
     return {
       query: { width: image.width, height: image.height, box: form.box ?? [0, 0, image.width, image.height] },
-      hits: json.hits.map((hit, i) => ({
-        ...hit,
-        duration: service.store.db.getVideo(hits[i]!.videoId)?.duration ?? null,
-        thumbnail: `/v1/regions/${hits[i]!.best.regionId}/thumbnail`,
-        clip: hits[i]!.track === null ? null : `/v1/tracks/${hits[i]!.track}/clip`,
-      })),
+      hits: json.hits.map((hit, i) => {
+        const { videoId, best, track } = hits[i]!;
+        const video = service.store.db.getVideo(videoId);
+        // Live streams are not recorded: a live region has a picture only if it matched a subscription, and no clip.
+        const file = video?.sourceKind === 'file';
+        const pictured = file || existsSync(regionThumbnailPath(config.dataDir, best.regionId));
+        return {
+          ...hit,
+          duration: video?.duration ?? null,
+          thumbnail: pictured ? `/v1/regions/${best.regionId}/thumbnail` : null,
+          clip: file && track !== null ? `/v1/tracks/${track}/clip` : null,
+        };
+      }),
     };
   });
 
@@ -224,10 +244,8 @@ export async function buildApp(service: DasrService): Promise<FastifyInstance> {
   return app;
 }
 
-function videoView(service: DasrService, id: number): Record<string, unknown> | undefined {
-  const video = service.store.db.listVideos().find((v) => v.id === id);
-  if (!video) return undefined;
-  const job = service.jobs.jobOfVideo(id);
+function videoView(service: DasrService, video: VideoSummary): Record<string, unknown> {
+  const job = service.jobs.jobOfVideo(video.id);
   const { config: _settings, contentKey: _key, ...rest } = video;
   return { ...rest, progress: job ? { state: job.state, position: job.position, duration: job.duration } : null };
 }
@@ -387,7 +405,7 @@ async function clipFile(service: DasrService, videoId: number, start: number, en
   if (!video || video.status === 'deleted') throw new ApiError('not-found', `no video ${videoId}`);
   if (video.sourceKind !== 'file') throw new ApiError('not-found', `video ${videoId} is a live stream run: live streams are not recorded, so there is no clip`);
   if (!(end >= start)) throw new ApiError('bad-request', `end (${end}) must not be before start (${start})`);
-  const key = createHash('sha1').update(JSON.stringify({ videoId, contentKey: video.contentKey, start, end, pad, boxes })).digest('hex').slice(0, 20);
+  const key = `${clipPrefix(videoId)}${createHash('sha1').update(JSON.stringify({ videoId, contentKey: video.contentKey, start, end, pad, boxes })).digest('hex').slice(0, 20)}`;
   const dir = join(service.config.dataDir, 'clips');
   mkdirSync(dir, { recursive: true });
   const file = join(dir, `${key}.mp4`);
@@ -402,6 +420,11 @@ async function clipFile(service: DasrService, videoId: number, start: number, en
     await rm(`${temporary}.jpg`, { force: true });
   }
   return file;
+}
+
+/** Clip files of a video start with this, so that they can be removed with it. */
+function clipPrefix(videoId: number): string {
+  return `video-${videoId}-`;
 }
 
 /** A file with HTTP range support (206 for one satisfiable range, 416 otherwise), as browsers need for video. */

@@ -14,7 +14,6 @@ export const ERROR_STATUS = {
   'too-large': 413,
   'unsupported-media-type': 415,
   'range-not-satisfiable': 416,
-  'not-ready': 503,
   internal: 500,
 } as const;
 

@@ -25,6 +25,9 @@ const HIGH_WATER = 1 * 2 ** 20;
 const RETRY_MS = 50;
 export const DEFAULT_THRESHOLD = 0.7;
 const MAX_SUBSCRIPTIONS_PER_CONNECTION = 32;
+/** Across the service: every subscription costs a descriptor, an outbox and a row of the match product. */
+export const MAX_SUBSCRIPTIONS = 10_000;
+const CLOSE_GRACE_MS = 1000;
 
 export class LiveSockets {
   private readonly server: WebSocketServer;
@@ -50,7 +53,19 @@ export class LiveSockets {
 
   async close(): Promise<void> {
     for (const client of this.server.clients) client.close(1001, 'service stopping');
+    // A client that stopped reading never completes the closing handshake: cut it after a short grace.
+    const cut = setTimeout(() => {
+      for (const client of this.server.clients) client.terminate();
+    }, CLOSE_GRACE_MS);
     await new Promise<void>((resolve) => this.server.close(() => resolve()));
+    await new Promise<void>((resolve) => {
+      const check = (): void => {
+        if (this.server.clients.size === 0) resolve();
+        else setTimeout(check, 50);
+      };
+      check();
+    });
+    clearTimeout(cut);
   }
 }
 
@@ -58,6 +73,9 @@ class LiveConnection {
   private readonly subscriptions = new Set<string>();
   private pumpTimer: NodeJS.Timeout | null = null;
   private closed = false;
+  /** subscribe requests are handled one at a time: each decodes an image and waits for the query detector */
+  private subscribing: Promise<void> = Promise.resolve();
+  private pendingSubscribes = 0;
 
   constructor(
     private readonly ws: WebSocket,
@@ -82,8 +100,13 @@ class LiveConnection {
       if (!message || typeof message !== 'object' || Array.isArray(message)) throw new ApiError('bad-request', 'a message is a JSON object with a "type"');
       requestId = typeof message.requestId === 'string' ? message.requestId.slice(0, 200) : undefined;
       switch (message.type) {
-        case 'subscribe':
-          return await this.subscribe(message, requestId);
+        case 'subscribe': {
+          this.checkRoom(1 + this.pendingSubscribes);
+          this.pendingSubscribes++;
+          const run = this.subscribing.then(() => this.subscribe(message, requestId));
+          this.subscribing = run.catch(() => undefined).finally(() => this.pendingSubscribes--);
+          return await run;
+        }
         case 'resume':
           return this.resume(message, requestId);
         case 'unsubscribe':
@@ -104,14 +127,11 @@ class LiveConnection {
     const allowed = new Set(['type', 'image', 'box', 'threshold', 'streams', 'updates', 'persist', 'name', 'requestId']);
     const unknown = Object.keys(message).filter((k) => !allowed.has(k));
     if (unknown.length) throw new ApiError('bad-request', `unknown field(s): ${unknown.join(', ')}`);
-    if (this.subscriptions.size >= MAX_SUBSCRIPTIONS_PER_CONNECTION) throw new ApiError('bad-request', `at most ${MAX_SUBSCRIPTIONS_PER_CONNECTION} subscriptions per connection`);
     if (typeof message.image !== 'string' || message.image.length === 0) throw new ApiError('bad-request', 'image must be a base64 string (JPEG, PNG or WebP)');
-    const box =
-      message.box === undefined
-        ? undefined
-        : Array.isArray(message.box) || typeof message.box === 'string'
-          ? boxField(Array.isArray(message.box) ? message.box.join(',') : message.box)
-          : boxField('');
+    let box: [number, number, number, number] | undefined;
+    if (Array.isArray(message.box) && message.box.every((v) => typeof v === 'number')) box = boxField(message.box.join(','));
+    else if (typeof message.box === 'string') box = boxField(message.box);
+    else if (message.box !== undefined) throw new ApiError('bad-box', 'box must be [x, y, w, h] (four numbers, image pixels) or "x,y,w,h"');
     const threshold = message.threshold === undefined ? DEFAULT_THRESHOLD : message.threshold;
     if (typeof threshold !== 'number' || !(threshold >= -1 && threshold <= 1)) throw new ApiError('bad-request', 'threshold must be a number in [-1, 1]');
     let streams: number[] | null = null;
@@ -128,9 +148,10 @@ class LiveConnection {
     const image = await decodeImage(bytes, { maxPixels: this.service.config.maxImagePixels });
     const vector = await this.service.queryDetector.describe(image, box);
     if (this.closed) return;
+    this.checkRoom(1);
     const info = this.service.hub.create({ vector, threshold, streams, updates: message.updates === true, persist: message.persist === true, name: (message.name as string | undefined) ?? null });
-    this.service.hub.attach(info.id, () => this.pump());
     this.subscriptions.add(info.id);
+    this.service.hub.attach(info.id, () => this.pump());
     this.reply({ type: 'subscribed', requestId, subscription: this.service.hub.get(info.id) });
   }
 
@@ -139,9 +160,22 @@ class LiveConnection {
     if (typeof id !== 'string') throw new ApiError('bad-request', 'subscription must be a subscription id');
     const info = this.service.hub.get(id);
     if (!info) throw new ApiError('not-found', `no subscription ${id}`);
-    if (!this.service.hub.attach(id, () => this.pump())) throw new ApiError('conflict', `subscription ${id} is attached to another connection`);
+    if (this.subscriptions.has(id)) throw new ApiError('conflict', `subscription ${id} is already on this connection`);
+    if (this.subscriptions.size >= MAX_SUBSCRIPTIONS_PER_CONNECTION) throw new ApiError('bad-request', `at most ${MAX_SUBSCRIPTIONS_PER_CONNECTION} subscriptions per connection`);
+    // Registered before attaching: attach() calls the pump at once when messages waited while detached.
     this.subscriptions.add(id);
+    if (!this.service.hub.attach(id, () => this.pump())) {
+      this.subscriptions.delete(id);
+      throw new ApiError('conflict', `subscription ${id} is attached to another connection`);
+    }
     this.reply({ type: 'resumed', requestId, subscription: this.service.hub.get(id) });
+    this.pump();
+  }
+
+  /** Refuses a subscription beyond the per-connection or the service-wide limit. */
+  private checkRoom(adding: number): void {
+    if (this.subscriptions.size + adding > MAX_SUBSCRIPTIONS_PER_CONNECTION) throw new ApiError('bad-request', `at most ${MAX_SUBSCRIPTIONS_PER_CONNECTION} subscriptions per connection`);
+    if (this.service.hub.size + adding > MAX_SUBSCRIPTIONS) throw new ApiError('conflict', `the service holds its maximum of ${MAX_SUBSCRIPTIONS} subscriptions`);
   }
 
   private unsubscribe(message: Record<string, unknown>, requestId: unknown): void {

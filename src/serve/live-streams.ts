@@ -45,6 +45,8 @@ interface StreamsFile {
 
 export class LiveStreams {
   private readonly running = new Map<number, { spec: StreamSpec; ingestion: LiveIngestion }>();
+  /** saved streams that could not be restarted (a protocol no longer allowed): kept in the file, not run */
+  private readonly notRestarted: StreamSpec[] = [];
   private readonly file: string;
   private nextId: number;
 
@@ -61,6 +63,7 @@ export class LiveStreams {
         this.start(spec);
       } catch (error) {
         options.logger.error(`stream ${spec.id} (${spec.url}) not restarted: ${error instanceof Error ? error.message : String(error)}`);
+        this.notRestarted.push(spec);
       }
     }
   }
@@ -124,6 +127,7 @@ export class LiveStreams {
   }
 
   private persist(): void {
-    writeJsonAtomic(this.file, { nextId: this.nextId, streams: [...this.running.values()].map((e) => e.spec) } satisfies StreamsFile);
+    const streams = [...this.notRestarted, ...[...this.running.values()].map((e) => e.spec)].sort((a, b) => a.id - b.id);
+    writeJsonAtomic(this.file, { nextId: this.nextId, streams } satisfies StreamsFile);
   }
 }

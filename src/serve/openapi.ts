@@ -47,18 +47,11 @@ const clipQueryParameters = (requiredSpan: boolean): Record<string, Json>[] => [
         { name: 'start', in: 'query', required: true, description: 'span start, seconds', schema: { type: 'number', minimum: 0 } },
         { name: 'end', in: 'query', required: true, description: 'span end, seconds (not before start)', schema: { type: 'number', minimum: 0 } },
       ]
-    : [
-        { name: 'start', in: 'query', required: false, description: 'accepted and ignored: a track clip spans the track', schema: { type: 'number', minimum: 0 } },
-        { name: 'end', in: 'query', required: false, description: 'accepted and ignored: a track clip spans the track', schema: { type: 'number', minimum: 0 } },
-      ]),
+    : []),
   { name: 'pad', in: 'query', required: false, description: `seconds added before and after (default ${requiredSpan ? 0 : 1})`, schema: { type: 'number', minimum: 0, maximum: 60 } },
-  {
-    name: 'boxes',
-    in: 'query',
-    required: false,
-    description: requiredSpan ? 'accepted and ignored: video clips have no boxes drawn' : "draw the track's boxes into the clip (default true)",
-    schema: { type: 'boolean' },
-  },
+  ...(requiredSpan
+    ? []
+    : [{ name: 'boxes', in: 'query', required: false, description: "draw the track's boxes into the clip (default true)", schema: { type: 'boolean' } }]),
 ];
 
 const mediaResponses = (type: string, what: string): Record<string, Json> => ({
@@ -321,8 +314,8 @@ const schemas: Record<string, Json> = {
         items: { type: 'object', required: ['t', 'box', 'score'], properties: { t: { type: 'number' }, box: corners, score: { type: 'number' } } },
       },
       duration: { type: ['number', 'null'], description: "the video's duration, seconds" },
-      thumbnail: { type: 'string', description: 'URL path of the best region thumbnail', example: '/v1/regions/17/thumbnail' },
-      clip: { type: ['string', 'null'], description: "URL path of the track's clip (null when track is null)", example: '/v1/tracks/3/clip' },
+      thumbnail: { type: ['string', 'null'], description: 'URL path of the best region thumbnail (null for a live-stream region no subscription matched: live frames are not kept)', example: '/v1/regions/17/thumbnail' },
+      clip: { type: ['string', 'null'], description: "URL path of the track's clip (null when track is null, or for a live stream: not recorded)", example: '/v1/tracks/3/clip' },
     },
   },
   SearchResult: {
@@ -409,7 +402,7 @@ const schemas: Record<string, Json> = {
       processedAt: { type: 'string', format: 'date-time' },
       box: corners,
       score: { type: 'number' },
-      thumbnail: { type: 'string', example: '/v1/regions/17/thumbnail' },
+      thumbnail: { type: ['string', 'null'], description: 'null when the picture could not be written', example: '/v1/regions/17/thumbnail' },
     },
   },
 };

@@ -18,7 +18,13 @@ export interface RunningServer {
 
 export async function startServer(config: ServeConfig, logger: Logger): Promise<RunningServer> {
   const service = await DasrService.start(config, logger);
-  const app = await buildApp(service);
+  let app: Awaited<ReturnType<typeof buildApp>>;
+  try {
+    app = await buildApp(service);
+  } catch (error) {
+    await service.close();
+    throw error;
+  }
   const sockets = new LiveSockets(service, new TokenCheck(config.tokens));
   app.server.on('upgrade', (request, socket, head) => {
     if (!sockets.handleUpgrade(request, socket, head)) socket.destroy();

@@ -80,11 +80,21 @@ export class DasrService {
       await Promise.all(threads.map((t) => t.close()));
       throw error;
     }
+    try {
+      return DasrService.assemble(config, store, threads, logger);
+    } catch (error) {
+      await Promise.all(threads.map((t) => t.close()));
+      await store.close();
+      throw error;
+    }
+  }
+
+  private static assemble(config: ServeConfig, store: IndexStore, threads: DetectorThread[], logger: Logger): DasrService {
     let service: DasrService | null = null;
     const metrics = new ServiceMetrics({
       streams: () => service?.streams.list() ?? [],
       indexRegions: () => store.db.regionCount(),
-      indexVideos: () => store.db.listVideos().length,
+      indexVideos: () => store.db.videoCount(),
       pendingJobs: () => service?.jobs.pending ?? 0,
       subscriptions: () => service?.hub.size ?? 0,
       queuedPushes: () => service?.hub.queued ?? 0,
@@ -103,7 +113,7 @@ export class DasrService {
         metrics.frameToPushSeconds.observe(sinceFrameMs / 1000);
       },
     });
-    const jobs = new VideoJobs(store, ingestDetector, { interval: config.interval, sceneThreshold: config.sceneThreshold, logger });
+    const jobs = new VideoJobs(store, ingestDetector, { dataDir: config.dataDir, interval: config.interval, sceneThreshold: config.sceneThreshold, logger });
     const streams = new LiveStreams(store, ingestDetector, {
       dataDir: config.dataDir,
       allowedProtocols: config.allowedProtocols,
@@ -115,11 +125,19 @@ export class DasrService {
       onStopped: (stream) => void hub.endStream(stream.id),
     });
     service = new DasrService(config, store, threads, ingestDetector, queryDetector, jobs, streams, hub, metrics, logger);
+    // Work accepted before a stop or crash: the jobs file first, then videos left half-indexed by other means.
+    const resubmitted = new Set<string>();
+    for (const saved of jobs.saved()) {
+      if (saved.videoId !== null && store.db.getVideo(saved.videoId)?.status === 'deleted') continue;
+      logger.info(`resuming the indexing of ${saved.path}`);
+      jobs.submit(saved.path, saved.uploaded, saved.videoId);
+      resubmitted.add(saved.path);
+    }
     for (const video of store.db.listVideos()) {
-      if (video.status === 'indexing' && video.sourceKind === 'file') {
-        logger.info(`resuming the indexing of video ${video.id} (${video.path})`);
-        jobs.submit(video.path, video.path.startsWith(uploadDir(config.dataDir)));
-      } else if (video.status === 'indexing') {
+      if (video.status !== 'indexing') continue;
+      if (video.sourceKind === 'file') {
+        if (!resubmitted.has(video.path)) jobs.submit(video.path, video.path.startsWith(uploadDir(config.dataDir)), video.id);
+      } else {
         // A live run that was cut by a crash: what it indexed stays searchable.
         store.db.setVideoStatus(video.id, 'ready');
       }

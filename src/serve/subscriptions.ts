@@ -58,7 +58,8 @@ export type PushMessage =
       processedAt: string;
       box: Box;
       score: number;
-      thumbnail: string;
+      /** null when the picture could not be written */
+      thumbnail: string | null;
     }
   | { type: 'ended'; subscription: string; appearance: number; stream: number; video: number; tracks: number[]; start: number; end: number; bestScore: number }
   | { type: 'dropped'; subscription: string; count: number };
@@ -66,7 +67,7 @@ export type PushMessage =
 interface Subscription extends SubscriptionParams {
   id: string;
   createdAt: number;
-  outbox: Outbox<PushMessage & { processedMs?: number; frameMs?: number }>;
+  outbox: Outbox<QueuedMessage>;
   pushed: number;
   /** the attached client's pump, called when something was queued */
   listener: (() => void) | null;
@@ -210,7 +211,7 @@ export class SubscriptionHub {
   private deliver(events: LiveEvent[], keyframe: LiveKeyframe | null): Promise<void> {
     if (events.length === 0) return this.chain;
     // One picture per matching region, however many subscriptions it matched.
-    const thumbnails = new Map<number, Promise<void>>();
+    const thumbnails = new Map<number, Promise<boolean>>();
     this.chain = this.chain.then(async () => {
       for (const event of events) {
         const subscription = this.subscriptions.get(event.subscriptionId);
@@ -218,7 +219,11 @@ export class SubscriptionHub {
         if (event.kind === 'ended') {
           subscription.outbox.push({ type: 'ended', subscription: event.subscriptionId, appearance: event.appearance, stream: event.streamId, video: event.videoId, tracks: event.trackIds, start: event.firstT, end: event.lastT, bestScore: round(event.bestScore) });
         } else {
-          if (keyframe) await (thumbnails.get(event.regionId) ?? thumbnails.set(event.regionId, this.saveThumbnail(event.regionId, keyframe, event.box)).get(event.regionId));
+          let pictured = false;
+          if (keyframe) {
+            if (!thumbnails.has(event.regionId)) thumbnails.set(event.regionId, this.saveThumbnail(event.regionId, keyframe, event.box));
+            pictured = await thumbnails.get(event.regionId)!;
+          }
           subscription.outbox.push({
             type: event.kind,
             subscription: event.subscriptionId,
@@ -232,7 +237,7 @@ export class SubscriptionHub {
             processedAt: new Date(event.processedAt).toISOString(),
             box: event.box.map((v) => Math.round(v * 10) / 10) as Box,
             score: round(event.score),
-            thumbnail: `/v1/regions/${event.regionId}/thumbnail`,
+            thumbnail: pictured ? `/v1/regions/${event.regionId}/thumbnail` : null,
             processedMs: event.processedAt,
             frameMs: event.receivedAt,
           });
@@ -243,12 +248,22 @@ export class SubscriptionHub {
     return this.chain;
   }
 
-  /** The thumbnail of a live region: the analysed frame with the box drawn (live frames are not kept otherwise). */
-  private async saveThumbnail(regionId: number, keyframe: LiveKeyframe, box: Box): Promise<void> {
-    const sx = keyframe.frame.width / keyframe.width;
-    const sy = keyframe.frame.height / keyframe.height;
-    const jpeg = await drawDetections(keyframe.frame, [{ box: [box[0] * sx, box[1] * sy, box[2] * sx, box[3] * sy], score: keyframe.regions.find((r) => r.regionId === regionId)?.score ?? Number.NaN, label: `t=${keyframe.t.toFixed(1)}s peak` }], { format: 'jpeg' });
-    await writeFile(regionThumbnailPath(this.options.dataDir, regionId), jpeg);
+  /**
+   * The thumbnail of a live region: the analysed frame with the box drawn (live frames are not kept otherwise).
+   * false when it could not be written (the message then goes out without a picture rather than not at all).
+   */
+  private async saveThumbnail(regionId: number, keyframe: LiveKeyframe, box: Box): Promise<boolean> {
+    try {
+      const sx = keyframe.frame.width / keyframe.width;
+      const sy = keyframe.frame.height / keyframe.height;
+      const score = keyframe.regions.find((r) => r.regionId === regionId)?.score ?? Number.NaN;
+      const jpeg = await drawDetections(keyframe.frame, [{ box: [box[0] * sx, box[1] * sy, box[2] * sx, box[3] * sy], score, label: `t=${keyframe.t.toFixed(1)}s peak` }], { format: 'jpeg' });
+      await writeFile(regionThumbnailPath(this.options.dataDir, regionId), jpeg);
+      return true;
+    } catch (error) {
+      this.options.logger.warn(`thumbnail of live region ${regionId} not written: ${error instanceof Error ? error.message : String(error)}`);
+      return false;
+    }
   }
 
   private insert(id: string, params: SubscriptionParams, createdAt: number): Subscription {

@@ -84,12 +84,23 @@ describe('LiveMatcher', () => {
     expect(matcher.offer(keyframe(1, [{ trackId: 1, box: [0, 0, 100, 100] }]))).toHaveLength(1);
     // a part of the same object starts its own track: no new match
     expect(matcher.offer(keyframe(2, [{ trackId: 1, box: [0, 0, 100, 100] }, { trackId: 2, box: [10, 10, 40, 40] }]))).toEqual([]);
-    // a far-away second instance is a new appearance
-    expect(matcher.offer(keyframe(3, [{ trackId: 3, box: [300, 300, 400, 400] }])).map((e) => e.kind)).toEqual(['match']);
+    // a far-away second instance, in the same keyframe as the first, is a new appearance
+    expect(matcher.offer(keyframe(3, [{ trackId: 1, box: [0, 0, 100, 100] }, { trackId: 3, box: [300, 300, 400, 400] }])).map((e) => e.kind)).toEqual(['match']);
     // the first appearance ends only when both of its tracks have ended
     expect(matcher.offer(keyframe(4, [], [1]))).toEqual([]);
-    const ended = matcher.offer(keyframe(5, [], [2]));
-    expect(ended).toEqual([expect.objectContaining({ kind: 'ended', trackIds: [1, 2], firstT: 1, lastT: 2 })]);
+    const ended = matcher.offer(keyframe(5, [], [2, 3]));
+    expect(ended).toEqual([
+      expect.objectContaining({ kind: 'ended', appearance: 1, trackIds: [1, 2], firstT: 1, lastT: 3 }),
+      expect.objectContaining({ kind: 'ended', appearance: 2, trackIds: [3], firstT: 3, lastT: 3 }),
+    ]);
+  });
+
+  it('keeps one appearance when the object moves too far between keyframes and the tracker starts a new track', () => {
+    const matcher = new LiveMatcher(DIM);
+    matcher.add(subscription('a'));
+    expect(matcher.offer(keyframe(1, [{ trackId: 1, box: [0, 0, 100, 100] }])).map((e) => e.kind)).toEqual(['match']);
+    expect(matcher.offer(keyframe(3, [{ trackId: 2, box: [400, 200, 500, 300] }]))).toEqual([]);
+    expect(matcher.offer(keyframe(4, [], [1, 2]))).toEqual([expect.objectContaining({ kind: 'ended', trackIds: [1, 2], firstT: 1, lastT: 3 })]);
   });
 
   it('sends updates only when asked, and only for a clear gain', () => {

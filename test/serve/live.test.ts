@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { fixture } from '../video/fixtures.js';
+import { decodeImage } from '../../src/image/load.js';
 import { LivePublisher } from '../support/live-publisher.js';
 import { startTestServer, waitFor, type TestServer } from '../support/serve.js';
 
@@ -128,9 +129,17 @@ describe('live subscriptions', () => {
     const after = (await (await server.api('/v1/subscriptions')).json()) as { subscriptions: { id: string }[] };
     expect(after.subscriptions.map((s) => s.id)).toEqual([subscription.id]);
 
+    // While nobody listens, a keyframe with a region like the query arrives: its match waits for the client.
+    const query = await server.service.queryDetector.describe(await decodeImage(fixture('moving-object-query.png')), [10, 10, 110, 110]);
+    await server.service.hub.offerKeyframe(99, {
+      videoId: 1, t: 5, pts: 5, receivedAt: Date.now() - 500, processedAt: Date.now(), endedTracks: [],
+      regions: [{ regionId: 1, box: [0, 0, 64, 64], score: 1, trackId: 1, isNewTrack: true, feature: query }],
+      frame: { width: 32, height: 32, data: Buffer.alloc(32 * 32 * 3, 90) }, width: 640, height: 640,
+    });
     const again = await Client.connect(server);
     again.send({ type: 'resume', subscription: subscription.id });
     expect((await again.next('resumed', 10_000)).message).toMatchObject({ subscription: { id: subscription.id, attached: true } });
+    expect((await again.next('match', 10_000)).message).toMatchObject({ subscription: subscription.id, stream: 99, track: 1, box: [0, 0, 64, 64] });
     const other = await Client.connect(server);
     other.send({ type: 'resume', subscription: subscription.id });
     expect((await other.next('error', 10_000)).message).toMatchObject({ error: { code: 'conflict' } });

@@ -19,16 +19,16 @@ function hub(queueCapacity: number): SubscriptionHub {
   return new SubscriptionHub({ dataDir, dim: DIM, queueCapacity, logger: createLogger('error') });
 }
 
-/** Keyframe k of a stream: one region starting track k (and ending track k − 1), left and right in turn, a grey frame. */
-function keyframe(k: number, feature: Float32Array): LiveKeyframe {
+/** Keyframe k of a stream: one region starting track k, or with `end` no region and track k ended; a grey frame. */
+function keyframe(k: number, feature: Float32Array, end = false): LiveKeyframe {
   return {
     videoId: 1,
     t: k,
     pts: k,
     receivedAt: 1_000_000 + 1000 * k,
     processedAt: 1_000_500 + 1000 * k,
-    regions: [{ regionId: 100 + k, box: k % 2 ? [300, 100, 400, 200] : [10, 10, 110, 110], score: 1, trackId: k, isNewTrack: true, feature }],
-    endedTracks: k > 0 ? [{ id: k - 1 } as LiveKeyframe['endedTracks'][number]] : [],
+    regions: end ? [] : [{ regionId: 100 + k, box: [300, 100, 400, 200], score: 1, trackId: k, isNewTrack: true, feature }],
+    endedTracks: end ? [{ id: k } as LiveKeyframe['endedTracks'][number]] : [],
     frame: { width: 32, height: 18, data: Buffer.alloc(32 * 18 * 3, 128) },
     width: 640,
     height: 360,
@@ -41,20 +41,22 @@ describe('SubscriptionHub', () => {
     const rand = mulberry32(1);
     const feature = randomUnitVector(rand, DIM);
     const { id } = h.create({ vector: feature, threshold: 0.5, streams: null, updates: false, persist: false, name: null });
-    for (let k = 0; k < 100; k++) await h.offerKeyframe(7, keyframe(k, feature));
-    // 100 matches and 99 ended messages were produced; only the newest 8 wait.
+    // 100 appearances, each a match then an ended message; only the newest 8 wait.
+    for (let k = 0; k < 100; k++) {
+      await h.offerKeyframe(7, keyframe(k, feature));
+      await h.offerKeyframe(7, keyframe(k, feature, true));
+    }
     expect(h.queued).toBe(8);
     const taken: QueuedMessage[] = [];
     for (let m = h.take(id); m; m = h.take(id)) taken.push(m);
-    expect(taken[0]).toEqual({ type: 'dropped', subscription: id, count: 199 - 8 });
-    // Keyframe k queues the match of track k, then the end of track k − 1's appearance.
+    expect(taken[0]).toEqual({ type: 'dropped', subscription: id, count: 200 - 8 });
     expect(taken.slice(1).map((m) => m.type)).toEqual(['match', 'ended', 'match', 'ended', 'match', 'ended', 'match', 'ended']);
-    expect(taken.at(-1)).toMatchObject({ type: 'ended', tracks: [98], start: 98, end: 98 });
+    expect(taken.at(-1)).toMatchObject({ type: 'ended', tracks: [99], start: 99, end: 99 });
     const last = taken.at(-2) as Extract<QueuedMessage, { type: 'match' | 'update' }>;
     expect(last).toMatchObject({ stream: 7, video: 1, track: 99, region: 199, t: 99, box: [300, 100, 400, 200], score: 1, thumbnail: '/v1/regions/199/thumbnail' });
     expect(last.frameTime).toBe(new Date(1_099_000).toISOString());
     expect(existsSync(regionThumbnailPath(h['options'].dataDir, 199))).toBe(true);
-    expect(h.get(id)).toMatchObject({ queued: 0, dropped: 191 });
+    expect(h.get(id)).toMatchObject({ queued: 0, dropped: 192 });
   });
 
   it('matches only above the threshold, and removes a non-persisted subscription when its client leaves', async () => {
@@ -69,6 +71,7 @@ describe('SubscriptionHub', () => {
     expect(h.attach(id, () => undefined)).toBe(false);
     await h.offerKeyframe(1, keyframe(1, wanted));
     expect(woken).toBe(1);
+    expect(h.take(id)).toMatchObject({ type: 'match', track: 1 });
     h.detach(id);
     expect(h.get(id)).toBeUndefined();
   });
