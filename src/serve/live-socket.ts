@@ -151,7 +151,7 @@ class LiveConnection {
     this.checkRoom(1);
     const info = this.service.hub.create({ vector, threshold, streams, updates: message.updates === true, persist: message.persist === true, name: (message.name as string | undefined) ?? null });
     this.subscriptions.add(info.id);
-    this.service.hub.attach(info.id, () => this.pump());
+    this.service.hub.attach(info.id, () => this.pump(), () => this.removedElsewhere(info.id));
     this.reply({ type: 'subscribed', requestId, subscription: this.service.hub.get(info.id) });
   }
 
@@ -164,12 +164,18 @@ class LiveConnection {
     if (this.subscriptions.size >= MAX_SUBSCRIPTIONS_PER_CONNECTION) throw new ApiError('bad-request', `at most ${MAX_SUBSCRIPTIONS_PER_CONNECTION} subscriptions per connection`);
     // Registered before attaching: attach() calls the pump at once when messages waited while detached.
     this.subscriptions.add(id);
-    if (!this.service.hub.attach(id, () => this.pump())) {
+    if (!this.service.hub.attach(id, () => this.pump(), () => this.removedElsewhere(id))) {
       this.subscriptions.delete(id);
       throw new ApiError('conflict', `subscription ${id} is attached to another connection`);
     }
     this.reply({ type: 'resumed', requestId, subscription: this.service.hub.get(id) });
     this.pump();
+  }
+
+  /** The subscription was removed over HTTP: it leaves this connection, and the client is told. */
+  private removedElsewhere(id: string): void {
+    if (!this.subscriptions.delete(id)) return;
+    this.reply({ type: 'unsubscribed', subscription: id, reason: 'removed' });
   }
 
   /** Refuses a subscription beyond the per-connection or the service-wide limit. */
@@ -182,6 +188,7 @@ class LiveConnection {
     const id = message.subscription;
     if (typeof id !== 'string' || !this.subscriptions.has(id)) throw new ApiError('not-found', `no subscription ${String(id)} on this connection`);
     this.subscriptions.delete(id);
+    this.service.hub.detach(id);
     this.service.hub.remove(id);
     this.reply({ type: 'unsubscribed', requestId, subscription: id });
   }

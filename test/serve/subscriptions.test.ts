@@ -75,4 +75,15 @@ describe('SubscriptionHub', () => {
     h.detach(id);
     expect(h.get(id)).toBeUndefined();
   });
+
+  it('tells the attached client when its subscription is removed by someone else', () => {
+    const h = hub(8);
+    const { id } = h.create({ vector: randomUnitVector(mulberry32(3), DIM), threshold: 0.9, streams: null, updates: false, persist: true, name: null });
+    const removed: string[] = [];
+    h.attach(id, () => undefined, () => removed.push(id));
+    expect(h.remove(id)).toBe(true);
+    expect(removed).toEqual([id]);
+    expect(h.remove(id)).toBe(false);
+    expect(removed).toEqual([id]);
+  });
 });

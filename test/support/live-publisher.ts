@@ -14,7 +14,8 @@ const ENCODE = ['-c:v', 'libx264', '-preset', 'ultrafast', '-tune', 'zerolatency
  *
  * With `playsFromStart: n`, each of the first n connections gets its own ffmpeg that plays the file once from its
  * first frame (a probe and the decoder then both see the whole video), and later connections are refused with 404,
- * like a camera that went away: an appearance in the file is then seen exactly once.
+ * like a camera that went away: an appearance in the file is then seen exactly once. `readRate` below 1 plays it
+ * slower than real time, so that a busy machine still analyses frames while the object is in view.
  */
 export class LivePublisher {
   private ffmpeg: ChildProcess | null = null;
@@ -26,7 +27,7 @@ export class LivePublisher {
 
   constructor(
     private readonly file: string,
-    private readonly options: { playsFromStart?: number } = {},
+    private readonly options: { playsFromStart?: number; readRate?: number } = {},
   ) {
     this.playsLeft = options.playsFromStart ?? 0;
   }
@@ -66,7 +67,7 @@ export class LivePublisher {
       return;
     }
     this.playsLeft--;
-    const ffmpeg = spawn('ffmpeg', ['-hide_banner', '-loglevel', 'error', '-re', '-i', this.file, '-an', ...ENCODE, '-f', 'mpegts', 'pipe:1'], { stdio: ['ignore', 'pipe', 'ignore'] });
+    const ffmpeg = spawn('ffmpeg', ['-hide_banner', '-loglevel', 'error', '-readrate', String(this.options.readRate ?? 1), '-i', this.file, '-an', ...ENCODE, '-f', 'mpegts', 'pipe:1'], { stdio: ['ignore', 'pipe', 'ignore'] });
     response.writeHead(200, { 'content-type': 'video/mp2t' });
     ffmpeg.stdout.pipe(response);
     response.on('close', () => ffmpeg.kill('SIGKILL'));
