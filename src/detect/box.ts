@@ -10,12 +10,17 @@ export function boxArea(box: Box): number {
   return Math.max(0, x2 - x1) * Math.max(0, y2 - y1);
 }
 
+/** Area of the overlap of two boxes (0 when they do not overlap). */
+export function intersectionArea(a: Box, b: Box): number {
+  return boxArea([Math.max(a[0], b[0]), Math.max(a[1], b[1]), Math.min(a[2], b[2]), Math.min(a[3], b[3])]);
+}
+
 /**
  * Intersection over the true union (areaA + areaB − intersection). The enclosing rectangle, used by the
  * group's evaluation code, would understate the overlap. Two boxes without area have IoU 0, not NaN.
  */
 export function iou(a: Box, b: Box): number {
-  const intersection = boxArea([Math.max(a[0], b[0]), Math.max(a[1], b[1]), Math.min(a[2], b[2]), Math.min(a[3], b[3])]);
+  const intersection = intersectionArea(a, b);
   const union = boxArea(a) + boxArea(b) - intersection;
   return union > 0 ? intersection / union : 0;
 }

@@ -9,7 +9,7 @@
  * - Top-50 / Top-100 / All AP as in metrics.ts, and the IoU (true union) of the returned box with the ground truth
  *   for every relevant frame ranked in the top 100.
  */
-import { boxArea, clipBox, iou, type Box } from '../detect/box.js';
+import { boxArea, clipBox, intersectionArea, iou, type Box } from '../detect/box.js';
 import { dot } from '../detect/vector.js';
 import type { TrackSequence } from './tracks-dataset.js';
 import type { EvalRegion } from './methods.js';
@@ -51,7 +51,7 @@ export function backgroundBox(objectBox: Box, width: number, height: number): Bo
     [0, height - h, w, height],
     [width - w, height - h, width, height],
   ];
-  const overlap = (b: Box): number => boxArea([Math.max(b[0], o[0]), Math.max(b[1], o[1]), Math.min(b[2], o[2]), Math.min(b[3], o[3])]);
+  const overlap = (b: Box): number => intersectionArea(b, o);
   const centre = (b: Box): [number, number] => [(b[0] + b[2]) / 2, (b[1] + b[3]) / 2];
   const [ocx, ocy] = centre(o);
   const distance = (b: Box): number => {
@@ -70,8 +70,7 @@ export function backgroundBox(objectBox: Box, width: number, height: number): Bo
 /** Intersection of `box` with `objectBox`, as a fraction of the object's area (0 when the object has none). */
 export function objectOverlap(box: Box, objectBox: Box): number {
   const area = boxArea(objectBox);
-  const inter = boxArea([Math.max(box[0], objectBox[0]), Math.max(box[1], objectBox[1]), Math.min(box[2], objectBox[2]), Math.min(box[3], objectBox[3])]);
-  return area > 0 ? inter / area : 0;
+  return area > 0 ? intersectionArea(box, objectBox) / area : 0;
 }
 
 /** One database frame: sequence and frame indices into the dataset, and the frame's regions. */

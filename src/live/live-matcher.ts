@@ -15,7 +15,7 @@
  * - ended: every track of the appearance has ended (the tracker gave it up) or the stream went away.
  * Pure state: no I/O and no clock; keyframes carry their own times.
  */
-import { boxArea, type Box } from '../detect/box.js';
+import { boxArea, intersectionArea, type Box } from '../detect/box.js';
 import { matchScores, packVectors } from './match-scores.js';
 
 export const JOIN_OVERLAP = 0.3;
@@ -98,11 +98,8 @@ export type LiveEvent =
 
 /** Intersection area over the smaller box's area (1 when one box contains the other). */
 export function overlapOfSmaller(a: Box, b: Box): number {
-  const w = Math.min(a[2], b[2]) - Math.max(a[0], b[0]);
-  const h = Math.min(a[3], b[3]) - Math.max(a[1], b[1]);
-  if (w <= 0 || h <= 0) return 0;
   const smaller = Math.min(boxArea(a), boxArea(b));
-  return smaller > 0 ? (w * h) / smaller : 0;
+  return smaller > 0 ? intersectionArea(a, b) / smaller : 0;
 }
 
 export class LiveMatcher {

@@ -2,9 +2,8 @@
  * The HTTP API (Fastify) over a DasrService: videos, streams, search, media, subscriptions, health, metrics,
  * OpenAPI, and the web UI's static files. WebSocket subscriptions are attached by live-socket.ts.
  */
-import { createReadStream, existsSync, mkdirSync, readdirSync, realpathSync, statSync } from 'node:fs';
+import { createReadStream, createWriteStream, existsSync, mkdirSync, readdirSync, realpathSync, statSync } from 'node:fs';
 import { rename, rm, writeFile } from 'node:fs/promises';
-import { createWriteStream } from 'node:fs';
 import { pipeline } from 'node:stream/promises';
 import { createHash, randomUUID } from 'node:crypto';
 import { dirname, extname, join, relative, resolve, sep, isAbsolute } from 'node:path';
