@@ -55,6 +55,7 @@ async function startService(dataDir: string): Promise<{ url: string; pid: number
     pid: child.pid!,
     stop: () =>
       new Promise((resolve) => {
+        if (child.exitCode !== null || child.signalCode !== null) return resolve();
         child.once('exit', () => resolve());
         child.kill('SIGTERM');
       }),
@@ -79,12 +80,15 @@ async function subscriber(url: string, image: string, index: number, tally: Tall
     ws.once('open', resolve);
     ws.once('error', reject);
   });
-  const subscribed = new Promise<void>((resolve) => {
+  const subscribed = new Promise<void>((resolve, reject) => {
     ws.on('message', (data) => {
       const message = JSON.parse(String(data)) as { type: string; processedAt?: string; frameTime?: string; count?: number; error?: { message: string } };
       tally.received[message.type] = (tally.received[message.type] ?? 0) + 1;
       if (message.type === 'subscribed') resolve();
-      if (message.type === 'error') tally.errors.push(`subscriber ${index}: ${message.error?.message}`);
+      if (message.type === 'error') {
+        tally.errors.push(`subscriber ${index}: ${message.error?.message}`);
+        reject(new Error(`subscriber ${index} was refused: ${message.error?.message}`));
+      }
       if (message.type === 'dropped') tally.dropped += message.count ?? 0;
       if ((message.type === 'match' || message.type === 'update') && message.processedAt && message.frameTime) {
         tally.latencyMs.push(Date.now() - Date.parse(message.processedAt));
