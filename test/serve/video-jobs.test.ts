@@ -1,4 +1,4 @@
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, rmSync, statSync, utimesSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, rmSync, utimesSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -74,14 +74,18 @@ describe('VideoJobs', () => {
     expect(jobs.list().find((j) => j.id === running.id)!.state).toBe('cancelled');
     await store.deleteVideo(jobs.list()[0]!.videoId!);
 
-    // An upload whose content is indexed already: its copy is not kept.
-    const original = jobs.submit(fixture('cfr-testsrc.mp4'), false);
+    // An upload whose content is indexed already: its copy is not kept. Both files get the same whole-second
+    // modification time (part of the content key) so that no float rounding of sub-millisecond times differs.
+    const sameTime = 1_700_000_000;
+    const kept = join(dataDir, 'original.mp4');
+    copyFileSync(fixture('cfr-testsrc.mp4'), kept);
+    utimesSync(kept, sameTime, sameTime);
+    const original = jobs.submit(kept, false);
     await waitFor(() => (jobs.list().find((j) => j.id === original.id)!.state === 'done' ? true : undefined), 30_000, 'the original');
     const uploadDir = join(dataDir, 'uploads', 'copy');
     mkdirSync(uploadDir, { recursive: true });
-    copyFileSync(fixture('cfr-testsrc.mp4'), join(uploadDir, 'same.mp4'));
-    const { atime, mtime } = statSync(fixture('cfr-testsrc.mp4'));
-    utimesSync(join(uploadDir, 'same.mp4'), atime, mtime); // same size, time and bytes: the same content key
+    copyFileSync(kept, join(uploadDir, 'same.mp4'));
+    utimesSync(join(uploadDir, 'same.mp4'), sameTime, sameTime);
     const copy = jobs.submit(join(uploadDir, 'same.mp4'), true);
     await waitFor(() => (jobs.list().find((j) => j.id === copy.id)!.state === 'done' ? true : undefined), 30_000, 'the copy');
     expect(jobs.list().find((j) => j.id === copy.id)).toMatchObject({ state: 'done', error: null });
