@@ -64,20 +64,21 @@ class StreamingExactTop10 {
 
 /**
  * HNSW search latency and recall@10 against exact search, on collections made of real DASR features repeated
- * with small noise. `npm run bench -- search [sizes] [noise] [efConstruction]`, sizes comma-separated (default
+ * with small noise. `npm run bench -- search [sizes] [noise] [efConstruction] [efSearch]`, sizes comma-separated (default
  * 100000). The exact answers are computed while inserting, so memory growth is the index's own.
  */
 export async function run(args: string[]): Promise<void> {
   const sizes = (args[0] ?? '100000').split(',').map(Number);
   const noise = Number(args[1] ?? 0.3);
   const efConstruction = Number(args[2] ?? DEFAULT_HNSW_PARAMS.efConstruction);
+  const efSearch = Number(args[3] ?? DEFAULT_HNSW_PARAMS.efSearch);
   const seeds = await realFeatures();
-  process.stdout.write(`${seeds.length} real region features as seeds; copies with noise ${noise} (norm) renormalised; HNSW M=${DEFAULT_HNSW_PARAMS.m}, efConstruction=${efConstruction}, efSearch=${DEFAULT_HNSW_PARAMS.efSearch}\n`);
+  process.stdout.write(`${seeds.length} real region features as seeds; copies with noise ${noise} (norm) renormalised; HNSW M=${DEFAULT_HNSW_PARAMS.m}, efConstruction=${efConstruction}, efSearch=${efSearch}\n`);
   for (const size of sizes) {
     const random = gaussian(size);
     const queries = Array.from({ length: QUERIES }, (_, q) => noisyCopy(seeds[q % seeds.length]!, noise, random));
     const exact = new StreamingExactTop10(queries);
-    const index = await VectorIndex.create({ dim: DIM, initialCapacity: size, efConstruction });
+    const index = await VectorIndex.create({ dim: DIM, initialCapacity: size, efConstruction, efSearch });
     const rssBefore = process.memoryUsage().rss;
     let t = performance.now();
     let exactMs = 0;
