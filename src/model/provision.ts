@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { mkdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rm, stat } from 'node:fs/promises';
+import { writeFileAtomic } from '../util/atomic-file.js';
 import { createRequire } from 'node:module';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -69,11 +70,11 @@ export async function ensureModels(options: { cacheDir?: string; logger?: Logger
   const files: Manifest['files'] = {};
   for (const [file, build] of modelBuilders(graph, source)) {
     const bytes = build();
-    await writeAtomically(join(cacheDir, file), bytes);
+    await writeFileAtomic(join(cacheDir, file), bytes);
     files[file] = { sha256: sha256(bytes), bytes: bytes.length };
   }
   const manifest: Manifest = { translatorVersion: TRANSLATOR_VERSION, source, files };
-  await writeAtomically(join(cacheDir, MANIFEST_FILE), new TextEncoder().encode(`${JSON.stringify(manifest, null, 2)}\n`));
+  await writeFileAtomic(join(cacheDir, MANIFEST_FILE), new TextEncoder().encode(`${JSON.stringify(manifest, null, 2)}\n`));
   logger.info(`models ready in ${((Date.now() - started) / 1000).toFixed(1)} s`);
   return paths;
 }
@@ -122,12 +123,6 @@ async function checkCache(cacheDir: string, source: Manifest['source']): Promise
     if ((await sha256File(path)) !== expected.sha256) return `${file} does not match its SHA-256 (damaged)`;
   }
   return null;
-}
-
-async function writeAtomically(path: string, bytes: Uint8Array): Promise<void> {
-  const temporary = `${path}.${process.pid}.tmp`;
-  await writeFile(temporary, bytes);
-  await rename(temporary, path);
 }
 
 function sha256(bytes: Uint8Array): string {

@@ -3,7 +3,7 @@
  * OpenAPI, and the web UI's static files. WebSocket subscriptions are attached by live-socket.ts.
  */
 import { createReadStream, createWriteStream, existsSync, mkdirSync, readdirSync, realpathSync, statSync } from 'node:fs';
-import { rename, rm, writeFile } from 'node:fs/promises';
+import { rename, rm } from 'node:fs/promises';
 import { pipeline } from 'node:stream/promises';
 import { createHash, randomUUID } from 'node:crypto';
 import { dirname, extname, join, relative, resolve, sep, isAbsolute } from 'node:path';
@@ -25,6 +25,7 @@ import { openApiDocument } from './openapi.js';
 import { parseRange } from './range.js';
 import { regionThumbnailPath } from './subscriptions.js';
 import { uploadDir, type DasrService } from './service.js';
+import { writeFileAtomic } from '../util/atomic-file.js';
 
 const WEB_DIR = fileURLToPath(new URL('../../src/serve/web/', import.meta.url));
 const WEB_FILES: Record<string, string> = { '/': 'index.html', '/app.js': 'app.js', '/style.css': 'style.css' };
@@ -136,7 +137,7 @@ export async function buildApp(service: DasrService): Promise<FastifyInstance> {
       const video = service.store.db.getVideo(region.videoId)!;
       if (video.sourceKind !== 'file') throw new ApiError('not-found', `region ${id} of live stream run ${video.id} has no picture (only matches of subscriptions are kept)`);
       const jpeg = await hitThumbnail({ path: video.path, score: region.score, track: region.trackId, best: { t: region.t, box: region.box, regionId: id } }, { width: Math.min(640, video.width ?? 640) });
-      await writeAtomic(file, jpeg);
+      await writeFileAtomic(file, jpeg);
     }
     return sendFile(request, reply, file, 'image/jpeg');
   });
@@ -376,7 +377,8 @@ async function readSearchForm(request: FastifyRequest, maxImageBytes: number): P
   };
 }
 
-function parseBoxField(text: string): Box {
+/** A query box field (`x,y,w,h`, or the JSON array form) → corners; ApiError 'bad-box' when malformed. */
+export function parseBoxField(text: string): Box {
   try {
     return parseBoxText(text);
   } catch (error) {
@@ -439,11 +441,6 @@ function sendFile(request: FastifyRequest, reply: FastifyReply, file: string, ty
     .send(createReadStream(file, { start: range.start, end: range.end }));
 }
 
-async function writeAtomic(path: string, data: Buffer): Promise<void> {
-  const temporary = `${path}.tmp-${randomUUID()}`;
-  await writeFile(temporary, data);
-  await rename(temporary, path);
-}
 
 /** Any error → the API's error shape; unknown ones are 'internal' (and logged by the caller). */
 export function toApiError(error: unknown): ApiError {

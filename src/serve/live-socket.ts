@@ -14,10 +14,9 @@ import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { decodeImage } from '../image/load.js';
-import { parseBoxText } from '../search/search-json.js';
 import { presentedToken, type TokenCheck } from './auth.js';
 import { ApiError } from './errors.js';
-import { toApiError } from './app.js';
+import { parseBoxField, toApiError } from './app.js';
 import type { DasrService } from './service.js';
 
 export const LIVE_PATH = '/v1/live';
@@ -129,8 +128,8 @@ class LiveConnection {
     if (unknown.length) throw new ApiError('bad-request', `unknown field(s): ${unknown.join(', ')}`);
     if (typeof message.image !== 'string' || message.image.length === 0) throw new ApiError('bad-request', 'image must be a base64 string (JPEG, PNG or WebP)');
     let box: [number, number, number, number] | undefined;
-    if (Array.isArray(message.box) && message.box.every((v) => typeof v === 'number')) box = boxField(message.box.join(','));
-    else if (typeof message.box === 'string') box = boxField(message.box);
+    if (Array.isArray(message.box) && message.box.every((v) => typeof v === 'number')) box = parseBoxField(message.box.join(','));
+    else if (typeof message.box === 'string') box = parseBoxField(message.box);
     else if (message.box !== undefined) throw new ApiError('bad-box', 'box must be [x, y, w, h] (four numbers, image pixels) or "x,y,w,h"');
     const threshold = message.threshold === undefined ? DEFAULT_THRESHOLD : message.threshold;
     if (typeof threshold !== 'number' || !(threshold >= -1 && threshold <= 1)) throw new ApiError('bad-request', 'threshold must be a number in [-1, 1]');
@@ -227,13 +226,5 @@ class LiveConnection {
     if (this.pumpTimer) clearTimeout(this.pumpTimer);
     for (const id of this.subscriptions) this.service.hub.detach(id);
     this.subscriptions.clear();
-  }
-}
-
-function boxField(text: string): [number, number, number, number] {
-  try {
-    return parseBoxText(text);
-  } catch (error) {
-    throw new ApiError('bad-box', `box: ${(error as Error).message}`);
   }
 }
