@@ -73,17 +73,7 @@ describe('DASR on the real ResNet-50', () => {
     const dim = 2048;
     const projection = new Float32Array(dim * dim);
     for (let i = 0; i < dim; i++) projection[i * dim + i] = 1 + (i % 7) / 7;
-    const whitening: Whitening = {
-      dim,
-      outputDim: dim,
-      count: 0,
-      layer: 'res5a',
-      epsilon: 1e-6,
-      createdAt: new Date(0).toISOString(),
-      mean: new Float32Array(dim).fill(0.01),
-      eigenvalues: new Float32Array(dim).fill(1),
-      projection,
-    };
+    const whitening = handMadeWhitening(dim, projection);
     const whitened = new Dasr(backbone, { longSide: 256 }, whitening);
     const detection = await whitened.detect(coffee);
     const region = detection.regions[0]!;
@@ -104,17 +94,7 @@ describe('DASR on the real ResNet-50', () => {
     // Keeps 64 of the hand-made axes (rows), scaled unequally.
     const projection = new Float32Array(outputDim * dim);
     for (let k = 0; k < outputDim; k++) projection[k * dim + 3 * k] = 1 + (k % 5) / 5;
-    const whitening: Whitening = {
-      dim,
-      outputDim,
-      count: 0,
-      layer: 'res5a',
-      epsilon: 1e-6,
-      createdAt: new Date(0).toISOString(),
-      mean: new Float32Array(dim).fill(0.01),
-      eigenvalues: new Float32Array(dim).fill(1),
-      projection,
-    };
+    const whitening = handMadeWhitening(outputDim, projection);
     const reduced = new Dasr(backbone, { longSide: 256 }, whitening);
     expect(reduced.featureDim).toBe(outputDim);
     const detection = await reduced.detect(coffee);
@@ -164,3 +144,19 @@ describe('DASR on the real ResNet-50', () => {
     expect(() => new Dasr(backbone, { maxPeaks: 0 })).toThrow(/maxPeaks/);
   });
 });
+
+/** A res5a whitening on 2048-d features that centres on 0.01 and applies `projection` (outputDim × 2048 rows). */
+function handMadeWhitening(outputDim: number, projection: Float32Array): Whitening {
+  const dim = 2048;
+  return {
+    dim,
+    outputDim,
+    count: 0,
+    layer: 'res5a',
+    epsilon: 1e-6,
+    createdAt: new Date(0).toISOString(),
+    mean: new Float32Array(dim).fill(0.01),
+    eigenvalues: new Float32Array(dim).fill(1),
+    projection,
+  };
+}

@@ -8,19 +8,10 @@ import { IndexStore } from '../../src/index/index-store.js';
 import { ingestFile } from '../../src/ingest/ingest-file.js';
 import { DecodeError } from '../../src/decode/errors.js';
 import { iou, type Box } from '../../src/detect/box.js';
-import { fixture, manifest } from '../video/fixtures.js';
+import { fixture, movingObjectBoxAt } from '../video/fixtures.js';
 import { createLogger } from '../../src/log.js';
 
 const quiet = createLogger('error');
-const MOVING = manifest.files['moving-object.mp4'];
-
-/** The moving object's true box at time t (fixture formula), or null when it is not visible. */
-function truthAt(t: number): Box | null {
-  const n = Math.round(t * MOVING.frameRate);
-  const b = MOVING.object.boxes.find((box) => box.n === n);
-  return b ? [b.x, b.y, b.x + b.w, b.y + b.h] : null;
-}
-
 describe('file ingestion', () => {
   let dasr: Dasr;
   const dirs: string[] = [];
@@ -46,7 +37,7 @@ describe('file ingestion', () => {
     const tracks = store.db.tracksOfVideo(result.videoId);
     const onObject = tracks.filter((track) =>
       store.db.regionsOfTrack(track.id).some((r) => {
-        const truth = truthAt(r.t);
+        const truth = movingObjectBoxAt(r.t);
         return truth !== null && iou(r.box, truth) >= 0.3;
       }),
     );
@@ -56,8 +47,8 @@ describe('file ingestion', () => {
     expect(track.lastT).toBeCloseTo(5, 6);
     const regions = store.db.regionsOfTrack(track.id);
     // Every region of that track is on the object while it is visible (never on the distractor).
-    for (const region of regions) expect(truthAt(region.t)).not.toBeNull();
-    const goodBoxes = regions.filter((r) => iou(r.box, truthAt(r.t)!) >= 0.3).length;
+    for (const region of regions) expect(movingObjectBoxAt(region.t)).not.toBeNull();
+    const goodBoxes = regions.filter((r) => iou(r.box, movingObjectBoxAt(r.t)!) >= 0.3).length;
     expect(goodBoxes / regions.length).toBeGreaterThanOrEqual(0.6);
     await store.close();
   });

@@ -11,17 +11,12 @@ import { parseBoxOption } from '../../src/cli/search-command.js';
 import { searchJson } from '../../src/search/search-json.js';
 import { decodeImage } from '../../src/image/load.js';
 import { iou, type Box } from '../../src/detect/box.js';
-import { fixture, manifest } from '../video/fixtures.js';
+import { fixture, manifest, movingObjectBoxAt } from '../video/fixtures.js';
 import { createLogger } from '../../src/log.js';
 
 const quiet = createLogger('error');
 const MOVING = manifest.files['moving-object.mp4'];
 const SCENE = manifest.files['moving-object-query-scene.png'];
-
-function truthAt(t: number): Box {
-  const b = MOVING.object.boxes.find((box) => box.n === Math.round(t * MOVING.frameRate))!;
-  return [b.x, b.y, b.x + b.w, b.y + b.h];
-}
 
 describe('search by example', () => {
   let dasr: Dasr;
@@ -49,7 +44,7 @@ describe('search by example', () => {
     expect(first.path).toBe(fixture('moving-object.mp4'));
     expect(first.start).toBeCloseTo(1, 6);
     expect(first.end).toBeCloseTo(5, 6);
-    expect(iou(first.best.box, truthAt(first.best.t))).toBeGreaterThanOrEqual(0.5);
+    expect(iou(first.best.box, movingObjectBoxAt(first.best.t)!)).toBeGreaterThanOrEqual(0.5);
     // Every keyframe of the track is listed with its own similarity; the best one is among them.
     expect(first.keyframes!.map((k) => k.t)).toEqual([...first.keyframes!.map((k) => k.t)].sort((a, b) => a - b));
     expect(Math.max(...first.keyframes!.map((k) => k.score))).toBeCloseTo(first.score, 5);

@@ -3,15 +3,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import sharp from 'sharp';
 import { iou, type Box } from '../../src/detect/box.js';
-import { fixture, manifest } from '../video/fixtures.js';
+import { fixture, movingObjectBoxAt } from '../video/fixtures.js';
 import { startTestServer, waitFor, type TestServer } from '../support/serve.js';
-
-const MOVING = manifest.files['moving-object.mp4'];
-
-function truthAt(t: number): Box {
-  const b = MOVING.object.boxes.find((box) => box.n === Math.round(t * MOVING.frameRate))!;
-  return [b.x, b.y, b.x + b.w, b.y + b.h];
-}
 
 /** Uploads a fixture video and waits until it is indexed; returns its video id. */
 export async function uploadAndIndex(server: TestServer, name: string): Promise<number> {
@@ -82,7 +75,7 @@ describe('the HTTP API', () => {
     expect(body.query).toEqual({ width: 120, height: 120, box: [0, 0, 120, 120] });
     const first = body.hits[0]!;
     expect(first).toMatchObject({ video: videoId, start: 1, end: 5, duration: 6, clip: `/v1/tracks/${first.track}/clip` });
-    expect(iou(first.best.box, truthAt(first.best.t))).toBeGreaterThanOrEqual(0.5);
+    expect(iou(first.best.box, movingObjectBoxAt(first.best.t)!)).toBeGreaterThanOrEqual(0.5);
     expect(body.hits.slice(1).every((h) => h.score < first.score)).toBe(true);
 
     const thumbnail = await server.api(first.thumbnail);

@@ -40,3 +40,10 @@ export interface Manifest {
 }
 
 export const manifest: Manifest = JSON.parse(readFileSync(fixture('manifest.json'), 'utf8')) as Manifest;
+
+/** The moving object's true box [x1, y1, x2, y2] at time t (the fixture's own per-frame truth), or null when not visible. */
+export function movingObjectBoxAt(t: number): [number, number, number, number] | null {
+  const moving = manifest.files['moving-object.mp4'];
+  const b = moving.object.boxes.find((box) => box.n === Math.round(t * moving.frameRate));
+  return b ? [b.x, b.y, b.x + b.w, b.y + b.h] : null;
+}
