@@ -6,6 +6,8 @@ const benches: Record<string, () => Promise<{ run(args: string[]): Promise<void>
   ingest: () => import('./ingest.js'),
   search: () => import('./search.js'),
   serve: () => import('./serve.js'),
+  profile: () => import('./profile.js'),
+  topdown: () => import('./topdown.js'),
 };
 
 const [name, ...args] = process.argv.slice(2);

@@ -1,6 +1,6 @@
 import * as ort from 'onnxruntime-node';
 import { defaultLogger, type Logger } from '../log.js';
-import { ensureModels } from './provision.js';
+import { DEFAULT_TOPDOWN_LEVEL, ensureModels, TOPDOWN_STOPS, type TopDownLevel } from './provision.js';
 import { createSession, type Device } from './session.js';
 
 /** A CHW float tensor of one image (batch 1). */
@@ -18,7 +18,40 @@ export interface BackboneOutputs {
   probabilities: Float32Array;
 }
 
+/** A res5c peak: its cell on the map and R there. */
+export interface Peak {
+  /** column in the response map */
+  x: number;
+  /** row in the response map */
+  y: number;
+  /** R at the peak; peaks are ranked by it (and DASR* NMS orders regions by it) */
+  score: number;
+}
+
+/** What one DASR model run returns: the feature maps, the peaks, and one saliency map per peak. */
+export interface DasrOutputs {
+  res5a: FeatureMap;
+  res5c: FeatureMap;
+  peaks: Peak[];
+  /** K concatenated maps of saliencyHeight × saliencyWidth, one per peak, in peak order */
+  saliency: Float32Array;
+  saliencyWidth: number;
+  saliencyHeight: number;
+  /** input pixels per saliency cell */
+  saliencyStride: number;
+  /** percentile of a saliency map above which its cells make the region's box (TOPDOWN_STOPS) */
+  boxPercentile: number;
+}
+
+export interface PeakRule {
+  maxPeaks: number;
+  /** plain DASR: only peaks with R ≥ mean(R) */
+  aboveMean: boolean;
+}
+
 export interface BackboneOptions {
+  /** where the top-down pass stops (TOPDOWN_STOPS) */
+  topDown?: TopDownLevel;
   device?: Device;
   threads?: number;
   cacheDir?: string;
@@ -28,22 +61,27 @@ export interface BackboneOptions {
 /** Stride of res5 feature maps relative to the network input. */
 export const RES5_STRIDE = 32;
 
-/** The ResNet-50 forward and the DASR top-down pass, each in its own ONNX Runtime session. */
+/**
+ * The ResNet-50 forward (for queries and classification) and the whole DASR detection (forward, peaks, top-down
+ * pass) of one top-down level, each in its own ONNX Runtime session.
+ */
 export class Backbone {
   private constructor(
     private readonly forwardSession: ort.InferenceSession,
-    private readonly topDownSession: ort.InferenceSession,
+    private readonly dasrSession: ort.InferenceSession,
     readonly device: Device,
+    readonly topDown: TopDownLevel,
   ) {}
 
   static async load(options: BackboneOptions = {}): Promise<Backbone> {
     const logger = options.logger ?? defaultLogger;
-    const paths = await ensureModels({ cacheDir: options.cacheDir, logger });
+    const topDown = options.topDown ?? DEFAULT_TOPDOWN_LEVEL;
+    const paths = await ensureModels({ cacheDir: options.cacheDir, logger, topDown });
     const sessionOptions = { device: options.device, threads: options.threads, logger };
     const forward = await createSession(paths.backbone, sessionOptions);
-    // The top-down session follows the forward's provider so a fallback is decided (and logged) once.
-    const topDown = await createSession(paths.topdown, { ...sessionOptions, device: forward.device });
-    return new Backbone(forward.session, topDown.session, forward.device);
+    // The DASR session follows the forward's provider so a fallback is decided (and logged) once.
+    const dasr = await createSession(paths.dasr, { ...sessionOptions, device: forward.device });
+    return new Backbone(forward.session, dasr.session, forward.device, topDown);
   }
 
   /** Forward pass of one image given as an NCHW caffe-normalised tensor. */
@@ -57,21 +95,36 @@ export class Backbone {
     };
   }
 
-  /**
-   * The top-down probability pass from K res5c positions of one image in one batched run.
-   * Returns K saliency maps of height × width (the input size), concatenated.
-   */
-  async topDown(image: Float32Array, height: number, width: number, seeds: Float32Array, mapHeight: number, mapWidth: number): Promise<Float32Array> {
-    const count = seeds.length / (mapHeight * mapWidth);
-    const result = await this.topDownSession.run({
+  /** One DASR detection run of an image given as an NCHW caffe-normalised tensor. */
+  async detect(image: Float32Array, height: number, width: number, rule: PeakRule): Promise<DasrOutputs> {
+    const result = await this.dasrSession.run({
       image: new ort.Tensor('float32', image, [1, 3, height, width]),
-      seeds: new ort.Tensor('float32', seeds, [count, 1, mapHeight, mapWidth]),
+      max_peaks: new ort.Tensor('int64', BigInt64Array.of(BigInt(rule.maxPeaks)), [1]),
+      above_mean: new ort.Tensor('bool', Uint8Array.of(rule.aboveMean ? 1 : 0), [1]),
     });
-    return result.saliency!.data as Float32Array;
+    const res5c = featureMap(result.res5c!);
+    const count = Number((result.peak_count!.data as BigInt64Array)[0]);
+    const cells = result.peak_cells!.data as BigInt64Array;
+    const scores = result.peak_scores!.data as Float32Array;
+    const peaks = Array.from({ length: count }, (_, k) => {
+      const cell = Number(cells[k]);
+      return { x: cell % res5c.width, y: Math.floor(cell / res5c.width), score: scores[k]! };
+    });
+    const [, saliencyHeight, saliencyWidth] = result.saliency!.dims as number[];
+    return {
+      res5a: featureMap(result.res5a!),
+      res5c,
+      peaks,
+      saliency: (result.saliency!.data as Float32Array).subarray(0, count * saliencyHeight! * saliencyWidth!),
+      saliencyWidth: saliencyWidth!,
+      saliencyHeight: saliencyHeight!,
+      saliencyStride: TOPDOWN_STOPS[this.topDown].stride,
+      boxPercentile: TOPDOWN_STOPS[this.topDown].boxPercentile,
+    };
   }
 
   async release(): Promise<void> {
-    await Promise.all([this.forwardSession.release(), this.topDownSession.release()]);
+    await Promise.all([this.forwardSession.release(), this.dasrSession.release()]);
   }
 }
 

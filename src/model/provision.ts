@@ -8,11 +8,11 @@ import { fileURLToPath } from 'node:url';
 import { defaultLogger, type Logger } from '../log.js';
 import { buildForwardModel } from './forward-graph.js';
 import { readTfjsLayersModel } from './tfjs-layers.js';
-import { buildTopDownModel } from './topdown-graph.js';
+import { buildDasrModel } from './dasr-graph.js';
 import type { LayerGraph } from './layer-graph.js';
 
 /** Bump when the generated graphs change, so caches made by older code are rebuilt. */
-export const TRANSLATOR_VERSION = 3;
+export const TRANSLATOR_VERSION = 5;
 
 /** The Keras ResNet-50 layer names the method needs (see docs: res5a = activation_42, res5c = activation_48). */
 export const RESNET_LAYERS = {
@@ -22,8 +22,28 @@ export const RESNET_LAYERS = {
   probabilities: 'fc1000',
 } as const;
 
+/**
+ * Where the top-down pass may stop, the stride (input pixels per cell) of the saliency map it leaves there, and the
+ * percentile of that map above which cells make the box: the method's full pass to the pixels (95th), or the input
+ * of a ResNet stage (every path from res5c to the image passes through each), read on the lattice of positions the
+ * stage's strided first convs take. A coarser map concentrates the probability on fewer cells, so at the 95th
+ * percentile its boxes are 17–34 % smaller than the full pass's; each level's percentile is the one whose boxes
+ * have the full pass's mean area (measured on the shipped photos and two frames of each tracks-dev sequence:
+ * `npm run bench -- topdown`).
+ */
+export const TOPDOWN_STOPS = {
+  full: { stop: { layer: 'input_1', lattice: 1 }, stride: 1, boxPercentile: 95 },
+  res3: { stop: { layer: 'activation_9', lattice: 2 }, stride: 8, boxPercentile: 94 },
+  res4: { stop: { layer: 'activation_21', lattice: 2 }, stride: 16, boxPercentile: 93 },
+  res5: { stop: { layer: 'activation_39', lattice: 2 }, stride: 32, boxPercentile: 92 },
+} as const;
+export type TopDownLevel = keyof typeof TOPDOWN_STOPS;
+/** Where the product stops by default: see the README's performance section for the measurements behind it. */
+export const DEFAULT_TOPDOWN_LEVEL: TopDownLevel = 'res4';
+export const TOPDOWN_LEVELS = Object.keys(TOPDOWN_STOPS) as TopDownLevel[];
+
 export const BACKBONE_FILE = 'resnet50-backbone.onnx';
-export const TOPDOWN_FILE = 'resnet50-topdown-res5c.onnx';
+export const dasrModelFile = (level: TopDownLevel): string => `resnet50-dasr-${level}.onnx`;
 const MANIFEST_FILE = 'manifest.json';
 
 interface Manifest {
@@ -33,8 +53,10 @@ interface Manifest {
 }
 
 export interface ModelPaths {
+  /** the forward alone (classification, query description) */
   backbone: string;
-  topdown: string;
+  /** the whole detection (forward, peaks, top-down to the level's stop) */
+  dasr: string;
 }
 
 const projectRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -51,48 +73,53 @@ export function resnetModelJsonPath(): string {
 }
 
 /**
- * Returns the generated model files, building them when missing, stale (other source or translator
- * version) or damaged (size or SHA-256 differs from the manifest). A rebuild is always announced.
+ * Returns the backbone and the DASR model of one top-down level, building those that are missing, stale (other
+ * source or translator version) or damaged (size or SHA-256 differs from the manifest). Models of other levels
+ * already in the cache are kept. A build is always announced.
  */
-export async function ensureModels(options: { cacheDir?: string; logger?: Logger; force?: boolean } = {}): Promise<ModelPaths> {
+export async function ensureModels(options: { cacheDir?: string; logger?: Logger; force?: boolean; topDown?: TopDownLevel } = {}): Promise<ModelPaths> {
   const cacheDir = options.cacheDir ?? defaultModelCache();
   const logger = options.logger ?? defaultLogger;
-  const paths = { backbone: join(cacheDir, BACKBONE_FILE), topdown: join(cacheDir, TOPDOWN_FILE) };
+  const level = options.topDown ?? DEFAULT_TOPDOWN_LEVEL;
+  const needed = [BACKBONE_FILE, dasrModelFile(level)];
+  const paths = { backbone: join(cacheDir, BACKBONE_FILE), dasr: join(cacheDir, dasrModelFile(level)) };
   const source = await describeSource();
-  const problem = options.force ? 'a rebuild was requested' : await checkCache(cacheDir, source);
-  if (problem === null) return paths;
+  const manifest = await readManifest(cacheDir, source);
+  const problems: string[] = [];
+  for (const file of needed) {
+    const problem = options.force ? 'a rebuild was requested' : await checkFile(cacheDir, file, manifest);
+    if (problem) problems.push(`${file}: ${problem}`);
+  }
+  if (problems.length === 0) return paths;
 
-  logger.info(`preparing models in ${cacheDir}: ${problem}`);
+  logger.info(`preparing models in ${cacheDir}: ${problems.join('; ')}`);
   const started = Date.now();
   const graph = await readTfjsLayersModel(resnetModelJsonPath());
   await mkdir(cacheDir, { recursive: true });
   await rm(join(cacheDir, MANIFEST_FILE), { force: true });
-  const files: Manifest['files'] = {};
-  for (const [file, build] of modelBuilders(graph, source)) {
-    const bytes = build();
+  const files: Manifest['files'] = { ...(manifest?.files ?? {}) };
+  const metadata = { source: `${source.package}@${source.version}`, translator_version: String(TRANSLATOR_VERSION) };
+  for (const file of needed) {
+    const bytes = file === BACKBONE_FILE ? buildBackbone(graph, metadata) : buildDasr(graph, level, metadata);
     await writeFileAtomic(join(cacheDir, file), bytes);
     files[file] = { sha256: sha256(bytes), bytes: bytes.length };
   }
-  const manifest: Manifest = { translatorVersion: TRANSLATOR_VERSION, source, files };
-  await writeFileAtomic(join(cacheDir, MANIFEST_FILE), new TextEncoder().encode(`${JSON.stringify(manifest, null, 2)}\n`));
+  const written: Manifest = { translatorVersion: TRANSLATOR_VERSION, source, files };
+  await writeFileAtomic(join(cacheDir, MANIFEST_FILE), new TextEncoder().encode(`${JSON.stringify(written, null, 2)}\n`));
   logger.info(`models ready in ${((Date.now() - started) / 1000).toFixed(1)} s`);
   return paths;
 }
 
-function modelBuilders(graph: LayerGraph, source: Manifest['source']): [string, () => Uint8Array][] {
-  const metadata = { source: `${source.package}@${source.version}`, translator_version: String(TRANSLATOR_VERSION) };
-  return [
-    [
-      BACKBONE_FILE,
-      () =>
-        buildForwardModel(
-          graph,
-          Object.entries(RESNET_LAYERS).map(([name, layer]) => ({ name, layer })),
-          metadata,
-        ),
-    ],
-    [TOPDOWN_FILE, () => buildTopDownModel(graph, RESNET_LAYERS.res5c, metadata)],
-  ];
+function buildBackbone(graph: LayerGraph, metadata: Record<string, string>): Uint8Array {
+  return buildForwardModel(
+    graph,
+    Object.entries(RESNET_LAYERS).map(([name, layer]) => ({ name, layer })),
+    metadata,
+  );
+}
+
+function buildDasr(graph: LayerGraph, level: TopDownLevel, metadata: Record<string, string>): Uint8Array {
+  return buildDasrModel(graph, { peaks: RESNET_LAYERS.res5c, features: { res5a: RESNET_LAYERS.res5a, res5c: RESNET_LAYERS.res5c }, stop: TOPDOWN_STOPS[level].stop }, metadata);
 }
 
 async function describeSource(): Promise<Manifest['source']> {
@@ -101,27 +128,28 @@ async function describeSource(): Promise<Manifest['source']> {
   return { package: pkg.name, version: pkg.version, modelJsonSha256: sha256(await readFile(modelJson)) };
 }
 
-/** null when the cache is complete and intact, otherwise why it must be rebuilt. */
-async function checkCache(cacheDir: string, source: Manifest['source']): Promise<string | null> {
-  let manifest: Manifest;
+/** The cache's manifest when it was made by this translator from this source; otherwise null (everything is rebuilt). */
+async function readManifest(cacheDir: string, source: Manifest['source']): Promise<Manifest | null> {
   try {
-    manifest = JSON.parse(await readFile(join(cacheDir, MANIFEST_FILE), 'utf8')) as Manifest;
+    const manifest = JSON.parse(await readFile(join(cacheDir, MANIFEST_FILE), 'utf8')) as Manifest;
+    if (manifest.translatorVersion !== TRANSLATOR_VERSION) return null;
+    if (manifest.source?.modelJsonSha256 !== source.modelJsonSha256 || manifest.source.version !== source.version) return null;
+    return manifest;
   } catch {
-    return 'no complete model cache yet';
+    return null;
   }
-  if (manifest.translatorVersion !== TRANSLATOR_VERSION) return `the cache was made by translator version ${manifest.translatorVersion}`;
-  if (manifest.source?.modelJsonSha256 !== source.modelJsonSha256 || manifest.source.version !== source.version) {
-    return 'the source model changed';
-  }
-  for (const file of [BACKBONE_FILE, TOPDOWN_FILE]) {
-    const expected = manifest.files?.[file];
-    if (!expected) return `${file} is not in the manifest`;
-    const path = join(cacheDir, file);
-    const size = await stat(path).then((s) => s.size, () => -1);
-    if (size < 0) return `${file} is missing`;
-    if (size !== expected.bytes) return `${file} is ${size} bytes, expected ${expected.bytes} (truncated or replaced)`;
-    if ((await sha256File(path)) !== expected.sha256) return `${file} does not match its SHA-256 (damaged)`;
-  }
+}
+
+/** null when the file is intact as the manifest records it, otherwise why it must be rebuilt. */
+async function checkFile(cacheDir: string, file: string, manifest: Manifest | null): Promise<string | null> {
+  if (!manifest) return 'no model cache made by this translator from this source yet';
+  const expected = manifest.files?.[file];
+  if (!expected) return 'not built yet';
+  const path = join(cacheDir, file);
+  const size = await stat(path).then((s) => s.size, () => -1);
+  if (size < 0) return 'missing';
+  if (size !== expected.bytes) return `${size} bytes, expected ${expected.bytes} (truncated or replaced)`;
+  if ((await sha256File(path)) !== expected.sha256) return 'does not match its SHA-256 (damaged)';
   return null;
 }
 

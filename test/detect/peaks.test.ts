@@ -1,5 +1,54 @@
-import { describe, expect, it } from 'vitest';
-import { findPeaks, responseMap } from '../../src/detect/peaks.js';
+import * as ort from 'onnxruntime-node';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Peak } from '../../src/model/backbone.js';
+import { GraphBuilder } from '../../src/model/onnx/builder.js';
+import { TensorDataType } from '../../src/model/onnx/proto.js';
+import { emitPeaks, emitSeeds } from '../../src/model/peaks-graph.js';
+
+/**
+ * The peak selection as the DASR model runs it (emitPeaks), on hand-made response maps: a one-channel map, so
+ * R (the mean over channels) is the map itself.
+ */
+let session: ort.InferenceSession;
+
+beforeAll(async () => {
+  const b = new GraphBuilder('peaks');
+  const map = b.input('map', [1, 1, 'h', 'w']);
+  const peaks = emitPeaks(b, map, b.input('max_peaks', [1], TensorDataType.INT64), b.input('above_mean', [1], TensorDataType.BOOL));
+  b.output('count', peaks.count, [1], TensorDataType.INT64);
+  b.output('cells', peaks.cells, ['k'], TensorDataType.INT64);
+  b.output('scores', peaks.scores, ['k']);
+  b.output('seeds', emitSeeds(b, map, peaks.cells), ['k', 1, 'h', 'w']);
+  session = await ort.InferenceSession.create(b.toModel());
+});
+
+afterAll(async () => {
+  await session?.release();
+});
+
+interface Run {
+  peaks: Peak[];
+  /** the seed maps the top-down pass would get, one per peak (K ≥ 1 rows, even with no peak) */
+  seeds: Float32Array;
+  seedRows: number;
+}
+
+async function run(map: Float32Array, width: number, height: number, options: { variant: 'dasr' | 'dasr-star'; maxPeaks?: number }): Promise<Run> {
+  const result = await session.run({
+    map: new ort.Tensor('float32', map, [1, 1, height, width]),
+    max_peaks: new ort.Tensor('int64', BigInt64Array.of(BigInt(options.maxPeaks ?? 1000)), [1]),
+    above_mean: new ort.Tensor('bool', Uint8Array.of(options.variant === 'dasr' ? 1 : 0), [1]),
+  });
+  const count = Number((result.count!.data as BigInt64Array)[0]);
+  const cells = result.cells!.data as BigInt64Array;
+  const scores = result.scores!.data as Float32Array;
+  const peaks = Array.from({ length: count }, (_, k) => ({ x: Number(cells[k]) % width, y: Math.floor(Number(cells[k]) / width), score: scores[k]! }));
+  return { peaks, seeds: result.seeds!.data as Float32Array, seedRows: (result.seeds!.dims as number[])[0]! };
+}
+
+async function findPeaks(map: Float32Array, width: number, height: number, options: { variant: 'dasr' | 'dasr-star'; maxPeaks?: number }): Promise<Peak[]> {
+  return (await run(map, width, height, options)).peaks;
+}
 
 /** A width × height map of `fill`, with `cells` given as [x, y, value]. */
 function mapWith(width: number, height: number, cells: [x: number, y: number, value: number][], fill = 0): Float32Array {
@@ -8,70 +57,70 @@ function mapWith(width: number, height: number, cells: [x: number, y: number, va
   return map;
 }
 
-describe('findPeaks', () => {
-  it('finds a single interior peak with its score', () => {
+describe('peaks of the DASR model', async () => {
+  it('finds a single interior peak with its score', async () => {
     const map = mapWith(5, 5, [[2, 2, 3]]);
-    expect(findPeaks(map, 5, 5, { variant: 'dasr-star' })).toEqual([{ x: 2, y: 2, score: 3 }]);
-    expect(findPeaks(map, 5, 5, { variant: 'dasr' })).toEqual([{ x: 2, y: 2, score: 3 }]);
+    expect(await findPeaks(map, 5, 5, { variant: 'dasr-star' })).toEqual([{ x: 2, y: 2, score: 3 }]);
+    expect(await findPeaks(map, 5, 5, { variant: 'dasr' })).toEqual([{ x: 2, y: 2, score: 3 }]);
   });
 
-  it('uses x for the column and y for the row on a non-square map', () => {
+  it('uses x for the column and y for the row on a non-square map', async () => {
     const map = mapWith(7, 4, [[5, 1, 2]]);
-    expect(findPeaks(map, 7, 4, { variant: 'dasr-star' })).toEqual([{ x: 5, y: 1, score: 2 }]);
+    expect(await findPeaks(map, 7, 4, { variant: 'dasr-star' })).toEqual([{ x: 5, y: 1, score: 2 }]);
   });
 
-  it('keeps only the first cell of a plateau in row-major order', () => {
+  it('keeps only the first cell of a plateau in row-major order', async () => {
     const horizontal = mapWith(6, 6, [[2, 2, 5], [3, 2, 5]]);
-    expect(findPeaks(horizontal, 6, 6, { variant: 'dasr-star' })).toEqual([{ x: 2, y: 2, score: 5 }]);
+    expect(await findPeaks(horizontal, 6, 6, { variant: 'dasr-star' })).toEqual([{ x: 2, y: 2, score: 5 }]);
     const vertical = mapWith(6, 6, [[2, 2, 5], [2, 3, 5]]);
-    expect(findPeaks(vertical, 6, 6, { variant: 'dasr-star' })).toEqual([{ x: 2, y: 2, score: 5 }]);
+    expect(await findPeaks(vertical, 6, 6, { variant: 'dasr-star' })).toEqual([{ x: 2, y: 2, score: 5 }]);
     const antiDiagonal = mapWith(6, 6, [[3, 2, 5], [2, 3, 5]]);
-    expect(findPeaks(antiDiagonal, 6, 6, { variant: 'dasr-star' })).toEqual([{ x: 3, y: 2, score: 5 }]);
+    expect(await findPeaks(antiDiagonal, 6, 6, { variant: 'dasr-star' })).toEqual([{ x: 3, y: 2, score: 5 }]);
   });
 
-  it('gives no peak when the first cell of a plateau lies on the border', () => {
+  it('gives no peak when the first cell of a plateau lies on the border', async () => {
     // (1,2) has an equal neighbour before it, (0,2) is on the border: the rule excludes both.
     const map = mapWith(5, 5, [[0, 2, 5], [1, 2, 5]]);
-    expect(findPeaks(map, 5, 5, { variant: 'dasr-star' })).toEqual([]);
+    expect(await findPeaks(map, 5, 5, { variant: 'dasr-star' })).toEqual([]);
   });
 
-  it('excludes maxima on the first/last row and column', () => {
+  it('excludes maxima on the first/last row and column', async () => {
     const map = mapWith(6, 5, [[0, 0, 9], [5, 2, 9], [3, 4, 9], [2, 0, 9]]);
-    expect(findPeaks(map, 6, 5, { variant: 'dasr-star' })).toEqual([]);
+    expect(await findPeaks(map, 6, 5, { variant: 'dasr-star' })).toEqual([]);
   });
 
-  it('does not let an interior cell next to a higher border cell be a peak', () => {
+  it('does not let an interior cell next to a higher border cell be a peak', async () => {
     const map = mapWith(5, 5, [[0, 2, 9], [1, 2, 4], [3, 3, 1]]);
-    expect(findPeaks(map, 5, 5, { variant: 'dasr-star' })).toEqual([{ x: 3, y: 3, score: 1 }]);
+    expect(await findPeaks(map, 5, 5, { variant: 'dasr-star' })).toEqual([{ x: 3, y: 3, score: 1 }]);
   });
 
-  it('excludes negative and zero maxima', () => {
+  it('excludes negative and zero maxima', async () => {
     const negative = mapWith(5, 5, [[2, 2, -1]], -3);
-    expect(findPeaks(negative, 5, 5, { variant: 'dasr-star' })).toEqual([]);
+    expect(await findPeaks(negative, 5, 5, { variant: 'dasr-star' })).toEqual([]);
     const zero = mapWith(5, 5, [[2, 2, 0]], -3);
-    expect(findPeaks(zero, 5, 5, { variant: 'dasr-star' })).toEqual([]);
+    expect(await findPeaks(zero, 5, 5, { variant: 'dasr-star' })).toEqual([]);
     const flat = new Float32Array(25);
-    expect(findPeaks(flat, 5, 5, { variant: 'dasr-star' })).toEqual([]);
+    expect(await findPeaks(flat, 5, 5, { variant: 'dasr-star' })).toEqual([]);
   });
 
-  it("'dasr' drops maxima below mean(R), 'dasr-star' keeps them", () => {
+  it("'dasr' drops maxima below mean(R), 'dasr-star' keeps them", async () => {
     const map = mapWith(7, 7, [[2, 2, 100], [4, 4, 1]]); // mean = 101/49 > 1
-    expect(findPeaks(map, 7, 7, { variant: 'dasr' })).toEqual([{ x: 2, y: 2, score: 100 }]);
-    expect(findPeaks(map, 7, 7, { variant: 'dasr-star' })).toEqual([
+    expect(await findPeaks(map, 7, 7, { variant: 'dasr' })).toEqual([{ x: 2, y: 2, score: 100 }]);
+    expect(await findPeaks(map, 7, 7, { variant: 'dasr-star' })).toEqual([
       { x: 2, y: 2, score: 100 },
       { x: 4, y: 4, score: 1 },
     ]);
   });
 
-  it("'dasr' keeps a maximum exactly equal to the mean", () => {
+  it("'dasr' keeps a maximum exactly equal to the mean", async () => {
     const map = mapWith(5, 5, [[1, 1, 24], [3, 3, 1]]); // mean = 25/25 = 1
-    expect(findPeaks(map, 5, 5, { variant: 'dasr' })).toEqual([
+    expect(await findPeaks(map, 5, 5, { variant: 'dasr' })).toEqual([
       { x: 1, y: 1, score: 24 },
       { x: 3, y: 3, score: 1 },
     ]);
   });
 
-  it('sorts by score descending, ties in row-major order, and truncates to maxPeaks', () => {
+  it('sorts by score descending, ties in row-major order, and truncates to maxPeaks', async () => {
     const map = mapWith(7, 7, [[1, 1, 2], [3, 1, 5], [5, 1, 2], [1, 3, 5], [3, 5, 1]]);
     const all = [
       { x: 3, y: 1, score: 5 },
@@ -80,32 +129,22 @@ describe('findPeaks', () => {
       { x: 5, y: 1, score: 2 },
       { x: 3, y: 5, score: 1 },
     ];
-    expect(findPeaks(map, 7, 7, { variant: 'dasr-star' })).toEqual(all);
-    expect(findPeaks(map, 7, 7, { variant: 'dasr-star', maxPeaks: 3 })).toEqual(all.slice(0, 3));
-    expect(findPeaks(map, 7, 7, { variant: 'dasr-star', maxPeaks: 10 })).toEqual(all);
-    expect(findPeaks(map, 7, 7, { variant: 'dasr-star', maxPeaks: 0 })).toEqual([]);
+    expect(await findPeaks(map, 7, 7, { variant: 'dasr-star' })).toEqual(all);
+    expect(await findPeaks(map, 7, 7, { variant: 'dasr-star', maxPeaks: 3 })).toEqual(all.slice(0, 3));
+    expect(await findPeaks(map, 7, 7, { variant: 'dasr-star', maxPeaks: 10 })).toEqual(all);
+    expect(await findPeaks(map, 7, 7, { variant: 'dasr-star', maxPeaks: 0 })).toEqual([]);
   });
 
-  it('rejects a map of the wrong size and an invalid maxPeaks', () => {
-    expect(() => findPeaks(new Float32Array(24), 5, 5, { variant: 'dasr' })).toThrow(RangeError);
-    expect(() => findPeaks(new Float32Array(25), 5, 5, { variant: 'dasr', maxPeaks: -1 })).toThrow(RangeError);
-    expect(() => findPeaks(new Float32Array(25), 5, 5, { variant: 'dasr', maxPeaks: 1.5 })).toThrow(RangeError);
-  });
-});
+  it('gives one seed map per peak with 1 at its cell, and no peak on a map too narrow to hold one', async () => {
+    const map = mapWith(7, 5, [[2, 1, 3], [5, 3, 4]]);
+    const { peaks, seeds, seedRows } = await run(map, 7, 5, { variant: 'dasr-star' });
+    expect(peaks).toEqual([{ x: 5, y: 3, score: 4 }, { x: 2, y: 1, score: 3 }]);
+    expect(seedRows).toBe(2);
+    const ones = [...seeds.entries()].filter(([, v]) => v !== 0).map(([i, v]) => [i, v]);
+    expect(ones).toEqual([[3 * 7 + 5, 1], [35 + 1 * 7 + 2, 1]]);
 
-describe('responseMap', () => {
-  it('averages a CHW tensor over its channels', () => {
-    // 3 channels, width 2, height 2
-    const features = Float32Array.from([1, 2, 3, 4, 10, 20, 30, 40, 4, 8, 12, 16]);
-    expect(Array.from(responseMap(features, 3, 2, 2))).toEqual([5, 10, 15, 20]);
-  });
-
-  it('keeps width as the fastest axis on a non-square map', () => {
-    const features = Float32Array.from([0, 1, 2, 3, 4, 5, 6, 8, 10, 12, 14, 16]); // 2 channels, width 3, height 2
-    expect(Array.from(responseMap(features, 2, 3, 2))).toEqual([3, 4.5, 6, 7.5, 9, 10.5]);
-  });
-
-  it('rejects a tensor of the wrong size', () => {
-    expect(() => responseMap(new Float32Array(11), 3, 2, 2)).toThrow(RangeError);
+    const narrow = await run(mapWith(6, 2, [[2, 0, 5]]), 6, 2, { variant: 'dasr-star' });
+    expect(narrow.peaks).toEqual([]);
+    expect(narrow.seedRows).toBe(1); // a placeholder batch row, never read
   });
 });

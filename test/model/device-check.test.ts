@@ -118,7 +118,7 @@ describe('region comparison', () => {
     regions: regions.map(([x1, y1, x2, y2, seed]) => ({ box: [x1, y1, x2, y2], score: 10 - seed, peak: [0, 0], feature: feature(seed) })),
     logits: '',
     top5: [],
-    timings: { forwardMs: 0, topDownMs: 0, boxesMs: 0, poolingMs: 0 },
+    timings: { networkMs: 0, boxesMs: 0, poolingMs: 0 },
   });
   const reference = image([
     [0, 0, 40, 40, 1],

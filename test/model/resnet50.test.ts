@@ -9,8 +9,9 @@ import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { LayerGraph } from '../../src/model/layer-graph.js';
-import { ensureModels, RESNET_LAYERS, resnetModelJsonPath, type ModelPaths } from '../../src/model/provision.js';
+import { ensureModels, RESNET_LAYERS, resnetModelJsonPath, TOPDOWN_STOPS, type ModelPaths } from '../../src/model/provision.js';
 import { readTfjsLayersModel } from '../../src/model/tfjs-layers.js';
+import { buildTopDownModel } from '../../src/model/topdown-graph.js';
 import type { Logger } from '../../src/log.js';
 import { referenceForward, referenceTopDown, saliencyFromInputSignal, type Activation, type Tensor3 } from '../support/reference-net.js';
 import { mulberry32 } from '../support/random.js';
@@ -66,7 +67,8 @@ beforeAll(async () => {
   paths = await ensureModels({ cacheDir, logger: silent });
   graph = await readTfjsLayersModel(resnetModelJsonPath());
   backbone = await ort.InferenceSession.create(paths.backbone);
-  topdown = await ort.InferenceSession.create(paths.topdown);
+  // The product's model finds its own peaks; this one takes them as input to reach every res5c position.
+  topdown = await ort.InferenceSession.create(buildTopDownModel(graph, RESNET_LAYERS.res5c));
 });
 
 afterAll(async () => {
@@ -158,5 +160,38 @@ describe('ResNet-50 top-down pass: ONNX vs the TypeScript reference', () => {
       expect(error, `seed (${seed.x}, ${seed.y})`).toBeLessThan(1e-5);
     }
     reportError(`resnet50 top-down 64×96: ${seeds.length} seeds batched vs single`, worst);
+  });
+
+  it('a pass stopped at a stage input equals the reference signal there, summed over channels, on the lattice (1e-4 relative)', async () => {
+    const { image, activations } = reference(64, 96, RESNET_LAYERS.res5c);
+    const grid = { h: 2, w: 3 };
+    const seeds = everyPosition(grid);
+    for (const level of ['res3', 'res4', 'res5'] as const) {
+      const { stop } = TOPDOWN_STOPS[level];
+      const session = await ort.InferenceSession.create(buildTopDownModel(graph, RESNET_LAYERS.res5c, stop));
+      try {
+        const seedData = new Float32Array(seeds.length * grid.h * grid.w);
+        seeds.forEach((s, k) => (seedData[(k * grid.h + s.y) * grid.w + s.x] = 1));
+        const result = await session.run({
+          image: new ort.Tensor('float32', image.data, [1, 3, 64, 96]),
+          seeds: new ort.Tensor('float32', seedData, [seeds.length, 1, grid.h, grid.w]),
+        });
+        const [, h, w] = result.saliency!.dims as number[];
+        const stride = TOPDOWN_STOPS[level].stride;
+        expect([h, w]).toEqual([64 / stride, 96 / stride]);
+        seeds.forEach((seed, k) => {
+          const signal = referenceTopDown(graph, activations, RESNET_LAYERS.res5c, seed, stop.layer);
+          const full = saliencyFromInputSignal(signal);
+          const expected = Float32Array.from({ length: h! * w! }, (_, i) => full[Math.floor(i / w!) * stop.lattice * signal.width + (i % w!) * stop.lattice]!);
+          expect(expected.some((v) => v > 0), `reference map of seed (${seed.x}, ${seed.y}) at ${level} is empty`).toBe(true);
+          const map = (result.saliency!.data as Float32Array).subarray(k * h! * w!, (k + 1) * h! * w!);
+          const error = relativeError(map, expected);
+          reportError(`resnet50 top-down to ${level} 64×96 seed (${seed.x}, ${seed.y})`, error);
+          expect(error, `${level} seed (${seed.x}, ${seed.y})`).toBeLessThan(1e-4);
+        });
+      } finally {
+        await session.release();
+      }
+    }
   });
 });

@@ -177,6 +177,7 @@ export function referenceTopDown(
   activations: Map<string, Activation>,
   from: string,
   seed: { x: number; y: number },
+  stopAt: string = graph.input,
 ): Tensor3 {
   const out = tensorOf(activations, from, 'the top-down seed');
   if (!Number.isInteger(seed.x) || !Number.isInteger(seed.y) || seed.x < 0 || seed.y < 0 || seed.x >= out.width || seed.y >= out.height) {
@@ -184,38 +185,41 @@ export function referenceTopDown(
   }
   const g = emptySignal(out.channels, out.height, out.width);
   for (let c = 0; c < out.channels; c++) g.data[(c * out.height + seed.y) * out.width + seed.x] = 1 / out.channels;
-  const s = referenceTopDownSignal(graph, activations, from, g);
+  const s = referenceTopDownSignal(graph, activations, from, g, stopAt);
   return { channels: s.channels, height: s.height, width: s.width, data: Float32Array.from(s.data) };
 }
 
 /**
- * The same pass from an arbitrary signal `g` at layer `from`'s output (same shape as that output), in float64.
- * Layers after `from`, and layers `from` does not depend on, are ignored. Where a tensor feeds several consumers,
- * the signals coming back from them are summed.
+ * The same pass from an arbitrary signal `g` at layer `from`'s output (same shape as that output), in float64,
+ * down to the output of `stopAt` (the input by default). Layers after `from`, and layers `from` does not depend
+ * on, are ignored. Where a tensor feeds several consumers, the signals coming back from them are summed.
  */
 export function referenceTopDownSignal(
   graph: LayerGraph,
   activations: Map<string, Activation>,
   from: string,
   g: Signal3,
+  stopAt: string = graph.input,
 ): Signal3 {
   const fromIndex = graph.layers.findIndex((l) => l.name === from);
   if (fromIndex < 0) throw new Error(`layer "${from}" is not in the model`);
+  const stopIndex = graph.layers.findIndex((l) => l.name === stopAt);
+  if (stopIndex < 0 || stopIndex > fromIndex) throw new Error(`layer "${stopAt}" is not below "${from}"`);
   sameShape(g, tensorOf(activations, from, 'the top-down seed'), `top-down signal at "${from}"`);
 
   const signals = new Map<string, Signal3>();
   accumulate(signals, from, g);
   // Reverse topological order: every consumer of a tensor is visited before the tensor's producer, so a
   // producer's signal is complete (summed over all its consumers) when it is propagated further.
-  for (let i = fromIndex; i >= 0; i--) {
+  for (let i = fromIndex; i > stopIndex; i--) {
     const layer = graph.layers[i]!;
     const gOut = signals.get(layer.name);
     if (!gOut || layer.kind === 'input') continue;
     signals.delete(layer.name);
     for (const [name, gIn] of backwardLayer(layer, gOut, activations)) accumulate(signals, name, gIn);
   }
-  const x = tensorOf(activations, graph.input, 'the top-down pass');
-  return signals.get(graph.input) ?? emptySignal(x.channels, x.height, x.width);
+  const x = tensorOf(activations, stopAt, 'the top-down pass');
+  return signals.get(stopAt) ?? emptySignal(x.channels, x.height, x.width);
 }
 
 /** M = max(0, Σ over channels) per pixel (H×W, row-major). */

@@ -1,0 +1,112 @@
+import { existsSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { iou, type Box } from '../src/detect/box.js';
+import { cellBoxToPixels } from '../src/detect/dasr.js';
+import { boxFromSaliency } from '../src/detect/region-box.js';
+import { decodeImage, resizeLongSide } from '../src/image/load.js';
+import { toCaffeTensor } from '../src/image/tensor.js';
+import { Backbone, type DasrOutputs } from '../src/model/backbone.js';
+import { TOPDOWN_LEVELS, TOPDOWN_STOPS, type TopDownLevel } from '../src/model/provision.js';
+import { median } from './stats.js';
+
+const SHARED_SEQUENCES = new URL('../../shared/data/tracks-dev/seqs/', import.meta.url).pathname;
+const LONG_SIDE = 512;
+
+/** The shipped photos and, with ../shared, the first and the middle frame of each tracking sequence. */
+function calibrationImages(): string[] {
+  const images = ['chelsea.png', 'coffee.png'].map((f) => new URL(`../fixtures/photos/${f}`, import.meta.url).pathname);
+  if (!existsSync(SHARED_SEQUENCES)) {
+    process.stdout.write(`(${SHARED_SEQUENCES} not found: the shipped photos only)\n`);
+    return images;
+  }
+  for (const sequence of readdirSync(SHARED_SEQUENCES).sort()) {
+    const frames = readdirSync(join(SHARED_SEQUENCES, sequence)).filter((f) => f.endsWith('.jpg')).sort();
+    for (const frame of new Set([frames[0], frames[frames.length >> 1]])) if (frame) images.push(join(SHARED_SEQUENCES, sequence, frame));
+  }
+  return images;
+}
+
+interface LevelRun {
+  outputs: DasrOutputs[];
+  sizes: { width: number; height: number }[];
+  networkMs: number[];
+  forwardMs: number[];
+}
+
+/** Every peak's box (input pixels; null where the map gives none) at `percentile`. */
+function peakBoxes(run: LevelRun, percentile: number): (Box | null)[][] {
+  return run.outputs.map((o, i) => {
+    const plane = o.saliencyWidth * o.saliencyHeight;
+    return o.peaks.map((_, k) => {
+      const box = boxFromSaliency(o.saliency.subarray(k * plane, (k + 1) * plane), o.saliencyWidth, o.saliencyHeight, percentile);
+      return box ? cellBoxToPixels(box, o.saliencyStride, run.sizes[i]!.width, run.sizes[i]!.height) : null;
+    });
+  });
+}
+
+/** Mean IoU with the full pass's boxes, peak by peak, and the mean ratio of their areas. */
+function compare(boxes: (Box | null)[][], full: (Box | null)[][]): { iou: number; areaRatio: number; pairs: number } {
+  const area = (b: Box): number => (b[2] - b[0]) * (b[3] - b[1]);
+  const ious: number[] = [];
+  const ratios: number[] = [];
+  boxes.forEach((image, i) =>
+    image.forEach((box, k) => {
+      const reference = full[i]![k];
+      if (!box || !reference) return;
+      ious.push(iou(box, reference));
+      ratios.push(area(box) / area(reference));
+    }),
+  );
+  const mean = (values: number[]) => values.reduce((a, b) => a + b, 0) / values.length;
+  return { iou: mean(ious), areaRatio: mean(ratios), pairs: ious.length };
+}
+
+/**
+ * `npm run bench -- topdown [level…]`: each top-down level against the full pass on the same peaks — time of the
+ * whole DASR model run per image (and as a multiple of the plain forward timed just before it), and the boxes'
+ * IoU and area ratio with the full pass's at the 95th percentile and at the level's percentile (TOPDOWN_STOPS),
+ * with the percentile whose boxes have the full pass's mean area: how those percentiles were chosen.
+ */
+export async function run(args: string[]): Promise<void> {
+  const levels = args.length ? (args as TopDownLevel[]) : TOPDOWN_LEVELS;
+  const images = await Promise.all(calibrationImages().map(async (path) => resizeLongSide(await decodeImage(path), LONG_SIDE)));
+  const runs = new Map<TopDownLevel, LevelRun>();
+  for (const level of new Set<TopDownLevel>(['full', ...levels])) {
+    const backbone = await Backbone.load({ topDown: level });
+    const rule = { maxPeaks: 16, aboveMean: false };
+    const run: LevelRun = { outputs: [], sizes: [], networkMs: [], forwardMs: [] };
+    const warm = toCaffeTensor(images[0]!);
+    await backbone.detect(warm, images[0]!.height, images[0]!.width, rule);
+    for (const image of images) {
+      const tensor = toCaffeTensor(image);
+      let t = performance.now();
+      await backbone.forward(tensor, image.height, image.width);
+      run.forwardMs.push(performance.now() - t);
+      t = performance.now();
+      run.outputs.push(await backbone.detect(tensor, image.height, image.width, rule));
+      run.networkMs.push(performance.now() - t);
+      run.sizes.push({ width: image.width, height: image.height });
+    }
+    runs.set(level, run);
+    await backbone.release();
+  }
+  const full = peakBoxes(runs.get('full')!, TOPDOWN_STOPS.full.boxPercentile);
+  process.stdout.write(`${images.length} images at long side ${LONG_SIDE}, ${runs.get('full')!.outputs.reduce((n, o) => n + o.peaks.length, 0)} peaks\n`);
+  process.stdout.write('| level | map stride | network ms (median) | × forward | IoU with full @95 | area ratio @95 | percentile | IoU with full | area ratio |\n|---|---|---|---|---|---|---|---|---|\n');
+  for (const level of levels) {
+    const run = runs.get(level)!;
+    const ratio = median(run.networkMs.map((ms, i) => ms / run.forwardMs[i]!));
+    const at95 = compare(peakBoxes(run, 95), full);
+    const { boxPercentile, stride } = TOPDOWN_STOPS[level];
+    const chosen = compare(peakBoxes(run, boxPercentile), full);
+    process.stdout.write(
+      `| ${level} | ${stride} | ${median(run.networkMs).toFixed(0)} | ${ratio.toFixed(2)} | ${at95.iou.toFixed(3)} | ${at95.areaRatio.toFixed(2)} | ${boxPercentile} | ${chosen.iou.toFixed(3)} | ${chosen.areaRatio.toFixed(2)} |\n`,
+    );
+  }
+  process.stdout.write('\narea ratio with the full pass by percentile (the chosen one is the closest to 1):\n');
+  for (const level of levels.filter((l) => l !== 'full')) {
+    const cells = [96, 95, 94, 93, 92, 91, 90].map((p) => `${p}: ${compare(peakBoxes(runs.get(level)!, p), full).areaRatio.toFixed(2)}`);
+    process.stdout.write(`  ${level}  ${cells.join('  ')}\n`);
+  }
+}
