@@ -2,11 +2,14 @@ import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { Dasr } from '../src/detect/dasr.js';
-import { decodeImage } from '../src/image/load.js';
+import { decodeImage, resizeLongSide } from '../src/image/load.js';
+import { toCaffeTensor } from '../src/image/tensor.js';
 import { Backbone } from '../src/model/backbone.js';
+import { DEFAULT_TOPDOWN_LEVEL, TOPDOWN_LEVELS, type TopDownLevel } from '../src/model/provision.js';
 import { median, mib, peakRss } from './stats.js';
 
 const SHARED_SEQUENCES = new URL('../../shared/data/tracks-dev/seqs/', import.meta.url).pathname;
+const LONG_SIDE = 512;
 
 /** The shipped photos plus, when ../shared is present, the first frame of each tracking sequence. */
 function benchImages(): string[] {
@@ -22,29 +25,42 @@ function benchImages(): string[] {
   return images;
 }
 
+/**
+ * `npm run bench -- dasr [level…] [dasr|dasr-star]`: time per 512-px image of a whole detection, per top-down level
+ * (default: the product's and the full pass), and the same image's plain backbone forward timed right before it,
+ * so the ratio does not depend on how busy the machine is.
+ */
 export async function run(args: string[]): Promise<void> {
-  const variants = args.length ? (args as ('dasr' | 'dasr-star')[]) : (['dasr-star', 'dasr'] as const);
-  const backbone = await Backbone.load();
-  const images = benchImages();
-  for (const variant of variants) {
-    const dasr = new Dasr(backbone, { variant, longSide: 512 });
-    await dasr.detect(await decodeImage(images[0]!)); // warm-up
-    const rows: { forward: number; topDown: number; pooling: number; total: number; peaks: number; regions: number }[] = [];
-    for (const path of images) {
-      const image = await decodeImage(path);
-      const t = performance.now();
-      const detection = await dasr.detect(image);
-      const total = performance.now() - t;
-      rows.push({ forward: detection.timings.forwardMs, topDown: detection.timings.topDownMs, pooling: detection.timings.poolingMs + detection.timings.boxesMs, total, peaks: detection.peaks, regions: detection.regions.length });
+  const levels = args.filter((a): a is TopDownLevel => (TOPDOWN_LEVELS as string[]).includes(a));
+  const variants = args.filter((a): a is 'dasr' | 'dasr-star' => a === 'dasr' || a === 'dasr-star');
+  const images = await Promise.all(benchImages().map((path) => decodeImage(path)));
+  for (const level of levels.length ? levels : [...new Set([DEFAULT_TOPDOWN_LEVEL, 'full' as const])]) {
+    const backbone = await Backbone.load({ topDown: level });
+    for (const variant of variants.length ? variants : ['dasr-star' as const]) {
+      const dasr = new Dasr(backbone, { variant, longSide: LONG_SIDE });
+      await dasr.detect(images[0]!); // warm-up
+      const rows: { forward: number; network: number; boxes: number; pooling: number; total: number; ratio: number; peaks: number; regions: number }[] = [];
+      for (const image of images) {
+        const resized = resizeLongSide(image, LONG_SIDE);
+        const tensor = toCaffeTensor(resized);
+        let t = performance.now();
+        await backbone.forward(tensor, resized.height, resized.width);
+        const forward = performance.now() - t;
+        t = performance.now();
+        const detection = await dasr.detect(image);
+        const total = performance.now() - t;
+        const { networkMs, boxesMs, poolingMs } = detection.timings;
+        rows.push({ forward, network: networkMs, boxes: boxesMs, pooling: poolingMs, total, ratio: total / forward, peaks: detection.peaks, regions: detection.regions.length });
+      }
+      const col = (key: keyof (typeof rows)[number]) => median(rows.map((r) => r[key]));
+      process.stdout.write(
+        `${variant}, top-down to ${level}, long side ${LONG_SIDE}, ${images.length} images on ${backbone.device} (medians): ` +
+          `total ${col('total').toFixed(0)} ms = network ${col('network').toFixed(0)} + boxes ${col('boxes').toFixed(1)} + pooling ${col('pooling').toFixed(1)} ms; ` +
+          `plain forward ${col('forward').toFixed(0)} ms; total / forward ${col('ratio').toFixed(2)}×; ` +
+          `peaks/image ${col('peaks')} (mean ${(rows.reduce((s, r) => s + r.peaks, 0) / rows.length).toFixed(1)}), regions/image ${col('regions')}\n`,
+      );
     }
-    const col = (key: keyof (typeof rows)[number]) => median(rows.map((r) => r[key]));
-    process.stdout.write(
-      `${variant} at long side 512, ${images.length} images on ${backbone.device} (medians): forward ${col('forward').toFixed(0)} ms, ` +
-        `top-down ${col('topDown').toFixed(0)} ms, boxes+pooling ${col('pooling').toFixed(1)} ms, total ${col('total').toFixed(0)} ms; ` +
-        `peaks/image ${col('peaks')} (mean ${(rows.reduce((s, r) => s + r.peaks, 0) / rows.length).toFixed(1)}), regions/image ${col('regions')}; ` +
-        `top-down per peak ${(rows.reduce((s, r) => s + r.topDown, 0) / Math.max(1, rows.reduce((s, r) => s + r.peaks, 0))).toFixed(0)} ms\n`,
-    );
+    await backbone.release();
   }
   process.stdout.write(`peak RSS: ${mib(peakRss())}\n`);
-  await backbone.release();
 }

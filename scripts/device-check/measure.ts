@@ -169,14 +169,13 @@ async function timeDasr(dasr: Dasr, images: DecodedImage[], batch: number, secon
   let next = 0;
   const round = () => Promise.all(Array.from({ length: batch }, () => dasr.detect(images[next++ % images.length]!)));
   await round(); // warm-up: shapes, allocator growth
-  const stages: DetectionTimings = { forwardMs: 0, topDownMs: 0, boxesMs: 0, poolingMs: 0 };
+  const stages: DetectionTimings = { networkMs: 0, boxesMs: 0, poolingMs: 0 };
   let rounds = 0;
   let frames = 0;
   const t0 = performance.now();
   do {
     for (const d of await round()) {
-      stages.forwardMs += d.timings.forwardMs;
-      stages.topDownMs += d.timings.topDownMs;
+      stages.networkMs += d.timings.networkMs;
       stages.boxesMs += d.timings.boxesMs;
       stages.poolingMs += d.timings.poolingMs;
     }
@@ -192,7 +191,7 @@ async function timeDasr(dasr: Dasr, images: DecodedImage[], batch: number, secon
     frames,
     seconds: elapsed,
     framesPerSecond: frames / elapsed,
-    meanStageMs: { forwardMs: mean(stages.forwardMs), topDownMs: mean(stages.topDownMs), boxesMs: mean(stages.boxesMs), poolingMs: mean(stages.poolingMs) },
+    meanStageMs: { networkMs: mean(stages.networkMs), boxesMs: mean(stages.boxesMs), poolingMs: mean(stages.poolingMs) },
   };
 }
 

@@ -31,7 +31,7 @@ export async function detectCommand(dasr: Detector, path: string, options: { out
   process.stdout.write(
     `${path}: ${detection.image.width}×${detection.image.height}, network input ${detection.input.width}×${detection.input.height}, ` +
       `${detection.peaks} peaks → ${detection.regions.length} regions ` +
-      `(forward ${t.forwardMs.toFixed(0)} ms, top-down ${t.topDownMs.toFixed(0)} ms)\n`,
+      `(network ${t.networkMs.toFixed(0)} ms, boxes ${t.boxesMs.toFixed(0)} ms, pooling ${t.poolingMs.toFixed(0)} ms)\n`,
   );
   if (detection.regions.length === 0) process.stdout.write('no salient region found (the response map has no qualifying peak)\n');
   detection.regions.forEach((r, i) => {

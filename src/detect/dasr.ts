@@ -2,10 +2,11 @@ import { performance } from 'node:perf_hooks';
 import { assertMinimumSize, resizeLongSide, type DecodedImage } from '../image/load.js';
 import { toCaffeTensor } from '../image/tensor.js';
 import { RES5_STRIDE, type Backbone, type BackboneOutputs, type FeatureMap } from '../model/backbone.js';
-import { clipBox, scaleBox, type Box } from './box.js';
+import type { TopDownLevel } from '../model/provision.js';
+import { clipBox, iou, scaleBox, type Box } from './box.js';
 import { MIN_INPUT_SIDE, resolveDasrConfig, type DasrConfig } from './config.js';
 import { nonMaximumSuppression } from './nms.js';
-import { findPeaks, responseMap, type Peak } from './peaks.js';
+import { groupObjects } from './object-regions.js';
 import { boxFromSaliency } from './region-box.js';
 import { averagePoolBox } from './roi-pool.js';
 import { applyWhitening, type Whitening } from './whitening.js';
@@ -23,8 +24,8 @@ export interface Region {
 }
 
 export interface DetectionTimings {
-  forwardMs: number;
-  topDownMs: number;
+  /** the one model run: forward, peaks and the top-down pass */
+  networkMs: number;
   boxesMs: number;
   poolingMs: number;
 }
@@ -56,6 +57,9 @@ interface PreparedImage {
   tensor: Float32Array;
 }
 
+/** IoU above which an object region is taken to be a part region already found. */
+const SAME_REGION_IOU = 0.7;
+
 /** Channels of ResNet-50's res5a and res5c maps: the length of an unwhitened DASR descriptor. */
 export const BACKBONE_FEATURE_DIM = 2048;
 
@@ -80,28 +84,39 @@ export class Dasr {
     this.featureDim = whitening ? whitening.outputDim : BACKBONE_FEATURE_DIM;
   }
 
+  /** where this detector's top-down pass stops (a property of the loaded model) */
+  get topDown(): TopDownLevel {
+    return this.backbone.topDown;
+  }
+
   /** Localises class-agnostic instances and describes each one. An image without peaks gives no regions. */
   async detect(image: DecodedImage): Promise<Detection> {
     const prepared = this.prepare(image);
     let t = performance.now();
-    const outputs = await this.backbone.forward(prepared.tensor, prepared.height, prepared.width);
-    const forwardMs = performance.now() - t;
-
-    const { res5c } = outputs;
-    const response = responseMap(res5c.data, res5c.channels, res5c.width, res5c.height);
-    const peaks = findPeaks(response, res5c.width, res5c.height, { variant: this.config.variant, maxPeaks: this.config.maxPeaks });
-
-    t = performance.now();
-    const saliencies = await this.topDown(prepared, res5c, peaks);
-    const topDownMs = performance.now() - t;
+    const outputs = await this.backbone.detect(prepared.tensor, prepared.height, prepared.width, {
+      maxPeaks: this.config.maxPeaks,
+      aboveMean: this.config.variant === 'dasr',
+    });
+    const networkMs = performance.now() - t;
 
     t = performance.now();
-    const plane = prepared.width * prepared.height;
+    const { peaks, saliency, saliencyWidth, saliencyHeight, saliencyStride, boxPercentile } = outputs;
+    const plane = saliencyWidth * saliencyHeight;
     let candidates = peaks.flatMap((peak, k) => {
-      const box = boxFromSaliency(saliencies.subarray(k * plane, (k + 1) * plane), prepared.width, prepared.height);
-      return box ? [{ box, score: peak.score, peak }] : [];
+      const cellBox = boxFromSaliency(saliency.subarray(k * plane, (k + 1) * plane), saliencyWidth, saliencyHeight, boxPercentile);
+      return cellBox ? [{ box: cellBoxToPixels(cellBox, saliencyStride, prepared.width, prepared.height), score: peak.score, peak }] : [];
     });
     if (this.config.variant === 'dasr-star') candidates = nonMaximumSuppression(candidates, this.config.nmsIou);
+    if (this.config.objectRegions) {
+      const maps = peaks.map((_, k) => saliency.subarray(k * plane, (k + 1) * plane));
+      const objects = groupObjects(maps, saliencyWidth, saliencyHeight, boxPercentile).map((group) => {
+        const strongest = group.members.reduce((best, k) => (peaks[k]!.score > peaks[best]!.score ? k : best));
+        return { box: cellBoxToPixels(group.box, saliencyStride, prepared.width, prepared.height), score: peaks[strongest]!.score, peak: peaks[strongest]! };
+      });
+      // An object box that is nearly a part's box is that region again.
+      const distinct = nonMaximumSuppression(objects, this.config.nmsIou).filter((o) => candidates.every((c) => iou(c.box, o.box) < SAME_REGION_IOU));
+      candidates = [...candidates, ...distinct];
+    }
     const boxesMs = performance.now() - t;
 
     t = performance.now();
@@ -121,7 +136,7 @@ export class Dasr {
       input: { width: prepared.width, height: prepared.height },
       peaks: peaks.length,
       regions,
-      timings: { forwardMs, topDownMs, boxesMs, poolingMs },
+      timings: { networkMs, boxesMs, poolingMs },
     };
   }
 
@@ -141,6 +156,26 @@ export class Dasr {
     return this.describePooled(this.poolingMap(outputs), inputBox);
   }
 
+  /**
+   * The descriptor of a cut-out crop of an object, described at the scale it has in the frames it will be
+   * compared with (`frame`: their size in pixels, the crop's pixels taken as theirs). A region in a frame is
+   * pooled on a map where the object has that frame's network scale; resizing the crop alone to the network's
+   * long side would make a small object many times larger than any of its regions. The crop is pasted at the
+   * centre of a neutral (zero after normalisation) canvas of the frame's network size and its box pooled there,
+   * so a 16-px crop is as valid a query as a large one. A crop as large as such a frame is described as a
+   * whole image.
+   */
+  async describeCrop(crop: DecodedImage, frame: { width: number; height: number }): Promise<Float32Array> {
+    const canvas = cropAtFrameScale(crop, frame, this.config.longSide);
+    if (!canvas) return this.describe(crop);
+    validateBox([0, 0, crop.width, crop.height], crop.width, crop.height);
+    if (pixelSpread(crop, [0, 0, crop.width, crop.height]) < MIN_QUERY_PIXEL_SPREAD) {
+      throw new DasrInputError('no-object', `the ${crop.width}×${crop.height} crop is a flat colour: there is no object to search for in it`);
+    }
+    const outputs = await this.backbone.forward(canvas.tensor, canvas.height, canvas.width);
+    return this.describePooled(this.poolingMap(outputs), canvas.box);
+  }
+
   private prepare(image: DecodedImage): PreparedImage {
     // Upscaling a thumbnail to the network size would invent detail, so the original must be big enough too.
     assertMinimumSize(image, MIN_INPUT_SIDE);
@@ -149,22 +184,7 @@ export class Dasr {
     return { original: { width: image.width, height: image.height }, width: resized.width, height: resized.height, tensor: toCaffeTensor(resized) };
   }
 
-  /** All peaks go through the batched pass, `peakBatch` at a time; returns K concatenated H×W maps. */
-  private async topDown(prepared: PreparedImage, res5c: FeatureMap, peaks: Peak[]): Promise<Float32Array> {
-    const plane = prepared.width * prepared.height;
-    const maps = new Float32Array(peaks.length * plane);
-    const cells = res5c.width * res5c.height;
-    for (let start = 0; start < peaks.length; start += this.config.peakBatch) {
-      const batch = peaks.slice(start, start + this.config.peakBatch);
-      const seeds = new Float32Array(batch.length * cells);
-      batch.forEach((peak, k) => (seeds[k * cells + peak.y * res5c.width + peak.x] = 1));
-      const saliency = await this.backbone.topDown(prepared.tensor, prepared.height, prepared.width, seeds, res5c.height, res5c.width);
-      maps.set(saliency, start * plane);
-    }
-    return maps;
-  }
-
-  private poolingMap(outputs: BackboneOutputs): FeatureMap {
+  private poolingMap(outputs: Pick<BackboneOutputs, 'res5a' | 'res5c'>): FeatureMap {
     return outputs[this.config.poolingLayer];
   }
 
@@ -173,6 +193,50 @@ export class Dasr {
     const pooled = averagePoolBox(map.data, map.channels, map.width, map.height, RES5_STRIDE, inputBox);
     return this.whitening ? applyWhitening(this.whitening, pooled) : l2Normalize(pooled);
   }
+}
+
+/** A network input with a crop pasted at its frame scale, and the crop's box on it. */
+export interface CropCanvas {
+  tensor: Float32Array;
+  width: number;
+  height: number;
+  box: Box;
+}
+
+/**
+ * The network input of a frame of `frame`'s size at `longSide`, neutral (zeros after normalisation: the ImageNet
+ * mean colour) but for the crop, resized by the same factor and pasted at the centre. Null when the crop at that
+ * scale would be as large as the frame: it is then a frame itself.
+ */
+export function cropAtFrameScale(crop: DecodedImage, frame: { width: number; height: number }, longSide: number): CropCanvas | null {
+  if (!(frame.width >= MIN_INPUT_SIDE && frame.height >= MIN_INPUT_SIDE)) throw new RangeError(`the frame size must be at least ${MIN_INPUT_SIDE} px a side, got ${frame.width}×${frame.height}`);
+  const scale = longSide / Math.max(frame.width, frame.height);
+  const width = Math.round(frame.width * scale);
+  const height = Math.round(frame.height * scale);
+  const resized = resizeLongSide(crop, Math.max(1, Math.round(Math.max(crop.width, crop.height) * scale)));
+  if (resized.width >= width || resized.height >= height) return null;
+  const x0 = Math.floor((width - resized.width) / 2);
+  const y0 = Math.floor((height - resized.height) / 2);
+  const pixels = toCaffeTensor(resized);
+  const tensor = new Float32Array(3 * width * height);
+  for (let c = 0; c < 3; c++) {
+    for (let y = 0; y < resized.height; y++) {
+      const from = (c * resized.height + y) * resized.width;
+      tensor.set(pixels.subarray(from, from + resized.width), (c * height + y0 + y) * width + x0);
+    }
+  }
+  return { tensor, width, height, box: [x0, y0, x0 + resized.width, y0 + resized.height] };
+}
+
+/**
+ * A box on a saliency map of `stride` input pixels per cell (cell coordinates, centres at i + 0.5) in input
+ * pixels. Cell i of a stride-s map of this ResNet sits over input pixel s·i: the stem's 7×7/2 conv and the
+ * padded 3×3/2 max-pool are centred, and each later strided 1×1 conv reads the top-left position of its window.
+ */
+export function cellBoxToPixels(box: Box, stride: number, width: number, height: number): Box {
+  if (stride === 1) return box;
+  const offset = 0.5 - stride / 2;
+  return clipBox([box[0] * stride + offset, box[1] * stride + offset, box[2] * stride + offset, box[3] * stride + offset], width, height);
 }
 
 /**

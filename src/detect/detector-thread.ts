@@ -1,6 +1,7 @@
 import type { DecodedImage } from '../image/load.js';
 import type { BackboneOptions } from '../model/backbone.js';
 import type { Device } from '../model/session.js';
+import type { TopDownLevel } from '../model/provision.js';
 import type { LogLevel } from '../log.js';
 import { RpcClient, startWorker } from '../util/worker-rpc.js';
 import type { Box } from './box.js';
@@ -22,6 +23,7 @@ export type DetectorRequest =
   | { op: 'ready' }
   | { op: 'detect'; image: WireImage }
   | { op: 'describe'; image: WireImage; box?: Box }
+  | { op: 'describe-crop'; image: WireImage; frame: { width: number; height: number } }
   | { op: 'close' };
 
 /**
@@ -34,13 +36,14 @@ export class DetectorThread implements Detector {
     readonly config: DasrConfig,
     readonly device: Device,
     readonly featureDim: number,
+    readonly topDown: TopDownLevel,
   ) {}
 
   static async start(data: DetectorWorkerData): Promise<DetectorThread> {
     const rpc = new RpcClient<DetectorRequest>(startWorker(import.meta.url, 'detector-worker', data), 'detector');
     try {
-      const { device, config, featureDim } = await rpc.call<{ device: Device; config: DasrConfig; featureDim: number }>({ op: 'ready' });
-      return new DetectorThread(rpc, config, device, featureDim);
+      const { device, config, featureDim, topDown } = await rpc.call<{ device: Device; config: DasrConfig; featureDim: number; topDown: TopDownLevel }>({ op: 'ready' });
+      return new DetectorThread(rpc, config, device, featureDim, topDown);
     } catch (error) {
       await rpc.close();
       throw error;
@@ -55,6 +58,11 @@ export class DetectorThread implements Detector {
   describe(image: DecodedImage, box?: Box): Promise<Float32Array> {
     const wire = toWire(image);
     return this.rpc.call<Float32Array>({ op: 'describe', image: wire.image, box }, wire.transfer);
+  }
+
+  describeCrop(crop: DecodedImage, frame: { width: number; height: number }): Promise<Float32Array> {
+    const wire = toWire(crop);
+    return this.rpc.call<Float32Array>({ op: 'describe-crop', image: wire.image, frame: { width: frame.width, height: frame.height } }, wire.transfer);
   }
 
   close(): Promise<void> {

@@ -19,11 +19,13 @@ serveRpc<DetectorRequest>(
     const { backbone, dasr } = await ready;
     switch (req.op) {
       case 'ready':
-        return { device: backbone.device, config: dasr.config, featureDim: dasr.featureDim };
+        return { device: backbone.device, config: dasr.config, featureDim: dasr.featureDim, topDown: dasr.topDown };
       case 'detect':
         return dasr.detect(fromWire(req.image));
       case 'describe':
         return dasr.describe(fromWire(req.image), req.box);
+      case 'describe-crop':
+        return dasr.describeCrop(fromWire(req.image), req.frame);
       case 'close':
         await backbone.release();
         return null;

@@ -1,13 +1,14 @@
 import { createHash } from 'node:crypto';
 import { clipBox, scaleBox, type Box } from '../detect/box.js';
 import { resolveDasrConfig, MIN_INPUT_SIDE, type DasrConfig } from '../detect/config.js';
-import { Dasr } from '../detect/dasr.js';
+import { cropAtFrameScale, Dasr } from '../detect/dasr.js';
 import { averagePoolBox } from '../detect/roi-pool.js';
 import { l2Normalize } from '../detect/vector.js';
 import { applyWhitening, type Whitening } from '../detect/whitening.js';
 import { assertMinimumSize, decodeImage, resizeLongSide, type DecodedImage } from '../image/load.js';
 import { toCaffeTensor } from '../image/tensor.js';
 import { RES5_STRIDE, type Backbone } from '../model/backbone.js';
+import { TOPDOWN_STOPS } from '../model/provision.js';
 import type { FeatureCache } from './feature-cache.js';
 
 /** A database region as the evaluation sees it: a box in original image pixels and a unit descriptor. */
@@ -39,6 +40,8 @@ export interface EvalMethod {
   detect(image: DecodedImage): Promise<EvalRegion[]>;
   /** the query side: the descriptor of `box` (original pixels; the whole image when omitted), before the post-step */
   describe(image: DecodedImage, box?: Box): Promise<Float32Array>;
+  /** the query side for a cut-out crop, described at its scale in frames of `frame`'s size (Dasr.describeCrop) */
+  describeCrop(crop: DecodedImage, frame: { width: number; height: number }): Promise<Float32Array>;
   /**
    * The detector, for methods that can index video through the real pipeline (its descriptors are final: it
    * applies the post-step itself, so features read back from its index are not post-processed again); null otherwise.
@@ -116,7 +119,7 @@ export async function methodVector(
  * withWhitening, which shares cached detections across whitenings.
  */
 export function dasrMethod(dasr: Dasr, whiteningKey: string | null = null): EvalMethod {
-  const settings = { ...dasr.config, whitening: whiteningKey };
+  const settings = { ...dasr.config, topDown: dasr.topDown, boxPercentile: TOPDOWN_STOPS[dasr.topDown].boxPercentile, whitening: whiteningKey };
   const cacheKey = hashJson({ method: dasr.config.variant, ...settings });
   return {
     id: dasr.config.variant,
@@ -130,6 +133,7 @@ export function dasrMethod(dasr: Dasr, whiteningKey: string | null = null): Eval
       return detection.regions.map((r) => ({ box: r.box, feature: r.feature }));
     },
     describe: (image, box) => dasr.describe(image, box),
+    describeCrop: (crop, frame) => dasr.describeCrop(crop, frame),
     dasr,
   };
 }
@@ -147,6 +151,12 @@ export function baselineMethod(backbone: Backbone, longSide: number): EvalMethod
       : [0, 0, resized.width, resized.height];
     return l2Normalize(averagePoolBox(res5c.data, res5c.channels, res5c.width, res5c.height, RES5_STRIDE, inputBox));
   };
+  const pooledCrop = async (crop: DecodedImage, frame: { width: number; height: number }): Promise<Float32Array> => {
+    const canvas = cropAtFrameScale(crop, frame, longSide);
+    if (!canvas) return pooled(crop, undefined);
+    const { res5c } = await backbone.forward(canvas.tensor, canvas.height, canvas.width);
+    return l2Normalize(averagePoolBox(res5c.data, res5c.channels, res5c.width, res5c.height, RES5_STRIDE, canvas.box));
+  };
   return {
     id: 'baseline',
     name: METHOD_NAMES.baseline,
@@ -158,6 +168,7 @@ export function baselineMethod(backbone: Backbone, longSide: number): EvalMethod
       return [{ box: [0, 0, image.width, image.height], feature: await pooled(image, undefined) }];
     },
     describe: (image, box) => pooled(image, box),
+    describeCrop: pooledCrop,
     dasr: null,
   };
 }

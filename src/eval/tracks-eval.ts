@@ -15,7 +15,6 @@ import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { clipBox, boxArea, type Box } from '../detect/box.js';
-import { MIN_INPUT_SIDE } from '../detect/config.js';
 import { DasrInputError } from '../detect/dasr.js';
 import { ImageInputError } from '../image/errors.js';
 import { cropImage, decodeImage } from '../image/load.js';
@@ -33,6 +32,7 @@ import {
   objectOverlap,
   summarise,
   trackQueries,
+  OBJECT_SIZES,
   type DatabaseFrame,
   type QueryResult,
   type QuerySet,
@@ -160,13 +160,9 @@ async function queryVector(method: EvalMethod, cache: FeatureCache, path: string
       if (expected.some((v, i) => v !== described[i])) throw new Error(`${path}: the frame's size ${image.width}×${image.height} differs from gt.json's`);
       return method.describe(image, box);
     }
-    const crop = cropImage(image, box);
-    // Checked here so that the failure says what happened whatever the method checks itself.
-    if (crop.width < MIN_INPUT_SIDE || crop.height < MIN_INPUT_SIDE) {
-      throw new ImageInputError('too-small', `the crop of [${box.map((v) => +v.toFixed(1)).join(', ')}] is ${crop.width}×${crop.height} px, under the network's minimum side of ${MIN_INPUT_SIDE} px`);
-    }
-    return method.describe(crop);
-  }, view === 'box' ? undefined : view);
+    // The crop is searched among frames of its own sequence's size: it is described at that scale.
+    return method.describeCrop(cropImage(image, box), { width: image.width, height: image.height });
+  }, view === 'box' ? undefined : view === 'crop' ? 'crop-at-frame-scale' : view);
 }
 
 /** The ground-truth box clipped to the image (1-based boxes may overhang by a pixel). */
@@ -288,10 +284,22 @@ export function formatTracksReport(report: TracksReport): string {
     const { mode, queries, queryCount, view } = rows[0]!;
     const failed = Math.max(...rows.map((r) => r.failedQueries));
     const viewTitle = view === 'box' ? '' : ` — query view: ${VIEW_TITLES[view]}${failed ? ` (${failed} failed, AP 0)` : ''}`;
-    lines.push('', `${mode} mode — ${QUERY_TITLES[queries]}, ${queryCount} queries${viewTitle}`);
+    const sizes = OBJECT_SIZES.map((size) => `${rows[0]!.localisedAllBySize[size].queries} ${size}`).join(', ');
+    lines.push('', `${mode} mode — ${QUERY_TITLES[queries]}, ${queryCount} queries (objects: ${sizes})${viewTitle}`);
     lines.push(formatTable(
-      ['method', 'Top-50', 'Top-100', 'All', 'mean IoU', 'IoU pairs'],
-      rows.map((r) => [r.method, fmt(r.top50), fmt(r.top100), fmt(r.all), fmt(r.meanIoU), String(r.iouCount)]),
+      ['method', 'Top-50', 'Top-100', 'All', 'loc. Top-100', 'loc. All', 'loc. All IoU≥.5', 'loc. All S/M/L', 'mean IoU', 'IoU pairs'],
+      rows.map((r) => [
+        r.method,
+        fmt(r.top50),
+        fmt(r.top100),
+        fmt(r.all),
+        fmt(r.localisedTop100),
+        fmt(r.localisedAll),
+        fmt(r.localisedAllIoU50),
+        OBJECT_SIZES.map((size) => fmt(r.localisedAllBySize[size].mAP)).join(' / '),
+        fmt(r.meanIoU),
+        String(r.iouCount),
+      ]),
     ));
   }
   if (report.notes.length) lines.push('', 'notes:', ...report.notes.map((n) => `  ${n}`));

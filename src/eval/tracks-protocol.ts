@@ -7,7 +7,12 @@
  *   box; only frames with score > 0 are ranked (ties: see rankByScore);
  * - relevant = the frames of the query's sequence where the ground-truth box is not null (query frame excluded);
  * - Top-50 / Top-100 / All AP as in metrics.ts, and the IoU (true union) of the returned box with the ground truth
- *   for every relevant frame ranked in the top 100.
+ *   for every relevant frame ranked in the top 100;
+ * - localised AP (what a user sees: is the returned box on the object?): regions, not frames, are ranked; a region
+ *   is a hit only when its box is on the object of a relevant frame (its centre inside the ground-truth box, or,
+ *   strictly, IoU ≥ 0.5); each frame counts once, at its first such region; every region ranked before it
+ *   (background regions of the same frame, regions of other frames) is a miss. Regions of a frame already counted
+ *   are left out of the ranking: the frame has been found, they neither add nor cost precision.
  */
 import { boxArea, clipBox, intersectionArea, iou, type Box } from '../detect/box.js';
 import { dot } from '../detect/vector.js';
@@ -96,6 +101,47 @@ export interface RankedFrame {
   relevant: boolean;
 }
 
+/** When a returned box counts as on the object. */
+export type OnObject = 'centre' | 'iou50';
+
+/** Whether `box` is on the object `truth`: its centre inside the box, or IoU ≥ 0.5. */
+export function onObject(box: Box, truth: Box, rule: OnObject): boolean {
+  if (rule === 'iou50') return iou(box, truth) >= 0.5;
+  const cx = (box[0] + box[2]) / 2;
+  const cy = (box[1] + box[3]) / 2;
+  return cx >= truth[0] && cx <= truth[2] && cy >= truth[1] && cy <= truth[3];
+}
+
+/**
+ * The region-level ranking of localised AP, as one boolean per rank (see the header). Regions with score ≤ 0 are
+ * not ranked; ties are broken pessimistically as in rankByScore.
+ */
+export function localisedRelevance(
+  query: TrackQuery,
+  feature: Float32Array,
+  database: readonly DatabaseFrame[],
+  sequences: readonly Pick<TrackSequence, 'frames'>[],
+  rule: OnObject,
+): boolean[] {
+  const items: { score: number; relevant: boolean; frame: number }[] = [];
+  database.forEach((entry, frame) => {
+    if (entry.sequence === query.sequence && entry.frame === query.frame) return;
+    const truth = entry.sequence === query.sequence ? (sequences[entry.sequence]!.frames[entry.frame]?.box ?? null) : null;
+    for (const region of entry.regions) {
+      items.push({ score: dot(feature, region.feature), relevant: truth !== null && onObject(region.box, truth, rule), frame });
+    }
+  });
+  const found = new Set<number>();
+  const relevance: boolean[] = [];
+  for (const i of rankByScore(items)) {
+    const item = items[i]!;
+    if (found.has(item.frame)) continue;
+    if (item.relevant) found.add(item.frame);
+    relevance.push(item.relevant);
+  }
+  return relevance;
+}
+
 export interface QueryResult {
   sequence: string;
   file: string;
@@ -110,6 +156,12 @@ export interface QueryResult {
   all: number;
   /** IoU of each relevant frame ranked in the top 100, in rank order */
   ious: number[];
+  /** localised AP (box centre on the object): Top-100 and All; All with IoU ≥ 0.5 instead of the centre */
+  localisedTop100: number;
+  localisedAll: number;
+  localisedAllIoU50: number;
+  /** side (√area, pixels) of the query's ground-truth box: COCO's size classes split at 32 and 96 */
+  objectSide: number;
   /** why no descriptor could be made (the query then scores AP 0 and ranks nothing); absent for a normal query */
   failure?: string;
 }
@@ -119,6 +171,11 @@ export interface Scores {
   top50: number;
   top100: number;
   all: number;
+  localisedTop100: number;
+  localisedAll: number;
+  localisedAllIoU50: number;
+  /** localised All mAP of the queries whose object is small (< 32 px), medium (32–96) or large (> 96), and how many */
+  localisedAllBySize: Record<ObjectSize, { queries: number; mAP: number }>;
   /** mean over all (query, relevant frame in its top 100) pairs; NaN when there is none */
   meanIoU: number;
   iouCount: number;
@@ -166,8 +223,19 @@ export function relevantCount(query: TrackQuery, sequences: readonly Pick<TrackS
   return sequences[query.sequence]!.frames.filter((f, i) => f.box !== null && i !== query.frame).length;
 }
 
+export type ObjectSize = 'small' | 'medium' | 'large';
+export const OBJECT_SIZES: readonly ObjectSize[] = ['small', 'medium', 'large'];
+
+export function objectSize(side: number): ObjectSize {
+  return side < 32 ? 'small' : side <= 96 ? 'medium' : 'large';
+}
+
+const sideOf = (box: Box): number => Math.sqrt(boxArea(box));
+
 export function evaluateQuery(query: TrackQuery, feature: Float32Array, database: readonly DatabaseFrame[], sequences: readonly TrackSequence[]): QueryResult {
   const ranking = rankDatabase(query, feature, database, sequences);
+  const localised = localisedRelevance(query, feature, database, sequences, 'centre');
+  const localisedStrict = localisedRelevance(query, feature, database, sequences, 'iou50');
   const relevance = ranking.map((r) => r.relevant);
   const relevant = relevantCount(query, sequences);
   const sequence = sequences[query.sequence]!;
@@ -183,6 +251,10 @@ export function evaluateQuery(query: TrackQuery, feature: Float32Array, database
     top100: averagePrecisionAtK(relevance, relevant, 100),
     all: averagePrecisionAll(relevance, relevant),
     ious,
+    localisedTop100: averagePrecisionAtK(localised, relevant, 100),
+    localisedAll: averagePrecisionAll(localised, relevant),
+    localisedAllIoU50: averagePrecisionAll(localisedStrict, relevant),
+    objectSide: sideOf(query.box),
   };
 }
 
@@ -200,6 +272,10 @@ export function failedQuery(query: TrackQuery, database: readonly DatabaseFrame[
     top100: 0,
     all: 0,
     ious: [],
+    localisedTop100: 0,
+    localisedAll: 0,
+    localisedAllIoU50: 0,
+    objectSide: sideOf(query.box),
     failure,
   };
 }
@@ -212,6 +288,15 @@ export function summarise(results: readonly QueryResult[]): Scores {
     top50: meanAveragePrecision(results.map((r) => r.top50)),
     top100: meanAveragePrecision(results.map((r) => r.top100)),
     all: meanAveragePrecision(results.map((r) => r.all)),
+    localisedTop100: meanAveragePrecision(results.map((r) => r.localisedTop100)),
+    localisedAll: meanAveragePrecision(results.map((r) => r.localisedAll)),
+    localisedAllIoU50: meanAveragePrecision(results.map((r) => r.localisedAllIoU50)),
+    localisedAllBySize: Object.fromEntries(
+      OBJECT_SIZES.map((size) => {
+        const group = results.filter((r) => objectSize(r.objectSide) === size);
+        return [size, { queries: group.length, mAP: meanAveragePrecision(group.map((r) => r.localisedAll)) }];
+      }),
+    ) as Scores['localisedAllBySize'],
     meanIoU: ious.length ? ious.reduce((a, b) => a + b, 0) / ious.length : Number.NaN,
     iouCount: ious.length,
   };

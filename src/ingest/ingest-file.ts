@@ -12,6 +12,7 @@ import { decodeTrackerState } from '../track/state.js';
 import { defaultLogger, type Logger } from '../log.js';
 import type { IngestProgress } from './progress.js';
 import { regionsInVideoPixels, trackAndCommit } from './commit-keyframe.js';
+import { OrderedPipeline } from './ordered-pipeline.js';
 
 export interface IngestOptions {
   /** seconds between interval keyframes; at or below the frame duration every frame is a keyframe */
@@ -42,14 +43,20 @@ export interface IngestResult {
   progress: IngestProgress;
 }
 
+/**
+ * Keyframes in flight at once: one in DASR while the previous one commits and ffmpeg decodes the next. More would
+ * only queue decoded frames in memory: the detector runs one keyframe at a time.
+ */
+const PIPELINE_DEPTH = 2;
+
 /** What a video's index depends on: a resume with other settings would mix two indexes, so it redoes. */
 function ingestSettings(dasr: Detector, options: IngestOptions): Record<string, unknown> {
-  return { dasr: dasr.config, interval: options.interval, sceneThreshold: options.sceneThreshold ?? null, tracker: options.tracker ?? {} };
+  return { dasr: dasr.config, topDown: dasr.topDown ?? null, interval: options.interval, sceneThreshold: options.sceneThreshold ?? null, tracker: options.tracker ?? {} };
 }
 
 /**
- * Indexes one video file: decode (ffmpeg, paused while inference works) → keyframes → DASR → tracker →
- * one SQLite transaction per keyframe. A crash loses at most the keyframe in flight; running it again on
+ * Indexes one video file: decode (ffmpeg) → keyframes → DASR → tracker → one SQLite transaction per keyframe, the
+ * three overlapping (decoding runs ahead by at most one keyframe, commits stay in video order). A crash loses at most the keyframe in flight; running it again on
  * the same file resumes after the last committed keyframe, with the tracker restored as it was then.
  * Unreadable inputs fail before anything is written.
  */
@@ -103,12 +110,18 @@ export async function ingestFile(input: string, dasr: Detector, store: IndexStor
   let detectMs = 0;
   let commitMs = 0;
 
-  const processKeyframe = async (frame: DecodedFrame): Promise<void> => {
-    let t = performance.now();
+  const pipeline = new OrderedPipeline(PIPELINE_DEPTH);
+  const detect = async (frame: DecodedFrame) => {
+    const t = performance.now();
     const detection = await dasr.detect({ width: frame.width, height: frame.height, data: frame.data });
     detectMs += performance.now() - t;
+    return { frame, detection };
+  };
+  const commit = async ({ frame, detection }: Awaited<ReturnType<typeof detect>>): Promise<void> => {
+    // A stop request ends the run at the next commit, even when ffmpeg already decoded the last keyframe.
+    options.signal?.throwIfAborted();
     const regions = regionsInVideoPixels(detection.regions, frame, info.displayWidth, info.displayHeight);
-    t = performance.now();
+    const t = performance.now();
     await trackAndCommit(store, video.id, tracker, { t: frame.pts, width: info.displayWidth, height: info.displayHeight, regions });
     commitMs += performance.now() - t;
     progress.keyframes++;
@@ -128,10 +141,13 @@ export async function ingestFile(input: string, dasr: Detector, store: IndexStor
         progress.position = frame.pts;
         progress.elapsedMs = performance.now() - started;
         options.onProgress?.(progress);
-        return decision.keep && frame.pts > resumeAfter ? from(processKeyframe(frame)) : EMPTY;
+        return decision.keep && frame.pts > resumeAfter ? from(pipeline.submit(() => detect(frame), commit)) : EMPTY;
       }).pipe(defaultIfEmpty(undefined)),
     );
+    await pipeline.drain();
   } catch (error) {
+    // Keyframes already in flight still commit (or fail) before the vectors are saved.
+    await pipeline.drain().catch(() => undefined);
     await store.saveVectors();
     if (!options.signal?.aborted) store.db.setVideoStatus(video.id, 'failed', error instanceof Error ? error.message : String(error));
     throw error;

@@ -100,7 +100,7 @@ export class LiveIngestion {
     this.logger = options.logger ?? defaultLogger;
     this.spec = parseSource(url, { allowedProtocols: options.allowedProtocols });
     if (this.spec.kind === 'file') throw new SourceError('protocol-not-allowed', `${url} is a file: index it with the file ingestion`);
-    this.videoId = store.db.addVideo({ path: url, sourceKind: 'live', status: 'indexing', config: { dasr: dasr.config, interval: options.interval } }).id;
+    this.videoId = store.db.addVideo({ path: url, sourceKind: 'live', status: 'indexing', config: { dasr: dasr.config, topDown: dasr.topDown ?? null, interval: options.interval } }).id;
     this.tracker = new Tracker(options.tracker, {}, () => store.allocateTrackId());
   }
 

@@ -17,6 +17,7 @@ import { probeVideo } from '../decode/probe.js';
 import { hitThumbnail } from '../clip/thumbnail.js';
 import { cutClip } from '../clip/clip.js';
 import { searchByExample } from '../search/search.js';
+import { describeQuery, typicalFrameSize } from '../search/describe-query.js';
 import { parseBoxText, searchJson } from '../search/search-json.js';
 import { SourceError } from '../source/source-spec.js';
 import { TokenCheck, presentedToken } from './auth.js';
@@ -177,7 +178,7 @@ export async function buildApp(service: DasrService): Promise<FastifyInstance> {
     const started = performance.now();
     const form = await readSearchForm(request, config.maxImageBytes);
     const image = await decodeImage(form.image, { maxPixels: config.maxImagePixels });
-    const vector = await service.queryDetector.describe(image, form.box);
+    const vector = await describeQuery(service.queryDetector, image, form.box, typicalFrameSize(service.store));
     const hits = await searchByExample(service.store, vector, { top: form.top, videoIds: form.videos, from: form.from, to: form.to, minScore: form.minScore, keyframes: form.keyframes });
     service.metrics.searchSeconds.observe((performance.now() - started) / 1000);
     const json = searchJson(hits);

@@ -14,6 +14,7 @@ import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { decodeImage } from '../image/load.js';
+import { describeQuery, typicalFrameSize } from '../search/describe-query.js';
 import { presentedToken, type TokenCheck } from './auth.js';
 import { ApiError } from './errors.js';
 import { parseBoxField, toApiError } from './app.js';
@@ -145,7 +146,7 @@ class LiveConnection {
     const bytes = Buffer.from(message.image, 'base64');
     if (bytes.length > this.service.config.maxImageBytes) throw new ApiError('too-large', `the image is larger than ${this.service.config.maxImageBytes} bytes`);
     const image = await decodeImage(bytes, { maxPixels: this.service.config.maxImagePixels });
-    const vector = await this.service.queryDetector.describe(image, box);
+    const vector = await describeQuery(this.service.queryDetector, image, box, typicalFrameSize(this.service.store));
     if (this.closed) return;
     this.checkRoom(1);
     const info = this.service.hub.create({ vector, threshold, streams, updates: message.updates === true, persist: message.persist === true, name: (message.name as string | undefined) ?? null });

@@ -32,6 +32,10 @@ class TimedDetector implements Detector {
     return this.inner.featureDim;
   }
 
+  get topDown() {
+    return this.inner.topDown;
+  }
+
   async detect(image: DecodedImage): Promise<Detection> {
     const started = performance.now();
     try {
@@ -45,6 +49,15 @@ class TimedDetector implements Detector {
     const started = performance.now();
     try {
       return await this.inner.describe(image, box);
+    } finally {
+      this.metrics.inferenceSeconds.observe({ op: 'describe' }, (performance.now() - started) / 1000);
+    }
+  }
+
+  async describeCrop(crop: DecodedImage, frame: { width: number; height: number }): Promise<Float32Array> {
+    const started = performance.now();
+    try {
+      return await this.inner.describeCrop(crop, frame);
     } finally {
       this.metrics.inferenceSeconds.observe({ op: 'describe' }, (performance.now() - started) / 1000);
     }

@@ -2,13 +2,14 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { fileURLToPath } from 'node:url';
 import { Backbone } from '../../src/model/backbone.js';
 import { Dasr, DasrInputError } from '../../src/detect/dasr.js';
-import { decodeImage, type DecodedImage } from '../../src/image/load.js';
+import { cropImage, decodeImage, type DecodedImage } from '../../src/image/load.js';
 import { ImageInputError } from '../../src/image/errors.js';
 import { iou, type Box } from '../../src/detect/box.js';
 import { dot } from '../../src/detect/vector.js';
 import { applyWhitening, type Whitening } from '../../src/detect/whitening.js';
 import { l2Normalize } from '../../src/detect/vector.js';
 import { detectionJson } from '../../src/cli/detect.js';
+import { createLogger } from '../../src/log.js';
 
 const photo = (name: string): string => fileURLToPath(new URL(`../../fixtures/photos/${name}`, import.meta.url));
 /** The espresso cup's body in coffee.png (600×400), outlined by hand. */
@@ -19,6 +20,7 @@ function uniformImage(width: number, height: number, value: number): DecodedImag
 }
 
 const norm = (v: Float32Array): number => Math.sqrt(dot(v, v));
+const quiet = createLogger('error');
 
 describe('DASR on the real ResNet-50', () => {
   let backbone: Backbone;
@@ -44,11 +46,43 @@ describe('DASR on the real ResNet-50', () => {
       expect(region.feature).toHaveLength(2048);
       expect(norm(region.feature)).toBeCloseTo(1, 5);
     }
-    const best = Math.max(...detection.regions.map((r) => iou(r.box, CUP_BOX)));
-    expect(best).toBeGreaterThanOrEqual(0.4);
+    // the strongest region is on the cup (its box centre inside the cup's outline)
+    const [x1, y1, x2, y2] = detection.regions[0]!.box;
+    expect((x1 + x2) / 2).toBeGreaterThan(CUP_BOX[0]);
+    expect((x1 + x2) / 2).toBeLessThan(CUP_BOX[2]);
+    expect((y1 + y2) / 2).toBeGreaterThan(CUP_BOX[1]);
+    expect((y1 + y2) / 2).toBeLessThan(CUP_BOX[3]);
+    expect(iou(detection.regions[0]!.box, CUP_BOX)).toBeGreaterThanOrEqual(0.25);
     // DASR* regions never overlap more than β after NMS.
     for (const [i, a] of detection.regions.entries())
       for (const b of detection.regions.slice(i + 1)) expect(iou(a.box, b.box)).toBeLessThanOrEqual(0.3);
+  });
+
+  it('with the full top-down pass to the pixels (the method as published), outlines the cup with IoU ≥ 0.4; the default early stop keeps its peaks, boxes and descriptors', async () => {
+    const full = await Backbone.load({ topDown: 'full', logger: quiet });
+    try {
+      const reference = await new Dasr(full, { variant: 'dasr', longSide: 384 }).detect(coffee);
+      expect(Math.max(...reference.regions.map((r) => iou(r.box, CUP_BOX)))).toBeGreaterThanOrEqual(0.4);
+      // at the product's input size
+      const faithful = new Dasr(full, { variant: 'dasr', longSide: 512 });
+      const fast = new Dasr(backbone, { variant: 'dasr', longSide: 512 });
+      const chelsea = await decodeImage(photo('chelsea.png'));
+      const ious: number[] = [];
+      for (const image of [coffee, chelsea]) {
+        const [a, b] = [await faithful.detect(image), await fast.detect(image)];
+        // the same peaks (they come from the forward); plain DASR has no NMS, so regions pair up peak by peak
+        expect(b.peaks).toBe(a.peaks);
+        expect(b.regions).toHaveLength(a.regions.length);
+        b.regions.forEach((r, i) => expect(r.score).toBeCloseTo(a.regions[i]!.score, 5));
+        a.regions.forEach((region, i) => {
+          ious.push(iou(region.box, b.regions[i]!.box));
+          expect(dot(region.feature, b.regions[i]!.feature)).toBeGreaterThan(0.9);
+        });
+      }
+      expect(ious.reduce((x, y) => x + y, 0) / ious.length).toBeGreaterThan(0.6);
+    } finally {
+      await full.release();
+    }
   });
 
   it('plain DASR back-propagates a subset of the DASR* peaks', async () => {
@@ -136,6 +170,34 @@ describe('DASR on the real ResNet-50', () => {
     await expect(dasr.describe(coffee, [700, 10, 800, 50])).rejects.toMatchObject({ code: 'box-outside-image' });
     await expect(dasr.describe(coffee, [100, 100, 100, 150])).rejects.toMatchObject({ code: 'empty-box' });
     await expect(dasr.describe(coffee, [Number.NaN, 0, 10, 10])).rejects.toBeInstanceOf(DasrInputError);
+  });
+
+  it('describes a cut-out crop as it is described in its frame when the frame around it is neutral', async () => {
+    // A 640×480 frame of the ImageNet mean colour with the cup from coffee.png pasted at its centre: cut out
+    // again, the crop placed at its frame scale on a neutral canvas reproduces the frame's network input.
+    const cup = cropImage(coffee, CUP_BOX);
+    const frame = uniformImage(640, 480, 0);
+    for (let p = 0; p < 640 * 480; p++) frame.data.set([124, 117, 104], 3 * p);
+    const x0 = (640 - cup.width) >> 1;
+    const y0 = (480 - cup.height) >> 1;
+    for (let y = 0; y < cup.height; y++) cup.data.copy(frame.data, ((y0 + y) * 640 + x0) * 3, y * cup.width * 3, (y + 1) * cup.width * 3);
+    const dasr = new Dasr(backbone, { longSide: 320 });
+    const inFrame = await dasr.describe(frame, [x0, y0, x0 + cup.width, y0 + cup.height]);
+    const atFrameScale = await dasr.describeCrop(cup, frame);
+    const alone = await dasr.describe(cup);
+    expect(dot(inFrame, atFrameScale)).toBeGreaterThan(0.98);
+    // resized alone to the network's side, the cup is twice as large as in its frame: a clearly different vector
+    expect(dot(inFrame, alone)).toBeLessThan(dot(inFrame, atFrameScale) - 0.05);
+  });
+
+  it('takes a 16 × 16 px crop as a query, and describes a crop as large as the frame as a whole image', async () => {
+    const dasr = new Dasr(backbone, { longSide: 256 });
+    const small = cropImage(coffee, [300, 100, 316, 116]);
+    const vector = await dasr.describeCrop(small, { width: 1280, height: 720 });
+    expect(vector).toHaveLength(2048);
+    expect(norm(vector)).toBeCloseTo(1, 5);
+    expect(Array.from(await dasr.describeCrop(coffee, { width: 600, height: 400 }))).toEqual(Array.from(await dasr.describe(coffee)));
+    await expect(dasr.describeCrop(uniformImage(16, 16, 80), { width: 1280, height: 720 })).rejects.toMatchObject({ code: 'no-object' });
   });
 
   it('validates its configuration', () => {

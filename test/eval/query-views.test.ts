@@ -40,7 +40,8 @@ describe('failedQuery', () => {
     const seq: TrackSequence = { name: 's', object: 's', width: 100, height: 100, fps: 25, directory: '/nowhere', frames: boxes.map((box, i) => ({ file: `${i}.jpg`, box })) };
     const database = boxes.map((_, frame) => ({ sequence: 0, frame, regions: [] }));
     expect(failedQuery({ sequence: 0, frame: 0, box: [0, 0, 10, 10] }, database, [seq], 'too-small: tiny')).toEqual({
-      sequence: 's', file: '0.jpg', frame: 0, relevant: 2, database: 3, ranked: 0, top50: 0, top100: 0, all: 0, ious: [], failure: 'too-small: tiny',
+      sequence: 's', file: '0.jpg', frame: 0, relevant: 2, database: 3, ranked: 0, top50: 0, top100: 0, all: 0, ious: [],
+      localisedTop100: 0, localisedAll: 0, localisedAllIoU50: 0, objectSide: 10, failure: 'too-small: tiny',
     });
   });
 });

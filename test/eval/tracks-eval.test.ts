@@ -148,7 +148,7 @@ describe('tracks evaluation end to end on a tiny synthetic dataset', () => {
     const text = formatTracksReport(report);
     expect(text).toContain('image mode — first-frame queries, 3 queries');
     expect(text).toContain('image mode — mean over 3 query frames per sequence (first, middle, last visible), 9 queries');
-    const headers = text.split('\n').filter((l) => /^method\s+Top-50\s+Top-100\s+All\s+mean IoU\s+IoU pairs$/.test(l));
+    const headers = text.split('\n').filter((l) => /^method\s+Top-50\s+Top-100\s+All\s+loc\. Top-100\s+loc\. All\s+loc\. All IoU≥\.5\s+loc\. All S\/M\/L\s+mean IoU\s+IoU pairs$/.test(l));
     expect(headers).toHaveLength(2);
     for (const name of ['DASR ', 'DASR*', 'BASELINE']) expect(text.split('\n').filter((l) => l.startsWith(name))).toHaveLength(2);
   });

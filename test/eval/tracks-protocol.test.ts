@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { Box } from '../../src/detect/box.js';
 import type { TrackSequence } from '../../src/eval/tracks-dataset.js';
-import { evaluateQuery, queryFrames, rankDatabase, relevantCount, summarise, trackQueries, type DatabaseFrame } from '../../src/eval/tracks-protocol.js';
+import { evaluateQuery, localisedRelevance, objectSize, onObject, queryFrames, rankDatabase, relevantCount, summarise, trackQueries, type DatabaseFrame } from '../../src/eval/tracks-protocol.js';
 
 /** Unit vectors along axes, and a mix. */
 const e = (i: number, dim = 4): Float32Array => Float32Array.from({ length: dim }, (_, k) => (k === i ? 1 : 0));
@@ -98,5 +98,57 @@ describe('tracks protocol mechanics', () => {
     expect(result.top50).toBe(1);
     expect(result.top100).toBe(1);
     expect(result.all).toBe(1);
+  });
+
+  describe('localised AP: regions ranked, a hit only when the box is on the object', () => {
+    const scored = (score: number): Float32Array => mix(score, Math.sqrt(1 - score * score));
+    const seqs = [sequence('A', [GT, GT, GT]), sequence('B', [GT])];
+    const db: DatabaseFrame[] = [
+      { sequence: 0, frame: 0, regions: [{ box: GT, feature: e(0) }] }, // the query frame
+      {
+        sequence: 0,
+        frame: 1,
+        regions: [
+          { box: [50, 50, 60, 60], feature: scored(0.95) }, // off the object
+          { box: [2, 2, 8, 8], feature: scored(0.9) }, // centre on it, IoU 0.36
+          { box: [1, 1, 10, 10], feature: scored(0.6) }, // IoU 0.81
+        ],
+      },
+      { sequence: 0, frame: 2, regions: [{ box: [0, 0, 10, 10], feature: scored(0.5) }] },
+      { sequence: 1, frame: 0, regions: [{ box: GT, feature: scored(0.7) }] },
+    ];
+    const q = { sequence: 0, frame: 0, box: GT };
+
+    it('counts a frame once, at its first region on the object; regions before it are misses, later ones of a found frame drop out', () => {
+      // ranked: A1 off ✗, A1 centre ✓ (A1 found), B0 ✗, A1 IoU .81 (dropped: A1 found), A2 ✓
+      expect(localisedRelevance(q, e(0), db, seqs, 'centre')).toEqual([false, true, false, true]);
+      // strictly: A1's centre-only region is a miss, its IoU .81 region the hit
+      expect(localisedRelevance(q, e(0), db, seqs, 'iou50')).toEqual([false, false, false, true, true]);
+      const result = evaluateQuery(q, e(0), db, seqs);
+      expect(result.localisedAll).toBeCloseTo((1 / 2 + 2 / 4) / 2, 12);
+      expect(result.localisedTop100).toBeCloseTo(1 / 2 / 2, 12); // n = 2: only the first two ranks count
+      expect(result.localisedAllIoU50).toBeCloseTo((1 / 4 + 2 / 5) / 2, 12);
+      // frame level the same query is perfect but for B0: [A1 ✓, B0 ✗, A2 ✓]
+      expect(result.all).toBeCloseTo((1 + 2 / 3) / 2, 12);
+    });
+
+    it('judges a box by its centre (edges included) or by IoU ≥ 0.5, and sizes objects as COCO does', () => {
+      expect(onObject([5, 0, 15, 10], GT, 'centre')).toBe(true); // centre (10, 5) on the edge
+      expect(onObject([0, 0, 100, 100], GT, 'centre')).toBe(false); // a whole-frame box: centre (50, 50)
+      expect(onObject([0, 0, 10, 20], GT, 'iou50')).toBe(true);
+      expect(onObject([0, 0, 10, 21], GT, 'iou50')).toBe(false);
+      expect([objectSize(31.9), objectSize(32), objectSize(96), objectSize(96.1)]).toEqual(['small', 'medium', 'medium', 'large']);
+    });
+
+    it('summarises localised mAP overall and by object size', () => {
+      const small = { ...evaluateQuery(q, e(0), db, seqs), objectSide: 10 };
+      const large = { ...small, objectSide: 200, localisedAll: 1 };
+      const scores = summarise([small, large]);
+      expect(scores.localisedAll).toBeCloseTo((0.5 + 1) / 2, 12);
+      expect(scores.localisedAllBySize.small).toEqual({ queries: 1, mAP: 0.5 });
+      expect(scores.localisedAllBySize.large).toEqual({ queries: 1, mAP: 1 });
+      expect(scores.localisedAllBySize.medium.queries).toBe(0);
+      expect(scores.localisedAllBySize.medium.mAP).toBeNaN();
+    });
   });
 });

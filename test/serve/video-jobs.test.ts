@@ -26,9 +26,10 @@ function slowDetector(delayMs: number): Detector {
       await new Promise((resolve) => setTimeout(resolve, delayMs));
       const feature = new Float32Array(2048).fill(1 / Math.sqrt(2048));
       const box: [number, number, number, number] = [image.width / 4, image.height / 4, (3 * image.width) / 4, (3 * image.height) / 4];
-      return { image, input: image, peaks: 1, regions: [{ box, score: 1, peak: [image.width / 2, image.height / 2], feature }], timings: { forwardMs: 0, topDownMs: 0, boxesMs: 0, poolingMs: 0 } };
+      return { image, input: image, peaks: 1, regions: [{ box, score: 1, peak: [image.width / 2, image.height / 2], feature }], timings: { networkMs: 0, boxesMs: 0, poolingMs: 0 } };
     },
     describe: async () => new Float32Array(2048),
+    describeCrop: async () => new Float32Array(2048),
   };
 }
 

@@ -1,0 +1,31 @@
+import type { Box } from '../detect/box.js';
+import type { Detector } from '../detect/detector.js';
+import type { DecodedImage } from '../image/load.js';
+import type { IndexStore } from '../index/index-store.js';
+
+export interface FrameSize {
+  width: number;
+  height: number;
+}
+
+/**
+ * The frame size a query crop is described at: the indexed videos' (and streams') frame size with the median long
+ * side, or null for an index that has none yet.
+ */
+export function typicalFrameSize(store: IndexStore): FrameSize | null {
+  const sizes = store.db
+    .listVideos()
+    .flatMap((v) => (v.width && v.height ? [{ width: v.width, height: v.height }] : []))
+    .sort((a, b) => Math.max(a.width, a.height) - Math.max(b.width, b.height));
+  return sizes.length ? sizes[(sizes.length - 1) >> 1]! : null;
+}
+
+/**
+ * A query's descriptor. With a box, the box pooled on the whole image (the object in its own scene). Without one
+ * the image is the object, cut out: it is described at its scale in the indexed frames (Dasr.describeCrop), which
+ * is what a crop matches there; a query as large as those frames is described as a whole image either way.
+ */
+export function describeQuery(detector: Detector, image: DecodedImage, box: Box | undefined, frames: FrameSize | null): Promise<Float32Array> {
+  if (box || !frames) return detector.describe(image, box);
+  return detector.describeCrop(image, frames);
+}
