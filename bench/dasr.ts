@@ -1,29 +1,13 @@
-import { existsSync, readdirSync } from 'node:fs';
-import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { Dasr } from '../src/detect/dasr.js';
 import { decodeImage, resizeLongSide } from '../src/image/load.js';
 import { toCaffeTensor } from '../src/image/tensor.js';
 import { Backbone } from '../src/model/backbone.js';
 import { DEFAULT_TOPDOWN_LEVEL, TOPDOWN_LEVELS, type TopDownLevel } from '../src/model/provision.js';
+import { benchImages } from './images.js';
 import { median, mib, peakRss } from './stats.js';
 
-const SHARED_SEQUENCES = new URL('../../shared/data/tracks-dev/seqs/', import.meta.url).pathname;
 const LONG_SIDE = 512;
-
-/** The shipped photos plus, when ../shared is present, the first frame of each tracking sequence. */
-function benchImages(): string[] {
-  const images = ['chelsea.png', 'coffee.png'].map((f) => new URL(`../fixtures/photos/${f}`, import.meta.url).pathname);
-  if (existsSync(SHARED_SEQUENCES)) {
-    for (const sequence of readdirSync(SHARED_SEQUENCES).sort()) {
-      const first = readdirSync(join(SHARED_SEQUENCES, sequence)).filter((f) => f.endsWith('.jpg')).sort()[0];
-      if (first) images.push(join(SHARED_SEQUENCES, sequence, first));
-    }
-  } else {
-    process.stdout.write(`(${SHARED_SEQUENCES} not found: benchmarking the shipped photos only)\n`);
-  }
-  return images;
-}
 
 /**
  * `npm run bench -- dasr [level…] [dasr|dasr-star]`: time per 512-px image of a whole detection, per top-down level

@@ -10,6 +10,7 @@ import { IndexStore } from '../src/index/index-store.js';
 import { ingestFile } from '../src/ingest/ingest-file.js';
 import { LiveIngestion } from '../src/ingest/ingest-live.js';
 import { createLogger } from '../src/log.js';
+import { DEFAULT_TOPDOWN_LEVEL, type TopDownLevel } from '../src/model/provision.js';
 import { LivePublisher } from '../test/support/live-publisher.js';
 import { median, mib, peakRss, quantile } from './stats.js';
 
@@ -29,11 +30,12 @@ function makeVideo(path: string, seconds: number): void {
 export async function run(args: string[]): Promise<void> {
   const seconds = Number(args[0] ?? 60);
   const liveSeconds = Number(args[1] ?? 40);
+  const topDown = (args[2] ?? DEFAULT_TOPDOWN_LEVEL) as TopDownLevel;
   const work = mkdtempSync(join(tmpdir(), 'dasr-bench-ingest-'));
   try {
     const video = join(work, 'bench-720p.mp4');
     if (!existsSync(video)) makeVideo(video, seconds);
-    const dasr = await DetectorThread.start({ backbone: {}, config: {}, logLevel: 'warn' });
+    const dasr = await DetectorThread.start({ backbone: { topDown }, config: {}, logLevel: 'warn' });
 
     let t = performance.now();
     let frames = 0;
@@ -45,7 +47,7 @@ export async function run(args: string[]): Promise<void> {
     const result = await ingestFile(video, dasr, store, { interval: 1, logger: quiet });
     await store.close();
     process.stdout.write(
-      `file, 1 keyframe/s (${dasr.config.variant}, long side ${dasr.config.longSide}, ${dasr.config.maxPeaks} peaks max): ${result.keyframes} keyframes, ${result.regions} regions\n` +
+      `file, 1 keyframe/s (${dasr.config.variant}, top-down to ${topDown}, long side ${dasr.config.longSide}, ${dasr.config.maxPeaks} peaks max): ${result.keyframes} keyframes, ${result.regions} regions\n` +
         `  DASR ${(result.detectMs / 1000).toFixed(1)} s (${(result.detectMs / result.keyframes).toFixed(0)} ms per keyframe); ` +
         `index insert ${(result.regions / (result.commitMs / 1000)).toFixed(0)} regions/s; ` +
         `end-to-end ${(result.elapsedMs / 1000).toFixed(1)} s = ${(seconds / (result.elapsedMs / 1000)).toFixed(2)}× real time; peak RSS ${mib(peakRss())}\n` +

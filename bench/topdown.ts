@@ -1,31 +1,15 @@
-import { existsSync, readdirSync } from 'node:fs';
-import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { iou, type Box } from '../src/detect/box.js';
+import { boxArea, iou, type Box } from '../src/detect/box.js';
 import { cellBoxToPixels } from '../src/detect/dasr.js';
 import { boxFromSaliency } from '../src/detect/region-box.js';
 import { decodeImage, resizeLongSide } from '../src/image/load.js';
 import { toCaffeTensor } from '../src/image/tensor.js';
 import { Backbone, type DasrOutputs } from '../src/model/backbone.js';
 import { TOPDOWN_LEVELS, TOPDOWN_STOPS, type TopDownLevel } from '../src/model/provision.js';
+import { benchImages } from './images.js';
 import { median } from './stats.js';
 
-const SHARED_SEQUENCES = new URL('../../shared/data/tracks-dev/seqs/', import.meta.url).pathname;
 const LONG_SIDE = 512;
-
-/** The shipped photos and, with ../shared, the first and the middle frame of each tracking sequence. */
-function calibrationImages(): string[] {
-  const images = ['chelsea.png', 'coffee.png'].map((f) => new URL(`../fixtures/photos/${f}`, import.meta.url).pathname);
-  if (!existsSync(SHARED_SEQUENCES)) {
-    process.stdout.write(`(${SHARED_SEQUENCES} not found: the shipped photos only)\n`);
-    return images;
-  }
-  for (const sequence of readdirSync(SHARED_SEQUENCES).sort()) {
-    const frames = readdirSync(join(SHARED_SEQUENCES, sequence)).filter((f) => f.endsWith('.jpg')).sort();
-    for (const frame of new Set([frames[0], frames[frames.length >> 1]])) if (frame) images.push(join(SHARED_SEQUENCES, sequence, frame));
-  }
-  return images;
-}
 
 interface LevelRun {
   outputs: DasrOutputs[];
@@ -47,7 +31,6 @@ function peakBoxes(run: LevelRun, percentile: number): (Box | null)[][] {
 
 /** Mean IoU with the full pass's boxes, peak by peak, and the mean ratio of their areas. */
 function compare(boxes: (Box | null)[][], full: (Box | null)[][]): { iou: number; areaRatio: number; pairs: number } {
-  const area = (b: Box): number => (b[2] - b[0]) * (b[3] - b[1]);
   const ious: number[] = [];
   const ratios: number[] = [];
   boxes.forEach((image, i) =>
@@ -55,7 +38,7 @@ function compare(boxes: (Box | null)[][], full: (Box | null)[][]): { iou: number
       const reference = full[i]![k];
       if (!box || !reference) return;
       ious.push(iou(box, reference));
-      ratios.push(area(box) / area(reference));
+      ratios.push(boxArea(box) / boxArea(reference));
     }),
   );
   const mean = (values: number[]) => values.reduce((a, b) => a + b, 0) / values.length;
@@ -70,7 +53,7 @@ function compare(boxes: (Box | null)[][], full: (Box | null)[][]): { iou: number
  */
 export async function run(args: string[]): Promise<void> {
   const levels = args.length ? (args as TopDownLevel[]) : TOPDOWN_LEVELS;
-  const images = await Promise.all(calibrationImages().map(async (path) => resizeLongSide(await decodeImage(path), LONG_SIDE)));
+  const images = await Promise.all(benchImages({ middle: true }).map(async (path) => resizeLongSide(await decodeImage(path), LONG_SIDE)));
   const runs = new Map<TopDownLevel, LevelRun>();
   for (const level of new Set<TopDownLevel>(['full', ...levels])) {
     const backbone = await Backbone.load({ topDown: level });

@@ -149,7 +149,7 @@ program
   .command('search <image>')
   .description('find every appearance of the object in an image (or in a box of it) in the indexed videos')
   .option('--data <dir>', 'data directory', DEFAULT_DATA_DIR)
-  .option('--box <x,y,w,h>', 'the object inside the query image (default: the whole image, i.e. a crop)', parseBoxOption)
+  .option('--box <x,y,w,h>', 'the object inside the query image (default: the whole image is the object, a cut-out crop described at its scale in the indexed frames)', parseBoxOption)
   .option('--top <k>', 'how many appearances (tracks) to return', integer, 20)
   .option('--keyframes', 'list every indexed keyframe of each hit with its own similarity')
   .option('--video <id>', 'only this video (repeatable)', (v: string, all: number[] = []) => [...all, integer(v)])

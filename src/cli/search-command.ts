@@ -37,7 +37,7 @@ export async function searchCommand(dasr: Detector, imagePath: string, options: 
   const image = await decodeImage(imagePath);
   const store = await IndexStore.open(options.data);
   try {
-    const query = await describeQuery(dasr, image, options.box, typicalFrameSize(store));
+    const query = await describeQuery(dasr, image, options.box, typicalFrameSize(store, options.video));
     if (query.length !== store.dim) {
       throw new Error(
         `the query descriptor is ${query.length}-d but ${options.data} indexes ${store.dim}-d descriptors: ` +

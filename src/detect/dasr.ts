@@ -168,7 +168,7 @@ export class Dasr {
   async describeCrop(crop: DecodedImage, frame: { width: number; height: number }): Promise<Float32Array> {
     const canvas = cropAtFrameScale(crop, frame, this.config.longSide);
     if (!canvas) return this.describe(crop);
-    validateBox([0, 0, crop.width, crop.height], crop.width, crop.height);
+    validateBox([0, 0, crop.width, crop.height], crop.width, crop.height); // refuses crops under MIN_QUERY_BOX_SIDE
     if (pixelSpread(crop, [0, 0, crop.width, crop.height]) < MIN_QUERY_PIXEL_SPREAD) {
       throw new DasrInputError('no-object', `the ${crop.width}×${crop.height} crop is a flat colour: there is no object to search for in it`);
     }

@@ -1,5 +1,5 @@
 import type { Box } from './box.js';
-import { percentile } from './percentile.js';
+import { isSalient, salientThreshold } from './region-box.js';
 
 /** An object: several peaks whose salient areas touch, and the box around all of them (map cells). */
 export interface ObjectGroup {
@@ -22,10 +22,9 @@ export function groupObjects(maps: readonly Float32Array[], width: number, heigh
   const owners: number[][] = Array.from({ length: plane }, () => []);
   maps.forEach((map, k) => {
     if (map.length !== plane) throw new RangeError(`groupObjects: map ${k} has ${map.length} values, expected ${width}×${height}`);
-    const finite = map.filter(Number.isFinite);
-    if (finite.length === 0) return;
-    const threshold = percentile(finite, quantile);
-    for (let i = 0; i < plane; i++) if (map[i]! >= threshold && map[i]! > 0 && map[i] !== Number.POSITIVE_INFINITY) owners[i]!.push(k);
+    const threshold = salientThreshold(map, quantile);
+    if (threshold === null) return;
+    for (let i = 0; i < plane; i++) if (isSalient(map[i]!, threshold)) owners[i]!.push(k);
   });
 
   const component = new Int32Array(plane).fill(-1);

@@ -14,9 +14,8 @@ export function boxFromSaliency(saliency: Float32Array, width: number, height: n
   if (saliency.length !== width * height) {
     throw new RangeError(`boxFromSaliency: expected ${width}×${height} values, got ${saliency.length}`);
   }
-  const finiteValues = saliency.filter(Number.isFinite);
-  if (finiteValues.length === 0) return null;
-  const threshold = percentile(finiteValues, quantile);
+  const threshold = salientThreshold(saliency, quantile);
+  if (threshold === null) return null;
 
   let count = 0;
   let sumX = 0;
@@ -26,8 +25,7 @@ export function boxFromSaliency(saliency: Float32Array, width: number, height: n
   for (let row = 0; row < height; row++) {
     for (let column = 0; column < width; column++) {
       const value = saliency[row * width + column];
-      // Comparisons with NaN are false, ±Infinity is excluded explicitly.
-      if (!(value >= threshold && value > 0 && value !== Number.POSITIVE_INFINITY)) continue;
+      if (!isSalient(value, threshold)) continue;
       const x = column + 0.5;
       const y = row + 0.5;
       count++;
@@ -47,4 +45,16 @@ export function boxFromSaliency(saliency: Float32Array, width: number, height: n
   const sigmaY = Math.sqrt(Math.max(0, sumYY / count - meanY * meanY));
   const box = clipBox([meanX - 2 * sigmaX, meanY - 2 * sigmaY, meanX + 2 * sigmaX, meanY + 2 * sigmaY], width, height);
   return box[2] - box[0] < 1 || box[3] - box[1] < 1 ? null : box;
+}
+
+/** τ, the `quantile`-th percentile of a map's finite values; null for a map with none. */
+export function salientThreshold(saliency: Float32Array, quantile: number): number | null {
+  const finiteValues = saliency.filter(Number.isFinite);
+  return finiteValues.length === 0 ? null : percentile(finiteValues, quantile);
+}
+
+/** Whether a cell is one of the salient cells a box is estimated from: M ≥ τ and M > 0, finite. */
+export function isSalient(value: number, threshold: number): boolean {
+  // Comparisons with NaN are false, ±Infinity is excluded explicitly.
+  return value >= threshold && value > 0 && value !== Number.POSITIVE_INFINITY;
 }

@@ -126,8 +126,8 @@ export async function evaluateTracks(root: string, methods: readonly EvalMethod[
             const feature = await queryVector(method, cache, path, query, view, described);
             result = evaluateQuery(query, feature, database, sequences);
           } catch (error) {
-            // Only the alternative views may meet queries the method cannot describe (a crop under the network's
-            // minimum side, a flat background box); under the paper's protocol every query must work.
+            // Only the alternative views may meet queries the method cannot describe (a flat crop or background
+            // box); under the paper's protocol every query must work.
             const undescribable = (error instanceof ImageInputError && error.code === 'too-small') || error instanceof DasrInputError;
             if (view === 'box' || !undescribable) throw error;
             const reason = `${error.code}: ${error.message}`;

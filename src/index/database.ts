@@ -483,6 +483,15 @@ export class IndexDatabase {
     }));
   }
 
+  /** Frame sizes of the videos and streams not deleted (those whose size is known), one per video. */
+  frameSizes(videoIds?: readonly number[]): { width: number; height: number }[] {
+    const rows = this
+      .stmt(`SELECT id, width, height FROM videos WHERE status <> 'deleted' AND width IS NOT NULL AND height IS NOT NULL`)
+      .all() as { id: number; width: number; height: number }[];
+    const wanted = videoIds ? new Set(videoIds) : null;
+    return rows.filter((r) => !wanted || wanted.has(r.id)).map(({ width, height }) => ({ width, height }));
+  }
+
   setVideoStatus(id: number, status: VideoStatus, error: string | null = null): void {
     const info = this
       .stmt('UPDATE videos SET status = ?, error = ?, updated_at = ? WHERE id = ?')

@@ -104,6 +104,8 @@ export class LiveIngestion {
     this.tracker = new Tracker(options.tracker, {}, () => store.allocateTrackId());
   }
 
+  private sizeRecorded = false;
+
   get state(): LiveState {
     return this.state$.value;
   }
@@ -184,6 +186,11 @@ export class LiveIngestion {
   }
 
   private async processKeyframe(frame: DecodedFrame, width: number, height: number): Promise<void> {
+    if (!this.sizeRecorded) {
+      // Query crops are described at the scale of the indexed frames: a stream's size counts once it is known.
+      this.store.db.updateVideoInfo(this.videoId, { width, height });
+      this.sizeRecorded = true;
+    }
     const detection = await this.dasr.detect({ width: frame.width, height: frame.height, data: frame.data });
     const regions = regionsInVideoPixels(detection.regions, frame, width, height);
     // Index time is wall-clock time since the start: stream pts restart when the source reconnects.

@@ -7,7 +7,8 @@
  */
 export class OrderedPipeline {
   private readonly inFlight: Promise<void>[] = [];
-  private lastCommit: Promise<void> = Promise.resolve();
+  /** the last submitted item: settles after its commit, rejects when it or any earlier item failed */
+  private lastItem: Promise<void> = Promise.resolve();
   private failure: { error: unknown } | null = null;
 
   constructor(private readonly depth: number) {
@@ -16,33 +17,38 @@ export class OrderedPipeline {
 
   /**
    * Starts `work` once fewer than `depth` items are in flight, then `commit` of its result after every earlier
-   * commit. Resolves when the item has started; rejects with the first failure of any earlier item (after which
-   * nothing new starts).
+   * commit. An item commits unless it or an earlier item failed (a later item's failure does not stop it).
+   * Resolves when the item has started; rejects, once any item failed, with that failure: nothing new starts.
    */
   async submit<T>(work: () => Promise<T>, commit: (result: T) => Promise<void>): Promise<void> {
     while (this.inFlight.length >= this.depth) await this.inFlight[0]!.catch(() => undefined);
     this.throwIfFailed();
     const result = work();
-    const previous = this.lastCommit;
-    const done = (async () => {
+    const previous = this.lastItem;
+    const item = (async () => {
       const value = await result;
       await previous;
-      this.throwIfFailed();
       await commit(value);
-    })().catch((error: unknown) => {
-      this.failure ??= { error };
-      throw error;
-    });
-    this.lastCommit = done.catch(() => undefined);
-    const tracked = done.finally(() => this.inFlight.splice(this.inFlight.indexOf(tracked), 1));
-    tracked.catch(() => undefined); // observed through drain() and the next submit()
+    })();
+    this.lastItem = item;
+    const tracked: Promise<void> = item.then(
+      (): void => this.settle(tracked),
+      (error: unknown): void => {
+        this.failure ??= { error };
+        this.settle(tracked);
+      },
+    );
     this.inFlight.push(tracked);
   }
 
   /** Waits for every submitted item; rejects with the first failure. */
   async drain(): Promise<void> {
-    await Promise.allSettled([...this.inFlight]);
+    await Promise.all([...this.inFlight]);
     this.throwIfFailed();
+  }
+
+  private settle(item: Promise<void>): void {
+    this.inFlight.splice(this.inFlight.indexOf(item), 1);
   }
 
   private throwIfFailed(): void {

@@ -15,7 +15,9 @@ export interface PeakValues {
  * Emits DASR's peaks of a [1, C, h, w] map: R = mean over channels; p is a peak iff it is the first maximum, in
  * row-major order, of its 3×3 window (earlier neighbours strictly smaller, later ones ≤), not on the outer rows
  * or columns, R(p) > 0, and R(p) ≥ mean(R) when `aboveMean` (bool [1]) is set (plain DASR). At most
- * `maxPeaks` (int64 [1]) are kept, highest R first, ties in row-major order (TopK's lower-index rule).
+ * `maxPeaks` (int64 [1]) are kept, highest R first, ties in row-major order (TopK's lower-index rule, which the
+ * ONNX spec and the CPU kernel keep; equal float responses at two peaks are rare enough that another provider's
+ * order would change nothing measurable).
  *
  * K is at least 1 so the top-down pass that follows always has a batch: when no peak exists the one entry
  * is a −∞ placeholder and `count` is 0.

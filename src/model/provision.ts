@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { mkdir, readFile, rm, stat } from 'node:fs/promises';
+import { mkdir, readFile, stat } from 'node:fs/promises';
 import { writeFileAtomic } from '../util/atomic-file.js';
 import { createRequire } from 'node:module';
 import { dirname, join, resolve } from 'node:path';
@@ -85,26 +85,28 @@ export async function ensureModels(options: { cacheDir?: string; logger?: Logger
   const paths = { backbone: join(cacheDir, BACKBONE_FILE), dasr: join(cacheDir, dasrModelFile(level)) };
   const source = await describeSource();
   const manifest = await readManifest(cacheDir, source);
-  const problems: string[] = [];
+  const problems = new Map<string, string>();
   for (const file of needed) {
     const problem = options.force ? 'a rebuild was requested' : await checkFile(cacheDir, file, manifest);
-    if (problem) problems.push(`${file}: ${problem}`);
+    if (problem) problems.set(file, problem);
   }
-  if (problems.length === 0) return paths;
+  if (problems.size === 0) return paths;
 
-  logger.info(`preparing models in ${cacheDir}: ${problems.join('; ')}`);
+  logger.info(`preparing models in ${cacheDir}: ${[...problems].map(([file, problem]) => `${file}: ${problem}`).join('; ')}`);
   const started = Date.now();
   const graph = await readTfjsLayersModel(resnetModelJsonPath());
   await mkdir(cacheDir, { recursive: true });
-  await rm(join(cacheDir, MANIFEST_FILE), { force: true });
-  const files: Manifest['files'] = { ...(manifest?.files ?? {}) };
+  const built: Manifest['files'] = {};
   const metadata = { source: `${source.package}@${source.version}`, translator_version: String(TRANSLATOR_VERSION) };
-  for (const file of needed) {
+  for (const file of problems.keys()) {
     const bytes = file === BACKBONE_FILE ? buildBackbone(graph, metadata) : buildDasr(graph, level, metadata);
     await writeFileAtomic(join(cacheDir, file), bytes);
-    files[file] = { sha256: sha256(bytes), bytes: bytes.length };
+    built[file] = { sha256: sha256(bytes), bytes: bytes.length };
   }
-  const written: Manifest = { translatorVersion: TRANSLATOR_VERSION, source, files };
+  // Read again just before writing: another process may have added a level meanwhile. Entries are only ever
+  // added or replaced by a complete file, so a crash here leaves a manifest that is still true.
+  const current = await readManifest(cacheDir, source);
+  const written: Manifest = { translatorVersion: TRANSLATOR_VERSION, source, files: { ...(current?.files ?? {}), ...built } };
   await writeFileAtomic(join(cacheDir, MANIFEST_FILE), new TextEncoder().encode(`${JSON.stringify(written, null, 2)}\n`));
   logger.info(`models ready in ${((Date.now() - started) / 1000).toFixed(1)} s`);
   return paths;

@@ -9,14 +9,11 @@ export interface FrameSize {
 }
 
 /**
- * The frame size a query crop is described at: the indexed videos' (and streams') frame size with the median long
- * side, or null for an index that has none yet.
+ * The frame size a query crop is described at: of the videos and streams searched (all when `videoIds` is
+ * omitted), the frame size with the median long side; null when none has a known size yet.
  */
-export function typicalFrameSize(store: IndexStore): FrameSize | null {
-  const sizes = store.db
-    .listVideos()
-    .flatMap((v) => (v.width && v.height ? [{ width: v.width, height: v.height }] : []))
-    .sort((a, b) => Math.max(a.width, a.height) - Math.max(b.width, b.height));
+export function typicalFrameSize(store: IndexStore, videoIds?: readonly number[]): FrameSize | null {
+  const sizes = store.db.frameSizes(videoIds).sort((a, b) => Math.max(a.width, a.height) - Math.max(b.width, b.height));
   return sizes.length ? sizes[(sizes.length - 1) >> 1]! : null;
 }
 

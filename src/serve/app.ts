@@ -178,7 +178,7 @@ export async function buildApp(service: DasrService): Promise<FastifyInstance> {
     const started = performance.now();
     const form = await readSearchForm(request, config.maxImageBytes);
     const image = await decodeImage(form.image, { maxPixels: config.maxImagePixels });
-    const vector = await describeQuery(service.queryDetector, image, form.box, typicalFrameSize(service.store));
+    const vector = await describeQuery(service.queryDetector, image, form.box, typicalFrameSize(service.store, form.videos));
     const hits = await searchByExample(service.store, vector, { top: form.top, videoIds: form.videos, from: form.from, to: form.to, minScore: form.minScore, keyframes: form.keyframes });
     service.metrics.searchSeconds.observe((performance.now() - started) / 1000);
     const json = searchJson(hits);

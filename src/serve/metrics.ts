@@ -29,7 +29,7 @@ export class ServiceMetrics {
   constructor(sources: MetricSources) {
     const registry = this.registry;
     collectDefaultMetrics({ register: registry, prefix: 'dasr_process_' });
-    this.inferenceSeconds = new Histogram({ name: 'dasr_inference_seconds', help: 'DASR time per image (detect: keyframes; describe: queries)', labelNames: ['op'], buckets: INFERENCE_BUCKETS, registers: [registry] });
+    this.inferenceSeconds = new Histogram({ name: 'dasr_inference_seconds', help: 'DASR time per image (detect: keyframes; describe: query boxes; describe-crop: query crops)', labelNames: ['op'], buckets: INFERENCE_BUCKETS, registers: [registry] });
     this.pushes = new Counter({ name: 'dasr_pushes_total', help: 'messages sent to subscribers', labelNames: ['type'], registers: [registry] });
     this.pushLatencySeconds = new Histogram({ name: 'dasr_push_latency_seconds', help: 'keyframe processed → message sent', buckets: LATENCY_BUCKETS, registers: [registry] });
     this.frameToPushSeconds = new Histogram({ name: 'dasr_frame_to_push_seconds', help: 'frame arrived from the decoder → message sent', buckets: LATENCY_BUCKETS, registers: [registry] });

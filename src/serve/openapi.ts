@@ -124,7 +124,7 @@ const wsClientMessages: Record<string, Json> = {
           { type: 'array', items: { type: 'number' }, minItems: 4, maxItems: 4 },
           { type: 'string', description: '"x,y,w,h"' },
         ],
-        description: 'the object in the query image: x, y, width, height in pixels (default: the whole image)',
+        description: 'the object in the query image: x, y, width, height in pixels (default: the whole image is the object, a cut-out crop described at its scale in the indexed frames)',
       },
       threshold: { type: 'number', minimum: -1, maximum: 1, default: 0.7 },
       streams: { type: ['array', 'null'], items: { type: 'integer', minimum: 1 }, maxItems: 1000 },
@@ -288,7 +288,7 @@ const schemas: Record<string, Json> = {
     additionalProperties: false,
     properties: {
       image: { type: 'string', contentMediaType: 'application/octet-stream', description: 'the query image (JPEG, PNG, WebP, …): one file field named "image"' },
-      box: { type: 'string', description: 'the object in the query image: "x,y,w,h" or "[x, y, w, h]" in pixels (default: the whole image)', example: '100,60,120,120' },
+      box: { type: 'string', description: 'the object in the query image: "x,y,w,h" or "[x, y, w, h]" in pixels (default: the whole image is the object, a cut-out crop described at its scale in the indexed frames)', example: '100,60,120,120' },
       top: { type: 'integer', minimum: 1, maximum: 1000, default: 20, description: 'most hits returned' },
       videos: { type: 'string', description: 'comma-separated video ids to search in (default: all)', example: '1,4' },
       from: { type: 'number', minimum: 0, description: 'only appearances at or after this time (seconds)' },

@@ -59,7 +59,7 @@ class TimedDetector implements Detector {
     try {
       return await this.inner.describeCrop(crop, frame);
     } finally {
-      this.metrics.inferenceSeconds.observe({ op: 'describe' }, (performance.now() - started) / 1000);
+      this.metrics.inferenceSeconds.observe({ op: 'describe-crop' }, (performance.now() - started) / 1000);
     }
   }
 }

@@ -70,6 +70,20 @@ describe('OrderedPipeline', () => {
     await expect(pipeline.submit(async () => 'd', async () => undefined)).rejects.toThrow('detector died');
   });
 
+  it("a later item's failure does not stop an earlier item's commit", async () => {
+    const pipeline = new OrderedPipeline(3);
+    const committed: string[] = [];
+    const first = deferred<string>();
+    await pipeline.submit(() => first.promise, async (v) => void committed.push(v));
+    await pipeline.submit(async () => {
+      throw new Error('second failed');
+    }, async () => void committed.push('never'));
+    await settle();
+    first.resolve('a'); // finishes after the second failed
+    await expect(pipeline.drain()).rejects.toThrow('second failed');
+    expect(committed).toEqual(['a']);
+  });
+
   it('refuses a depth that is not a positive integer', () => {
     expect(() => new OrderedPipeline(0)).toThrow(RangeError);
     expect(() => new OrderedPipeline(1.5)).toThrow(RangeError);

@@ -320,7 +320,7 @@ function updateQueryControls() {
   else if (query.box) {
     const [x, y, w, h] = query.box;
     info.textContent = `Box x ${x}, y ${y}, ${w} × ${h} px of ${query.width} × ${query.height}.`;
-  } else info.textContent = `${query.name}, ${query.width} × ${query.height}. No box: the whole image is the query — drag to draw one.`;
+  } else info.textContent = `${query.name}, ${query.width} × ${query.height}. No box: the whole image is the object, as a cut-out crop — drag to draw one around it in a larger picture.`;
   info.dataset.box = query.box ? query.box.join(',') : '';
   /** @type {HTMLButtonElement} */ ($('clear-box')).disabled = !query.box;
   /** @type {HTMLButtonElement} */ ($('search-button')).disabled = !query.blob || searching;
