@@ -7,7 +7,7 @@ import { clipBox, iou, scaleBox, type Box } from './box.js';
 import { MIN_INPUT_SIDE, resolveDasrConfig, type DasrConfig } from './config.js';
 import { nonMaximumSuppression } from './nms.js';
 import { groupObjects } from './object-regions.js';
-import { boxFromSaliency } from './region-box.js';
+import { boxFromSaliency, SALIENT_PERCENTILE } from './region-box.js';
 import { averagePoolBox } from './roi-pool.js';
 import { applyWhitening, type Whitening } from './whitening.js';
 import { l2Normalize } from './vector.js';
@@ -100,16 +100,16 @@ export class Dasr {
     const networkMs = performance.now() - t;
 
     t = performance.now();
-    const { peaks, saliency, saliencyWidth, saliencyHeight, saliencyStride, boxPercentile } = outputs;
+    const { peaks, saliency, saliencyWidth, saliencyHeight, saliencyStride } = outputs;
     const plane = saliencyWidth * saliencyHeight;
     let candidates = peaks.flatMap((peak, k) => {
-      const cellBox = boxFromSaliency(saliency.subarray(k * plane, (k + 1) * plane), saliencyWidth, saliencyHeight, boxPercentile);
+      const cellBox = boxFromSaliency(saliency.subarray(k * plane, (k + 1) * plane), saliencyWidth, saliencyHeight);
       return cellBox ? [{ box: cellBoxToPixels(cellBox, saliencyStride, prepared.width, prepared.height), score: peak.score, peak }] : [];
     });
     if (this.config.variant === 'dasr-star') candidates = nonMaximumSuppression(candidates, this.config.nmsIou);
     if (this.config.objectRegions) {
       const maps = peaks.map((_, k) => saliency.subarray(k * plane, (k + 1) * plane));
-      const objects = groupObjects(maps, saliencyWidth, saliencyHeight, boxPercentile).map((group) => {
+      const objects = groupObjects(maps, saliencyWidth, saliencyHeight, SALIENT_PERCENTILE).map((group) => {
         const strongest = group.members.reduce((best, k) => (peaks[k]!.score > peaks[best]!.score ? k : best));
         return { box: cellBoxToPixels(group.box, saliencyStride, prepared.width, prepared.height), score: peaks[strongest]!.score, peak: peaks[strongest]! };
       });

@@ -1,6 +1,9 @@
 import { clipBox, type Box } from './box.js';
 import { percentile } from './percentile.js';
 
+/** The method's threshold: the salient cells of a map are those at or above its 95th percentile. */
+export const SALIENT_PERCENTILE = 95;
+
 /**
  * Instance box from a saliency map M (DASR detection steps 5–6), in map pixel coordinates.
  *
@@ -10,7 +13,7 @@ import { percentile } from './percentile.js';
  * decomposition is needed. Non-finite values of M are treated as absent: they neither count towards τ nor
  * get kept. Returns null when fewer than 2 pixels are kept or the clipped box is thinner than 1 pixel.
  */
-export function boxFromSaliency(saliency: Float32Array, width: number, height: number, quantile = 95): Box | null {
+export function boxFromSaliency(saliency: Float32Array, width: number, height: number, quantile = SALIENT_PERCENTILE): Box | null {
   if (saliency.length !== width * height) {
     throw new RangeError(`boxFromSaliency: expected ${width}×${height} values, got ${saliency.length}`);
   }

@@ -8,7 +8,6 @@ import { applyWhitening, type Whitening } from '../detect/whitening.js';
 import { assertMinimumSize, decodeImage, resizeLongSide, type DecodedImage } from '../image/load.js';
 import { toCaffeTensor } from '../image/tensor.js';
 import { RES5_STRIDE, type Backbone } from '../model/backbone.js';
-import { TOPDOWN_STOPS } from '../model/provision.js';
 import type { FeatureCache } from './feature-cache.js';
 
 /** A database region as the evaluation sees it: a box in original image pixels and a unit descriptor. */
@@ -119,7 +118,7 @@ export async function methodVector(
  * withWhitening, which shares cached detections across whitenings.
  */
 export function dasrMethod(dasr: Dasr, whiteningKey: string | null = null): EvalMethod {
-  const settings = { ...dasr.config, topDown: dasr.topDown, boxPercentile: TOPDOWN_STOPS[dasr.topDown].boxPercentile, whitening: whiteningKey };
+  const settings = { ...dasr.config, topDown: dasr.topDown, whitening: whiteningKey };
   const cacheKey = hashJson({ method: dasr.config.variant, ...settings });
   return {
     id: dasr.config.variant,

@@ -39,8 +39,6 @@ export interface DasrOutputs {
   saliencyHeight: number;
   /** input pixels per saliency cell */
   saliencyStride: number;
-  /** percentile of a saliency map above which its cells make the region's box (TOPDOWN_STOPS) */
-  boxPercentile: number;
 }
 
 export interface PeakRule {
@@ -119,7 +117,6 @@ export class Backbone {
       saliencyWidth: saliencyWidth!,
       saliencyHeight: saliencyHeight!,
       saliencyStride: TOPDOWN_STOPS[this.topDown].stride,
-      boxPercentile: TOPDOWN_STOPS[this.topDown].boxPercentile,
     };
   }
 

@@ -23,19 +23,17 @@ export const RESNET_LAYERS = {
 } as const;
 
 /**
- * Where the top-down pass may stop, the stride (input pixels per cell) of the saliency map it leaves there, and the
- * percentile of that map above which cells make the box: the method's full pass to the pixels (95th), or the input
- * of a ResNet stage (every path from res5c to the image passes through each), read on the lattice of positions the
- * stage's strided first convs take. A coarser map concentrates the probability on fewer cells, so at the 95th
- * percentile its boxes are 17–34 % smaller than the full pass's; each level's percentile is the one whose boxes
- * have the full pass's mean area (measured on the shipped photos and two frames of each tracks-dev sequence:
- * `npm run bench -- topdown`).
+ * Where the top-down pass may stop, and the stride (input pixels per cell) of the saliency map it leaves there:
+ * the method's full pass to the pixels, or the input of a ResNet stage (every path from res5c to the image passes
+ * through each), read on the lattice of positions the stage's strided first convs take. Boxes come from every
+ * level's map by the method's rule (the 95th percentile): a coarser map's boxes are smaller than the full pass's,
+ * but a lower percentile that restores their size made localisation on tracks-dev worse (README, Speed).
  */
 export const TOPDOWN_STOPS = {
-  full: { stop: { layer: 'input_1', lattice: 1 }, stride: 1, boxPercentile: 95 },
-  res3: { stop: { layer: 'activation_9', lattice: 2 }, stride: 8, boxPercentile: 94 },
-  res4: { stop: { layer: 'activation_21', lattice: 2 }, stride: 16, boxPercentile: 93 },
-  res5: { stop: { layer: 'activation_39', lattice: 2 }, stride: 32, boxPercentile: 92 },
+  full: { stop: { layer: 'input_1', lattice: 1 }, stride: 1 },
+  res3: { stop: { layer: 'activation_9', lattice: 2 }, stride: 8 },
+  res4: { stop: { layer: 'activation_21', lattice: 2 }, stride: 16 },
+  res5: { stop: { layer: 'activation_39', lattice: 2 }, stride: 32 },
 } as const;
 export type TopDownLevel = keyof typeof TOPDOWN_STOPS;
 /** Where the product stops by default: see the README's performance section for the measurements behind it. */
