@@ -102,13 +102,13 @@ export class Dasr {
     t = performance.now();
     const { peaks, saliency, saliencyWidth, saliencyHeight, saliencyStride } = outputs;
     const plane = saliencyWidth * saliencyHeight;
+    const maps = peaks.map((_, k) => saliency.subarray(k * plane, (k + 1) * plane));
     let candidates = peaks.flatMap((peak, k) => {
-      const cellBox = boxFromSaliency(saliency.subarray(k * plane, (k + 1) * plane), saliencyWidth, saliencyHeight);
+      const cellBox = boxFromSaliency(maps[k]!, saliencyWidth, saliencyHeight);
       return cellBox ? [{ box: cellBoxToPixels(cellBox, saliencyStride, prepared.width, prepared.height), score: peak.score, peak }] : [];
     });
     if (this.config.variant === 'dasr-star') candidates = nonMaximumSuppression(candidates, this.config.nmsIou);
     if (this.config.objectRegions) {
-      const maps = peaks.map((_, k) => saliency.subarray(k * plane, (k + 1) * plane));
       const objects = groupObjects(maps, saliencyWidth, saliencyHeight, SALIENT_PERCENTILE).map((group) => {
         const strongest = group.members.reduce((best, k) => (peaks[k]!.score > peaks[best]!.score ? k : best));
         return { box: cellBoxToPixels(group.box, saliencyStride, prepared.width, prepared.height), score: peaks[strongest]!.score, peak: peaks[strongest]! };

@@ -49,6 +49,11 @@ export function emitTopDown(b: GraphBuilder, graph: LayerGraph, forward: Forward
   };
   const zero = b.scalar('zero', 0);
   const epsilon = b.scalar('z_epsilon', Z_EPSILON);
+  /**
+   * Read-position masks of strided 1×1 adjoints, per input and stride: a block's strided branch and shortcut share
+   * one, so their signals carry the same factors and are summed before one multiplication.
+   */
+  const readMasks = new Map<string, string>();
   /** x − min(x) per conv input, shared by the convs that read the same tensor (a block's branch and shortcut). */
   const shiftedInputs = new Map<string, string>();
   const shifted = (layerName: string): string => {
@@ -106,7 +111,7 @@ export function emitTopDown(b: GraphBuilder, graph: LayerGraph, forward: Forward
           `${layer.name}/z_inv`,
         );
         const scaled = b.op('Mul', [g.value, product(b, [...g.factors, inverseZ], `${layer.name}/g_factor`)], `${layer.name}/g_over_z`);
-        const back = emitConvAdjoint(b, layer, scaled, positiveWeights, x);
+        const back = emitConvAdjoint(b, layer, scaled, positiveWeights, x, readMasks);
         send(layer.input, { value: back.value, factors: [...back.factors, xShifted] });
         break;
       }
@@ -218,7 +223,7 @@ function product(b: GraphBuilder, factors: string[], name: string): string {
  * read the input at (s·i, s·j)). Anything else (the 7×7/2 stem) uses ConvTranspose, padded back to the input
  * size, which a strided conv may not have read entirely.
  */
-function emitConvAdjoint(b: GraphBuilder, layer: Conv2DLayer, signal: string, positiveWeights: string, x: string): Signal {
+function emitConvAdjoint(b: GraphBuilder, layer: Conv2DLayer, signal: string, positiveWeights: string, x: string, readMasks: Map<string, string>): Signal {
   const [kh, kw] = layer.kernel;
   const [sh, sw] = layer.strides;
   const [pt, pl, pb, pr] = convPads(layer);
@@ -253,7 +258,13 @@ function emitConvAdjoint(b: GraphBuilder, layer: Conv2DLayer, signal: string, po
     const low = b.op('Conv', [signal, transposed], `${name}/back_low`, { kernel_shape: ints([1, 1]) });
     const scales = b.floatTensor(`${name}/repeat`, [4], Float32Array.of(1, 1, sh, sw));
     const repeated = b.op('Resize', [low, '', scales], `${name}/back_repeated`, { mode: str('nearest'), nearest_mode: str('floor'), coordinate_transformation_mode: str('asymmetric') });
-    return { value: crop(repeated, `${name}/back_full`), factors: [readPositions(b, layer, low, crop)] };
+    const maskKey = `${layer.input}/${sh}x${sw}`;
+    let mask = readMasks.get(maskKey);
+    if (!mask) {
+      mask = readPositions(b, layer, low, crop);
+      readMasks.set(maskKey, mask);
+    }
+    return { value: crop(repeated, `${name}/back_full`), factors: [mask] };
   }
   const back = b.op('ConvTranspose', [signal, positiveWeights], `${name}/back`, {
     kernel_shape: ints(layer.kernel),
