@@ -8,6 +8,7 @@ const benches: Record<string, () => Promise<{ run(args: string[]): Promise<void>
   serve: () => import('./serve.js'),
   profile: () => import('./profile.js'),
   topdown: () => import('./topdown.js'),
+  'ingest-long': () => import('./ingest-long.js'),
 };
 
 const [name, ...args] = process.argv.slice(2);

@@ -661,12 +661,12 @@ export class IndexDatabase {
     };
   }
 
-  /** Largest track id in the data directory (tracker ids must stay unique across videos), 0 when none. */
   /** Videos and stream runs not deleted. */
   videoCount(): number {
     return this.stmt(`SELECT count(*) FROM videos WHERE status <> 'deleted'`).pluck().get() as number;
   }
 
+  /** Largest track id in the data directory (tracker ids must stay unique across videos), 0 when none. */
   maxTrackId(): number {
     return (this.stmt('SELECT coalesce(max(id), 0) FROM tracks').pluck().get() as number) ?? 0;
   }

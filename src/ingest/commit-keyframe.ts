@@ -2,7 +2,7 @@ import { clipBox, scaleBox } from '../detect/box.js';
 import type { Region } from '../detect/dasr.js';
 import type { CommitResult, TrackUpdate } from '../index/database.js';
 import type { IndexStore } from '../index/index-store.js';
-import type { TrackAssignment, Tracker } from '../track/tracker.js';
+import type { Track, TrackAssignment, Tracker } from '../track/tracker.js';
 import { encodeTrackerState } from '../track/state.js';
 
 /** Regions detected on a decoded (scaled) frame, with boxes mapped to the video's display pixels. */
@@ -15,13 +15,17 @@ export function regionsInVideoPixels(regions: readonly Region[], frame: { width:
 /**
  * Links one keyframe's regions to tracks and commits them in one transaction together with the tracks'
  * best-region choices, the tracker state and the resume point `t`, so a crash never separates them.
+ *
+ * Tracks that can no longer continue are handed out (`ended`) before the state is written: their rows are
+ * already in the index, and keeping them in the state would grow it, and the write on every keyframe, with the
+ * length of the video.
  */
 export async function trackAndCommit(
   store: IndexStore,
   videoId: number,
   tracker: Tracker,
   keyframe: { t: number; width: number; height: number; regions: readonly Region[] },
-): Promise<{ assignments: TrackAssignment[]; committed: CommitResult }> {
+): Promise<{ assignments: TrackAssignment[]; committed: CommitResult; ended: Track[] }> {
   const { t, regions } = keyframe;
   // Checked before the tracker moves on: the database would refuse the regions only after it had.
   const wrong = regions.find((r) => r.feature.length !== store.dim);
@@ -32,6 +36,7 @@ export async function trackAndCommit(
     );
   }
   const assignments = tracker.update({ t, regions });
+  const ended = tracker.ended(t);
   const active = new Map(tracker.activeTracks().map((track) => [track.id, track]));
   // A region is its track's best when the tracker just took it as such (same keyframe, same score).
   const trackUpdates: TrackUpdate[] = regions.flatMap((r, j): TrackUpdate[] => {
@@ -45,5 +50,5 @@ export async function trackAndCommit(
     encodeTrackerState(tracker.snapshot()),
     t,
   );
-  return { assignments, committed };
+  return { assignments, committed, ended };
 }

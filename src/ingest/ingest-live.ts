@@ -196,7 +196,7 @@ export class LiveIngestion {
     // Index time is wall-clock time since the start: stream pts restart when the source reconnects.
     const t = Math.max(this.lastT + 1e-3, (frame.receivedAt - this.startedAt) / 1000);
     this.lastT = t;
-    const { assignments, committed } = await trackAndCommit(this.store, this.videoId, this.tracker, { t, width, height, regions });
+    const { assignments, committed, ended } = await trackAndCommit(this.store, this.videoId, this.tracker, { t, width, height, regions });
     this.counters.keyframes++;
     this.counters.regions += regions.length;
     if (Date.now() - this.lastSave > (this.options.saveEverySeconds ?? 30) * 1000) {
@@ -217,7 +217,7 @@ export class LiveIngestion {
         isNewTrack: assignments[j]!.isNew,
         feature: r.feature,
       })),
-      endedTracks: this.tracker.ended(t),
+      endedTracks: ended,
       frame: { width: frame.width, height: frame.height, data: frame.data },
       width,
       height,
