@@ -146,6 +146,9 @@ export interface VideoState {
 export interface RegionFilter {
   videoIds?: readonly number[];
   minRegionScore?: number;
+  /** keyframe time window, seconds, inclusive */
+  from?: number;
+  to?: number;
 }
 
 export interface OpenDatabaseOptions {
@@ -778,6 +781,10 @@ export class IndexDatabase {
     if (filter.minRegionScore !== undefined) {
       where.push('score >= ?');
       params.push(filter.minRegionScore);
+    }
+    if (filter.from !== undefined || filter.to !== undefined) {
+      where.push('keyframe_id IN (SELECT id FROM keyframes WHERE t BETWEEN ? AND ?)');
+      params.push(filter.from ?? -Number.MAX_VALUE, filter.to ?? Number.MAX_VALUE);
     }
     const sql = `SELECT id FROM regions ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY id`;
     return this.stmt(sql).pluck().all(...params) as number[];

@@ -39,6 +39,9 @@ export interface SearchFilters {
   minScore?: number;
   /** Minimum detection score of the region. */
   minRegionScore?: number;
+  /** Only regions of keyframes whose time lies in [from, to] seconds. */
+  from?: number;
+  to?: number;
 }
 
 export interface SearchHit extends RegionRecord {
@@ -267,13 +270,15 @@ export class IndexStore {
 
   /**
    * The k regions most similar to `feature`, most similar first, joined with their SQLite rows (so a region
-   * deleted meanwhile can never be returned).
+   * deleted meanwhile can never be returned). Filters on the region (video, time, detection score) restrict the
+   * nearest-neighbour search itself, so a narrow filter still finds its best matches.
    */
   async search(feature: Float32Array, k: number, filters: SearchFilters = {}): Promise<SearchHit[]> {
     this.assertOpen();
     let allowIds: number[] | undefined;
-    if (filters.videoIds !== undefined || filters.minRegionScore !== undefined) {
-      allowIds = this.db.regionIdsWhere({ videoIds: filters.videoIds, minRegionScore: filters.minRegionScore });
+    const { videoIds, minRegionScore, from, to } = filters;
+    if (videoIds !== undefined || minRegionScore !== undefined || from !== undefined || to !== undefined) {
+      allowIds = this.db.regionIdsWhere({ videoIds, minRegionScore, from, to });
       if (allowIds.length === 0) return [];
     }
     const hits = await this.vectors.search(feature, k, allowIds ? { allowIds } : undefined);

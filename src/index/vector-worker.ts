@@ -48,6 +48,9 @@ export interface SearchReply {
   distances: Float32Array;
 }
 
+/** Filters allowing at most this many ids are searched exactly (vectorService.exactSearch). */
+const EXACT_SEARCH_MAX = 4096;
+
 /** Labels are uint32 in hnswlib-node. */
 const MAX_LABEL = 0xffffffff;
 
@@ -168,6 +171,7 @@ class VectorService {
       throw new RangeError(`search: vector has ${vector.length} dims, expected ${this.config.dim}`);
     const limit = Math.min(Math.floor(k), this.live, allow ? allow.length : Infinity);
     if (!(limit > 0)) return { ids: new Float64Array(0), distances: new Float32Array(0) };
+    if (allow && allow.length <= EXACT_SEARCH_MAX) return this.exactSearch(vector, limit, allow);
     this.index.setEf(Math.max(this.config.efSearch, limit));
     let filter: ((label: number) => boolean) | undefined;
     if (allow) {
@@ -176,6 +180,34 @@ class VectorService {
     }
     const result = this.index.searchKnn(Array.from(vector), limit, filter);
     return { ids: Float64Array.from(result.neighbors), distances: Float32Array.from(result.distances) };
+  }
+
+  /**
+   * The graph search under a narrow filter: HNSW stops once its `ef` best allowed candidates look final, and
+   * the allowed points may sit where the walk never goes; comparing with each of them is exact and, for a few
+   * thousand, cheaper than the walk. Distances as hnswlib gives them (1 − inner product; cosine normalises).
+   */
+  private exactSearch(vector: Float32Array, limit: number, allow: Float64Array): SearchReply {
+    let query: Float32Array | number[] = vector;
+    if (this.config.space === 'cosine') {
+      const norm = Math.hypot(...vector) || 1;
+      query = Array.from(vector, (x) => x / norm);
+    }
+    const scored: { id: number; distance: number }[] = [];
+    for (const label of allow) {
+      let point: number[];
+      try {
+        point = this.index.getPoint(label); // throws for a deleted or unknown label
+      } catch {
+        continue;
+      }
+      let dot = 0;
+      for (let j = 0; j < point.length; j++) dot += point[j]! * query[j]!;
+      scored.push({ id: label, distance: 1 - dot });
+    }
+    scored.sort((a, b) => a.distance - b.distance || a.id - b.id);
+    const best = scored.slice(0, limit);
+    return { ids: Float64Array.from(best, (h) => h.id), distances: Float32Array.from(best, (h) => h.distance) };
   }
 
   /** Atomic save: write a temporary file, fsync it, rename it over the target, fsync the directory. */

@@ -48,11 +48,10 @@ export async function searchByExample(store: IndexStore, query: Float32Array, op
   const top = options.top ?? 20;
   if (!Number.isInteger(top) || top < 1) throw new RangeError(`top must be a positive integer, got ${top}`);
   const candidates = options.candidates ?? Math.max(200, 20 * top);
-  const hits = await store.search(query, candidates, { videoIds: options.videoIds, minScore: options.minScore });
-  const inRange = hits.filter((h) => h.t >= (options.from ?? Number.NEGATIVE_INFINITY) && h.t <= (options.to ?? Number.POSITIVE_INFINITY));
+  const hits = await store.search(query, candidates, { videoIds: options.videoIds, minScore: options.minScore, from: options.from, to: options.to });
 
   const groups = new Map<string, SearchHit[]>();
-  for (const hit of inRange) {
+  for (const hit of hits) {
     const key = hit.trackId === null ? `region:${hit.id}` : `track:${hit.trackId}`;
     const group = groups.get(key);
     if (group) group.push(hit);
