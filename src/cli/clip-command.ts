@@ -17,7 +17,7 @@ export function parseClipTarget(args: readonly string[]): ClipTarget {
 }
 
 export async function clipCommand(target: ClipTarget, options: { data: string; pad: number; boxes?: boolean; out: string }): Promise<void> {
-  const store = await IndexStore.open(options.data);
+  const store = await IndexStore.open(options.data, { access: 'read' });
   try {
     let video: number;
     let start: number;

@@ -17,7 +17,7 @@ export async function indexCommand(
   options: { data: string; interval: number; scene: number; force?: boolean },
 ): Promise<void> {
   // A new data directory takes the detector's descriptor length; an existing one of another length is refused.
-  const store = await IndexStore.open(options.data, { dim: dasr.featureDim });
+  const store = await IndexStore.open(options.data, { dim: dasr.featureDim, writer: 'dasr index' });
   const abort = new AbortController();
   const stop = (): void => abort.abort();
   process.once('SIGINT', stop);
@@ -51,7 +51,7 @@ export async function indexCommand(
 }
 
 export async function videosCommand(options: { data: string; json?: boolean }): Promise<void> {
-  const store = await IndexStore.open(options.data);
+  const store = await IndexStore.open(options.data, { access: 'read' });
   try {
     const videos = store.db.listVideos();
     if (options.json) {
@@ -75,7 +75,7 @@ export async function videosCommand(options: { data: string; json?: boolean }): 
 }
 
 export async function removeCommand(ids: readonly number[], options: { data: string }): Promise<void> {
-  const store = await IndexStore.open(options.data);
+  const store = await IndexStore.open(options.data, { writer: 'dasr remove' });
   try {
     for (const id of ids) {
       if (!(await store.deleteVideo(id))) throw new Error(`no video ${id} in ${options.data}`);

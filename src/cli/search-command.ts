@@ -35,7 +35,7 @@ export function parseBoxOption(value: string): Box {
 
 export async function searchCommand(dasr: Detector, imagePath: string, options: SearchCommandOptions): Promise<TrackHit[]> {
   const image = await decodeImage(imagePath);
-  const store = await IndexStore.open(options.data);
+  const store = await IndexStore.open(options.data, { access: 'read' });
   try {
     const query = await describeQuery(dasr, image, options.box, typicalFrameSize(store, options.video));
     if (query.length !== store.dim) {

@@ -9,7 +9,7 @@
  * from SQLite), marks deleted what SQLite no longer has, spot-checks stored vectors against SQLite, and rebuilds
  * from SQLite when the file is missing, unreadable, for another dimension, or fails the spot check.
  */
-import { existsSync, readdirSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { defaultLogger, type Logger } from '../log.js';
 import {
@@ -21,6 +21,7 @@ import {
   type TrackUpdate,
 } from './database.js';
 import { VectorIndex, type HnswParams } from './vector-index.js';
+import { WriterLock } from './writer-lock.js';
 
 export interface IndexStoreOptions extends Partial<HnswParams> {
   /** Feature dimension (fixed when the data directory is created; must match afterwards). Default 2048. */
@@ -30,6 +31,13 @@ export interface IndexStoreOptions extends Partial<HnswParams> {
   verifySample?: number | 'all';
   /** Ids per batch when copying features from SQLite into the graph. Default 1024. */
   rebuildChunk?: number;
+  /**
+   * 'write' (default) takes the directory's one writer lock (WriterLock); 'read' searches beside a writer: it
+   * writes nothing (no graph save, no cleanup) and refuses commits and deletes.
+   */
+  access?: 'write' | 'read';
+  /** What the writer is, named to a second writer that is refused (e.g. "dasr serve"). */
+  writer?: string;
 }
 
 export interface SearchFilters {
@@ -93,7 +101,13 @@ export class IndexStore {
   private dirty = false;
   private closed = false;
 
-  private constructor(dataDir: string, db: IndexDatabase, vectors: VectorIndex, logger: Logger) {
+  private constructor(
+    dataDir: string,
+    db: IndexDatabase,
+    vectors: VectorIndex,
+    logger: Logger,
+    private readonly lock: WriterLock | undefined,
+  ) {
     this.dataDir = dataDir;
     this.db = db;
     this.vectors = vectors;
@@ -103,18 +117,28 @@ export class IndexStore {
 
   static async open(dataDir: string, options: IndexStoreOptions = {}): Promise<IndexStore> {
     const logger = options.logger ?? defaultLogger;
-    const db = IndexDatabase.open(dataDir, { dim: options.dim });
+    const writing = (options.access ?? 'write') === 'write';
+    mkdirSync(dataDir, { recursive: true });
+    const lock = writing ? WriterLock.acquire(dataDir, options.writer ?? 'a dasr process') : undefined;
+    let db: IndexDatabase;
     let vectors: VectorIndex;
     try {
-      const { dim: _dim, logger: _logger, verifySample: _v, rebuildChunk: _c, ...hnsw } = options;
+      db = IndexDatabase.open(dataDir, { dim: options.dim });
+    } catch (err) {
+      lock?.release();
+      throw err;
+    }
+    try {
+      const { dim: _dim, logger: _logger, verifySample: _v, rebuildChunk: _c, access: _a, writer: _w, ...hnsw } = options;
       vectors = await VectorIndex.create({ ...hnsw, dim: db.dim });
     } catch (err) {
       db.close();
+      lock?.release();
       throw err;
     }
-    const store = new IndexStore(dataDir, db, vectors, logger);
+    const store = new IndexStore(dataDir, db, vectors, logger, lock);
     try {
-      store.removeStaleFiles();
+      if (writing) store.removeStaleFiles();
       store.reconciliation = await store.reconcile(options.verifySample ?? 32, options.rebuildChunk ?? 1024);
     } catch (err) {
       await store.close({ saveVectors: false });
@@ -219,7 +243,7 @@ export class IndexStore {
     trackerState?: TrackerState,
     lastCommittedT?: number,
   ): Promise<CommitResult> {
-    this.assertOpen();
+    this.assertWritable();
     const result = this.db.commitKeyframes(videoId, batch, trackUpdates, trackerState, lastCommittedT);
     const dim = this.dim;
     const ids: number[] = [];
@@ -239,14 +263,15 @@ export class IndexStore {
    * allocates here, so concurrent ones never collide. Ids given out but never committed (a crash) are skipped.
    */
   allocateTrackId(): number {
+    this.assertWritable();
     this.nextTrackId = Math.max(this.nextTrackId, this.db.maxTrackId() + 1);
     return this.nextTrackId++;
   }
 
-  /** Persists the graph (atomically) if it changed since the last save. */
+  /** Persists the graph (atomically) if it changed since the last save; a reader's graph is never saved. */
   async saveVectors(): Promise<void> {
     this.assertOpen();
-    if (!this.dirty) return;
+    if (!this.dirty || !this.lock) return;
     this.dirty = false;
     try {
       await this.vectors.save(this.vectorFile);
@@ -258,7 +283,7 @@ export class IndexStore {
 
   /** Deletes a video with everything it owns; its vectors leave the search at once. False if there was none. */
   async deleteVideo(videoId: number): Promise<boolean> {
-    this.assertOpen();
+    this.assertWritable();
     const regionIds = this.db.deleteVideo(videoId);
     if (regionIds === null) return false;
     if (regionIds.length > 0) {
@@ -298,11 +323,17 @@ export class IndexStore {
         await this.vectors.close();
       } finally {
         this.db.close();
+        this.lock?.release();
       }
     }
   }
 
   private assertOpen(): void {
     if (this.closed) throw new Error('index store is closed');
+  }
+
+  private assertWritable(): void {
+    this.assertOpen();
+    if (!this.lock) throw new Error(`index store of ${this.dataDir} was opened for reading`);
   }
 }
