@@ -1,4 +1,5 @@
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import type { DetectorWorkerData } from '../detect/detector-thread.js';
 import { DEFAULT_ALLOWED_PROTOCOLS } from '../source/source-spec.js';
@@ -41,6 +42,18 @@ export const SERVE_DEFAULTS = {
   queueCapacity: 256,
   allowedProtocols: [...DEFAULT_ALLOWED_PROTOCOLS],
 } as const;
+
+/**
+ * Inference threads for the service's two DASR threads out of `total` cores (`--threads`, 0 = every core the
+ * process may use): a quarter (at least one) for queries, the rest for ingestion. Each asking for every core, as
+ * they did, put twice as many compute threads as cores to work whenever a search ran during ingestion, and ONNX
+ * Runtime's parallel loops wait for their slowest thread.
+ */
+export function splitInferenceThreads(total: number = 0): { ingest: number; query: number } {
+  const cores = total > 0 ? total : availableParallelism();
+  const query = Math.max(1, Math.floor(cores / 4));
+  return { ingest: Math.max(1, cores - query), query };
+}
 
 /**
  * The API tokens: `DASR_API_TOKENS` (comma-separated) when set, else the token kept in `<data>/api-token`,

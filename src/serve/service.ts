@@ -11,7 +11,7 @@ import type { Detector } from '../detect/detector.js';
 import type { DecodedImage } from '../image/load.js';
 import { IndexStore } from '../index/index-store.js';
 import type { Logger } from '../log.js';
-import type { ServeConfig } from './config.js';
+import { splitInferenceThreads, type ServeConfig } from './config.js';
 import { LiveStreams } from './live-streams.js';
 import { ServiceMetrics } from './metrics.js';
 import { SubscriptionHub } from './subscriptions.js';
@@ -85,10 +85,12 @@ export class DasrService {
     const threads: DetectorThread[] = [];
     let store: IndexStore;
     try {
-      threads.push(await DetectorThread.start(config.detector));
-      threads.push(await DetectorThread.start(config.detector));
+      const split = splitInferenceThreads(config.detector.backbone.threads);
+      for (const share of [split.ingest, split.query]) {
+        threads.push(await DetectorThread.start({ ...config.detector, backbone: { ...config.detector.backbone, threads: share } }));
+      }
       // A new data directory takes the detector's descriptor length (a reduced whitening's, say); another is refused.
-      store = await IndexStore.open(config.dataDir, { logger, dim: threads[0]!.featureDim });
+      store = await IndexStore.open(config.dataDir, { logger, dim: threads[0]!.featureDim, writer: 'dasr serve' });
     } catch (error) {
       await Promise.all(threads.map((t) => t.close()));
       throw error;

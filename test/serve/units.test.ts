@@ -2,12 +2,13 @@ import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { availableParallelism } from 'node:os';
 import { parseRange } from '../../src/serve/range.js';
 import { TokenCheck, presentedToken } from '../../src/serve/auth.js';
 import { confinedPath, toApiError } from '../../src/serve/app.js';
 import { ApiError } from '../../src/serve/errors.js';
 import { parseBoxText } from '../../src/search/search-json.js';
-import { resolveTokens } from '../../src/serve/config.js';
+import { resolveTokens, splitInferenceThreads } from '../../src/serve/config.js';
 
 describe('parseRange', () => {
   it('reads the three single-range forms and clamps the end', () => {
@@ -113,5 +114,16 @@ describe('toApiError', () => {
     expect(toApiError(Object.assign(new Error('flat'), { name: 'DasrInputError', code: 'no-object' })).status).toBe(422);
     expect(toApiError(Object.assign(new Error('tiny'), { name: 'DasrInputError', code: 'box-too-small' })).code).toBe('bad-box');
     expect(toApiError(new TypeError('secret internals')).toJSON()).toEqual({ error: { code: 'internal', message: 'internal error' } });
+  });
+});
+
+describe('inference threads of the service', () => {
+  it('gives queries a quarter of the cores (at least one) and ingestion the rest, never more than the cores', () => {
+    expect(splitInferenceThreads(1)).toEqual({ ingest: 1, query: 1 });
+    expect(splitInferenceThreads(2)).toEqual({ ingest: 1, query: 1 });
+    expect(splitInferenceThreads(4)).toEqual({ ingest: 3, query: 1 });
+    expect(splitInferenceThreads(16)).toEqual({ ingest: 12, query: 4 });
+    const all = splitInferenceThreads(0);
+    expect(all.ingest + all.query).toBe(Math.max(2, availableParallelism()));
   });
 });
