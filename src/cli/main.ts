@@ -181,11 +181,13 @@ program
   .option('--port <n>', 'port (0: any free port)', integer, SERVE_DEFAULTS.port)
   .option('--root <dir>', 'a directory whose video files may be indexed by path (repeatable; default: uploads only)', (v: string, all: string[] = []) => [...all, resolve(v)])
   .option('--allow-protocols <list>', 'URL schemes accepted for live streams', SERVE_DEFAULTS.allowedProtocols.join(','))
+  .option('--allow-private-hosts', 'let stream URLs point at loopback, link-local and private addresses (cameras on the LAN)')
+  .option('--allow-listeners', 'let streams use listener modes (udp://@:port, srt mode=listener): a port opened on this machine')
   .option('--max-upload-mb <n>', 'largest video upload', integer, SERVE_DEFAULTS.maxUploadBytes / 2 ** 20)
   .option('--interval <seconds>', 'seconds between keyframes of uploaded videos and streams', positive, SERVE_DEFAULTS.interval)
   .option('--scene <threshold>', 'scene-change threshold 0..1 for extra keyframes (0: off)', fraction, DEFAULT_SCENE_THRESHOLD)
   .option('--queue <n>', 'messages kept per subscription for a slow or absent client', integer, SERVE_DEFAULTS.queueCapacity)
-  .action(async (options: { data: string; host: string; port: number; root?: string[]; allowProtocols: string; maxUploadMb: number; interval: number; scene: number; queue: number }) => {
+  .action(async (options: { data: string; host: string; port: number; root?: string[]; allowProtocols: string; allowPrivateHosts?: boolean; allowListeners?: boolean; maxUploadMb: number; interval: number; scene: number; queue: number }) => {
     const { serveCommand } = await import('./serve-command.js');
     const g = program.opts<GlobalOptions>();
     await serveCommand({
@@ -194,6 +196,7 @@ program
       dataDir: resolve(options.data),
       pathRoots: options.root ?? [],
       allowedProtocols: options.allowProtocols.split(',').map((p) => p.trim().toLowerCase()).filter(Boolean),
+      hostPolicy: { allowPrivateHosts: options.allowPrivateHosts ?? false, allowListeners: options.allowListeners ?? false },
       maxUploadBytes: options.maxUploadMb * 2 ** 20,
       maxImageBytes: SERVE_DEFAULTS.maxImageBytes,
       maxImagePixels: SERVE_DEFAULTS.maxImagePixels,

@@ -6,6 +6,7 @@ import { decodeFrames, type DecodedFrame } from '../decode/frames.js';
 import { KeyframeSelector } from '../decode/keyframes.js';
 import { probeVideo } from '../decode/probe.js';
 import { parseSource, SourceError, type SourceSpec } from '../source/source-spec.js';
+import { checkSourceHost, type HostPolicy } from '../source/host-policy.js';
 import type { IndexStore } from '../index/index-store.js';
 import { Tracker, type Track, type TrackerConfig } from '../track/tracker.js';
 import { defaultLogger, type Logger } from '../log.js';
@@ -65,6 +66,8 @@ export interface LiveOptions {
   /** how often the vector graph is saved */
   saveEverySeconds?: number;
   allowedProtocols?: readonly string[];
+  /** where the source may point (checked before every connection); absent: anywhere, as a local user chose */
+  hostPolicy?: HostPolicy;
   logger?: Logger;
 }
 
@@ -157,6 +160,7 @@ export class LiveIngestion {
 
   private async connectOnce(onLive: () => void): Promise<void> {
     const signal = this.abort.signal;
+    if (this.options.hostPolicy) await checkSourceHost(this.spec, this.options.hostPolicy);
     const common = { signal, ioTimeoutMs: this.options.ioTimeoutMs, allowedProtocols: this.options.allowedProtocols, live: true };
     const info = await probeVideo(this.spec, common);
     // pts restart with every connection, so the selector's interval grid does too.

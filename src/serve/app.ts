@@ -29,6 +29,23 @@ import { uploadDir, type DasrService } from './service.js';
 import { writeFileAtomic } from '../util/atomic-file.js';
 
 const WEB_DIR = fileURLToPath(new URL('../../src/serve/web/', import.meta.url));
+/**
+ * On every response. The UI loads only its own script and stylesheet, shows media as blob: URLs it fetched with
+ * the token, and talks to the API and /v1/live on its own origin: anything else (an injected script, a frame
+ * around it, a sniffed content type) is refused by the browser. TLS is a reverse proxy's job (README).
+ */
+export const SECURITY_HEADERS: Readonly<Record<string, string>> = Object.freeze({
+  'content-security-policy':
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' blob: data:; media-src 'self' blob:; connect-src 'self'; " +
+    "base-uri 'none'; form-action 'self'; frame-ancestors 'none'; object-src 'none'",
+  'x-content-type-options': 'nosniff',
+  'x-frame-options': 'DENY',
+  'referrer-policy': 'no-referrer',
+  'cross-origin-opener-policy': 'same-origin',
+  'cross-origin-resource-policy': 'same-origin',
+  'permissions-policy': 'camera=(), microphone=(), geolocation=()',
+});
+
 const WEB_FILES: Record<string, string> = { '/': 'index.html', '/app.js': 'app.js', '/style.css': 'style.css' };
 const CONTENT_TYPES: Record<string, string> = { '.html': 'text/html; charset=utf-8', '.js': 'text/javascript; charset=utf-8', '.css': 'text/css; charset=utf-8' };
 const PUBLIC_PATHS = new Set(['/health', ...Object.keys(WEB_FILES)]);
@@ -60,6 +77,10 @@ export async function buildApp(service: DasrService): Promise<FastifyInstance> {
     if (!tokens.accepts(presentedToken(request.headers, request.url, false))) {
       throw new ApiError('unauthorized', 'a valid API token is required (Authorization: Bearer <token> or X-API-Token)');
     }
+  });
+  app.addHook('onSend', async (_request, reply, payload) => {
+    void reply.headers(SECURITY_HEADERS);
+    return payload;
   });
   app.addHook('onResponse', async (request, reply) => {
     service.metrics.httpRequests.inc({ method: request.method, route: request.routeOptions.url ?? 'unmatched', status: String(reply.statusCode) });
@@ -225,7 +246,7 @@ export async function buildApp(service: DasrService): Promise<FastifyInstance> {
       // Only URLs: a path would be stat'ed relative to the service's directory (an existence oracle, and an
       // existing file made LiveStreams.add throw a TypeError, answered 500).
       if (!/^[a-zA-Z][a-zA-Z0-9+.-]*:/.test(body.url)) throw new ApiError('bad-request', 'a live stream needs a URL (rtsp://, http://, …); upload or index files as videos');
-      return reply.status(201).send(service.streams.add(body.url, body.interval ?? config.interval, body.name ?? null));
+      return reply.status(201).send(await service.streams.add(body.url, body.interval ?? config.interval, body.name ?? null));
     },
   );
   app.delete('/v1/streams/:id', { schema: { params: idParams } }, async (request, reply) => {

@@ -3,6 +3,7 @@ import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import type { DetectorWorkerData } from '../detect/detector-thread.js';
 import { DEFAULT_ALLOWED_PROTOCOLS } from '../source/source-spec.js';
+import type { HostPolicy } from '../source/host-policy.js';
 import { generateToken } from './auth.js';
 
 export interface ServeConfig {
@@ -15,6 +16,8 @@ export interface ServeConfig {
   pathRoots: string[];
   /** URL schemes accepted for live streams */
   allowedProtocols: string[];
+  /** where stream URLs may point: by default public hosts only, no listener modes */
+  hostPolicy: HostPolicy;
   /** largest video upload, and largest query image (bytes) */
   maxUploadBytes: number;
   maxImageBytes: number;

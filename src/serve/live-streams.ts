@@ -7,6 +7,7 @@ import type { Detector } from '../detect/detector.js';
 import type { IndexStore } from '../index/index-store.js';
 import { LiveIngestion, type LiveCounters, type LiveKeyframe, type LiveState } from '../ingest/ingest-live.js';
 import { parseSource } from '../source/source-spec.js';
+import { checkSourceHost, type HostPolicy } from '../source/host-policy.js';
 import type { Logger } from '../log.js';
 import { readJsonFile, writeJsonAtomic } from './json-file.js';
 
@@ -29,6 +30,7 @@ export interface StreamStatus extends StreamSpec {
 export interface LiveStreamsOptions {
   dataDir: string;
   allowedProtocols: readonly string[];
+  hostPolicy: HostPolicy;
   sceneThreshold: number;
   logger: Logger;
   /** ffmpeg network I/O timeout and reconnect backoff (tests shorten them) */
@@ -68,11 +70,12 @@ export class LiveStreams {
     }
   }
 
-  /** Checks the URL (allowed protocols, no files) and starts ingesting it. */
-  add(url: string, interval: number, name: string | null): StreamStatus {
-    const spec: StreamSpec = { id: this.nextId, url, interval, name, createdAt: Date.now() };
+  /** Checks the URL (allowed protocols, no files, the host policy) and starts ingesting it. */
+  async add(url: string, interval: number, name: string | null): Promise<StreamStatus> {
     const source = parseSource(url, { allowedProtocols: this.options.allowedProtocols });
     if (source.kind === 'file') throw new TypeError('a live stream needs a URL (rtsp://, http://, …); upload or index files as videos');
+    await checkSourceHost(source, this.options.hostPolicy);
+    const spec: StreamSpec = { id: this.nextId, url, interval, name, createdAt: Date.now() };
     this.nextId++;
     this.start(spec);
     this.persist();
@@ -111,6 +114,7 @@ export class LiveStreams {
       interval: spec.interval,
       sceneThreshold: this.options.sceneThreshold,
       allowedProtocols: this.options.allowedProtocols,
+      hostPolicy: this.options.hostPolicy,
       ioTimeoutMs: this.options.ioTimeoutMs,
       backoff: this.options.backoff,
       logger: this.options.logger,

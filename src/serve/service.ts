@@ -132,6 +132,7 @@ export class DasrService {
     const streams = new LiveStreams(store, ingestDetector, {
       dataDir: config.dataDir,
       allowedProtocols: config.allowedProtocols,
+      hostPolicy: config.hostPolicy,
       sceneThreshold: config.sceneThreshold,
       logger,
       ioTimeoutMs: config.streamIoTimeoutMs,

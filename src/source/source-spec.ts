@@ -89,7 +89,11 @@ export type SourceErrorCode =
   /** A local path that exists but is not a regular file (directory, device, fifo, socket). */
   | 'not-a-file'
   /** A local regular file we are not allowed to read. */
-  | 'not-readable';
+  | 'not-readable'
+  /** A URL whose host is loopback, link-local or private, refused by the host policy (host-policy.ts). */
+  | 'host-not-allowed'
+  /** A listener-mode URL (the service would open a port), refused by the host policy. */
+  | 'listener-not-allowed';
 
 export class SourceError extends Error {
   override readonly name = 'SourceError';

@@ -83,7 +83,9 @@ describe('web UI in Chromium', () => {
       await route.continue();
     });
 
-    await page.goto(`${server.url}/#token=${server.token}`);
+    const opened = await page.goto(`${server.url}/#token=${server.token}`);
+    // under its Content-Security-Policy (a violation would be a console error, failing the test below)
+    expect(opened!.headers()['content-security-policy']).toContain("script-src 'self'");
     // the token is taken from the address, remembered, and removed from the address bar
     await expect.poll(() => page.evaluate('location.hash')).toBe('');
     expect(await page.evaluate("localStorage.getItem('dasr.token')")).toBe(server.token);
@@ -116,14 +118,13 @@ describe('web UI in Chromium', () => {
     const firstCard = page.getByTestId('result-card').first();
     await firstCard.waitFor({ timeout: 60_000 });
     // (page functions are strings: the test project's TypeScript has no DOM types)
-    await page.waitForFunction(
-      `(() => {
+    // (polled through page.evaluate: waitForFunction evaluates its string in the page, which the UI's CSP forbids)
+    await expect
+      .poll(() => page.evaluate(`(() => {
         const img = document.querySelector('[data-testid="result-card"] img[data-testid="result-thumbnail"]');
         return img !== null && img.complete && img.naturalWidth > 0;
-      })()`,
-      undefined,
-      { timeout: 60_000 },
-    );
+      })()`), { timeout: 60_000 })
+      .toBe(true);
 
     // the request carried the drawn box, in the image's pixels (x,y,w,h), within a few pixels (page.route sees the
     // text fields of a multipart body; page.on('request') gets no body at all when the form holds a Blob)
@@ -158,14 +159,12 @@ describe('web UI in Chromium', () => {
     // a card plays the track's clip (fetched with the token, shown through a blob URL)
     await firstCard.click();
     await page.getByTestId('player').waitFor({ state: 'visible' });
-    await page.waitForFunction(
-      `(() => {
+    await expect
+      .poll(() => page.evaluate(`(() => {
         const video = document.querySelector('[data-testid="player-video"]');
         return video !== null && video.src.startsWith('blob:') && video.readyState >= 1 && video.duration > 0;
-      })()`,
-      undefined,
-      { timeout: 60_000 },
-    );
+      })()`), { timeout: 60_000 })
+      .toBe(true);
     await page.screenshot({ path: join(OUTPUT, 'browser-player.png') });
     await page.keyboard.press('Escape');
     await page.getByTestId('player').waitFor({ state: 'hidden' });

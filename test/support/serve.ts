@@ -29,6 +29,8 @@ export async function startTestServer(overrides: Partial<ServeConfig> = {}): Pro
     tokens: [TEST_TOKEN],
     pathRoots: [],
     allowedProtocols: [...SERVE_DEFAULTS.allowedProtocols],
+    // the test publishers stream from this machine
+    hostPolicy: { allowPrivateHosts: true, allowListeners: false },
     maxUploadBytes: 20 * 2 ** 20,
     maxImageBytes: 5 * 2 ** 20,
     maxImagePixels: 4_000_000,
