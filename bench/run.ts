@@ -9,6 +9,7 @@ const benches: Record<string, () => Promise<{ run(args: string[]): Promise<void>
   profile: () => import('./profile.js'),
   topdown: () => import('./topdown.js'),
   'ingest-long': () => import('./ingest-long.js'),
+  still: () => import('./still.js'),
 };
 
 const [name, ...args] = process.argv.slice(2);

@@ -14,7 +14,7 @@ export function videoJson(v: VideoSummary): object {
 export async function indexCommand(
   dasr: Detector,
   inputs: readonly string[],
-  options: { data: string; interval: number; scene: number; force?: boolean },
+  options: { data: string; interval: number; scene: number; still: number; force?: boolean },
 ): Promise<void> {
   // A new data directory takes the detector's descriptor length; an existing one of another length is refused.
   const store = await IndexStore.open(options.data, { dim: dasr.featureDim, writer: 'dasr index' });
@@ -25,20 +25,23 @@ export async function indexCommand(
   try {
     for (const input of inputs) {
       if (parseSource(input).kind !== 'file') {
-        await indexLive(input, dasr, store, options.interval, abort.signal);
+        await indexLive(input, dasr, store, { interval: options.interval, stillThreshold: options.still }, abort.signal);
         continue;
       }
       const printer = progressPrinter();
       const result = await ingestFile(input, dasr, store, {
         interval: options.interval,
         sceneThreshold: options.scene,
+        stillThreshold: options.still,
         force: options.force,
         signal: abort.signal,
         onProgress: (p) => printer.update(p),
       });
       if (result.status !== 'already-indexed') printer.done(result.progress);
       process.stdout.write(
-        `${input}: video ${result.videoId} ${result.status}, ${result.keyframes} keyframes, ${result.regions} regions` +
+        `${input}: video ${result.videoId} ${result.status}, ${result.keyframes} keyframes` +
+          (result.carried ? ` (${result.carried} still: regions carried, no DASR pass)` : '') +
+          `, ${result.regions} regions` +
           (result.elapsedMs ? ` in ${(result.elapsedMs / 1000).toFixed(1)} s` : '') +
           '\n',
       );
@@ -87,8 +90,8 @@ export async function removeCommand(ids: readonly number[], options: { data: str
 }
 
 /** Follows a live source until Ctrl-C, printing its state changes and, every 10 s, its counters. */
-async function indexLive(url: string, dasr: Detector, store: IndexStore, interval: number, signal: AbortSignal): Promise<void> {
-  const live = new LiveIngestion(url, dasr, store, { interval }).start();
+async function indexLive(url: string, dasr: Detector, store: IndexStore, options: { interval: number; stillThreshold: number }, signal: AbortSignal): Promise<void> {
+  const live = new LiveIngestion(url, dasr, store, options).start();
   process.stderr.write(`${url}: live as video ${live.videoId}; Ctrl-C stops\n`);
   live.state$.subscribe((state) => process.stderr.write(`${url}: ${state}${live.counters.lastError && state === 'reconnecting' ? ` (${live.counters.lastError})` : ''}\n`));
   const report = setInterval(() => {

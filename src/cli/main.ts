@@ -10,6 +10,7 @@ import { indexCommand, removeCommand, videosCommand } from './index-commands.js'
 import { parseBoxOption, searchCommand, type SearchCommandOptions } from './search-command.js';
 import { clipCommand, parseClipTarget } from './clip-command.js';
 import { DEFAULT_SCENE_THRESHOLD } from '../decode/keyframes.js';
+import { DEFAULT_STILL_THRESHOLD } from '../ingest/still-gate.js';
 import { DetectorThread } from '../detect/detector-thread.js';
 import { loadWhitening } from '../detect/whitening.js';
 import { DEFAULT_DASR_CONFIG, type DasrConfig } from '../detect/config.js';
@@ -120,6 +121,7 @@ program
   });
 
 const DEFAULT_DATA_DIR = process.env.DASR_DATA ?? 'data';
+const STILL_HELP = 'a keyframe whose 8×8-pixel blocks all moved by at most this many grey levels since the last analysed one carries its regions without a DASR pass (0: analyse every keyframe)';
 
 program
   .command('index <inputs...>')
@@ -127,8 +129,9 @@ program
   .option('--data <dir>', 'data directory (index, vectors, thumbnails)', DEFAULT_DATA_DIR)
   .option('--interval <seconds>', 'seconds between keyframes (at or below the frame duration: every frame)', positive, 1)
   .option('--scene <threshold>', 'scene-change threshold 0..1 for extra keyframes (0: off)', fraction, DEFAULT_SCENE_THRESHOLD)
+  .option('--still <levels>', STILL_HELP, greyLevels, DEFAULT_STILL_THRESHOLD)
   .option('--force', 'index again even when already indexed')
-  .action(async (inputs: string[], options: { data: string; interval: number; scene: number; force?: boolean }) => {
+  .action(async (inputs: string[], options: { data: string; interval: number; scene: number; still: number; force?: boolean }) => {
     await indexCommand(await dasrFromOptions(), inputs, options);
   });
 
@@ -186,8 +189,9 @@ program
   .option('--max-upload-mb <n>', 'largest video upload', integer, SERVE_DEFAULTS.maxUploadBytes / 2 ** 20)
   .option('--interval <seconds>', 'seconds between keyframes of uploaded videos and streams', positive, SERVE_DEFAULTS.interval)
   .option('--scene <threshold>', 'scene-change threshold 0..1 for extra keyframes (0: off)', fraction, DEFAULT_SCENE_THRESHOLD)
+  .option('--still <levels>', STILL_HELP, greyLevels, DEFAULT_STILL_THRESHOLD)
   .option('--queue <n>', 'messages kept per subscription for a slow or absent client', integer, SERVE_DEFAULTS.queueCapacity)
-  .action(async (options: { data: string; host: string; port: number; root?: string[]; allowProtocols: string; allowPrivateHosts?: boolean; allowListeners?: boolean; maxUploadMb: number; interval: number; scene: number; queue: number }) => {
+  .action(async (options: { data: string; host: string; port: number; root?: string[]; allowProtocols: string; allowPrivateHosts?: boolean; allowListeners?: boolean; still: number; maxUploadMb: number; interval: number; scene: number; queue: number }) => {
     const { serveCommand } = await import('./serve-command.js');
     const g = program.opts<GlobalOptions>();
     await serveCommand({
@@ -202,6 +206,7 @@ program
       maxImagePixels: SERVE_DEFAULTS.maxImagePixels,
       interval: options.interval,
       sceneThreshold: options.scene,
+      stillThreshold: options.still,
       queueCapacity: options.queue,
       detector: {
         backbone: { device: parseDevice(g.device), threads: g.threads, cacheDir: g.modelCache, topDown: g.topdown },
@@ -254,6 +259,12 @@ function positive(value: string): number {
 function integer(value: string): number {
   const n = Number(value);
   if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError('expected a non-negative integer');
+  return n;
+}
+
+function greyLevels(value: string): number {
+  const n = Number(value);
+  if (!(n >= 0 && n <= 255)) throw new InvalidArgumentError('expected grey levels between 0 and 255');
   return n;
 }
 

@@ -13,6 +13,8 @@ import { defaultLogger, type Logger } from '../log.js';
 import type { IngestProgress } from './progress.js';
 import { regionsInVideoPixels, trackAndCommit } from './commit-keyframe.js';
 import { OrderedPipeline } from './ordered-pipeline.js';
+import { DEFAULT_STILL_THRESHOLD, StillGate } from './still-gate.js';
+import type { Detection } from '../detect/dasr.js';
 
 export interface IngestOptions {
   /** seconds between interval keyframes; at or below the frame duration every frame is a keyframe */
@@ -29,12 +31,16 @@ export interface IngestOptions {
   logger?: Logger;
   /** index again even when the same file was indexed completely */
   force?: boolean;
+  /** keyframes whose blocks all moved by at most this many grey levels since the last analysed one carry its regions (still-gate.ts); 0 analyses every keyframe */
+  stillThreshold?: number;
 }
 
 export interface IngestResult {
   videoId: number;
   status: 'indexed' | 'resumed' | 'already-indexed';
   keyframes: number;
+  /** keyframes that carried the regions of the last analysed one, the picture being still */
+  carried: number;
   regions: number;
   elapsedMs: number;
   /** time spent in DASR, and in tracking + committing to the index (SQLite + vectors) */
@@ -51,7 +57,14 @@ const PIPELINE_DEPTH = 2;
 
 /** What a video's index depends on: a resume with other settings would mix two indexes, so it redoes. */
 function ingestSettings(dasr: Detector, options: IngestOptions): Record<string, unknown> {
-  return { dasr: dasr.config, topDown: dasr.topDown ?? null, interval: options.interval, sceneThreshold: options.sceneThreshold ?? null, tracker: options.tracker ?? {} };
+  return {
+    dasr: dasr.config,
+    topDown: dasr.topDown ?? null,
+    interval: options.interval,
+    sceneThreshold: options.sceneThreshold ?? null,
+    stillThreshold: options.stillThreshold ?? DEFAULT_STILL_THRESHOLD,
+    tracker: options.tracker ?? {},
+  };
 }
 
 /**
@@ -75,7 +88,7 @@ export async function ingestFile(input: string, dasr: Detector, store: IndexStor
     const summary = store.db.listVideos().find((v) => v.id === existing!.id);
     logger.info(`${spec.path} is already indexed as video ${existing.id}`);
     const progress = { label: `video ${existing.id}`, position: info.duration, duration: info.duration, keyframes: summary?.keyframeCount ?? 0, regions: summary?.regionCount ?? 0, elapsedMs: 0 };
-    return { videoId: existing.id, status: 'already-indexed', keyframes: progress.keyframes, regions: progress.regions, elapsedMs: 0, detectMs: 0, commitMs: 0, progress };
+    return { videoId: existing.id, status: 'already-indexed', keyframes: progress.keyframes, carried: 0, regions: progress.regions, elapsedMs: 0, detectMs: 0, commitMs: 0, progress };
   }
   if (existing && (existing.status !== 'indexing' || JSON.stringify(existing.config) !== JSON.stringify(settings))) {
     logger.info(`re-indexing video ${existing.id} from the start (${existing.status === 'indexing' ? 'settings changed' : existing.status})`);
@@ -109,10 +122,20 @@ export async function ingestFile(input: string, dasr: Detector, store: IndexStor
   let lastSave = performance.now();
   let detectMs = 0;
   let commitMs = 0;
+  // After a resume the first keyframe is analysed: the gate compares with what this run analysed.
+  const still = new StillGate({ threshold: options.stillThreshold ?? DEFAULT_STILL_THRESHOLD });
+  let lastAnalysis: Promise<Detection> | undefined;
+  let carried = 0;
 
   const pipeline = new OrderedPipeline(PIPELINE_DEPTH);
   const detect = async (frame: DecodedFrame) => {
-    const detection = await dasr.detect({ width: frame.width, height: frame.height, data: frame.data });
+    // Decided in video order, when the keyframe is submitted: the analysis it carries may still be running.
+    if (!still.needsAnalysis(frame) && lastAnalysis) {
+      carried++;
+      return { frame, detection: await lastAnalysis };
+    }
+    lastAnalysis = dasr.detect({ width: frame.width, height: frame.height, data: frame.data });
+    const detection = await lastAnalysis;
     // The detector's own time: a keyframe may also wait behind the previous one, which is not DASR's cost.
     const { networkMs, boxesMs, poolingMs } = detection.timings;
     detectMs += networkMs + boxesMs + poolingMs;
@@ -161,6 +184,7 @@ export async function ingestFile(input: string, dasr: Detector, store: IndexStor
     videoId: video.id,
     status: resuming ? 'resumed' : 'indexed',
     keyframes: progress.keyframes,
+    carried,
     regions: progress.regions,
     elapsedMs: progress.elapsedMs,
     detectMs,

@@ -11,6 +11,8 @@ import type { IndexStore } from '../index/index-store.js';
 import { Tracker, type Track, type TrackerConfig } from '../track/tracker.js';
 import { defaultLogger, type Logger } from '../log.js';
 import { processLatest, type LatestStats } from './flow.js';
+import { DEFAULT_STILL_THRESHOLD, StillGate } from './still-gate.js';
+import type { Detection } from '../detect/dasr.js';
 import { regionsInVideoPixels, trackAndCommit } from './commit-keyframe.js';
 
 export type LiveState = 'connecting' | 'live' | 'reconnecting' | 'failed' | 'stopped';
@@ -18,6 +20,8 @@ export type LiveState = 'connecting' | 'live' | 'reconnecting' | 'failed' | 'sto
 export interface LiveCounters extends LatestStats {
   framesDecoded: number;
   keyframes: number;
+  /** keyframes that carried the last analysed one's regions, the picture being still */
+  carried: number;
   regions: number;
   reconnects: number;
   lastError: string | null;
@@ -66,6 +70,8 @@ export interface LiveOptions {
   /** how often the vector graph is saved */
   saveEverySeconds?: number;
   allowedProtocols?: readonly string[];
+  /** see IngestOptions.stillThreshold */
+  stillThreshold?: number;
   /** where the source may point (checked before every connection); absent: anywhere, as a local user chose */
   hostPolicy?: HostPolicy;
   logger?: Logger;
@@ -81,7 +87,7 @@ const DEFAULT_BACKOFF = { initialMs: 1000, maxMs: 30_000 };
 export class LiveIngestion {
   readonly state$ = new BehaviorSubject<LiveState>('connecting');
   readonly keyframes$ = new Subject<LiveKeyframe>();
-  readonly counters: LiveCounters = { framesDecoded: 0, keyframes: 0, processed: 0, dropped: 0, regions: 0, reconnects: 0, lastError: null };
+  readonly counters: LiveCounters = { framesDecoded: 0, keyframes: 0, carried: 0, processed: 0, dropped: 0, regions: 0, reconnects: 0, lastError: null };
   readonly videoId: number;
   private readonly spec: SourceSpec;
   private readonly abort = new AbortController();
@@ -105,9 +111,13 @@ export class LiveIngestion {
     if (this.spec.kind === 'file') throw new SourceError('protocol-not-allowed', `${url} is a file: index it with the file ingestion`);
     this.videoId = store.db.addVideo({ path: url, sourceKind: 'live', status: 'indexing', config: { dasr: dasr.config, topDown: dasr.topDown ?? null, interval: options.interval } }).id;
     this.tracker = new Tracker(options.tracker, {}, () => store.allocateTrackId());
+    this.still = new StillGate({ threshold: options.stillThreshold ?? DEFAULT_STILL_THRESHOLD });
   }
 
   private sizeRecorded = false;
+  private readonly still: StillGate;
+  /** the last analysed keyframe's detection, carried by still keyframes */
+  private lastDetection: Detection | undefined;
 
   get state(): LiveState {
     return this.state$.value;
@@ -195,7 +205,9 @@ export class LiveIngestion {
       this.store.db.updateVideoInfo(this.videoId, { width, height });
       this.sizeRecorded = true;
     }
-    const detection = await this.dasr.detect({ width: frame.width, height: frame.height, data: frame.data });
+    let detection = this.lastDetection;
+    if (!this.still.needsAnalysis(frame) && detection) this.counters.carried++;
+    else detection = this.lastDetection = await this.dasr.detect({ width: frame.width, height: frame.height, data: frame.data });
     const regions = regionsInVideoPixels(detection.regions, frame, width, height);
     // Index time is wall-clock time since the start: stream pts restart when the source reconnects.
     const t = Math.max(this.lastT + 1e-3, (frame.receivedAt - this.startedAt) / 1000);

@@ -26,6 +26,8 @@ export interface ServeConfig {
   /** seconds between keyframes for uploaded videos and streams (streams may set their own) */
   interval: number;
   sceneThreshold: number;
+  /** grey levels a block must move for a keyframe to be analysed again (still-gate.ts); 0: every keyframe. Default DEFAULT_STILL_THRESHOLD */
+  stillThreshold?: number;
   /** messages kept per subscription for a slow or absent client */
   queueCapacity: number;
   /** DASR for ingestion; queries get a second thread with the same settings so they never wait behind a keyframe */

@@ -32,6 +32,7 @@ export interface LiveStreamsOptions {
   allowedProtocols: readonly string[];
   hostPolicy: HostPolicy;
   sceneThreshold: number;
+  stillThreshold?: number;
   logger: Logger;
   /** ffmpeg network I/O timeout and reconnect backoff (tests shorten them) */
   ioTimeoutMs?: number;
@@ -113,6 +114,7 @@ export class LiveStreams {
     const ingestion = new LiveIngestion(spec.url, this.detector, this.store, {
       interval: spec.interval,
       sceneThreshold: this.options.sceneThreshold,
+      stillThreshold: this.options.stillThreshold,
       allowedProtocols: this.options.allowedProtocols,
       hostPolicy: this.options.hostPolicy,
       ioTimeoutMs: this.options.ioTimeoutMs,

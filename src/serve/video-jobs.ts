@@ -35,6 +35,7 @@ export interface VideoJobsOptions {
   dataDir: string;
   interval: number;
   sceneThreshold: number;
+  stillThreshold?: number;
   logger: Logger;
   /** how many finished jobs are remembered for listing */
   keepFinished?: number;
@@ -126,6 +127,7 @@ export class VideoJobs {
       const result = await ingestFile(job.path, this.detector, this.store, {
         interval: this.options.interval,
         sceneThreshold: this.options.sceneThreshold,
+        stillThreshold: this.options.stillThreshold,
         signal: abort.signal,
         logger: this.options.logger,
         onVideo: (videoId) => {
