@@ -65,6 +65,16 @@ export class DetectorThread implements Detector {
     return this.rpc.call<Float32Array>({ op: 'describe-crop', image: wire.image, frame: { width: frame.width, height: frame.height } }, wire.transfer);
   }
 
+  /** See RpcClient.onFailure. */
+  onFailure(listener: (error: Error) => void): void {
+    this.rpc.onFailure(listener);
+  }
+
+  /** Ends the thread at once, as a crash would. */
+  terminate(): Promise<void> {
+    return this.rpc.terminate();
+  }
+
   close(): Promise<void> {
     return this.rpc.close({ op: 'close' });
   }

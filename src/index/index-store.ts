@@ -22,6 +22,7 @@ import {
 } from './database.js';
 import { VectorIndex, type HnswParams } from './vector-index.js';
 import { WriterLock } from './writer-lock.js';
+import type { SupervisedState } from '../util/supervisor.js';
 
 export interface IndexStoreOptions extends Partial<HnswParams> {
   /** Feature dimension (fixed when the data directory is created; must match afterwards). Default 2048. */
@@ -92,7 +93,11 @@ function sample<T>(items: readonly T[], n: number): T[] {
 export class IndexStore {
   readonly dataDir: string;
   readonly db: IndexDatabase;
-  readonly vectors: VectorIndex;
+  /** the graph's worker; replaced when a dead one is restarted */
+  private vectorIndex: VectorIndex;
+  /** set while a dead vector worker is being replaced and its graph rebuilt */
+  private recovering: Promise<void> | null = null;
+  private vectorRestarts = 0;
   readonly vectorFile: string;
   readonly logger: Logger;
   private nextTrackId = 1;
@@ -107,10 +112,12 @@ export class IndexStore {
     vectors: VectorIndex,
     logger: Logger,
     private readonly lock: WriterLock | undefined,
+    private readonly hnsw: Partial<HnswParams>,
   ) {
     this.dataDir = dataDir;
     this.db = db;
-    this.vectors = vectors;
+    this.vectorIndex = vectors;
+    this.superviseVectors(vectors);
     this.logger = logger;
     this.vectorFile = join(dataDir, `vectors-${db.uuid}.hnsw`);
   }
@@ -122,6 +129,7 @@ export class IndexStore {
     const lock = writing ? WriterLock.acquire(dataDir, options.writer ?? 'a dasr process') : undefined;
     let db: IndexDatabase;
     let vectors: VectorIndex;
+    const { dim: _dim, logger: _logger, verifySample: _v, rebuildChunk: _c, access: _a, writer: _w, ...hnsw } = options;
     try {
       db = IndexDatabase.open(dataDir, { dim: options.dim });
     } catch (err) {
@@ -129,14 +137,13 @@ export class IndexStore {
       throw err;
     }
     try {
-      const { dim: _dim, logger: _logger, verifySample: _v, rebuildChunk: _c, access: _a, writer: _w, ...hnsw } = options;
       vectors = await VectorIndex.create({ ...hnsw, dim: db.dim });
     } catch (err) {
       db.close();
       lock?.release();
       throw err;
     }
-    const store = new IndexStore(dataDir, db, vectors, logger, lock);
+    const store = new IndexStore(dataDir, db, vectors, logger, lock, hnsw);
     try {
       if (writing) store.removeStaleFiles();
       store.reconciliation = await store.reconcile(options.verifySample ?? 32, options.rebuildChunk ?? 1024);
@@ -149,6 +156,68 @@ export class IndexStore {
 
   get dim(): number {
     return this.db.dim;
+  }
+
+  /** The vector graph's worker (the current one: a dead worker is replaced). */
+  get vectors(): VectorIndex {
+    return this.vectorIndex;
+  }
+
+  /** Whether the vector worker runs, and how often it was restarted. */
+  get vectorWorker(): { state: SupervisedState; restarts: number } {
+    return { state: this.closed ? 'closed' : this.recovering ? 'restarting' : 'running', restarts: this.vectorRestarts };
+  }
+
+  /**
+   * A vector worker that dies is replaced: a new one loads the last saved graph and takes what SQLite holds beyond
+   * it, as an open after a crash does (reconcile). Until then searches and commits wait; one that was in flight
+   * when it died is retried once on the new worker.
+   */
+  private superviseVectors(index: VectorIndex): void {
+    index.onFailure((error) => {
+      if (this.closed) return;
+      this.logger.error(`vector worker died (${error.message}); restarting it`);
+      this.recovering = this.recoverVectors().finally(() => (this.recovering = null));
+    });
+  }
+
+  private async recoverVectors(): Promise<void> {
+    for (let attempt = 0; !this.closed; attempt++) {
+      await new Promise((resolve) => setTimeout(resolve, Math.min(30_000, 500 * 2 ** attempt)));
+      if (this.closed) return;
+      try {
+        const index = await VectorIndex.create({ ...this.hnsw, dim: this.db.dim });
+        if (this.closed) {
+          await index.close();
+          return;
+        }
+        this.vectorIndex = index;
+        this.superviseVectors(index);
+        this.reconciliation = await this.reconcile(32, 1024);
+        this.vectorRestarts++;
+        this.logger.info(`vector worker restarted (restart ${this.vectorRestarts}): ${this.reconciliation.total} vectors`);
+        return;
+      } catch (error) {
+        this.logger.error(`vector worker could not be restarted: ${error instanceof Error ? error.message : String(error)}`);
+      }
+    }
+  }
+
+  private async vectorsRunning(): Promise<void> {
+    while (this.recovering) await this.recovering;
+  }
+
+  /**
+   * Applies a change already made in SQLite to the graph. If the worker dies meanwhile, the restart's
+   * reconciliation takes the change from SQLite: waiting for it is enough.
+   */
+  private async followSqlite(change: (index: VectorIndex) => Promise<unknown>): Promise<void> {
+    try {
+      await change(this.vectorIndex);
+    } catch (error) {
+      if (!this.recovering) throw error;
+      await this.vectorsRunning();
+    }
   }
 
   /** Leftover temporary files of interrupted saves, and graphs of a database that no longer exists. */
@@ -227,7 +296,7 @@ export class IndexStore {
       const { ids, vectors } = this.db.packedFeatures(missing.slice(i, i + chunk));
       added += await this.vectors.add(ids, vectors, { transfer: true });
     }
-    if (added > 0 || removed > 0 || source === 'rebuilt') await this.vectors.save(this.vectorFile);
+    if (this.lock && (added > 0 || removed > 0 || source === 'rebuilt')) await this.vectors.save(this.vectorFile);
 
     return { source, reason, added, removed, total: sqlIds.length, ms: performance.now() - started };
   }
@@ -244,6 +313,7 @@ export class IndexStore {
     lastCommittedT?: number,
   ): Promise<CommitResult> {
     this.assertWritable();
+    await this.vectorsRunning();
     const result = this.db.commitKeyframes(videoId, batch, trackUpdates, trackerState, lastCommittedT);
     const dim = this.dim;
     const ids: number[] = [];
@@ -253,7 +323,7 @@ export class IndexStore {
       let n = 0;
       batch.forEach((kf) => kf.regions.forEach((r) => packed.set(r.feature, n++ * dim)));
       this.dirty = true;
-      await this.vectors.add(ids, packed, { transfer: true });
+      await this.followSqlite((index) => index.add(ids, packed, { transfer: true }));
     }
     return result;
   }
@@ -272,6 +342,7 @@ export class IndexStore {
   async saveVectors(): Promise<void> {
     this.assertOpen();
     if (!this.dirty || !this.lock) return;
+    await this.vectorsRunning();
     this.dirty = false;
     try {
       await this.vectors.save(this.vectorFile);
@@ -284,11 +355,12 @@ export class IndexStore {
   /** Deletes a video with everything it owns; its vectors leave the search at once. False if there was none. */
   async deleteVideo(videoId: number): Promise<boolean> {
     this.assertWritable();
+    await this.vectorsRunning();
     const regionIds = this.db.deleteVideo(videoId);
     if (regionIds === null) return false;
     if (regionIds.length > 0) {
       this.dirty = true;
-      await this.vectors.remove(regionIds);
+      await this.followSqlite((index) => index.remove(regionIds));
     }
     return true;
   }
@@ -306,7 +378,17 @@ export class IndexStore {
       allowIds = this.db.regionIdsWhere({ videoIds, minRegionScore, from, to });
       if (allowIds.length === 0) return [];
     }
-    const hits = await this.vectors.search(feature, k, allowIds ? { allowIds } : undefined);
+    const query = (index: VectorIndex) => index.search(feature, k, allowIds ? { allowIds } : undefined);
+    await this.vectorsRunning();
+    let hits;
+    try {
+      hits = await query(this.vectorIndex);
+    } catch (error) {
+      // the worker died under this search: once more on its replacement
+      if (!this.recovering) throw error;
+      await this.vectorsRunning();
+      hits = await query(this.vectorIndex);
+    }
     const kept = filters.minScore === undefined ? hits : hits.filter((h) => h.similarity >= filters.minScore!);
     const similarity = new Map(kept.map((h) => [h.id, h.similarity]));
     return this.db.regionsByIds(kept.map((h) => h.id)).map((r) => ({ ...r, similarity: similarity.get(r.id)! }));

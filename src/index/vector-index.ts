@@ -177,6 +177,16 @@ export class VectorIndex {
     ])) as number[];
   }
 
+  /** See RpcClient.onFailure. */
+  onFailure(listener: (error: Error) => void): void {
+    this.rpc.onFailure(listener);
+  }
+
+  /** Ends the worker at once, as a crash would. */
+  terminate(): Promise<void> {
+    return this.rpc.terminate();
+  }
+
   /** Stops the worker. Unsaved changes are dropped (SQLite stays the source of truth). */
   async close(): Promise<void> {
     await this.rpc.close({ op: 'close' });

@@ -96,7 +96,11 @@ export async function buildApp(service: DasrService): Promise<FastifyInstance> {
 
   // ---- health, metrics, description, UI ----
   app.get('/health', async () => ({ status: 'ok' }));
-  app.get('/ready', async () => ({ ready: true, regions: service.store.db.regionCount(), variant: service.ingestDetector.config.variant }));
+  app.get('/ready', async (_request, reply) => {
+    const workers = service.workers();
+    const ready = workers.every((w) => w.state === 'running');
+    return reply.status(ready ? 200 : 503).send({ ready, regions: service.store.db.regionCount(), variant: service.ingestDetector.config.variant, workers });
+  }),
   app.get('/metrics', async (_request, reply) => reply.type('text/plain; version=0.0.4').send(await service.metrics.text()));
   app.get('/openapi.json', async () => openApiDocument());
   for (const [route, file] of Object.entries(WEB_FILES)) {

@@ -12,6 +12,7 @@ export interface MetricSources {
   subscriptions(): number;
   queuedPushes(): number;
   openSockets(): number;
+  workers(): { worker: string; state: string; restarts: number }[];
 }
 
 const LATENCY_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10];
@@ -63,6 +64,25 @@ export class ServiceMetrics {
         },
       });
     };
+    new Gauge({
+      name: 'dasr_worker_up',
+      help: 'whether a worker thread runs (0 while it is being restarted)',
+      labelNames: ['worker'],
+      registers: [registry],
+      collect() {
+        for (const w of sources.workers()) this.set({ worker: w.worker }, w.state === 'running' ? 1 : 0);
+      },
+    });
+    new Counter({
+      name: 'dasr_worker_restarts_total',
+      help: 'restarts of a worker thread after it died',
+      labelNames: ['worker'],
+      registers: [registry],
+      collect() {
+        this.reset();
+        for (const w of sources.workers()) this.inc({ worker: w.worker }, w.restarts);
+      },
+    });
     gauge('dasr_index_regions', 'regions in the index', sources.indexRegions);
     gauge('dasr_index_videos', 'videos and stream runs in the index', sources.indexVideos);
     gauge('dasr_indexing_jobs_pending', 'video files waiting or being indexed', sources.pendingJobs);

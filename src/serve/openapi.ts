@@ -214,11 +214,24 @@ const schemas: Record<string, Json> = {
   Health: { type: 'object', required: ['status'], properties: { status: { const: 'ok' } } },
   Ready: {
     type: 'object',
-    required: ['ready', 'regions', 'variant'],
+    required: ['ready', 'regions', 'variant', 'workers'],
     properties: {
-      ready: { const: true },
+      ready: { type: 'boolean', description: 'every worker thread runs' },
       regions: { type: 'integer', minimum: 0, description: 'regions in the index' },
       variant: { type: 'string', enum: ['dasr', 'dasr-star'], description: 'the DASR variant used for ingestion' },
+      workers: {
+        type: 'array',
+        description: 'the worker threads, each restarted (with backoff) when it dies',
+        items: {
+          type: 'object',
+          required: ['worker', 'state', 'restarts'],
+          properties: {
+            worker: { type: 'string', enum: ['ingest-dasr', 'query-dasr', 'vectors'] },
+            state: { type: 'string', enum: ['running', 'restarting', 'closed'] },
+            restarts: { type: 'integer', minimum: 0 },
+          },
+        },
+      },
     },
   },
   VideoProgress: {
@@ -342,10 +355,11 @@ const schemas: Record<string, Json> = {
   },
   StreamCounters: {
     type: 'object',
-    required: ['framesDecoded', 'keyframes', 'processed', 'dropped', 'regions', 'reconnects', 'lastError'],
+    required: ['framesDecoded', 'keyframes', 'carried', 'processed', 'dropped', 'regions', 'reconnects', 'lastError'],
     properties: {
       framesDecoded: { type: 'integer' },
       keyframes: { type: 'integer' },
+      carried: { type: 'integer', description: 'keyframes that carried the last analysed one\'s regions, the picture being still' },
       processed: { type: 'integer' },
       dropped: { type: 'integer', description: 'keyframes skipped because analysis was busy' },
       regions: { type: 'integer' },
@@ -450,9 +464,9 @@ const paths: Record<string, Json> = {
   '/ready': {
     get: {
       tags: ['service'],
-      summary: 'Readiness: the index is open and the detector threads are running',
+      summary: 'Readiness: the index is open and every worker thread runs (503 while one is being restarted)',
       operationId: 'ready',
-      responses: { '200': json(ref('Ready'), 'ready'), '401': responseRef('Unauthorized') },
+      responses: { '200': json(ref('Ready'), 'ready'), '503': json(ref('Ready'), 'a worker is being restarted'), '401': responseRef('Unauthorized') },
     },
   },
   '/metrics': {

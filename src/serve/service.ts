@@ -10,6 +10,7 @@ import type { Detection } from '../detect/dasr.js';
 import type { Detector } from '../detect/detector.js';
 import type { DecodedImage } from '../image/load.js';
 import { IndexStore } from '../index/index-store.js';
+import { Supervisor, type SupervisedState } from '../util/supervisor.js';
 import type { Logger } from '../log.js';
 import { splitInferenceThreads, type ServeConfig } from './config.js';
 import { LiveStreams } from './live-streams.js';
@@ -17,29 +18,29 @@ import { ServiceMetrics } from './metrics.js';
 import { SubscriptionHub } from './subscriptions.js';
 import { VideoJobs } from './video-jobs.js';
 
-/** A detector whose calls are timed into the inference histogram. */
+/**
+ * A supervised DASR thread (restarted when it dies) whose calls are timed into the inference histogram. Settings
+ * are those of the first thread: every restart starts it with the same ones.
+ */
 class TimedDetector implements Detector {
+  readonly config: DetectorThread['config'];
+  readonly featureDim: number;
+  readonly topDown: DetectorThread['topDown'];
+
   constructor(
-    private readonly inner: DetectorThread,
+    first: DetectorThread,
+    readonly supervisor: Supervisor<DetectorThread>,
     private readonly metrics: ServiceMetrics,
-  ) {}
-
-  get config() {
-    return this.inner.config;
-  }
-
-  get featureDim() {
-    return this.inner.featureDim;
-  }
-
-  get topDown() {
-    return this.inner.topDown;
+  ) {
+    this.config = first.config;
+    this.featureDim = first.featureDim;
+    this.topDown = first.topDown;
   }
 
   async detect(image: DecodedImage): Promise<Detection> {
     const started = performance.now();
     try {
-      return await this.inner.detect(image);
+      return await (await this.supervisor.current()).detect(image);
     } finally {
       this.metrics.inferenceSeconds.observe({ op: 'detect' }, (performance.now() - started) / 1000);
     }
@@ -48,7 +49,7 @@ class TimedDetector implements Detector {
   async describe(image: DecodedImage, box?: Box): Promise<Float32Array> {
     const started = performance.now();
     try {
-      return await this.inner.describe(image, box);
+      return await (await this.supervisor.current()).describe(image, box);
     } finally {
       this.metrics.inferenceSeconds.observe({ op: 'describe' }, (performance.now() - started) / 1000);
     }
@@ -57,11 +58,17 @@ class TimedDetector implements Detector {
   async describeCrop(crop: DecodedImage, frame: { width: number; height: number }): Promise<Float32Array> {
     const started = performance.now();
     try {
-      return await this.inner.describeCrop(crop, frame);
+      return await (await this.supervisor.current()).describeCrop(crop, frame);
     } finally {
       this.metrics.inferenceSeconds.observe({ op: 'describe-crop' }, (performance.now() - started) / 1000);
     }
   }
+}
+
+export interface WorkerStatus {
+  worker: 'ingest-dasr' | 'query-dasr' | 'vectors';
+  state: SupervisedState;
+  restarts: number;
 }
 
 export class DasrService {
@@ -70,9 +77,8 @@ export class DasrService {
   private constructor(
     readonly config: ServeConfig,
     readonly store: IndexStore,
-    private readonly threads: DetectorThread[],
-    readonly ingestDetector: Detector,
-    readonly queryDetector: Detector,
+    readonly ingestDetector: TimedDetector,
+    readonly queryDetector: TimedDetector,
     readonly jobs: VideoJobs,
     readonly streams: LiveStreams,
     readonly hub: SubscriptionHub,
@@ -82,29 +88,37 @@ export class DasrService {
 
   static async start(config: ServeConfig, logger: Logger): Promise<DasrService> {
     mkdirSync(config.dataDir, { recursive: true });
-    const threads: DetectorThread[] = [];
+    const supervisors: Supervisor<DetectorThread>[] = [];
     let store: IndexStore;
     try {
       const split = splitInferenceThreads(config.detector.backbone.threads);
-      for (const share of [split.ingest, split.query]) {
-        threads.push(await DetectorThread.start({ ...config.detector, backbone: { ...config.detector.backbone, threads: share } }));
+      for (const [role, share] of [['ingest', split.ingest], ['query', split.query]] as const) {
+        const data = { ...config.detector, backbone: { ...config.detector.backbone, threads: share } };
+        supervisors.push(await Supervisor.start(() => DetectorThread.start(data), { name: `${role} DASR thread`, logger }));
       }
       // A new data directory takes the detector's descriptor length (a reduced whitening's, say); another is refused.
-      store = await IndexStore.open(config.dataDir, { logger, dim: threads[0]!.featureDim, writer: 'dasr serve' });
+      const first = await supervisors[0]!.current();
+      store = await IndexStore.open(config.dataDir, { logger, dim: first.featureDim, writer: 'dasr serve' });
     } catch (error) {
-      await Promise.all(threads.map((t) => t.close()));
+      await Promise.all(supervisors.map((t) => t.close()));
       throw error;
     }
     try {
-      return DasrService.assemble(config, store, threads, logger);
+      return DasrService.assemble(config, store, [await supervisors[0]!.current(), supervisors[0]!], [await supervisors[1]!.current(), supervisors[1]!], logger);
     } catch (error) {
-      await Promise.all(threads.map((t) => t.close()));
+      await Promise.all(supervisors.map((t) => t.close()));
       await store.close();
       throw error;
     }
   }
 
-  private static assemble(config: ServeConfig, store: IndexStore, threads: DetectorThread[], logger: Logger): DasrService {
+  private static assemble(
+    config: ServeConfig,
+    store: IndexStore,
+    ingest: [DetectorThread, Supervisor<DetectorThread>],
+    query: [DetectorThread, Supervisor<DetectorThread>],
+    logger: Logger,
+  ): DasrService {
     let service: DasrService | null = null;
     const metrics = new ServiceMetrics({
       streams: () => service?.streams.list() ?? [],
@@ -114,9 +128,10 @@ export class DasrService {
       subscriptions: () => service?.hub.size ?? 0,
       queuedPushes: () => service?.hub.queued ?? 0,
       openSockets: () => service?.openSockets ?? 0,
+      workers: () => service?.workers() ?? [],
     });
-    const ingestDetector = new TimedDetector(threads[0]!, metrics);
-    const queryDetector = new TimedDetector(threads[1]!, metrics);
+    const ingestDetector = new TimedDetector(ingest[0], ingest[1], metrics);
+    const queryDetector = new TimedDetector(query[0], query[1], metrics);
     const hub = new SubscriptionHub({
       dataDir: config.dataDir,
       dim: store.dim,
@@ -128,19 +143,20 @@ export class DasrService {
         metrics.frameToPushSeconds.observe(sinceFrameMs / 1000);
       },
     });
-    const jobs = new VideoJobs(store, ingestDetector, { dataDir: config.dataDir, interval: config.interval, sceneThreshold: config.sceneThreshold, logger });
+    const jobs = new VideoJobs(store, ingestDetector, { dataDir: config.dataDir, interval: config.interval, sceneThreshold: config.sceneThreshold, stillThreshold: config.stillThreshold, logger });
     const streams = new LiveStreams(store, ingestDetector, {
       dataDir: config.dataDir,
       allowedProtocols: config.allowedProtocols,
       hostPolicy: config.hostPolicy,
       sceneThreshold: config.sceneThreshold,
+      stillThreshold: config.stillThreshold,
       logger,
       ioTimeoutMs: config.streamIoTimeoutMs,
       backoff: config.streamBackoff,
       onKeyframe: (stream, keyframe) => void hub.offerKeyframe(stream.id, keyframe),
       onStopped: (stream) => void hub.endStream(stream.id),
     });
-    service = new DasrService(config, store, threads, ingestDetector, queryDetector, jobs, streams, hub, metrics, logger);
+    service = new DasrService(config, store, ingestDetector, queryDetector, jobs, streams, hub, metrics, logger);
     // Work accepted before a stop or crash: the jobs file first, then videos left half-indexed by other means.
     const resubmitted = new Set<string>();
     for (const saved of jobs.saved()) {
@@ -161,12 +177,21 @@ export class DasrService {
     return service;
   }
 
+  /** The worker threads, each kept alive by a supervisor: for /ready and /metrics. */
+  workers(): WorkerStatus[] {
+    return [
+      { worker: 'ingest-dasr', state: this.ingestDetector.supervisor.state, restarts: this.ingestDetector.supervisor.restarts },
+      { worker: 'query-dasr', state: this.queryDetector.supervisor.state, restarts: this.queryDetector.supervisor.restarts },
+      { worker: 'vectors', state: this.store.vectorWorker.state, restarts: this.store.vectorWorker.restarts },
+    ];
+  }
+
   /** Stops ingestion (keeping what was committed), saves the vector graph and ends the threads. */
   async close(): Promise<void> {
     await this.jobs.close();
     await this.streams.close();
     await this.hub.settled();
-    await Promise.all(this.threads.map((t) => t.close()));
+    await Promise.all([this.ingestDetector.supervisor.close(), this.queryDetector.supervisor.close()]);
     await this.store.close();
   }
 }

@@ -62,6 +62,7 @@ export class RpcClient<R> {
   private seq = 0;
   private failure: Error | null = null;
   private closed = false;
+  private readonly failureListeners: ((error: Error) => void)[] = [];
 
   constructor(
     private readonly worker: Worker,
@@ -88,6 +89,17 @@ export class RpcClient<R> {
     return this.failure !== null;
   }
 
+  /** Called once if the worker dies or errors (not on close()): a supervisor restarts it. */
+  onFailure(listener: (error: Error) => void): void {
+    if (this.failure) listener(this.failure);
+    else this.failureListeners.push(listener);
+  }
+
+  /** Ends the worker at once, as a crash would: pending and later calls fail, failure listeners run. */
+  async terminate(): Promise<void> {
+    await this.worker.terminate();
+  }
+
   /** Sends `last` (if given, and the worker is healthy), then stops the worker. */
   async close(last?: R): Promise<void> {
     if (this.closed) return;
@@ -110,9 +122,11 @@ export class RpcClient<R> {
 
   private fail(err: Error): void {
     if (this.closed && this.pending.size === 0) return;
+    const first = this.failure === null;
     this.failure ??= err;
     for (const waiter of this.pending.values()) waiter.reject(err);
     this.pending.clear();
+    if (first && !this.closed) for (const listener of this.failureListeners.splice(0)) listener(err);
   }
 }
 

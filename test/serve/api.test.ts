@@ -4,27 +4,7 @@ import WebSocket from 'ws';
 import sharp from 'sharp';
 import { iou, type Box } from '../../src/detect/box.js';
 import { fixture, movingObjectBoxAt } from '../video/fixtures.js';
-import { startTestServer, waitFor, type TestServer } from '../support/serve.js';
-
-/** Uploads a fixture video and waits until it is indexed; returns its video id. */
-export async function uploadAndIndex(server: TestServer, name: string): Promise<number> {
-  const form = new FormData();
-  form.append('file', new Blob([readFileSync(fixture(name))]), name);
-  const response = await server.api('/v1/videos', { method: 'POST', body: form });
-  expect(response.status).toBe(202);
-  const { job } = (await response.json()) as { job: { id: number; state: string } };
-  expect(job.state === 'queued' || job.state === 'indexing').toBe(true);
-  return waitFor(
-    async () => {
-      const list = (await (await server.api('/v1/videos')).json()) as { jobs: { id: number; state: string; videoId: number; error: string | null }[]; videos: { id: number; status: string }[] };
-      const current = list.jobs.find((j) => j.id === job.id)!;
-      if (current.state === 'failed') throw new Error(`indexing failed: ${current.error}`);
-      return current.state === 'done' && list.videos.find((v) => v.id === current.videoId)?.status === 'ready' ? current.videoId : undefined;
-    },
-    180_000,
-    `${name} to be indexed`,
-  );
-}
+import { startTestServer, uploadAndIndex, waitFor, type TestServer } from '../support/serve.js';
 
 function searchForm(image: string, fields: Record<string, string> = {}): FormData {
   const form = new FormData();

@@ -1,4 +1,6 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { expect } from 'vitest';
+import { fixture } from '../video/fixtures.js';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createLogger } from '../../src/log.js';
@@ -64,4 +66,24 @@ export async function waitFor<T>(check: () => Promise<T | undefined> | T | undef
     if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
     await new Promise((resolve) => setTimeout(resolve, 200));
   }
+}
+
+/** Uploads a fixture video and waits until it is indexed; returns its video id. */
+export async function uploadAndIndex(server: TestServer, name: string): Promise<number> {
+  const form = new FormData();
+  form.append('file', new Blob([readFileSync(fixture(name))]), name);
+  const response = await server.api('/v1/videos', { method: 'POST', body: form });
+  expect(response.status).toBe(202);
+  const { job } = (await response.json()) as { job: { id: number; state: string } };
+  expect(job.state === 'queued' || job.state === 'indexing').toBe(true);
+  return waitFor(
+    async () => {
+      const list = (await (await server.api('/v1/videos')).json()) as { jobs: { id: number; state: string; videoId: number; error: string | null }[]; videos: { id: number; status: string }[] };
+      const current = list.jobs.find((j) => j.id === job.id)!;
+      if (current.state === 'failed') throw new Error(`indexing failed: ${current.error}`);
+      return current.state === 'done' && list.videos.find((v) => v.id === current.videoId)?.status === 'ready' ? current.videoId : undefined;
+    },
+    180_000,
+    `${name} to be indexed`,
+  );
 }
