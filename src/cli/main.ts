@@ -191,7 +191,10 @@ program
   .option('--scene <threshold>', 'scene-change threshold 0..1 for extra keyframes (0: off)', fraction, DEFAULT_SCENE_THRESHOLD)
   .option('--still <levels>', STILL_HELP, greyLevels, DEFAULT_STILL_THRESHOLD)
   .option('--queue <n>', 'messages kept per subscription for a slow or absent client', integer, SERVE_DEFAULTS.queueCapacity)
-  .action(async (options: { data: string; host: string; port: number; root?: string[]; allowProtocols: string; allowPrivateHosts?: boolean; allowListeners?: boolean; still: number; maxUploadMb: number; interval: number; scene: number; queue: number }) => {
+  .option('--max-streams <n>', 'live streams followed at once', integer, SERVE_DEFAULTS.maxStreams)
+  .option('--media-jobs <n>', 'clips and thumbnails cut at once (one ffmpeg each; 16 more may wait)', integer, SERVE_DEFAULTS.mediaConcurrency)
+  .option('--clip-cache-mb <n>', 'size of the clip cache; the least recently served clips go first', integer, SERVE_DEFAULTS.clipCacheBytes / 2 ** 20)
+  .action(async (options: { data: string; host: string; port: number; root?: string[]; allowProtocols: string; allowPrivateHosts?: boolean; allowListeners?: boolean; still: number; maxStreams: number; mediaJobs: number; clipCacheMb: number; maxUploadMb: number; interval: number; scene: number; queue: number }) => {
     const { serveCommand } = await import('./serve-command.js');
     const g = program.opts<GlobalOptions>();
     await serveCommand({
@@ -208,6 +211,10 @@ program
       sceneThreshold: options.scene,
       stillThreshold: options.still,
       queueCapacity: options.queue,
+      maxStreams: options.maxStreams,
+      mediaConcurrency: Math.max(1, options.mediaJobs),
+      mediaQueue: SERVE_DEFAULTS.mediaQueue,
+      clipCacheBytes: options.clipCacheMb * 2 ** 20,
       detector: {
         backbone: { device: parseDevice(g.device), threads: g.threads, cacheDir: g.modelCache, topDown: g.topdown },
         config: { variant: g.variant, longSide: g.longSide, nmsIou: g.nms, poolingLayer: g.pooling, maxPeaks: g.maxPeaks, objectRegions: g.objectRegions ?? false },

@@ -20,13 +20,33 @@ import { searchByExample } from '../search/search.js';
 import { describeQuery, typicalFrameSize } from '../search/describe-query.js';
 import { parseBoxText, searchJson } from '../search/search-json.js';
 import { SourceError } from '../source/source-spec.js';
-import { TokenCheck, presentedToken } from './auth.js';
+import { TokenCheck, mayAccess, presentedToken, type Principal } from './auth.js';
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** who presented the token (null on public paths) */
+    principal: Principal | null;
+  }
+}
+
+/**
+ * Why a role may not make this request, or null when it may. Read-only tokens look and search (searching is a
+ * POST); users change everything but the deletion of videos, which removes other people's results too.
+ */
+export function roleRefusal(principal: Principal, method: string, path: string): string | null {
+  if (principal.role === 'admin') return null;
+  const reading = method === 'GET' || method === 'HEAD' || (method === 'POST' && path === '/v1/search');
+  if (principal.role === 'read-only' && !reading) return `a read-only token may search and look, not ${method} ${path}`;
+  if (method === 'DELETE' && path.startsWith('/v1/videos/')) return 'deleting a video takes an admin token';
+  return null;
+}
 import { ApiError, type ApiErrorCode } from './errors.js';
 import { openApiDocument } from './openapi.js';
 import { parseRange } from './range.js';
 import { regionThumbnailPath } from './subscriptions.js';
 import { uploadDir, type DasrService } from './service.js';
 import { writeFileAtomic } from '../util/atomic-file.js';
+import { WorkLimiterFullError } from '../util/work-limiter.js';
 
 const WEB_DIR = fileURLToPath(new URL('../../src/serve/web/', import.meta.url));
 /**
@@ -71,12 +91,15 @@ export async function buildApp(service: DasrService): Promise<FastifyInstance> {
     limits: { fileSize: config.maxUploadBytes, files: 1, fields: 16, fieldSize: 64 * 1024, parts: 20, headerPairs: 100 },
   });
 
+  app.decorateRequest('principal', null);
   app.addHook('onRequest', async (request) => {
     const path = request.url.split('?')[0]!;
     if (PUBLIC_PATHS.has(path)) return;
-    if (!tokens.accepts(presentedToken(request.headers, request.url, false))) {
-      throw new ApiError('unauthorized', 'a valid API token is required (Authorization: Bearer <token> or X-API-Token)');
-    }
+    const principal = tokens.identify(presentedToken(request.headers, request.url, false));
+    if (!principal) throw new ApiError('unauthorized', 'a valid API token is required (Authorization: Bearer <token> or X-API-Token)');
+    request.principal = principal;
+    const refusal = roleRefusal(principal, request.method, path);
+    if (refusal) throw new ApiError('forbidden', refusal);
   });
   app.addHook('onSend', async (_request, reply, payload) => {
     void reply.headers(SECURITY_HEADERS);
@@ -85,7 +108,12 @@ export async function buildApp(service: DasrService): Promise<FastifyInstance> {
   app.addHook('onResponse', async (request, reply) => {
     service.metrics.httpRequests.inc({ method: request.method, route: request.routeOptions.url ?? 'unmatched', status: String(reply.statusCode) });
   });
-  app.setErrorHandler((error, _request, reply) => {
+  app.setErrorHandler((error, request, reply) => {
+    if (request.raw.socket?.destroyed) {
+      // the client went away (its work was stopped): nobody to answer, nothing went wrong
+      service.logger.debug(`${request.method} ${request.url.split('?')[0]}: the client went away`);
+      return reply.status(499).send();
+    }
     const apiError = toApiError(error);
     if (apiError.code === 'internal') service.logger.error(`request failed: ${error instanceof Error ? error.stack : String(error)}`);
     void reply.status(apiError.status).type('application/json').send(apiError.toJSON());
@@ -162,7 +190,8 @@ export async function buildApp(service: DasrService): Promise<FastifyInstance> {
     if (!existsSync(file)) {
       const video = service.store.db.getVideo(region.videoId)!;
       if (video.sourceKind !== 'file') throw new ApiError('not-found', `region ${id} of live stream run ${video.id} has no picture (only matches of subscriptions are kept)`);
-      const jpeg = await hitThumbnail({ path: video.path, score: region.score, track: region.trackId, best: { t: region.t, box: region.box, regionId: id } }, { width: Math.min(640, video.width ?? 640) });
+      const hit = { path: video.path, score: region.score, track: region.trackId, best: { t: region.t, box: region.box, regionId: id } };
+      const jpeg = await service.media.run((signal) => hitThumbnail(hit, { width: Math.min(640, video.width ?? 640), signal }), clientGone(reply));
       await writeFileAtomic(file, jpeg);
     }
     return sendFile(request, reply, file, 'image/jpeg');
@@ -180,7 +209,7 @@ export async function buildApp(service: DasrService): Promise<FastifyInstance> {
     const track = service.store.db.getTrack(id);
     if (!track) throw new ApiError('not-found', `no track ${id}`);
     const boxes = query.boxes === false ? undefined : service.store.db.regionsOfTrack(id).map((r) => ({ t: r.t, box: r.box }));
-    const file = await clipFile(service, track.videoId, track.firstT, track.lastT, query.pad ?? 1, boxes);
+    const file = await clipFile(service, track.videoId, track.firstT, track.lastT, query.pad ?? 1, boxes, clientGone(reply));
     return sendFile(request, reply, file, 'video/mp4');
   });
 
@@ -194,7 +223,7 @@ export async function buildApp(service: DasrService): Promise<FastifyInstance> {
   app.get('/v1/videos/:id/clip', { schema: { params: idParams, querystring: spanQuery } }, async (request, reply) => {
     const { id } = request.params as { id: number };
     const query = request.query as { start: number; end: number; pad?: number };
-    const file = await clipFile(service, id, query.start, query.end, query.pad ?? 0, undefined);
+    const file = await clipFile(service, id, query.start, query.end, query.pad ?? 0, undefined, clientGone(reply));
     return sendFile(request, reply, file, 'video/mp4');
   });
 
@@ -226,13 +255,14 @@ export async function buildApp(service: DasrService): Promise<FastifyInstance> {
   });
 
   // ---- live streams ----
-  app.get('/v1/streams', async () => ({ streams: service.streams.list() }));
-  app.get('/v1/streams/:id', { schema: { params: idParams } }, async (request) => {
-    const { id } = request.params as { id: number };
+  // Another owner's stream or subscription answers as one that does not exist: its id tells nothing.
+  const ownStream = (request: FastifyRequest, id: number) => {
     const status = service.streams.status(id);
-    if (!status) throw new ApiError('not-found', `no stream ${id}`);
+    if (!status || !mayAccess(request.principal!, status.owner!)) throw new ApiError('not-found', `no stream ${id}`);
     return status;
-  });
+  };
+  app.get('/v1/streams', async (request) => ({ streams: service.streams.list(request.principal!) }));
+  app.get('/v1/streams/:id', { schema: { params: idParams } }, async (request) => ownStream(request, (request.params as { id: number }).id));
   app.post(
     '/v1/streams',
     {
@@ -250,20 +280,22 @@ export async function buildApp(service: DasrService): Promise<FastifyInstance> {
       // Only URLs: a path would be stat'ed relative to the service's directory (an existence oracle, and an
       // existing file made LiveStreams.add throw a TypeError, answered 500).
       if (!/^[a-zA-Z][a-zA-Z0-9+.-]*:/.test(body.url)) throw new ApiError('bad-request', 'a live stream needs a URL (rtsp://, http://, …); upload or index files as videos');
-      return reply.status(201).send(await service.streams.add(body.url, body.interval ?? config.interval, body.name ?? null));
+      return reply.status(201).send(await service.streams.add(body.url, body.interval ?? config.interval, body.name ?? null, request.principal!.owner));
     },
   );
   app.delete('/v1/streams/:id', { schema: { params: idParams } }, async (request, reply) => {
     const { id } = request.params as { id: number };
+    ownStream(request, id);
     if (!(await service.streams.remove(id))) throw new ApiError('not-found', `no stream ${id}`);
     return reply.status(204).send();
   });
 
   // ---- subscriptions (created over WebSocket, listed and removed here) ----
-  app.get('/v1/subscriptions', async () => ({ subscriptions: service.hub.list() }));
+  app.get('/v1/subscriptions', async (request) => ({ subscriptions: service.hub.list(request.principal!) }));
   app.delete('/v1/subscriptions/:id', { schema: { params: { type: 'object', required: ['id'], properties: { id: { type: 'string', format: 'uuid' } } } } }, async (request, reply) => {
     const { id } = request.params as { id: string };
-    if (!service.hub.remove(id)) throw new ApiError('not-found', `no subscription ${id}`);
+    const subscription = service.hub.get(id);
+    if (!subscription || !mayAccess(request.principal!, subscription.owner) || !service.hub.remove(id)) throw new ApiError('not-found', `no subscription ${id}`);
     return reply.status(204).send();
   });
 
@@ -426,8 +458,23 @@ function optionalNumber(fields: Record<string, string>, name: string, valid: (v:
   return value;
 }
 
-/** The clip of a span (cached under `<data>/clips/`, keyed by everything that shapes it). */
-async function clipFile(service: DasrService, videoId: number, start: number, end: number, pad: number, boxes: { t: number; box: Box }[] | undefined): Promise<string> {
+/**
+ * Aborted when the client goes away before its answer is sent: the ffmpeg cutting it for nobody is stopped (or
+ * never started, if it waited).
+ */
+function clientGone(reply: FastifyReply): AbortSignal {
+  const gone = new AbortController();
+  reply.raw.once('close', () => {
+    if (!reply.raw.writableFinished) gone.abort(new Error('the client went away'));
+  });
+  return gone.signal;
+}
+
+/**
+ * The clip of a span, cached under `<data>/clips/` (keyed by everything that shapes it; the least recently served
+ * clips leave when the cache outgrows its size). Cut under the service's media limit.
+ */
+async function clipFile(service: DasrService, videoId: number, start: number, end: number, pad: number, boxes: { t: number; box: Box }[] | undefined, signal: AbortSignal): Promise<string> {
   const video = service.store.db.getVideo(videoId);
   if (!video || video.status === 'deleted') throw new ApiError('not-found', `no video ${videoId}`);
   if (video.sourceKind !== 'file') throw new ApiError('not-found', `video ${videoId} is a live stream run: live streams are not recorded, so there is no clip`);
@@ -436,16 +483,20 @@ async function clipFile(service: DasrService, videoId: number, start: number, en
   const dir = join(service.config.dataDir, 'clips');
   mkdirSync(dir, { recursive: true });
   const file = join(dir, `${key}.mp4`);
-  if (existsSync(file)) return file;
+  if (existsSync(file)) {
+    service.clipCache.touch(file);
+    return file;
+  }
   const temporary = join(dir, `${key}.tmp-${randomUUID()}.mp4`);
   try {
-    await cutClip({ video: video.path, start, end, pad, boxes, out: temporary });
+    await service.media.run((stop) => cutClip({ video: video.path, start, end, pad, boxes, out: temporary, signal: stop }), signal);
     await rename(temporary, file);
     await rename(`${temporary}.jpg`, `${file}.jpg`).catch(() => undefined);
   } finally {
     await rm(temporary, { force: true });
     await rm(`${temporary}.jpg`, { force: true });
   }
+  service.clipCache.evict([file, `${file}.jpg`]);
   return file;
 }
 
@@ -483,6 +534,7 @@ export function toApiError(error: unknown): ApiError {
       return new ApiError('bad-request', message, { reason: e.code });
   }
   if (error instanceof SourceError) return new ApiError('bad-request', message);
+  if (error instanceof WorkLimiterFullError) return new ApiError('too-many-requests', `too many clips and thumbnails are being made (${message}): try again shortly`);
   if (e?.name === 'ClipError') return new ApiError(e.code === 'out-of-range' || e.code === 'invalid-range' || e.code === 'invalid-argument' ? 'bad-request' : 'internal', message, { reason: e.code });
   const fastifyCodes: Record<string, ApiErrorCode> = {
     FST_ERR_CTP_BODY_TOO_LARGE: 'too-large',

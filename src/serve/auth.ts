@@ -1,26 +1,69 @@
 import { timingSafeEqual, createHash, randomBytes } from 'node:crypto';
 
 /**
+ * What a token may do. `admin`: everything, everyone's streams and subscriptions. `user`: index videos, follow
+ * streams and subscribe; sees and changes only the streams and subscriptions it created; cannot delete videos.
+ * `read-only`: search, look, and subscribe (its own subscriptions); changes nothing in the index or the streams.
+ */
+export type Role = 'admin' | 'user' | 'read-only';
+export const ROLES: readonly Role[] = ['admin', 'user', 'read-only'];
+
+/** Who is calling: the owner recorded on what it creates, and its role. */
+export interface Principal {
+  owner: string;
+  role: Role;
+}
+
+/** Owner of what was created before tokens had owners, and of a bare token. */
+export const ADMIN_OWNER = 'admin';
+
+/**
+ * One configured token: `owner:role:token` (e.g. `alice:user:…`), or a bare token, which is the administrator's.
+ */
+export function parseTokenGrant(text: string): Principal & { token: string } {
+  const parts = text.split(':');
+  if (parts.length === 1) return { owner: ADMIN_OWNER, role: 'admin', token: text };
+  if (parts.length !== 3) throw new RangeError('an API token is "owner:role:token" or a bare token');
+  const [owner, role, token] = parts as [string, string, string];
+  if (!/^[A-Za-z0-9_.-]{1,64}$/.test(owner)) throw new RangeError(`token owner "${owner.slice(0, 80)}": letters, digits, _ . - (at most 64)`);
+  if (!(ROLES as readonly string[]).includes(role)) throw new RangeError(`token role "${role.slice(0, 80)}": one of ${ROLES.join(', ')}`);
+  return { owner, role: role as Role, token };
+}
+
+/**
  * API tokens. A request carries one as `Authorization: Bearer <token>` or `X-API-Token: <token>`; a WebSocket
  * client may also use the `token` query parameter (browsers cannot set headers on a WebSocket). Comparison is
  * constant-time over SHA-256 digests so neither content nor length leaks through timing.
  */
 export class TokenCheck {
-  private readonly digests: Buffer[];
+  private readonly grants: { digest: Buffer; principal: Principal }[];
 
   constructor(tokens: readonly string[]) {
     if (tokens.length === 0) throw new RangeError('at least one API token is needed');
-    for (const token of tokens) if (token.length < 16) throw new RangeError('API tokens must be at least 16 characters long');
-    this.digests = tokens.map(digest);
+    this.grants = tokens.map((text) => {
+      const { token, ...principal } = parseTokenGrant(text);
+      if (token.length < 16) throw new RangeError('API tokens must be at least 16 characters long');
+      return { digest: digest(token), principal };
+    });
+  }
+
+  /** The token's principal, or undefined for an unknown token. Every grant is compared (constant time). */
+  identify(token: string | undefined): Principal | undefined {
+    if (!token) return undefined;
+    const candidate = digest(token);
+    let found: Principal | undefined;
+    for (const grant of this.grants) if (timingSafeEqual(grant.digest, candidate)) found ??= grant.principal;
+    return found;
   }
 
   accepts(token: string | undefined): boolean {
-    if (!token) return false;
-    const candidate = digest(token);
-    let ok = false;
-    for (const d of this.digests) ok = timingSafeEqual(d, candidate) || ok;
-    return ok;
+    return this.identify(token) !== undefined;
   }
+}
+
+/** Whether `principal` may see or change something created by `owner`. */
+export function mayAccess(principal: Principal, owner: string): boolean {
+  return principal.role === 'admin' || principal.owner === owner;
 }
 
 /** The token a request presents, from the headers or (WebSocket upgrades) the `token` query parameter. */

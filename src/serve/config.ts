@@ -32,6 +32,13 @@ export interface ServeConfig {
   queueCapacity: number;
   /** DASR for ingestion; queries get a second thread with the same settings so they never wait behind a keyframe */
   detector: DetectorWorkerData;
+  /** clips and thumbnails cut at once (one ffmpeg each), and how many more may wait; beyond, 429 */
+  mediaConcurrency: number;
+  mediaQueue: number;
+  /** size of the clip cache (`<data>/clips`); the least recently served clips go first */
+  clipCacheBytes: number;
+  /** live streams followed at once */
+  maxStreams: number;
   /** live-source timeouts (tests shorten them) */
   streamIoTimeoutMs?: number;
   streamBackoff?: { initialMs: number; maxMs: number };
@@ -45,6 +52,10 @@ export const SERVE_DEFAULTS = {
   maxImagePixels: 40_000_000,
   interval: 1,
   queueCapacity: 256,
+  mediaConcurrency: 2,
+  mediaQueue: 16,
+  clipCacheBytes: 2 * 2 ** 30,
+  maxStreams: 16,
   allowedProtocols: [...DEFAULT_ALLOWED_PROTOCOLS],
 } as const;
 

@@ -15,7 +15,7 @@ import type { Duplex } from 'node:stream';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { decodeImage } from '../image/load.js';
 import { describeQuery, typicalFrameSize } from '../search/describe-query.js';
-import { presentedToken, type TokenCheck } from './auth.js';
+import { mayAccess, presentedToken, type Principal, type TokenCheck } from './auth.js';
 import { ApiError } from './errors.js';
 import { parseBoxField, toApiError } from './app.js';
 import type { DasrService } from './service.js';
@@ -47,7 +47,8 @@ export class LiveSockets {
       socket.end('HTTP/1.1 401 Unauthorized\r\ncontent-type: application/json\r\nconnection: close\r\n\r\n' + JSON.stringify(new ApiError('unauthorized', 'a valid API token is required').toJSON()));
       return true;
     }
-    this.server.handleUpgrade(request, socket, head, (ws) => new LiveConnection(ws, this.service));
+    const principal = this.tokens.identify(presentedToken(request.headers, request.url, true))!;
+    this.server.handleUpgrade(request, socket, head, (ws) => new LiveConnection(ws, this.service, principal));
     return true;
   }
 
@@ -80,6 +81,7 @@ class LiveConnection {
   constructor(
     private readonly ws: WebSocket,
     private readonly service: DasrService,
+    private readonly principal: Principal,
   ) {
     service.openSockets++;
     ws.on('message', (data, isBinary) => void this.onMessage(data as Buffer, isBinary));
@@ -149,7 +151,7 @@ class LiveConnection {
     const vector = await describeQuery(this.service.queryDetector, image, box, typicalFrameSize(this.service.store));
     if (this.closed) return;
     this.checkRoom(1);
-    const info = this.service.hub.create({ vector, threshold, streams, updates: message.updates === true, persist: message.persist === true, name: (message.name as string | undefined) ?? null });
+    const info = this.service.hub.create({ vector, threshold, streams, updates: message.updates === true, persist: message.persist === true, name: (message.name as string | undefined) ?? null, owner: this.principal.owner });
     this.subscriptions.add(info.id);
     this.service.hub.attach(info.id, () => this.pump(), () => this.removedElsewhere(info.id));
     this.reply({ type: 'subscribed', requestId, subscription: this.service.hub.get(info.id) });
@@ -159,7 +161,7 @@ class LiveConnection {
     const id = message.subscription;
     if (typeof id !== 'string') throw new ApiError('bad-request', 'subscription must be a subscription id');
     const info = this.service.hub.get(id);
-    if (!info) throw new ApiError('not-found', `no subscription ${id}`);
+    if (!info || !mayAccess(this.principal, info.owner)) throw new ApiError('not-found', `no subscription ${id}`);
     if (this.subscriptions.has(id)) throw new ApiError('conflict', `subscription ${id} is already on this connection`);
     if (this.subscriptions.size >= MAX_SUBSCRIPTIONS_PER_CONNECTION) throw new ApiError('bad-request', `at most ${MAX_SUBSCRIPTIONS_PER_CONNECTION} subscriptions per connection`);
     // Registered before attaching: attach() calls the pump at once when messages waited while detached.

@@ -8,6 +8,8 @@ import type { IndexStore } from '../index/index-store.js';
 import { LiveIngestion, type LiveCounters, type LiveKeyframe, type LiveState } from '../ingest/ingest-live.js';
 import { parseSource } from '../source/source-spec.js';
 import { checkSourceHost, type HostPolicy } from '../source/host-policy.js';
+import { ApiError } from './errors.js';
+import { ADMIN_OWNER, mayAccess, type Principal } from './auth.js';
 import type { Logger } from '../log.js';
 import { readJsonFile, writeJsonAtomic } from './json-file.js';
 
@@ -18,6 +20,8 @@ export interface StreamSpec {
   interval: number;
   name: string | null;
   createdAt: number;
+  /** who added it (auth.ts); absent in files written before streams had owners: the administrator's */
+  owner?: string;
 }
 
 export interface StreamStatus extends StreamSpec {
@@ -31,6 +35,7 @@ export interface LiveStreamsOptions {
   dataDir: string;
   allowedProtocols: readonly string[];
   hostPolicy: HostPolicy;
+  maxStreams: number;
   sceneThreshold: number;
   stillThreshold?: number;
   logger: Logger;
@@ -72,11 +77,12 @@ export class LiveStreams {
   }
 
   /** Checks the URL (allowed protocols, no files, the host policy) and starts ingesting it. */
-  async add(url: string, interval: number, name: string | null): Promise<StreamStatus> {
+  async add(url: string, interval: number, name: string | null, owner: string = ADMIN_OWNER): Promise<StreamStatus> {
     const source = parseSource(url, { allowedProtocols: this.options.allowedProtocols });
     if (source.kind === 'file') throw new TypeError('a live stream needs a URL (rtsp://, http://, …); upload or index files as videos');
     await checkSourceHost(source, this.options.hostPolicy);
-    const spec: StreamSpec = { id: this.nextId, url, interval, name, createdAt: Date.now() };
+    if (this.running.size >= this.options.maxStreams) throw new ApiError('too-many-requests', `${this.running.size} live streams are followed already, the most this service takes (serve --max-streams)`);
+    const spec: StreamSpec = { id: this.nextId, url, interval, name, createdAt: Date.now(), owner };
     this.nextId++;
     this.start(spec);
     this.persist();
@@ -93,14 +99,15 @@ export class LiveStreams {
     return true;
   }
 
-  list(): StreamStatus[] {
-    return [...this.running.keys()].map((id) => this.status(id)!);
+  /** The streams `principal` may see (all, without one: the service's own view). */
+  list(principal?: Principal): StreamStatus[] {
+    return [...this.running.keys()].map((id) => this.status(id)!).filter((s) => !principal || mayAccess(principal, s.owner!));
   }
 
   status(id: number): StreamStatus | undefined {
     const entry = this.running.get(id);
     if (!entry) return undefined;
-    return { ...entry.spec, state: entry.ingestion.state, videoId: entry.ingestion.videoId, counters: { ...entry.ingestion.counters } };
+    return { ...entry.spec, owner: entry.spec.owner ?? ADMIN_OWNER, state: entry.ingestion.state, videoId: entry.ingestion.videoId, counters: { ...entry.ingestion.counters } };
   }
 
   /** Stops every stream but keeps the list, so they restart with the service. */

@@ -369,9 +369,10 @@ const schemas: Record<string, Json> = {
   },
   Stream: {
     type: 'object',
-    required: ['id', 'url', 'interval', 'name', 'createdAt', 'state', 'videoId', 'counters'],
+    required: ['id', 'owner', 'url', 'interval', 'name', 'createdAt', 'state', 'videoId', 'counters'],
     properties: {
       id: { type: 'integer', minimum: 1 },
+      owner: { type: 'string', description: "the owner of the token that added it: only it and admin tokens see it" },
       url: { type: 'string' },
       interval: { type: 'number' },
       name: { type: ['string', 'null'] },
@@ -384,9 +385,10 @@ const schemas: Record<string, Json> = {
   StreamList: { type: 'object', required: ['streams'], properties: { streams: { type: 'array', items: ref('Stream') } } },
   Subscription: {
     type: 'object',
-    required: ['id', 'threshold', 'streams', 'updates', 'persist', 'name', 'createdAt', 'attached', 'queued', 'dropped', 'pushed'],
+    required: ['id', 'owner', 'threshold', 'streams', 'updates', 'persist', 'name', 'createdAt', 'attached', 'queued', 'dropped', 'pushed'],
     properties: {
       id: { type: 'string', format: 'uuid' },
+      owner: { type: 'string', description: "the owner of the token that created it: only it and admin tokens see it" },
       threshold: { type: 'number' },
       streams: { type: ['array', 'null'], items: { type: 'integer' }, description: 'null: every stream' },
       updates: { type: 'boolean' },
@@ -657,6 +659,7 @@ const DOCUMENT = {
     description:
       'Index video files and live streams, search them with an example image, get thumbnails and clips of the hits, and subscribe (WebSocket) to live appearances.\n\n' +
       'Every request except GET /health and the web UI needs an API token: `Authorization: Bearer <token>` or `X-API-Token: <token>` (the `token` query parameter is accepted only for the WebSocket upgrade). ' +
+      'A token has an owner and a role: admin (everything), user (indexes videos, adds streams, subscribes; sees and changes only its own streams and subscriptions; cannot delete videos), read-only (searches and looks, subscribes; changes nothing else); another role\'s request answers 403 forbidden, another owner\'s stream or subscription 404. ' +
       'Every error has the shape `{"error": {"code": "...", "message": "...", "details"?: ...}}`.\n' +
       WEBSOCKET_DESCRIPTION,
     license: { name: 'MIT', identifier: 'MIT' },

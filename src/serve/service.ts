@@ -3,6 +3,7 @@
  * never waits behind a keyframe), the indexing jobs, the live streams and the subscriptions, wired together.
  */
 import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import type { Box } from '../detect/box.js';
 import { DetectorThread } from '../detect/detector-thread.js';
@@ -11,6 +12,8 @@ import type { Detector } from '../detect/detector.js';
 import type { DecodedImage } from '../image/load.js';
 import { IndexStore } from '../index/index-store.js';
 import { Supervisor, type SupervisedState } from '../util/supervisor.js';
+import { WorkLimiter } from '../util/work-limiter.js';
+import { FileCache } from '../util/file-cache.js';
 import type { Logger } from '../log.js';
 import { splitInferenceThreads, type ServeConfig } from './config.js';
 import { LiveStreams } from './live-streams.js';
@@ -73,6 +76,9 @@ export interface WorkerStatus {
 
 export class DasrService {
   openSockets = 0;
+  /** ffmpeg work for clips and thumbnails: capped, queued, cancelled when the client leaves */
+  readonly media: WorkLimiter;
+  readonly clipCache: FileCache;
 
   private constructor(
     readonly config: ServeConfig,
@@ -84,7 +90,10 @@ export class DasrService {
     readonly hub: SubscriptionHub,
     readonly metrics: ServiceMetrics,
     readonly logger: Logger,
-  ) {}
+  ) {
+    this.media = new WorkLimiter(config.mediaConcurrency, config.mediaQueue);
+    this.clipCache = new FileCache(join(config.dataDir, 'clips'), config.clipCacheBytes);
+  }
 
   static async start(config: ServeConfig, logger: Logger): Promise<DasrService> {
     mkdirSync(config.dataDir, { recursive: true });
@@ -148,6 +157,7 @@ export class DasrService {
       dataDir: config.dataDir,
       allowedProtocols: config.allowedProtocols,
       hostPolicy: config.hostPolicy,
+      maxStreams: config.maxStreams,
       sceneThreshold: config.sceneThreshold,
       stillThreshold: config.stillThreshold,
       logger,

@@ -5,6 +5,7 @@
  * WebSocket client takes them. A detached persisted subscription (its client is gone, or the service restarted)
  * keeps collecting, bounded, until a client resumes it.
  */
+import { ADMIN_OWNER, mayAccess, type Principal } from './auth.js';
 import { randomUUID } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
@@ -25,10 +26,13 @@ export interface SubscriptionParams {
   updates: boolean;
   persist: boolean;
   name: string | null;
+  /** who created it (auth.ts): only they, and administrators, see and change it */
+  owner: string;
 }
 
 export interface SubscriptionInfo {
   id: string;
+  owner: string;
   threshold: number;
   streams: number[] | null;
   updates: boolean;
@@ -83,6 +87,8 @@ interface SavedSubscription {
   updates: boolean;
   name: string | null;
   createdAt: number;
+  /** absent in files written before subscriptions had owners: the administrator's */
+  owner?: string;
 }
 
 export interface HubOptions {
@@ -111,7 +117,7 @@ export class SubscriptionHub {
     this.thumbnailDir = join(options.dataDir, 'thumbnails');
     mkdirSync(this.thumbnailDir, { recursive: true });
     for (const saved of readJsonFile<{ subscriptions: SavedSubscription[] }>(this.file, { subscriptions: [] }).subscriptions) {
-      this.insert(saved.id, { vector: float32FromLEBytes(Buffer.from(saved.vector, 'base64')), threshold: saved.threshold, streams: saved.streams, updates: saved.updates, persist: true, name: saved.name }, saved.createdAt);
+      this.insert(saved.id, { vector: float32FromLEBytes(Buffer.from(saved.vector, 'base64')), threshold: saved.threshold, streams: saved.streams, updates: saved.updates, persist: true, name: saved.name, owner: saved.owner ?? ADMIN_OWNER }, saved.createdAt);
     }
   }
 
@@ -137,8 +143,9 @@ export class SubscriptionHub {
     return subscription ? this.info(subscription) : undefined;
   }
 
-  list(): SubscriptionInfo[] {
-    return [...this.subscriptions.values()].map((s) => this.info(s));
+  /** Those `principal` may see (all for an administrator). */
+  list(principal: Principal): SubscriptionInfo[] {
+    return [...this.subscriptions.values()].filter((s) => mayAccess(principal, s.owner)).map((s) => this.info(s));
   }
 
   get size(): number {
@@ -285,12 +292,12 @@ export class SubscriptionHub {
   private persist(): void {
     const saved: SavedSubscription[] = [...this.subscriptions.values()]
       .filter((s) => s.persist)
-      .map((s) => ({ id: s.id, vector: float32ToLEBytes(s.vector).toString('base64'), threshold: s.threshold, streams: s.streams, updates: s.updates, name: s.name, createdAt: s.createdAt }));
+      .map((s) => ({ id: s.id, vector: float32ToLEBytes(s.vector).toString('base64'), threshold: s.threshold, streams: s.streams, updates: s.updates, name: s.name, createdAt: s.createdAt, owner: s.owner }));
     writeJsonAtomic(this.file, { subscriptions: saved });
   }
 
   private info(s: Subscription): SubscriptionInfo {
-    return { id: s.id, threshold: s.threshold, streams: s.streams, updates: s.updates, persist: s.persist, name: s.name, createdAt: s.createdAt, attached: s.listener !== null, queued: s.outbox.length, dropped: s.outbox.droppedTotal, pushed: s.pushed };
+    return { id: s.id, owner: s.owner, threshold: s.threshold, streams: s.streams, updates: s.updates, persist: s.persist, name: s.name, createdAt: s.createdAt, attached: s.listener !== null, queued: s.outbox.length, dropped: s.outbox.droppedTotal, pushed: s.pushed };
   }
 }
 

@@ -40,7 +40,7 @@ describe('SubscriptionHub', () => {
     const h = hub(8);
     const rand = mulberry32(1);
     const feature = randomUnitVector(rand, DIM);
-    const { id } = h.create({ vector: feature, threshold: 0.5, streams: null, updates: false, persist: false, name: null });
+    const { id } = h.create({ vector: feature, threshold: 0.5, streams: null, updates: false, persist: false, name: null, owner: 'admin' });
     // 100 appearances, each a match then an ended message; only the newest 8 wait.
     for (let k = 0; k < 100; k++) {
       await h.offerKeyframe(7, keyframe(k, feature));
@@ -63,7 +63,7 @@ describe('SubscriptionHub', () => {
     const h = hub(8);
     const rand = mulberry32(2);
     const wanted = randomUnitVector(rand, DIM);
-    const { id } = h.create({ vector: wanted, threshold: 0.9, streams: null, updates: false, persist: false, name: null });
+    const { id } = h.create({ vector: wanted, threshold: 0.9, streams: null, updates: false, persist: false, name: null, owner: 'admin' });
     await h.offerKeyframe(1, keyframe(0, randomUnitVector(rand, DIM)));
     expect(h.queued).toBe(0);
     let woken = 0;
@@ -78,7 +78,7 @@ describe('SubscriptionHub', () => {
 
   it('tells the attached client when its subscription is removed by someone else', () => {
     const h = hub(8);
-    const { id } = h.create({ vector: randomUnitVector(mulberry32(3), DIM), threshold: 0.9, streams: null, updates: false, persist: true, name: null });
+    const { id } = h.create({ vector: randomUnitVector(mulberry32(3), DIM), threshold: 0.9, streams: null, updates: false, persist: true, name: null, owner: 'admin' });
     const removed: string[] = [];
     h.attach(id, () => undefined, () => removed.push(id));
     expect(h.remove(id)).toBe(true);
