@@ -10,6 +10,7 @@ const benches: Record<string, () => Promise<{ run(args: string[]): Promise<void>
   topdown: () => import('./topdown.js'),
   'ingest-long': () => import('./ingest-long.js'),
   still: () => import('./still.js'),
+  matching: () => import('./matching.js'),
 };
 
 const [name, ...args] = process.argv.slice(2);

@@ -16,7 +16,8 @@
  * Pure state: no I/O and no clock; keyframes carry their own times.
  */
 import { boxArea, intersectionArea, type Box } from '../detect/box.js';
-import { matchScores, packVectors } from './match-scores.js';
+import { packVectors } from './match-scores.js';
+import { javascriptKernel, type MatchKernel } from './match-kernel.js';
 
 export const JOIN_OVERLAP = 0.3;
 export const UPDATE_MIN_GAIN = 0.02;
@@ -137,17 +138,23 @@ export class LiveMatcher {
     return removed;
   }
 
-  /** The events one keyframe causes, in order: matches and updates by subscription, then endings. */
-  offer(keyframe: StreamKeyframe): LiveEvent[] {
+  /**
+   * The events one keyframe causes, in order: matches and updates by subscription, then endings. The similarities
+   * come from `kernel` (one matrix product for all subscriptions); calls must not overlap (the hub chains them).
+   */
+  async offer(keyframe: StreamKeyframe, kernel: MatchKernel = javascriptKernel): Promise<LiveEvent[]> {
     const events: LiveEvent[] = [];
     if (keyframe.regions.length > 0 && this.subscriptions.size > 0) {
       if (!this.packed) {
         this.order = [...this.subscriptions.values()];
         this.packed = packVectors(this.order.map((s) => s.vector), this.dim);
       }
-      const scores = matchScores(this.packed, packVectors(keyframe.regions.map((r) => r.feature), this.dim), this.dim);
+      // A subscription removed while the kernel ran is skipped; one added waits for the next keyframe.
+      const order = this.order;
+      const scores = await kernel.scores(this.packed, packVectors(keyframe.regions.map((r) => r.feature), this.dim), this.dim);
       const regionCount = keyframe.regions.length;
-      this.order.forEach((subscription, s) => {
+      order.forEach((subscription, s) => {
+        if (this.subscriptions.get(subscription.id) !== subscription) return;
         if (subscription.streams && !subscription.streams.includes(keyframe.streamId)) return;
         keyframe.regions.forEach((region, r) => {
           const score = scores[s * regionCount + r]!;

@@ -14,6 +14,7 @@ import { IndexStore } from '../index/index-store.js';
 import { Supervisor, type SupervisedState } from '../util/supervisor.js';
 import { WorkLimiter } from '../util/work-limiter.js';
 import { FileCache } from '../util/file-cache.js';
+import { OnnxMatchKernel } from '../live/match-kernel.js';
 import type { Logger } from '../log.js';
 import { splitInferenceThreads, type ServeConfig } from './config.js';
 import { LiveStreams } from './live-streams.js';
@@ -90,6 +91,7 @@ export class DasrService {
     readonly hub: SubscriptionHub,
     readonly metrics: ServiceMetrics,
     readonly logger: Logger,
+    private readonly kernel: OnnxMatchKernel,
   ) {
     this.media = new WorkLimiter(config.mediaConcurrency, config.mediaQueue);
     this.clipCache = new FileCache(join(config.dataDir, 'clips'), config.clipCacheBytes);
@@ -113,7 +115,8 @@ export class DasrService {
       throw error;
     }
     try {
-      return DasrService.assemble(config, store, [await supervisors[0]!.current(), supervisors[0]!], [await supervisors[1]!.current(), supervisors[1]!], logger);
+      const kernel = await OnnxMatchKernel.create();
+      return DasrService.assemble(config, store, [await supervisors[0]!.current(), supervisors[0]!], [await supervisors[1]!.current(), supervisors[1]!], kernel, logger);
     } catch (error) {
       await Promise.all(supervisors.map((t) => t.close()));
       await store.close();
@@ -126,6 +129,7 @@ export class DasrService {
     store: IndexStore,
     ingest: [DetectorThread, Supervisor<DetectorThread>],
     query: [DetectorThread, Supervisor<DetectorThread>],
+    kernel: OnnxMatchKernel,
     logger: Logger,
   ): DasrService {
     let service: DasrService | null = null;
@@ -145,6 +149,7 @@ export class DasrService {
       dataDir: config.dataDir,
       dim: store.dim,
       queueCapacity: config.queueCapacity,
+      kernel,
       logger,
       onPushed: (message, sinceProcessedMs, sinceFrameMs) => {
         metrics.pushes.inc({ type: message.type });
@@ -166,7 +171,7 @@ export class DasrService {
       onKeyframe: (stream, keyframe) => void hub.offerKeyframe(stream.id, keyframe),
       onStopped: (stream) => void hub.endStream(stream.id),
     });
-    service = new DasrService(config, store, ingestDetector, queryDetector, jobs, streams, hub, metrics, logger);
+    service = new DasrService(config, store, ingestDetector, queryDetector, jobs, streams, hub, metrics, logger, kernel);
     // Work accepted before a stop or crash: the jobs file first, then videos left half-indexed by other means.
     const resubmitted = new Set<string>();
     for (const saved of jobs.saved()) {
@@ -201,7 +206,7 @@ export class DasrService {
     await this.jobs.close();
     await this.streams.close();
     await this.hub.settled();
-    await Promise.all([this.ingestDetector.supervisor.close(), this.queryDetector.supervisor.close()]);
+    await Promise.all([this.ingestDetector.supervisor.close(), this.queryDetector.supervisor.close(), this.kernel.release()]);
     await this.store.close();
   }
 }

@@ -5,6 +5,7 @@
  * WebSocket client takes them. A detached persisted subscription (its client is gone, or the service restarted)
  * keeps collecting, bounded, until a client resumes it.
  */
+import type { MatchKernel } from '../live/match-kernel.js';
 import { ADMIN_OWNER, mayAccess, type Principal } from './auth.js';
 import { randomUUID } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
@@ -96,6 +97,8 @@ export interface HubOptions {
   dim: number;
   /** messages kept per subscription for a slow or absent client */
   queueCapacity: number;
+  /** computes the keyframe × subscription similarities (OnnxMatchKernel in the service); default: JavaScript */
+  kernel?: MatchKernel;
   logger: Logger;
   /** when a message leaves for a client: ms since the frame was processed, and since it arrived */
   onPushed?: (message: PushMessage, sinceProcessedMs: number, sinceFrameMs: number) => void;
@@ -202,7 +205,7 @@ export class SubscriptionHub {
 
   /** Matches a processed keyframe of a live stream against every subscription. */
   offerKeyframe(streamId: number, keyframe: LiveKeyframe): Promise<void> {
-    const events = this.matcher.offer({
+    const streamKeyframe = {
       streamId,
       videoId: keyframe.videoId,
       t: keyframe.t,
@@ -210,13 +213,19 @@ export class SubscriptionHub {
       processedAt: keyframe.processedAt,
       regions: keyframe.regions,
       endedTrackIds: keyframe.endedTracks.map((track) => track.id),
-    });
-    return this.deliver(events, keyframe);
+    };
+    return this.enqueue(async () => this.deliver(await this.matcher.offer(streamKeyframe, this.options.kernel), keyframe));
   }
 
-  /** The stream is gone: its open appearances end. */
+  /** The stream is gone: its open appearances end (after the keyframes offered before). */
   endStream(streamId: number): Promise<void> {
-    return this.deliver(this.matcher.endStream(streamId), null);
+    return this.enqueue(() => this.deliver(this.matcher.endStream(streamId), null));
+  }
+
+  /** Keyframes become messages strictly in order: matching, thumbnails and queueing one keyframe after another. */
+  private enqueue(work: () => Promise<void>): Promise<void> {
+    this.chain = this.chain.then(work).catch((error: unknown) => this.options.logger.error(`live delivery failed: ${error instanceof Error ? error.stack : String(error)}`));
+    return this.chain;
   }
 
   /** Resolves when every keyframe offered so far has been turned into queued messages. */
@@ -224,44 +233,40 @@ export class SubscriptionHub {
     return this.chain;
   }
 
-  private deliver(events: LiveEvent[], keyframe: LiveKeyframe | null): Promise<void> {
-    if (events.length === 0) return this.chain;
+  private async deliver(events: LiveEvent[], keyframe: LiveKeyframe | null): Promise<void> {
     // One picture per matching region, however many subscriptions it matched.
     const thumbnails = new Map<number, Promise<boolean>>();
-    this.chain = this.chain.then(async () => {
-      for (const event of events) {
-        const subscription = this.subscriptions.get(event.subscriptionId);
-        if (!subscription) continue;
-        if (event.kind === 'ended') {
-          subscription.outbox.push({ type: 'ended', subscription: event.subscriptionId, appearance: event.appearance, stream: event.streamId, video: event.videoId, tracks: event.trackIds, start: event.firstT, end: event.lastT, bestScore: round(event.bestScore) });
-        } else {
-          let pictured = false;
-          if (keyframe) {
-            if (!thumbnails.has(event.regionId)) thumbnails.set(event.regionId, this.saveThumbnail(event.regionId, keyframe, event.box));
-            pictured = await thumbnails.get(event.regionId)!;
-          }
-          subscription.outbox.push({
-            type: event.kind,
-            subscription: event.subscriptionId,
-            appearance: event.appearance,
-            stream: event.streamId,
-            video: event.videoId,
-            track: event.trackId,
-            region: event.regionId,
-            t: Math.round(event.t * 1000) / 1000,
-            frameTime: new Date(event.receivedAt).toISOString(),
-            processedAt: new Date(event.processedAt).toISOString(),
-            box: event.box.map((v) => Math.round(v * 10) / 10) as Box,
-            score: round(event.score),
-            thumbnail: pictured ? `/v1/regions/${event.regionId}/thumbnail` : null,
-            processedMs: event.processedAt,
-            frameMs: event.receivedAt,
-          });
+    for (const event of events) {
+      const subscription = this.subscriptions.get(event.subscriptionId);
+      if (!subscription) continue;
+      if (event.kind === 'ended') {
+        subscription.outbox.push({ type: 'ended', subscription: event.subscriptionId, appearance: event.appearance, stream: event.streamId, video: event.videoId, tracks: event.trackIds, start: event.firstT, end: event.lastT, bestScore: round(event.bestScore) });
+      } else {
+        let pictured = false;
+        if (keyframe) {
+          if (!thumbnails.has(event.regionId)) thumbnails.set(event.regionId, this.saveThumbnail(event.regionId, keyframe, event.box));
+          pictured = await thumbnails.get(event.regionId)!;
         }
-        subscription.listener?.();
+        subscription.outbox.push({
+          type: event.kind,
+          subscription: event.subscriptionId,
+          appearance: event.appearance,
+          stream: event.streamId,
+          video: event.videoId,
+          track: event.trackId,
+          region: event.regionId,
+          t: Math.round(event.t * 1000) / 1000,
+          frameTime: new Date(event.receivedAt).toISOString(),
+          processedAt: new Date(event.processedAt).toISOString(),
+          box: event.box.map((v) => Math.round(v * 10) / 10) as Box,
+          score: round(event.score),
+          thumbnail: pictured ? `/v1/regions/${event.regionId}/thumbnail` : null,
+          processedMs: event.processedAt,
+          frameMs: event.receivedAt,
+        });
       }
-    }).catch((error: unknown) => this.options.logger.error(`live delivery failed: ${error instanceof Error ? error.stack : String(error)}`));
-    return this.chain;
+      subscription.listener?.();
+    }
   }
 
   /**
