@@ -11,6 +11,7 @@ const benches: Record<string, () => Promise<{ run(args: string[]): Promise<void>
   'ingest-long': () => import('./ingest-long.js'),
   still: () => import('./still.js'),
   matching: () => import('./matching.js'),
+  'vector-save': () => import('./vector-save.js'),
 };
 
 const [name, ...args] = process.argv.slice(2);

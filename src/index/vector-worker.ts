@@ -6,6 +6,7 @@
  * Started by VectorIndex (vector-index.ts); the protocol types are exported for it.
  */
 import { closeSync, fsyncSync, openSync, readSync, renameSync, rmSync } from 'node:fs';
+import { open } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { parentPort, workerData } from 'node:worker_threads';
 import { serveRpc } from '../util/worker-rpc.js';
@@ -50,6 +51,12 @@ export interface SearchReply {
 
 /** Filters allowing at most this many ids are searched exactly (vectorService.exactSearch). */
 const EXACT_SEARCH_MAX = 4096;
+
+/**
+ * Requests that only read the graph: they may run while another reads it, above all while a save writes it to
+ * disk on libuv's threads (writeIndex is asynchronous), so searches do not wait for a save of the whole graph.
+ */
+const READERS = new Set<VectorRequest['op']>(['search', 'save', 'ids', 'verify', 'stats']);
 
 /** Labels are uint32 in hnswlib-node. */
 const MAX_LABEL = 0xffffffff;
@@ -210,12 +217,21 @@ class VectorService {
     return { ids: Float64Array.from(best, (h) => h.id), distances: Float32Array.from(best, (h) => h.distance) };
   }
 
+  /** Saves run one at a time (they may overlap with searches, not with each other). */
+  private saving: Promise<unknown> = Promise.resolve();
+
+  save(path: string): Promise<VectorStats> {
+    const run = this.saving.then(() => this.saveNow(path));
+    this.saving = run.catch(() => undefined);
+    return run;
+  }
+
   /** Atomic save: write a temporary file, fsync it, rename it over the target, fsync the directory. */
-  async save(path: string): Promise<VectorStats> {
+  private async saveNow(path: string): Promise<VectorStats> {
     const tmp = `${path}.tmp-${process.pid}-${Date.now()}`;
     try {
       await this.index.writeIndex(tmp);
-      fsyncPath(tmp);
+      await fsyncFile(tmp);
       renameSync(tmp, path);
     } catch (err) {
       rmSync(tmp, { force: true });
@@ -267,6 +283,16 @@ class VectorService {
       capacity: this.index.getMaxElements(),
       dim: this.config.dim,
     };
+  }
+}
+
+/** fsync off the worker's thread: searches go on meanwhile. */
+async function fsyncFile(path: string): Promise<void> {
+  const file = await open(path, 'r');
+  try {
+    await file.sync();
+  } finally {
+    await file.close();
   }
 }
 
@@ -322,5 +348,5 @@ if (parentPort) {
       case 'close':
         return null;
     }
-  }, (req) => req.op === 'close');
+  }, (req) => req.op === 'close', (req) => READERS.has(req.op));
 }

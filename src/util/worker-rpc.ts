@@ -145,25 +145,36 @@ export function transferablesOf(value: unknown): ArrayBuffer[] {
 }
 
 /**
- * The worker's side: handles requests one after another; the returned value's whole-buffer typed arrays are
- * transferred back. `isLast(req)` closes the port after replying.
+ * The worker's side: the returned value's whole-buffer typed arrays are transferred back; `isLast(req)` closes the
+ * port after replying. Requests run one after another, except those `isReader` names: they run beside each other
+ * (while one awaits, say, a file being written on libuv's threads), after every request sent before them that is
+ * not a reader, and before any sent after them that is not. So a caller sees its writes in order, and a long
+ * read-only operation (a graph being saved) does not hold up the short ones (searches).
  */
-export function serveRpc<R>(handle: (req: R) => unknown, isLast: (req: R) => boolean = () => false): void {
+export function serveRpc<R>(handle: (req: R) => unknown, isLast: (req: R) => boolean = () => false, isReader: (req: R) => boolean = () => false): void {
   const port = parentPort;
   if (!port) throw new Error('serveRpc must run in a worker thread');
-  let queue: Promise<void> = Promise.resolve();
+  let lastWriter: Promise<void> = Promise.resolve();
+  let readersSince: Promise<void>[] = [];
+  const answer = async (seq: number, req: R): Promise<void> => {
+    let reply: Reply;
+    try {
+      reply = { seq, ok: true, value: await handle(req) };
+    } catch (err) {
+      const e = err instanceof Error ? err : new Error(String(err));
+      const code = (e as { code?: unknown }).code;
+      reply = { seq, ok: false, error: { name: e.name, message: e.message, ...(typeof code === 'string' ? { code } : {}) } };
+    }
+    port.postMessage(reply, reply.ok ? transferablesOf(reply.value) : []);
+    if (isLast(req)) port.close();
+  };
   port.on('message', ({ seq, req }: Envelope<R>) => {
-    queue = queue.then(async () => {
-      let reply: Reply;
-      try {
-        reply = { seq, ok: true, value: await handle(req) };
-      } catch (err) {
-        const e = err instanceof Error ? err : new Error(String(err));
-        const code = (e as { code?: unknown }).code;
-        reply = { seq, ok: false, error: { name: e.name, message: e.message, ...(typeof code === 'string' ? { code } : {}) } };
-      }
-      port.postMessage(reply, reply.ok ? transferablesOf(reply.value) : []);
-      if (isLast(req)) port.close();
-    });
+    if (isReader(req)) {
+      readersSince.push(lastWriter.then(() => answer(seq, req)));
+    } else {
+      const before = Promise.all([lastWriter, ...readersSince]);
+      readersSince = [];
+      lastWriter = before.then(() => answer(seq, req));
+    }
   });
 }

@@ -161,6 +161,25 @@ describe('VectorIndex (worker thread, started from TypeScript under vitest)', ()
     expect(await copy.size()).toBe(119);
   });
 
+  it('answers searches while a save writes the graph, and orders changes after it', async () => {
+    const dim = 128;
+    const index = await create({ dim });
+    const vectors = unitVectors(4000, 5, dim);
+    await index.add(Array.from({ length: 4000 }, (_, i) => i), vectors);
+    const finished: string[] = [];
+    const save = index.save(join(dir, 'graph.hnsw')).then(() => finished.push('save'));
+    const search = index.search(row(vectors, 7, dim), 1).then((hits) => (finished.push('search'), hits));
+    // an add sent after the save waits for it; a search sent after the add sees it
+    const fresh = unitVectors(1, 99, dim);
+    const add = index.add([50_000], fresh).then(() => finished.push('add'));
+    const after = index.search(fresh, 1);
+    expect((await search)[0]!.id).toBe(7);
+    expect((await after)[0]!.id).toBe(50_000);
+    await Promise.all([save, add]);
+    // writing and syncing 2 MB outlasts one search: the search came back first
+    expect(finished).toEqual(['search', 'save', 'add']);
+  });
+
   it('refuses unreadable files and files of another dimension, keeping its contents', async () => {
     const index = await create();
     const data = unitVectors(20, 11);
