@@ -121,7 +121,7 @@ program
   });
 
 const DEFAULT_DATA_DIR = process.env.DASR_DATA ?? 'data';
-const STILL_HELP = 'a keyframe whose 8×8-pixel blocks all moved by at most this many grey levels since the last analysed one carries its regions without a DASR pass (0: analyse every keyframe)';
+const STILL_HELP = 'a keyframe whose 8×8-pixel blocks all moved by at most this many levels of luma (twice as many of chroma) since the last analysed one carries its regions without a DASR pass (0: analyse every keyframe)';
 
 program
   .command('index <inputs...>')
@@ -242,7 +242,9 @@ evaluation
   .addOption(evalMethodsOption())
   .option('--cache <dir>', 'keep per-frame results (and video indexes) here so that reruns are cheap')
   .option('--json', 'print the report as JSON (tables, notes and per-query results)')
-  .action(async (dir: string, options: { mode: 'image' | 'video' | 'both'; queries: 'first' | 'three' | 'both'; queryView: 'box' | 'crop' | 'background'; methods: string; cache?: string; json?: boolean }) => {
+  .option('--expand <k>', 'query expansion (αQE): move the query towards its k best frames\' best regions before ranking (0: off)', integer, 0)
+  .option('--expand-alpha <a>', 'αQE: each hit weighted by its similarity to this power', positive, 3)
+  .action(async (dir: string, options: { mode: 'image' | 'video' | 'both'; queries: 'first' | 'three' | 'both'; queryView: 'box' | 'crop' | 'background'; methods: string; cache?: string; json?: boolean; expand: number; expandAlpha: number }) => {
     const { tracksEvalCommand } = await import('../eval/tracks-eval.js');
     await tracksEvalCommand(await evalMethodsFromOptions(options.methods), dir, options);
   });

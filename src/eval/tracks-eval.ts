@@ -22,6 +22,8 @@ import { IndexStore } from '../index/index-store.js';
 import { ingestFile } from '../ingest/ingest-file.js';
 import { createLogger, type Logger } from '../log.js';
 import { FeatureCache } from './feature-cache.js';
+import { expandQuery } from '../search/query-expansion.js';
+import { dot } from '../detect/vector.js';
 import { methodRegions, methodVector, type EvalMethod, type EvalRegion } from './methods.js';
 import { countProgress } from './progress.js';
 import { readTrackSequences, type TrackSequence } from './tracks-dataset.js';
@@ -56,6 +58,8 @@ export interface TracksEvalOptions {
   progress?: (line: string) => void;
   /** logger for the ingestion pipeline */
   logger?: Logger;
+  /** αQE before ranking: the query moved towards its `top` best frames' best regions (query-expansion.ts) */
+  queryExpansion?: { top: number; alpha: number };
 }
 
 export interface TracksRow extends Scores {
@@ -123,7 +127,8 @@ export async function evaluateTracks(root: string, methods: readonly EvalMethod[
           const described = view === 'background' ? backgroundBox(query.box, sequence.width, sequence.height) : query.box;
           let result: QueryResult;
           try {
-            const feature = await queryVector(method, cache, path, query, view, described);
+            let feature = await queryVector(method, cache, path, query, view, described);
+            if (options.queryExpansion) feature = expandQuery(feature, bestFrames(feature, database, query, options.queryExpansion.top), options.queryExpansion.top, options.queryExpansion.alpha);
             result = evaluateQuery(query, feature, database, sequences);
           } catch (error) {
             // Only the alternative views may meet queries the method cannot describe (a flat crop or background
@@ -166,6 +171,21 @@ async function queryVector(method: EvalMethod, cache: FeatureCache, path: string
 }
 
 /** The ground-truth box clipped to the image (1-based boxes may overhang by a pixel). */
+/** The best region of each of the `top` frames that match `feature` best, the query's own frame left out. */
+function bestFrames(feature: Float32Array, database: readonly DatabaseFrame[], query: TrackQuery, top: number): Float32Array[] {
+  const scored: { score: number; feature: Float32Array }[] = [];
+  for (const frame of database) {
+    if (frame.sequence === query.sequence && frame.frame === query.frame) continue;
+    let best: { score: number; feature: Float32Array } | undefined;
+    for (const region of frame.regions) {
+      const score = dot(feature, region.feature);
+      if (!best || score > best.score) best = { score, feature: region.feature };
+    }
+    if (best) scored.push(best);
+  }
+  return scored.sort((a, b) => b.score - a.score).slice(0, top).map((s) => s.feature);
+}
+
 function queryBox(box: Box, width: number, height: number, path: string): Box {
   const clipped = clipBox(box, width, height);
   if (boxArea(clipped) <= 0) throw new Error(`${path}: the query box [${box.join(', ')}] does not overlap the ${width}×${height} image`);
@@ -319,6 +339,9 @@ export interface TracksCommandOptions {
   queryView?: QueryView;
   cache?: string;
   json?: boolean;
+  /** αQE over this many best frames (0: none) */
+  expand?: number;
+  expandAlpha?: number;
 }
 
 /** `dasr eval tracks <dir>`: runs the evaluation and prints the tables (or the JSON report) on stdout. */
@@ -330,6 +353,7 @@ export async function tracksEvalCommand(methods: readonly EvalMethod[], dir: str
     cache: new FeatureCache(options.cache ?? null),
     videoIndexDir: options.cache ? join(options.cache, 'video-index') : null,
     progress: (line) => process.stderr.write(`${line}\n`),
+    queryExpansion: options.expand ? { top: options.expand, alpha: options.expandAlpha ?? 3 } : undefined,
   });
   process.stdout.write(options.json ? `${JSON.stringify(report)}\n` : `${formatTracksReport(report)}\n`);
   return report;

@@ -31,7 +31,7 @@ export interface IngestOptions {
   logger?: Logger;
   /** index again even when the same file was indexed completely */
   force?: boolean;
-  /** keyframes whose blocks all moved by at most this many grey levels since the last analysed one carry its regions (still-gate.ts); 0 analyses every keyframe */
+  /** keyframes whose 8×8 blocks all moved by at most this many levels of luma (twice as many of chroma) since the last analysed one carry its regions (still-gate.ts); 0 analyses every keyframe */
   stillThreshold?: number;
 }
 
