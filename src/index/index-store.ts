@@ -22,7 +22,7 @@ import {
 } from './database.js';
 import { VectorIndex, type HnswParams } from './vector-index.js';
 import { WriterLock } from './writer-lock.js';
-import type { SupervisedState } from '../util/supervisor.js';
+import { Supervisor, type SupervisedState } from '../util/supervisor.js';
 
 export interface IndexStoreOptions extends Partial<HnswParams> {
   /** Feature dimension (fixed when the data directory is created; must match afterwards). Default 2048. */
@@ -95,9 +95,7 @@ export class IndexStore {
   readonly db: IndexDatabase;
   /** the graph's worker; replaced when a dead one is restarted */
   private vectorIndex: VectorIndex;
-  /** set while a dead vector worker is being replaced and its graph rebuilt */
-  private recovering: Promise<void> | null = null;
-  private vectorRestarts = 0;
+  private readonly vectorSupervisor: Supervisor<VectorIndex>;
   readonly vectorFile: string;
   readonly logger: Logger;
   private nextTrackId = 1;
@@ -117,7 +115,9 @@ export class IndexStore {
     this.dataDir = dataDir;
     this.db = db;
     this.vectorIndex = vectors;
-    this.superviseVectors(vectors);
+    // A vector worker that dies is replaced: a new one loads the last saved graph and takes what SQLite holds
+    // beyond it, as an open after a crash does (reconcile). Until then searches and commits wait.
+    this.vectorSupervisor = Supervisor.adopt(vectors, () => this.replaceVectors(), { name: 'vector worker', logger });
     this.logger = logger;
     this.vectorFile = join(dataDir, `vectors-${db.uuid}.hnsw`);
   }
@@ -165,46 +165,29 @@ export class IndexStore {
 
   /** Whether the vector worker runs, and how often it was restarted. */
   get vectorWorker(): { state: SupervisedState; restarts: number } {
-    return { state: this.closed ? 'closed' : this.recovering ? 'restarting' : 'running', restarts: this.vectorRestarts };
+    return { state: this.vectorSupervisor.state, restarts: this.vectorSupervisor.restarts };
   }
 
-  /**
-   * A vector worker that dies is replaced: a new one loads the last saved graph and takes what SQLite holds beyond
-   * it, as an open after a crash does (reconcile). Until then searches and commits wait; one that was in flight
-   * when it died is retried once on the new worker.
-   */
-  private superviseVectors(index: VectorIndex): void {
-    index.onFailure((error) => {
-      if (this.closed) return;
-      this.logger.error(`vector worker died (${error.message}); restarting it`);
-      this.recovering = this.recoverVectors().finally(() => (this.recovering = null));
-    });
-  }
-
-  private async recoverVectors(): Promise<void> {
-    for (let attempt = 0; !this.closed; attempt++) {
-      await new Promise((resolve) => setTimeout(resolve, Math.min(30_000, 500 * 2 ** attempt)));
-      if (this.closed) return;
-      try {
-        const index = await VectorIndex.create({ ...this.hnsw, dim: this.db.dim });
-        if (this.closed) {
-          await index.close();
-          return;
-        }
-        this.vectorIndex = index;
-        this.superviseVectors(index);
-        this.reconciliation = await this.reconcile(32, 1024);
-        this.vectorRestarts++;
-        this.logger.info(`vector worker restarted (restart ${this.vectorRestarts}): ${this.reconciliation.total} vectors`);
-        return;
-      } catch (error) {
-        this.logger.error(`vector worker could not be restarted: ${error instanceof Error ? error.message : String(error)}`);
-      }
+  /** A new vector worker holding the graph as SQLite has it. */
+  private async replaceVectors(): Promise<VectorIndex> {
+    const index = await VectorIndex.create({ ...this.hnsw, dim: this.db.dim });
+    this.vectorIndex = index;
+    try {
+      this.reconciliation = await this.reconcile(32, 1024);
+    } catch (error) {
+      await index.close();
+      throw error;
     }
+    return index;
   }
 
+  private get recovering(): boolean {
+    return this.vectorSupervisor.state === 'restarting';
+  }
+
+  /** Waits while the vector worker is being replaced. */
   private async vectorsRunning(): Promise<void> {
-    while (this.recovering) await this.recovering;
+    await this.vectorSupervisor.current();
   }
 
   /**
@@ -402,7 +385,7 @@ export class IndexStore {
     } finally {
       this.closed = true;
       try {
-        await this.vectors.close();
+        await this.vectorSupervisor.close();
       } finally {
         this.db.close();
         this.lock?.release();

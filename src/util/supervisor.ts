@@ -41,6 +41,11 @@ export class Supervisor<T extends Supervisable> {
     return new Supervisor(await start(), start, options);
   }
 
+  /** Watches a worker already started; `restart` replaces it when it dies. */
+  static adopt<T extends Supervisable>(first: T, restart: () => Promise<T>, options: SupervisorOptions): Supervisor<T> {
+    return new Supervisor(first, restart, options);
+  }
+
   get state(): SupervisedState {
     return this.status;
   }
