@@ -11,6 +11,7 @@ import { parseBoxOption, searchCommand, type SearchCommandOptions } from './sear
 import { clipCommand, parseClipTarget } from './clip-command.js';
 import { DEFAULT_SCENE_THRESHOLD } from '../decode/keyframes.js';
 import { DEFAULT_STILL_THRESHOLD } from '../ingest/still-gate.js';
+import { DEFAULT_EXPANSION } from '../search/search.js';
 import { DetectorThread } from '../detect/detector-thread.js';
 import { loadWhitening } from '../detect/whitening.js';
 import { DEFAULT_DASR_CONFIG, type DasrConfig } from '../detect/config.js';
@@ -158,7 +159,8 @@ program
   .option('--video <id>', 'only this video (repeatable)', (v: string, all: number[] = []) => [...all, integer(v)])
   .option('--from <seconds>', 'only keyframes at or after this time', positive)
   .option('--to <seconds>', 'only keyframes at or before this time', positive)
-  .option('--min-score <cosine>', 'only hits at least this similar', Number)
+  .option('--min-score <cosine>', 'only hits at least this similar (to the expanded query)', Number)
+  .option('--expand <k>', 'query expansion: move the query towards the best regions of its k best keyframes before ranking (0: off)', integer, DEFAULT_EXPANSION.top)
   .option('--json', 'print {"hits": [{video, path, track, score, start, end, best: {t, box}, keyframes?}]}')
   .option('--sheet <file>', 'also write a contact sheet: one thumbnail per hit with its box and time (.jpg or .png)')
   .action(async (image: string, options: SearchCommandOptions) => {
@@ -242,8 +244,8 @@ evaluation
   .addOption(evalMethodsOption())
   .option('--cache <dir>', 'keep per-frame results (and video indexes) here so that reruns are cheap')
   .option('--json', 'print the report as JSON (tables, notes and per-query results)')
-  .option('--expand <k>', 'query expansion (αQE): move the query towards its k best frames\' best regions before ranking (0: off)', integer, 0)
-  .option('--expand-alpha <a>', 'αQE: each hit weighted by its similarity to this power', positive, 3)
+  .option('--expand <k>', 'query expansion (αQE) as dasr search does by default: move the query towards its k best frames\' best regions before ranking (0: off, the protocol as published)', integer, DEFAULT_EXPANSION.top)
+  .option('--expand-alpha <a>', 'αQE: each hit weighted by its similarity to this power', positive, DEFAULT_EXPANSION.alpha)
   .action(async (dir: string, options: { mode: 'image' | 'video' | 'both'; queries: 'first' | 'three' | 'both'; queryView: 'box' | 'crop' | 'background'; methods: string; cache?: string; json?: boolean; expand: number; expandAlpha: number }) => {
     const { tracksEvalCommand } = await import('../eval/tracks-eval.js');
     await tracksEvalCommand(await evalMethodsFromOptions(options.methods), dir, options);

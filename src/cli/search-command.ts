@@ -4,7 +4,7 @@ import type { Detector } from '../detect/detector.js';
 import { decodeImage } from '../image/load.js';
 import { describeQuery, typicalFrameSize } from '../search/describe-query.js';
 import { IndexStore } from '../index/index-store.js';
-import { searchByExample, type TrackHit } from '../search/search.js';
+import { expansion, searchByExample, type TrackHit } from '../search/search.js';
 import { formatClock } from '../ingest/progress.js';
 import { contactSheet } from '../clip/thumbnail.js';
 import { parseBoxText, searchJson } from '../search/search-json.js';
@@ -22,6 +22,8 @@ export interface SearchCommandOptions {
   to?: number;
   minScore?: number;
   sheet?: string;
+  /** αQE over this many best keyframes (0: off) */
+  expand?: number;
 }
 
 /** `--box x,y,w,h` (pixels of the query image) → [x1, y1, x2, y2]. */
@@ -51,6 +53,7 @@ export async function searchCommand(dasr: Detector, imagePath: string, options: 
       from: options.from,
       to: options.to,
       minScore: options.minScore,
+      expand: expansion(options.expand),
     });
     if (options.json) {
       process.stdout.write(`${JSON.stringify(searchJson(hits))}\n`);

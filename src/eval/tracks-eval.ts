@@ -99,7 +99,7 @@ export async function evaluateTracks(root: string, methods: readonly EvalMethod[
     frames: sequences.reduce((n, s) => n + s.frames.length, 0),
     visibleFrames: sequences.reduce((n, s) => n + s.frames.filter((f) => f.box).length, 0),
     queryView: view,
-    methods: methods.map((m) => ({ name: m.name, settings: m.settings })),
+    methods: methods.map((m) => ({ name: m.name, settings: { ...m.settings, queryExpansion: options.queryExpansion ?? null } })),
     rows: [],
     notes: [],
     perQuery: [],

@@ -1,6 +1,7 @@
 import type { Box } from '../detect/box.js';
 import { dot } from '../detect/vector.js';
 import type { IndexStore, SearchHit } from '../index/index-store.js';
+import { expandQuery } from './query-expansion.js';
 
 export interface SearchOptions {
   /** how many tracks (appearances) to return */
@@ -16,6 +17,23 @@ export interface SearchOptions {
   keyframes?: boolean;
   /** region candidates fetched from the vector index before grouping (default 20 × top, at least 200) */
   candidates?: number;
+  /**
+   * αQE: the query is moved towards the best regions of its `top` best keyframes before the search that ranks
+   * (query-expansion.ts); scores are then similarities to the expanded query. Default DEFAULT_EXPANSION; top 0: off.
+   */
+  expand?: { top: number; alpha: number };
+}
+
+/**
+ * On tracks-dev (DASR*, first-frame queries) αQE over 5 keyframes raised All mAP 0.863 → 0.890 and localised
+ * 0.763 → 0.789 with box queries, 0.760 → 0.839 and 0.625 → 0.685 with crops; 10 keyframes gave about the same,
+ * and 5 stays inside short appearances.
+ */
+export const DEFAULT_EXPANSION = Object.freeze({ top: 5, alpha: 3 });
+
+/** The expansion over `top` keyframes (0: none), α as by default; the default when not given. */
+export function expansion(top: number | undefined): { top: number; alpha: number } {
+  return top === undefined ? DEFAULT_EXPANSION : { top, alpha: DEFAULT_EXPANSION.alpha };
 }
 
 export interface KeyframeHit {
@@ -44,11 +62,14 @@ export interface TrackHit {
  * is reported once, with its best similarity, its span and its best frame. Ordered by score, ties by video,
  * time and track so the same query always gives the same list.
  */
-export async function searchByExample(store: IndexStore, query: Float32Array, options: SearchOptions = {}): Promise<TrackHit[]> {
+export async function searchByExample(store: IndexStore, example: Float32Array, options: SearchOptions = {}): Promise<TrackHit[]> {
   const top = options.top ?? 20;
   if (!Number.isInteger(top) || top < 1) throw new RangeError(`top must be a positive integer, got ${top}`);
   const candidates = options.candidates ?? Math.max(200, 20 * top);
-  const hits = await store.search(query, candidates, { videoIds: options.videoIds, minScore: options.minScore, from: options.from, to: options.to });
+  const filters = { videoIds: options.videoIds, from: options.from, to: options.to };
+  const expansion = options.expand ?? DEFAULT_EXPANSION;
+  const query = expansion.top > 0 ? expandQuery(example, bestKeyframeFeatures(store, await store.search(example, candidates, filters), expansion.top), expansion.top, expansion.alpha) : example;
+  const hits = await store.search(query, candidates, { ...filters, minScore: options.minScore });
 
   const groups = new Map<string, SearchHit[]>();
   for (const hit of hits) {
@@ -84,6 +105,20 @@ export async function searchByExample(store: IndexStore, query: Float32Array, op
   });
   results.sort((a, b) => b.score - a.score || a.videoId - b.videoId || a.best.t - b.best.t || (a.track ?? 0) - (b.track ?? 0));
   return results.slice(0, top);
+}
+
+/** The features of the best region of each of the `top` best keyframes among `hits` (most similar first). */
+function bestKeyframeFeatures(store: IndexStore, hits: readonly SearchHit[], top: number): Float32Array[] {
+  const best: SearchHit[] = [];
+  const seen = new Set<number>();
+  for (const hit of hits) {
+    if (seen.has(hit.keyframeId)) continue;
+    seen.add(hit.keyframeId);
+    best.push(hit);
+    if (best.length === top) break;
+  }
+  const features = store.db.features(best.map((h) => h.id));
+  return best.flatMap((h) => features.get(h.id) ?? []);
 }
 
 /** Every indexed keyframe of the hit's track, each with its own similarity to the query. */

@@ -16,7 +16,7 @@ import { decodeImage } from '../image/load.js';
 import { probeVideo } from '../decode/probe.js';
 import { hitThumbnail } from '../clip/thumbnail.js';
 import { cutClip } from '../clip/clip.js';
-import { searchByExample } from '../search/search.js';
+import { expansion, searchByExample } from '../search/search.js';
 import { describeQuery, typicalFrameSize } from '../search/describe-query.js';
 import { parseBoxText, searchJson } from '../search/search-json.js';
 import { SourceError } from '../source/source-spec.js';
@@ -233,7 +233,7 @@ export async function buildApp(service: DasrService): Promise<FastifyInstance> {
     const form = await readSearchForm(request, config.maxImageBytes);
     const image = await decodeImage(form.image, { maxPixels: config.maxImagePixels });
     const vector = await describeQuery(service.queryDetector, image, form.box, typicalFrameSize(service.store, form.videos));
-    const hits = await searchByExample(service.store, vector, { top: form.top, videoIds: form.videos, from: form.from, to: form.to, minScore: form.minScore, keyframes: form.keyframes });
+    const hits = await searchByExample(service.store, vector, { top: form.top, videoIds: form.videos, from: form.from, to: form.to, minScore: form.minScore, keyframes: form.keyframes, expand: expansion(form.expand) });
     service.metrics.searchSeconds.observe((performance.now() - started) / 1000);
     const json = searchJson(hits);
     return {
@@ -397,9 +397,10 @@ interface SearchForm {
   to?: number;
   minScore?: number;
   keyframes: boolean;
+  expand?: number;
 }
 
-const SEARCH_FIELDS = new Set(['box', 'top', 'videos', 'from', 'to', 'minScore', 'keyframes']);
+const SEARCH_FIELDS = new Set(['box', 'top', 'videos', 'from', 'to', 'minScore', 'keyframes', 'expand']);
 
 /** The multipart search form: one file field "image" and optional text fields, each checked. */
 async function readSearchForm(request: FastifyRequest, maxImageBytes: number): Promise<SearchForm> {
@@ -432,6 +433,7 @@ async function readSearchForm(request: FastifyRequest, maxImageBytes: number): P
     to: optionalNumber(fields, 'to', (v) => v >= 0, 'seconds ≥ 0'),
     minScore: optionalNumber(fields, 'minScore', (v) => v >= -1 && v <= 1, 'a cosine in [-1, 1]'),
     keyframes: fields.keyframes === 'true' || fields.keyframes === '1',
+    expand: optionalNumber(fields, 'expand', (v) => Number.isInteger(v) && v >= 0 && v <= 50, 'an integer from 0 to 50'),
   };
 }
 

@@ -306,8 +306,9 @@ const schemas: Record<string, Json> = {
       videos: { type: 'string', description: 'comma-separated video ids to search in (default: all)', example: '1,4' },
       from: { type: 'number', minimum: 0, description: 'only appearances at or after this time (seconds)' },
       to: { type: 'number', minimum: 0, description: 'only appearances up to this time (seconds)' },
-      minScore: { type: 'number', minimum: -1, maximum: 1, description: 'lowest cosine similarity' },
+      minScore: { type: 'number', minimum: -1, maximum: 1, description: 'lowest cosine similarity (to the expanded query)' },
       keyframes: { type: 'string', enum: ['true', '1', 'false', '0'], description: 'list every matching keyframe of each hit' },
+      expand: { type: 'integer', minimum: 0, maximum: 50, default: 5, description: 'query expansion (αQE, α = 3): the query is moved towards the best regions of its k best keyframes before ranking; 0: off' },
     },
   },
   SearchHit: {
