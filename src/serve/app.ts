@@ -20,26 +20,7 @@ import { expansion, searchByExample } from '../search/search.js';
 import { describeQuery, typicalFrameSize } from '../search/describe-query.js';
 import { parseBoxText, searchJson } from '../search/search-json.js';
 import { SourceError } from '../source/source-spec.js';
-import { TokenCheck, mayAccess, presentedToken, type Principal } from './auth.js';
-
-declare module 'fastify' {
-  interface FastifyRequest {
-    /** who presented the token (null on public paths) */
-    principal: Principal | null;
-  }
-}
-
-/**
- * Why a role may not make this request, or null when it may. Read-only tokens look and search (searching is a
- * POST); users change everything but the deletion of videos, which removes other people's results too.
- */
-export function roleRefusal(principal: Principal, method: string, path: string): string | null {
-  if (principal.role === 'admin') return null;
-  const reading = method === 'GET' || method === 'HEAD' || (method === 'POST' && path === '/v1/search');
-  if (principal.role === 'read-only' && !reading) return `a read-only token may search and look, not ${method} ${path}`;
-  if (method === 'DELETE' && path.startsWith('/v1/videos/')) return 'deleting a video takes an admin token';
-  return null;
-}
+import { TokenCheck, mayAccess, presentedToken, roleRefusal, type Principal } from './auth.js';
 import { ApiError, type ApiErrorCode } from './errors.js';
 import { openApiDocument } from './openapi.js';
 import { parseRange } from './range.js';
@@ -47,6 +28,13 @@ import { regionThumbnailPath } from './subscriptions.js';
 import { uploadDir, type DasrService } from './service.js';
 import { writeFileAtomic } from '../util/atomic-file.js';
 import { WorkLimiterFullError } from '../util/work-limiter.js';
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** who presented the token (null on public paths) */
+    principal: Principal | null;
+  }
+}
 
 const WEB_DIR = fileURLToPath(new URL('../../src/serve/web/', import.meta.url));
 /**
@@ -128,7 +116,7 @@ export async function buildApp(service: DasrService): Promise<FastifyInstance> {
     const workers = service.workers();
     const ready = workers.every((w) => w.state === 'running');
     return reply.status(ready ? 200 : 503).send({ ready, regions: service.store.db.regionCount(), variant: service.ingestDetector.config.variant, workers });
-  }),
+  });
   app.get('/metrics', async (_request, reply) => reply.type('text/plain; version=0.0.4').send(await service.metrics.text()));
   app.get('/openapi.json', async () => openApiDocument());
   for (const [route, file] of Object.entries(WEB_FILES)) {

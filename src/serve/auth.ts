@@ -61,6 +61,18 @@ export class TokenCheck {
   }
 }
 
+/**
+ * Why a role may not make this request, or null when it may. Read-only tokens look and search (searching is a
+ * POST); users change everything but the deletion of videos, which removes other people's results too.
+ */
+export function roleRefusal(principal: Principal, method: string, path: string): string | null {
+  if (principal.role === 'admin') return null;
+  const reading = method === 'GET' || method === 'HEAD' || (method === 'POST' && path === '/v1/search');
+  if (principal.role === 'read-only' && !reading) return `a read-only token may search and look, not ${method} ${path}`;
+  if (method === 'DELETE' && path.startsWith('/v1/videos/')) return 'deleting a video takes an admin token';
+  return null;
+}
+
 /** Whether `principal` may see or change something created by `owner`. */
 export function mayAccess(principal: Principal, owner: string): boolean {
   return principal.role === 'admin' || principal.owner === owner;
