@@ -15,6 +15,7 @@ import { DEFAULT_EXPANSION } from '../search/search.js';
 import { DetectorThread } from '../detect/detector-thread.js';
 import { loadWhitening } from '../detect/whitening.js';
 import { DEFAULT_DASR_CONFIG, type DasrConfig } from '../detect/config.js';
+import type { Box } from '../detect/box.js';
 import { SERVE_DEFAULTS } from '../serve/config.js';
 import { resolve } from 'node:path';
 
@@ -150,10 +151,10 @@ program
   .action(async (ids: string[], options: { data: string }) => removeCommand(ids.map((id) => integer(id)), options));
 
 program
-  .command('search <image>')
-  .description('find every appearance of the object in an image (or in a box of it) in the indexed videos')
+  .command('search <images...>')
+  .description('find every appearance of the object in an image (or in a box of it) in the indexed videos; several images are views of one object, combined')
   .option('--data <dir>', 'data directory', DEFAULT_DATA_DIR)
-  .option('--box <x,y,w,h>', 'the object inside the query image (default: the whole image is the object, a cut-out crop described at its scale in the indexed frames)', parseBoxOption)
+  .option('--box <x,y,w,h>', 'the object inside the query image (default: the whole image is the object, a cut-out crop described at its scale in the indexed frames); with several images, repeat it once per image in the same order', (v: string, all: Box[] = []) => [...all, parseBoxOption(v)])
   .option('--top <k>', 'how many appearances (tracks) to return', integer, 20)
   .option('--keyframes', 'list every indexed keyframe of each hit with its own similarity')
   .option('--video <id>', 'only this video (repeatable)', (v: string, all: number[] = []) => [...all, integer(v)])
@@ -163,8 +164,8 @@ program
   .option('--expand <k>', 'query expansion: move the query towards the best regions of its k best keyframes before ranking (0: off)', integer, DEFAULT_EXPANSION.top)
   .option('--json', 'print {"hits": [{video, path, track, score, start, end, best: {t, box}, keyframes?}]}')
   .option('--sheet <file>', 'also write a contact sheet: one thumbnail per hit with its box and time (.jpg or .png)')
-  .action(async (image: string, options: SearchCommandOptions) => {
-    await searchCommand(await dasrFromOptions(), image, options);
+  .action(async (images: string[], options: SearchCommandOptions) => {
+    await searchCommand(await dasrFromOptions(), images, options);
   });
 
 program
@@ -246,7 +247,8 @@ evaluation
   .option('--json', 'print the report as JSON (tables, notes and per-query results)')
   .option('--expand <k>', 'query expansion (αQE) as dasr search does by default: move the query towards its k best frames\' best regions before ranking (0: off, the protocol as published)', integer, DEFAULT_EXPANSION.top)
   .option('--expand-alpha <a>', 'αQE: each hit weighted by its similarity to this power', positive, DEFAULT_EXPANSION.alpha)
-  .action(async (dir: string, options: { mode: 'image' | 'video' | 'both'; queries: 'first' | 'three' | 'both'; queryView: 'box' | 'crop' | 'background'; methods: string; cache?: string; json?: boolean; expand: number; expandAlpha: number }) => {
+  .option('--examples <n>', 'first-frame queries made of n views of the object (1–3: the first, middle and last visible frames), combined as dasr search combines several images', exampleCount, 1)
+  .action(async (dir: string, options: { mode: 'image' | 'video' | 'both'; queries: 'first' | 'three' | 'both'; queryView: 'box' | 'crop' | 'background'; methods: string; cache?: string; json?: boolean; expand: number; expandAlpha: number; examples: number }) => {
     const { tracksEvalCommand } = await import('../eval/tracks-eval.js');
     await tracksEvalCommand(await evalMethodsFromOptions(options.methods), dir, options);
   });
@@ -270,6 +272,12 @@ function positive(value: string): number {
 function integer(value: string): number {
   const n = Number(value);
   if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError('expected a non-negative integer');
+  return n;
+}
+
+function exampleCount(value: string): number {
+  const n = Number(value);
+  if (![1, 2, 3].includes(n)) throw new InvalidArgumentError('expected 1, 2 or 3');
   return n;
 }
 

@@ -4,6 +4,7 @@ import type { Detector } from '../detect/detector.js';
 import { decodeImage } from '../image/load.js';
 import { describeQuery, typicalFrameSize } from '../search/describe-query.js';
 import { IndexStore } from '../index/index-store.js';
+import { combineExamples } from '../search/examples.js';
 import { expansion, searchByExample, type TrackHit } from '../search/search.js';
 import { formatClock } from '../ingest/progress.js';
 import { contactSheet } from '../clip/thumbnail.js';
@@ -13,7 +14,8 @@ import { basename } from 'node:path';
 
 export interface SearchCommandOptions {
   data: string;
-  box?: Box;
+  /** one per image, in order (or none) */
+  box?: Box[];
   top: number;
   keyframes?: boolean;
   json?: boolean;
@@ -35,11 +37,17 @@ export function parseBoxOption(value: string): Box {
   }
 }
 
-export async function searchCommand(dasr: Detector, imagePath: string, options: SearchCommandOptions): Promise<TrackHit[]> {
-  const image = await decodeImage(imagePath);
+/** Searches with one or more views of the object (several images are combined: examples.ts). */
+export async function searchCommand(dasr: Detector, imagePaths: readonly string[], options: SearchCommandOptions): Promise<TrackHit[]> {
+  const boxes = options.box ?? [];
+  if (boxes.length !== 0 && boxes.length !== imagePaths.length) throw new Error(`${boxes.length} --box for ${imagePaths.length} images: give none, or one per image in the same order`);
+  const images = await Promise.all(imagePaths.map((path) => decodeImage(path)));
   const store = await IndexStore.open(options.data, { access: 'read' });
   try {
-    const query = await describeQuery(dasr, image, options.box, typicalFrameSize(store, options.video));
+    const frameSize = typicalFrameSize(store, options.video);
+    const examples: Float32Array[] = [];
+    for (const [i, image] of images.entries()) examples.push(await describeQuery(dasr, image, boxes[i], frameSize));
+    const query = combineExamples(examples);
     if (query.length !== store.dim) {
       throw new Error(
         `the query descriptor is ${query.length}-d but ${options.data} indexes ${store.dim}-d descriptors: ` +
@@ -72,7 +80,7 @@ export async function searchCommand(dasr: Detector, imagePath: string, options: 
     }
     if (options.sheet) {
       const format = /\.png$/i.test(options.sheet) ? 'png' : 'jpeg';
-      await writeFile(options.sheet, await contactSheet(hits, { title: `${hits.length} hits for ${basename(imagePath)}`, format }));
+      await writeFile(options.sheet, await contactSheet(hits, { title: `${hits.length} hits for ${imagePaths.map((path) => basename(path)).join(' + ')}`, format }));
       if (!options.json) process.stdout.write(`contact sheet: ${options.sheet}\n`);
     }
     return hits;

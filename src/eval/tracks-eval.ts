@@ -23,6 +23,7 @@ import { ingestFile } from '../ingest/ingest-file.js';
 import { createLogger, type Logger } from '../log.js';
 import { FeatureCache } from './feature-cache.js';
 import { expandQuery } from '../search/query-expansion.js';
+import { combineExamples } from '../search/examples.js';
 import { dot } from '../detect/vector.js';
 import { methodRegions, methodVector, type EvalMethod, type EvalRegion } from './methods.js';
 import { countProgress } from './progress.js';
@@ -34,6 +35,7 @@ import {
   objectOverlap,
   summarise,
   trackQueries,
+  multiExampleQueries,
   OBJECT_SIZES,
   type DatabaseFrame,
   type QueryResult,
@@ -60,6 +62,8 @@ export interface TracksEvalOptions {
   logger?: Logger;
   /** αQE before ranking: the query moved towards its `top` best frames' best regions (query-expansion.ts) */
   queryExpansion?: { top: number; alpha: number };
+  /** examples of the object per query (1–3: the first, middle and last visible frames), first-frame set only */
+  examples?: number;
 }
 
 export interface TracksRow extends Scores {
@@ -99,7 +103,7 @@ export async function evaluateTracks(root: string, methods: readonly EvalMethod[
     frames: sequences.reduce((n, s) => n + s.frames.length, 0),
     visibleFrames: sequences.reduce((n, s) => n + s.frames.filter((f) => f.box).length, 0),
     queryView: view,
-    methods: methods.map((m) => ({ name: m.name, settings: { ...m.settings, queryExpansion: options.queryExpansion ?? null } })),
+    methods: methods.map((m) => ({ name: m.name, settings: { ...m.settings, queryExpansion: options.queryExpansion ?? null, examples: options.examples ?? 1 } })),
     rows: [],
     notes: [],
     perQuery: [],
@@ -121,13 +125,24 @@ export async function evaluateTracks(root: string, methods: readonly EvalMethod[
       }
       for (const set of querySets) {
         const results: QueryResult[] = [];
-        for (const query of trackQueries(sequences, set)) {
+        const examples = options.examples ?? 1;
+        for (const query of examples > 1 && set === 'first' ? multiExampleQueries(sequences, examples) : trackQueries(sequences, set)) {
           const sequence = sequences[query.sequence]!;
           const path = join(sequence.directory, sequence.frames[query.frame]!.file);
           const described = view === 'background' ? backgroundBox(query.box, sequence.width, sequence.height) : query.box;
           let result: QueryResult;
           try {
             let feature = await queryVector(method, cache, path, query, view, described);
+            if (query.moreExamples?.length) {
+              const more = await Promise.all(
+                query.moreExamples.map((example) => {
+                  const examplePath = join(sequence.directory, sequence.frames[example.frame]!.file);
+                  const exampleQuery = { ...query, frame: example.frame, box: example.box };
+                  return queryVector(method, cache, examplePath, exampleQuery, view, view === 'background' ? backgroundBox(example.box, sequence.width, sequence.height) : example.box);
+                }),
+              );
+              feature = combineExamples([feature, ...more]);
+            }
             if (options.queryExpansion) feature = expandQuery(feature, bestFrames(feature, database, query, options.queryExpansion.top), options.queryExpansion.top, options.queryExpansion.alpha);
             result = evaluateQuery(query, feature, database, sequences);
           } catch (error) {
@@ -342,6 +357,7 @@ export interface TracksCommandOptions {
   /** αQE over this many best frames (0: none) */
   expand?: number;
   expandAlpha?: number;
+  examples?: number;
 }
 
 /** `dasr eval tracks <dir>`: runs the evaluation and prints the tables (or the JSON report) on stdout. */
@@ -354,6 +370,7 @@ export async function tracksEvalCommand(methods: readonly EvalMethod[], dir: str
     videoIndexDir: options.cache ? join(options.cache, 'video-index') : null,
     progress: (line) => process.stderr.write(`${line}\n`),
     queryExpansion: options.expand ? { top: options.expand, alpha: options.expandAlpha ?? 3 } : undefined,
+    examples: options.examples,
   });
   process.stdout.write(options.json ? `${JSON.stringify(report)}\n` : `${formatTracksReport(report)}\n`);
   return report;

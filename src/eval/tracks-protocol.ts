@@ -90,6 +90,13 @@ export interface TrackQuery {
   frame: number;
   /** the ground-truth box the query is described from */
   box: Box;
+  /** further views of the object given with the query (several examples): left out of the database like its frame */
+  moreExamples?: { frame: number; box: Box }[];
+}
+
+/** Whether a database frame is one the query was made from (never ranked, never counted relevant). */
+export function isQueryFrame(query: TrackQuery, sequence: number, frame: number): boolean {
+  return sequence === query.sequence && (frame === query.frame || (query.moreExamples?.some((e) => e.frame === frame) ?? false));
 }
 
 export interface RankedFrame {
@@ -125,7 +132,7 @@ export function localisedRelevance(
 ): boolean[] {
   const items: { score: number; relevant: boolean; frame: number }[] = [];
   database.forEach((entry, frame) => {
-    if (entry.sequence === query.sequence && entry.frame === query.frame) return;
+    if (isQueryFrame(query, entry.sequence, entry.frame)) return;
     const truth = entry.sequence === query.sequence ? (sequences[entry.sequence]!.frames[entry.frame]?.box ?? null) : null;
     for (const region of entry.regions) {
       items.push({ score: dot(feature, region.feature), relevant: truth !== null && onObject(region.box, truth, rule), frame });
@@ -198,11 +205,24 @@ export function trackQueries(sequences: readonly Pick<TrackSequence, 'frames'>[]
   return sequences.flatMap((sequence, s) => queryFrames(sequence, set).map((frame) => ({ sequence: s, frame, box: sequence.frames[frame]!.box! })));
 }
 
+/**
+ * First-frame queries given `count` examples of the object: the first, middle and last visible frames (as the
+ * 'three' set picks them), the first `count` of them, one query per sequence.
+ */
+export function multiExampleQueries(sequences: readonly Pick<TrackSequence, 'frames'>[], count: number): TrackQuery[] {
+  if (!(Number.isInteger(count) && count >= 1 && count <= 3)) throw new RangeError(`examples must be 1, 2 or 3, got ${count}`);
+  return sequences.flatMap((sequence, s) => {
+    const [first, ...more] = queryFrames(sequence, 'three').slice(0, count);
+    if (first === undefined) return [];
+    return [{ sequence: s, frame: first, box: sequence.frames[first]!.box!, moreExamples: more.map((frame) => ({ frame, box: sequence.frames[frame]!.box! })) }];
+  });
+}
+
 /** Scores every database frame except the query frame and ranks those with score > 0, best first. */
 export function rankDatabase(query: TrackQuery, feature: Float32Array, database: readonly DatabaseFrame[], sequences: readonly Pick<TrackSequence, 'frames'>[]): RankedFrame[] {
   const scored: RankedFrame[] = [];
   for (const entry of database) {
-    if (entry.sequence === query.sequence && entry.frame === query.frame) continue;
+    if (isQueryFrame(query, entry.sequence, entry.frame)) continue;
     let score = Number.NEGATIVE_INFINITY;
     let box: Box | null = null;
     for (const region of entry.regions) {
@@ -220,7 +240,7 @@ export function rankDatabase(query: TrackQuery, feature: Float32Array, database:
 
 /** Number of relevant database frames for a query: visible frames of its sequence other than the query frame. */
 export function relevantCount(query: TrackQuery, sequences: readonly Pick<TrackSequence, 'frames'>[]): number {
-  return sequences[query.sequence]!.frames.filter((f, i) => f.box !== null && i !== query.frame).length;
+  return sequences[query.sequence]!.frames.filter((f, i) => f.box !== null && !isQueryFrame(query, query.sequence, i)).length;
 }
 
 export type ObjectSize = 'small' | 'medium' | 'large';
@@ -245,7 +265,7 @@ export function evaluateQuery(query: TrackQuery, feature: Float32Array, database
     file: sequence.frames[query.frame]!.file,
     frame: query.frame,
     relevant,
-    database: database.filter((d) => !(d.sequence === query.sequence && d.frame === query.frame)).length,
+    database: database.filter((d) => !isQueryFrame(query, d.sequence, d.frame)).length,
     ranked: ranking.length,
     top50: averagePrecisionAtK(relevance, relevant, 50),
     top100: averagePrecisionAtK(relevance, relevant, 100),
@@ -266,7 +286,7 @@ export function failedQuery(query: TrackQuery, database: readonly DatabaseFrame[
     file: sequence.frames[query.frame]!.file,
     frame: query.frame,
     relevant: relevantCount(query, sequences),
-    database: database.filter((d) => !(d.sequence === query.sequence && d.frame === query.frame)).length,
+    database: database.filter((d) => !isQueryFrame(query, d.sequence, d.frame)).length,
     ranked: 0,
     top50: 0,
     top100: 0,

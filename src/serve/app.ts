@@ -18,6 +18,7 @@ import { hitThumbnail } from '../clip/thumbnail.js';
 import { cutClip } from '../clip/clip.js';
 import { expansion, searchByExample } from '../search/search.js';
 import { describeQuery, typicalFrameSize } from '../search/describe-query.js';
+import { combineExamples } from '../search/examples.js';
 import { parseBoxText, searchJson } from '../search/search-json.js';
 import { SourceError } from '../source/source-spec.js';
 import { TokenCheck, mayAccess, presentedToken, roleRefusal, type Principal } from './auth.js';
@@ -219,13 +220,18 @@ export async function buildApp(service: DasrService): Promise<FastifyInstance> {
   app.post('/v1/search', async (request) => {
     const started = performance.now();
     const form = await readSearchForm(request, config.maxImageBytes);
-    const image = await decodeImage(form.image, { maxPixels: config.maxImagePixels });
-    const vector = await describeQuery(service.queryDetector, image, form.box, typicalFrameSize(service.store, form.videos));
+    const images = await Promise.all(form.images.map((bytes) => decodeImage(bytes, { maxPixels: config.maxImagePixels })));
+    const frameSize = typicalFrameSize(service.store, form.videos);
+    const examples: Float32Array[] = [];
+    for (const [i, image] of images.entries()) examples.push(await describeQuery(service.queryDetector, image, form.boxes[i], frameSize));
+    const vector = combineExamples(examples);
+    const image = images[0]!;
     const hits = await searchByExample(service.store, vector, { top: form.top, videoIds: form.videos, from: form.from, to: form.to, minScore: form.minScore, keyframes: form.keyframes, expand: expansion(form.expand) });
     service.metrics.searchSeconds.observe((performance.now() - started) / 1000);
     const json = searchJson(hits);
     return {
-      query: { width: image.width, height: image.height, box: form.box ?? [0, 0, image.width, image.height] },
+      query: { width: image.width, height: image.height, box: form.boxes[0] ?? [0, 0, image.width, image.height] },
+      examples: images.length,
       hits: json.hits.map((hit, i) => {
         const { videoId, best, track } = hits[i]!;
         const video = service.store.db.getVideo(videoId);
@@ -377,8 +383,10 @@ export function confinedPath(input: string, roots: readonly string[]): string {
 }
 
 interface SearchForm {
-  image: Buffer;
-  box?: Box;
+  /** one or more views of the object, combined (examples.ts) */
+  images: Buffer[];
+  /** none, or one per image in the same order */
+  boxes: Box[];
   top?: number;
   videos?: number[];
   from?: number;
@@ -388,21 +396,26 @@ interface SearchForm {
   expand?: number;
 }
 
+/** Views of one object a search may combine. */
+const MAX_QUERY_IMAGES = 8;
 const SEARCH_FIELDS = new Set(['box', 'top', 'videos', 'from', 'to', 'minScore', 'keyframes', 'expand']);
 
 /** The multipart search form: one file field "image" and optional text fields, each checked. */
 async function readSearchForm(request: FastifyRequest, maxImageBytes: number): Promise<SearchForm> {
   if (!request.isMultipart()) throw new ApiError('unsupported-media-type', 'search takes multipart/form-data with a file field "image"');
-  let image: Buffer | undefined;
+  const images: Buffer[] = [];
+  const boxes: Box[] = [];
   const fields: Record<string, string> = {};
   try {
-    for await (const part of request.parts({ limits: { fileSize: maxImageBytes } })) {
+    for await (const part of request.parts({ limits: { fileSize: maxImageBytes, files: MAX_QUERY_IMAGES + 1 } })) { // one more, refused with a clear message
       if (part.type === 'file') {
-        if (part.fieldname !== 'image' || image) {
+        if (part.fieldname !== 'image' || images.length === MAX_QUERY_IMAGES) {
           part.file.resume();
-          throw new ApiError('bad-request', `unexpected file field "${part.fieldname}": send one file field "image"`);
+          throw new ApiError('bad-request', part.fieldname !== 'image' ? `unexpected file field "${part.fieldname}": send file fields "image"` : `at most ${MAX_QUERY_IMAGES} images per search`);
         }
-        image = await part.toBuffer();
+        images.push(await part.toBuffer());
+      } else if (part.fieldname === 'box') {
+        boxes.push(parseBoxField(String(part.value)));
       } else {
         if (!SEARCH_FIELDS.has(part.fieldname)) throw new ApiError('bad-request', `unknown field "${part.fieldname}"`, { allowed: [...SEARCH_FIELDS] });
         fields[part.fieldname] = String(part.value);
@@ -411,10 +424,11 @@ async function readSearchForm(request: FastifyRequest, maxImageBytes: number): P
   } catch (error) {
     throw multipartError(error);
   }
-  if (!image) throw new ApiError('bad-request', 'the form has no file field "image"');
+  if (images.length === 0) throw new ApiError('bad-request', 'the form has no file field "image"');
+  if (boxes.length !== 0 && boxes.length !== images.length) throw new ApiError('bad-request', `${boxes.length} box fields for ${images.length} images: send none, or one per image in the same order`);
   return {
-    image,
-    box: fields.box === undefined ? undefined : parseBoxField(fields.box),
+    images,
+    boxes,
     top: optionalNumber(fields, 'top', (v) => Number.isInteger(v) && v >= 1 && v <= 1000, 'an integer from 1 to 1000'),
     videos: fields.videos === undefined ? undefined : parseIdList(fields.videos),
     from: optionalNumber(fields, 'from', (v) => v >= 0, 'seconds ≥ 0'),

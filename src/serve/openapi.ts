@@ -300,8 +300,8 @@ const schemas: Record<string, Json> = {
     required: ['image'],
     additionalProperties: false,
     properties: {
-      image: { type: 'string', contentMediaType: 'application/octet-stream', description: 'the query image (JPEG, PNG, WebP, …): one file field named "image"' },
-      box: { type: 'string', description: 'the object in the query image: "x,y,w,h" or "[x, y, w, h]" in pixels (default: the whole image is the object, a cut-out crop described at its scale in the indexed frames)', example: '100,60,120,120' },
+      image: { type: 'string', contentMediaType: 'application/octet-stream', description: 'the query image (JPEG, PNG, WebP, …): a file field named "image"; repeat it (up to 8) for several views of the object, combined as the mean of their descriptors' },
+      box: { type: 'string', description: 'the object in the query image: "x,y,w,h" or "[x, y, w, h]" in pixels (default: the whole image is the object, a cut-out crop described at its scale in the indexed frames); with several images, none or one box field per image in the same order', example: '100,60,120,120' },
       top: { type: 'integer', minimum: 1, maximum: 1000, default: 20, description: 'most hits returned' },
       videos: { type: 'string', description: 'comma-separated video ids to search in (default: all)', example: '1,4' },
       from: { type: 'number', minimum: 0, description: 'only appearances at or after this time (seconds)' },
@@ -334,13 +334,15 @@ const schemas: Record<string, Json> = {
   },
   SearchResult: {
     type: 'object',
-    required: ['query', 'hits'],
+    required: ['query', 'examples', 'hits'],
     properties: {
       query: {
         type: 'object',
+        description: 'the first query image',
         required: ['width', 'height', 'box'],
         properties: { width: { type: 'integer' }, height: { type: 'integer' }, box: { ...corners, description: 'the query box as corners [x1, y1, x2, y2]' } },
       },
+      examples: { type: 'integer', minimum: 1, maximum: 8, description: 'query images combined into the query (the mean of their descriptors)' },
       hits: { type: 'array', items: ref('SearchHit') },
     },
   },

@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import sharp from 'sharp';
 import { iou, type Box } from '../../src/detect/box.js';
-import { fixture, movingObjectBoxAt } from '../video/fixtures.js';
+import { fixture, manifest, movingObjectBoxAt } from '../video/fixtures.js';
 import { startTestServer, uploadAndIndex, waitFor, type TestServer } from '../support/serve.js';
 
 function searchForm(image: string, fields: Record<string, string> = {}): FormData {
@@ -90,6 +90,25 @@ describe('the HTTP API', () => {
     const outside = await server.api(clipUrl, { headers: { range: `bytes=${bytes.length}-` } });
     expect(outside.status).toBe(416);
     expect(((await outside.json()) as { error: { code: string } }).error.code).toBe('range-not-satisfiable');
+  });
+
+  it('combines several views of the object (one box per image) and refuses boxes that do not pair with the images', async () => {
+    const scene = manifest.files['moving-object-query-scene.png'].box;
+    const form = searchForm('moving-object-query.png', { box: '0,0,120,120', top: '3' });
+    form.append('image', new Blob([readFileSync(fixture('moving-object-query-scene.png'))]), 'scene.png');
+    form.append('box', `${scene.x},${scene.y},${scene.w},${scene.h}`);
+    const response = await server.api('/v1/search', { method: 'POST', body: form });
+    expect(response.status).toBe(200);
+    const body = (await response.json()) as { examples: number; query: { box: number[] }; hits: { video: number; start: number; end: number }[] };
+    expect(body.examples).toBe(2);
+    expect(body.query.box).toEqual([0, 0, 120, 120]);
+    expect(body.hits[0]).toMatchObject({ video: videoId, start: 1, end: 5 });
+
+    const unpaired = searchForm('moving-object-query.png', { box: '0,0,120,120' });
+    unpaired.append('image', new Blob([readFileSync(fixture('moving-object-query-scene.png'))]), 'scene.png');
+    const refused = await server.api('/v1/search', { method: 'POST', body: unpaired });
+    expect(refused.status).toBe(400);
+    expect(((await refused.json()) as { error: { message: string } }).error.message).toMatch(/1 box fields for 2 images/);
   });
 
   it('answers bad queries clearly: not an image, a box outside the image, a tiny box, a flat crop', async () => {

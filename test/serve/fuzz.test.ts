@@ -253,7 +253,7 @@ describe('fuzzed requests', () => {
       },
       // bad search forms (each has one fault that makes it invalid)
       () => {
-        const fault = pick(['box', 'top', 'videos', 'from', 'to', 'minScore', 'unknown', 'image-name', 'no-image', 'text-image', 'empty-image', 'png-garbage', 'two-images', 'random-bytes', 'truncated-png']);
+        const fault = pick(['box', 'top', 'videos', 'from', 'to', 'minScore', 'unknown', 'image-name', 'no-image', 'text-image', 'empty-image', 'png-garbage', 'nine-images', 'unpaired-boxes', 'random-bytes', 'truncated-png']);
         const fields: [string, string | Buffer, string?][] = [];
         let image: Buffer | null = QUERY;
         switch (fault) {
@@ -269,7 +269,8 @@ describe('fuzzed requests', () => {
           case 'text-image': fields.push(['image', 'not a file, a text field']); image = null; break;
           case 'empty-image': image = Buffer.alloc(0); break;
           case 'png-garbage': image = Buffer.concat([QUERY.subarray(0, 33), Buffer.from(Array.from({ length: 2000 }, () => Math.floor(random() * 256)))]); break;
-          case 'two-images': fields.push(['image', SCENE, 'second.png']); break;
+          case 'nine-images': for (let i = 0; i < 8; i++) fields.push(['image', SCENE, `view${i}.png`]); break;
+          case 'unpaired-boxes': fields.push(['box', '0,0,60,60'], ['image', SCENE, 'second.png']); break;
           case 'random-bytes': image = Buffer.from(Array.from({ length: 1 + Math.floor(random() * 5000) }, () => Math.floor(random() * 256))); break;
           case 'truncated-png': image = QUERY.subarray(0, Math.floor(QUERY.length * random() * 0.9)); break;
         }
