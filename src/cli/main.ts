@@ -162,7 +162,9 @@ program
   .option('--to <seconds>', 'only keyframes at or before this time', positive)
   .option('--min-score <cosine>', 'only hits at least this similar (to the expanded query)', Number)
   .option('--expand <k>', 'query expansion: move the query towards the best regions of its k best keyframes before ranking (0: off)', integer, DEFAULT_EXPANSION.top)
-  .option('--json', 'print {"hits": [{video, path, track, score, start, end, best: {t, box}, keyframes?}]}')
+  .option('--right <ids>', 'relevance feedback: region ids of earlier hits (best.region in --json, "region" column) that are the object', idList)
+  .option('--wrong <ids>', 'relevance feedback: region ids of earlier hits that are not the object', idList)
+  .option('--json', 'print {"hits": [{video, path, track, score, start, end, best: {t, box, region}, keyframes?}]}')
   .option('--sheet <file>', 'also write a contact sheet: one thumbnail per hit with its box and time (.jpg or .png)')
   .action(async (images: string[], options: SearchCommandOptions) => {
     await searchCommand(await dasrFromOptions(), images, options);
@@ -247,8 +249,9 @@ evaluation
   .option('--json', 'print the report as JSON (tables, notes and per-query results)')
   .option('--expand <k>', 'query expansion (αQE) as dasr search does by default: move the query towards its k best frames\' best regions before ranking (0: off, the protocol as published)', integer, DEFAULT_EXPANSION.top)
   .option('--expand-alpha <a>', 'αQE: each hit weighted by its similarity to this power', positive, DEFAULT_EXPANSION.alpha)
+  .option('--feedback <k>', 'one round of relevance feedback before ranking: the top k frames\' best regions marked right or wrong by the ground truth, as a user would (0: none)', integer, 0)
   .option('--examples <n>', 'first-frame queries made of n views of the object (1–3: the first, middle and last visible frames), combined as dasr search combines several images', exampleCount, 1)
-  .action(async (dir: string, options: { mode: 'image' | 'video' | 'both'; queries: 'first' | 'three' | 'both'; queryView: 'box' | 'crop' | 'background'; methods: string; cache?: string; json?: boolean; expand: number; expandAlpha: number; examples: number }) => {
+  .action(async (dir: string, options: { mode: 'image' | 'video' | 'both'; queries: 'first' | 'three' | 'both'; queryView: 'box' | 'crop' | 'background'; methods: string; cache?: string; json?: boolean; expand: number; expandAlpha: number; examples: number; feedback: number }) => {
     const { tracksEvalCommand } = await import('../eval/tracks-eval.js');
     await tracksEvalCommand(await evalMethodsFromOptions(options.methods), dir, options);
   });
@@ -273,6 +276,12 @@ function integer(value: string): number {
   const n = Number(value);
   if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError('expected a non-negative integer');
   return n;
+}
+
+function idList(value: string): number[] {
+  const ids = value.split(',').map((part) => Number(part.trim()));
+  if (!ids.every((id) => Number.isInteger(id) && id > 0)) throw new InvalidArgumentError('expected comma-separated region ids');
+  return ids;
 }
 
 function exampleCount(value: string): number {

@@ -26,6 +26,9 @@ export interface SearchCommandOptions {
   sheet?: string;
   /** αQE over this many best keyframes (0: off) */
   expand?: number;
+  /** relevance feedback: region ids of earlier hits (best.region) that are, and are not, the object */
+  right?: number[];
+  wrong?: number[];
 }
 
 /** `--box x,y,w,h` (pixels of the query image) → [x1, y1, x2, y2]. */
@@ -62,18 +65,19 @@ export async function searchCommand(dasr: Detector, imagePaths: readonly string[
       to: options.to,
       minScore: options.minScore,
       expand: expansion(options.expand),
+      feedback: options.right?.length || options.wrong?.length ? { right: options.right ?? [], wrong: options.wrong ?? [] } : undefined,
     });
     if (options.json) {
       process.stdout.write(`${JSON.stringify(searchJson(hits))}\n`);
     } else if (hits.length === 0) {
       process.stdout.write(`no match in ${options.data}${store.db.regionCount() === 0 ? ' (the index is empty: run dasr index first)' : ''}\n`);
     } else {
-      process.stdout.write(`${'#'.padStart(3)}  ${'score'.padStart(6)}  ${'video'.padStart(5)}  ${'track'.padStart(5)}  ${'span'.padEnd(13)}  ${'best'.padStart(7)}  box (x1,y1,x2,y2)  path\n`);
+      process.stdout.write(`${'#'.padStart(3)}  ${'score'.padStart(6)}  ${'video'.padStart(5)}  ${'track'.padStart(5)}  ${'span'.padEnd(13)}  ${'best'.padStart(7)}  ${'region'.padStart(6)}  box (x1,y1,x2,y2)  path\n`);
       hits.forEach((h, i) => {
         const box = h.best.box.map((v) => v.toFixed(0)).join(',');
         process.stdout.write(
           `${String(i + 1).padStart(3)}  ${h.score.toFixed(3).padStart(6)}  ${String(h.videoId).padStart(5)}  ${String(h.track ?? '-').padStart(5)}  ` +
-            `${`${formatClock(h.start)}–${formatClock(h.end)}`.padEnd(13)}  ${`${h.best.t.toFixed(2)}s`.padStart(7)}  ${box.padEnd(17)}  ${h.path}\n`,
+            `${`${formatClock(h.start)}–${formatClock(h.end)}`.padEnd(13)}  ${`${h.best.t.toFixed(2)}s`.padStart(7)}  ${String(h.best.regionId).padStart(6)}  ${box.padEnd(17)}  ${h.path}\n`,
         );
         for (const k of h.keyframes ?? []) process.stdout.write(`${''.padStart(24)}${k.t.toFixed(2).padStart(8)}s  ${k.score.toFixed(3)}  [${k.box.map((v) => v.toFixed(0)).join(',')}]\n`);
       });

@@ -24,6 +24,7 @@ import { createLogger, type Logger } from '../log.js';
 import { FeatureCache } from './feature-cache.js';
 import { expandQuery } from '../search/query-expansion.js';
 import { combineExamples } from '../search/examples.js';
+import { applyFeedback } from '../search/feedback.js';
 import { dot } from '../detect/vector.js';
 import { methodRegions, methodVector, type EvalMethod, type EvalRegion } from './methods.js';
 import { countProgress } from './progress.js';
@@ -36,6 +37,8 @@ import {
   summarise,
   trackQueries,
   multiExampleQueries,
+  isQueryFrame,
+  onObject,
   OBJECT_SIZES,
   type DatabaseFrame,
   type QueryResult,
@@ -64,6 +67,11 @@ export interface TracksEvalOptions {
   queryExpansion?: { top: number; alpha: number };
   /** examples of the object per query (1–3: the first, middle and last visible frames), first-frame set only */
   examples?: number;
+  /**
+   * One round of relevance feedback before ranking: the best region of each of the `top` best frames marked right
+   * when it is on the object (its centre inside the truth), wrong otherwise, as a user would mark the top hits.
+   */
+  feedback?: number;
 }
 
 export interface TracksRow extends Scores {
@@ -103,7 +111,7 @@ export async function evaluateTracks(root: string, methods: readonly EvalMethod[
     frames: sequences.reduce((n, s) => n + s.frames.length, 0),
     visibleFrames: sequences.reduce((n, s) => n + s.frames.filter((f) => f.box).length, 0),
     queryView: view,
-    methods: methods.map((m) => ({ name: m.name, settings: { ...m.settings, queryExpansion: options.queryExpansion ?? null, examples: options.examples ?? 1 } })),
+    methods: methods.map((m) => ({ name: m.name, settings: { ...m.settings, queryExpansion: options.queryExpansion ?? null, examples: options.examples ?? 1, feedback: options.feedback ?? 0 } })),
     rows: [],
     notes: [],
     perQuery: [],
@@ -143,7 +151,11 @@ export async function evaluateTracks(root: string, methods: readonly EvalMethod[
               );
               feature = combineExamples([feature, ...more]);
             }
-            if (options.queryExpansion) feature = expandQuery(feature, bestFrames(feature, database, query, options.queryExpansion.top), options.queryExpansion.top, options.queryExpansion.alpha);
+            if (options.queryExpansion) feature = expandQuery(feature, bestFrames(feature, database, query, options.queryExpansion.top).map((b) => b.feature), options.queryExpansion.top, options.queryExpansion.alpha);
+            if (options.feedback) {
+              const marked = bestFrames(feature, database, query, options.feedback).map((b) => ({ feature: b.feature, right: isOnObject(b, query, sequences) }));
+              feature = applyFeedback(feature, marked.filter((m) => m.right).map((m) => m.feature), marked.filter((m) => !m.right).map((m) => m.feature));
+            }
             result = evaluateQuery(query, feature, database, sequences);
           } catch (error) {
             // Only the alternative views may meet queries the method cannot describe (a flat crop or background
@@ -186,19 +198,33 @@ async function queryVector(method: EvalMethod, cache: FeatureCache, path: string
 }
 
 /** The ground-truth box clipped to the image (1-based boxes may overhang by a pixel). */
-/** The best region of each of the `top` frames that match `feature` best, the query's own frame left out. */
-function bestFrames(feature: Float32Array, database: readonly DatabaseFrame[], query: TrackQuery, top: number): Float32Array[] {
-  const scored: { score: number; feature: Float32Array }[] = [];
+interface BestRegion {
+  sequence: number;
+  frame: number;
+  score: number;
+  feature: Float32Array;
+  box: Box;
+}
+
+/** The best region of each of the `top` frames that match `feature` best, the query's own frames left out. */
+function bestFrames(feature: Float32Array, database: readonly DatabaseFrame[], query: TrackQuery, top: number): BestRegion[] {
+  const scored: BestRegion[] = [];
   for (const frame of database) {
-    if (frame.sequence === query.sequence && frame.frame === query.frame) continue;
-    let best: { score: number; feature: Float32Array } | undefined;
+    if (isQueryFrame(query, frame.sequence, frame.frame)) continue;
+    let best: BestRegion | undefined;
     for (const region of frame.regions) {
       const score = dot(feature, region.feature);
-      if (!best || score > best.score) best = { score, feature: region.feature };
+      if (!best || score > best.score) best = { sequence: frame.sequence, frame: frame.frame, score, feature: region.feature, box: region.box };
     }
     if (best) scored.push(best);
   }
-  return scored.sort((a, b) => b.score - a.score).slice(0, top).map((s) => s.feature);
+  return scored.sort((a, b) => b.score - a.score).slice(0, top);
+}
+
+/** Whether a hit's box is on the query's object, as the localised metric counts it. */
+function isOnObject(hit: BestRegion, query: TrackQuery, sequences: readonly TrackSequence[]): boolean {
+  const truth = hit.sequence === query.sequence ? sequences[hit.sequence]!.frames[hit.frame]?.box : null;
+  return truth != null && onObject(hit.box, truth, 'centre');
 }
 
 function queryBox(box: Box, width: number, height: number, path: string): Box {
@@ -358,6 +384,7 @@ export interface TracksCommandOptions {
   expand?: number;
   expandAlpha?: number;
   examples?: number;
+  feedback?: number;
 }
 
 /** `dasr eval tracks <dir>`: runs the evaluation and prints the tables (or the JSON report) on stdout. */
@@ -371,6 +398,7 @@ export async function tracksEvalCommand(methods: readonly EvalMethod[], dir: str
     progress: (line) => process.stderr.write(`${line}\n`),
     queryExpansion: options.expand ? { top: options.expand, alpha: options.expandAlpha ?? 3 } : undefined,
     examples: options.examples,
+    feedback: options.feedback,
   });
   process.stdout.write(options.json ? `${JSON.stringify(report)}\n` : `${formatTracksReport(report)}\n`);
   return report;

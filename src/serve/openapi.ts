@@ -308,6 +308,8 @@ const schemas: Record<string, Json> = {
       to: { type: 'number', minimum: 0, description: 'only appearances up to this time (seconds)' },
       minScore: { type: 'number', minimum: -1, maximum: 1, description: 'lowest cosine similarity (to the expanded query)' },
       keyframes: { type: 'string', enum: ['true', '1', 'false', '0'], description: 'list every matching keyframe of each hit' },
+      right: { type: 'string', description: 'relevance feedback: comma-separated region ids (best.region of earlier hits) that are the object; the query moves towards them', example: '812,1040' },
+      wrong: { type: 'string', description: 'relevance feedback: comma-separated region ids that are not the object; the query moves away from them', example: '77' },
       expand: { type: 'integer', minimum: 0, maximum: 50, default: 5, description: 'query expansion (αQE, α = 3): the query is moved towards the best regions of its k best keyframes before ranking; 0: off' },
     },
   },
@@ -321,7 +323,7 @@ const schemas: Record<string, Json> = {
       score: { type: 'number', description: 'cosine similarity of the best region' },
       start: { type: 'number', description: 'seconds' },
       end: { type: 'number', description: 'seconds' },
-      best: { type: 'object', required: ['t', 'box'], properties: { t: { type: 'number' }, box: corners } },
+      best: { type: 'object', required: ['t', 'box', 'region'], properties: { t: { type: 'number' }, box: corners, region: { type: 'integer', description: 'the best region: its id marks the hit right or wrong in a next search (fields right, wrong)' } } },
       keyframes: {
         type: 'array',
         description: 'present when the form asked for keyframes',

@@ -89,7 +89,7 @@ describe('search by example', () => {
     const [hit] = await searchByExample(store, query, { top: 1, keyframes: true });
     const json = searchJson([hit!]);
     expect(Object.keys(json.hits[0]!)).toEqual(['video', 'path', 'track', 'score', 'start', 'end', 'best', 'keyframes']);
-    expect(Object.keys(json.hits[0]!.best as object)).toEqual(['t', 'box']);
+    expect(Object.keys(json.hits[0]!.best as object)).toEqual(['t', 'box', 'region']);
     expect((json.hits[0]!.keyframes as unknown[]).length).toBe(hit!.keyframes!.length);
   });
 

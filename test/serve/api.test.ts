@@ -111,6 +111,19 @@ describe('the HTTP API', () => {
     expect(((await refused.json()) as { error: { message: string } }).error.message).toMatch(/1 box fields for 2 images/);
   });
 
+  it('takes relevance feedback on earlier hits by region id, and refuses ids the index does not hold', async () => {
+    const first = (await (await server.api('/v1/search', { method: 'POST', body: searchForm('moving-object-query.png', { top: '5' }) })).json()) as { hits: { track: number; best: { region: number } }[] };
+    expect(first.hits.length).toBeGreaterThan(1);
+    const [right, ...others] = first.hits;
+    const again = await server.api('/v1/search', { method: 'POST', body: searchForm('moving-object-query.png', { top: '5', right: String(right!.best.region), wrong: others.map((h) => h.best.region).join(',') }) });
+    expect(again.status).toBe(200);
+    const second = (await again.json()) as { hits: { track: number; score: number }[] };
+    expect(second.hits[0]!.track).toBe(right!.track);
+    const unknown = await server.api('/v1/search', { method: 'POST', body: searchForm('moving-object-query.png', { right: '99999999' }) });
+    expect(unknown.status).toBe(400);
+    expect(((await unknown.json()) as { error: { message: string } }).error.message).toMatch(/no region 99999999/);
+  });
+
   it('answers bad queries clearly: not an image, a box outside the image, a tiny box, a flat crop', async () => {
     const cases: [FormData, number, string][] = [
       [searchForm('not-video.txt'), 400, 'bad-image'],
