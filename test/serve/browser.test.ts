@@ -169,6 +169,25 @@ describe('web UI in Chromium', () => {
     await page.keyboard.press('Escape');
     await page.getByTestId('player').waitFor({ state: 'hidden' });
 
+    // relevance feedback: ✓ on the first card (without playing it), ✗ on the last, then search again with them
+    const cards = page.getByTestId('result-card');
+    const lastCard = cards.last();
+    const rightRegion = await firstCard.getAttribute('data-region');
+    const wrongRegion = await lastCard.getAttribute('data-region');
+    expect(Number(rightRegion)).toBeGreaterThan(0);
+    await firstCard.getByTestId('mark-right').click();
+    expect(await page.getByTestId('player').isHidden()).toBe(true);
+    expect(await firstCard.getByTestId('mark-right').getAttribute('aria-pressed')).toBe('true');
+    if ((await cards.count()) > 1) await lastCard.getByTestId('mark-wrong').click();
+    await expect.poll(() => page.getByTestId('feedback-hint').textContent()).toMatch(/marked: search again/);
+    const again = page.waitForResponse((r) => new URL(r.url()).pathname === '/v1/search', { timeout: 60_000 });
+    await page.getByTestId('search-button').click();
+    expect((await again).status()).toBe(200);
+    expect(searches).toHaveLength(2);
+    expect(multipartField(searches[1]!.body, searches[1]!.contentType, 'right')).toBe(rightRegion);
+    if (wrongRegion !== rightRegion) expect(multipartField(searches[1]!.body, searches[1]!.contentType, 'wrong')).toBe(wrongRegion);
+    await expect.poll(async () => Number(await page.getByTestId('result-card').first().getAttribute('data-video'))).toBe(videoId);
+
     expect(problems).toEqual([]);
     await context.close();
   }, 240_000);

@@ -274,6 +274,7 @@ async function setQueryImage(blob, name) {
   }
   if (!unauthorized) showBanner('');
   query.blob = blob;
+  feedback.clear(); // marks belong to the hits of another query
   query.name = name || `pasted.${(blob.type.split('/')[1] || 'png').replace('jpeg', 'jpg')}`;
   query.picture = picture;
   query.width = picture.width;
@@ -438,6 +439,8 @@ dropZone.addEventListener('drop', (event) => {
 // ---------------------------------------------------------------- search and results
 
 let searching = false;
+/** Hits marked right or wrong since the query was chosen, by region id: sent with the next search (relevance feedback). */
+const feedback = new Map();
 
 $('search-form').addEventListener('submit', (event) => {
   event.preventDefault();
@@ -453,6 +456,9 @@ async function search() {
   const minScore = /** @type {HTMLInputElement} */ ($('opt-min-score')).value.trim();
   if (top) form.append('top', top);
   if (minScore) form.append('minScore', minScore);
+  const marked = (verdict) => [...feedback].filter(([, v]) => v === verdict).map(([region]) => region);
+  if (marked('right').length) form.append('right', marked('right').join(','));
+  if (marked('wrong').length) form.append('wrong', marked('wrong').join(','));
   searching = true;
   updateQueryControls();
   selectTab('results');
@@ -546,7 +552,7 @@ function renderCard(hit, rank) {
     {
       class: `card${playable ? ' playable' : ''}`,
       'data-testid': 'result-card',
-      dataset: { rank, video: hit.video, track: hit.track ?? '', start: hit.start, end: hit.end, score: hit.score, best: hit.best?.t ?? '' },
+      dataset: { rank, video: hit.video, track: hit.track ?? '', start: hit.start, end: hit.end, score: hit.score, best: hit.best?.t ?? '', region: hit.best?.region ?? '' },
       tabindex: playable ? '0' : undefined,
       role: playable ? 'button' : undefined,
       'aria-label': playable ? `Play track ${hit.track} of ${baseName(hit.path)}` : undefined,
@@ -567,9 +573,41 @@ function renderCard(hit, rank) {
       el('div', { class: 'scorebar', 'aria-hidden': 'true' }, el('span', { style: { width: `${Math.max(0, Math.min(1, hit.score)) * 100}%` } })),
       el('div', { class: 'small', 'data-testid': 'result-span' }, `${formatTime(hit.start, true)} – ${formatTime(hit.end, true)}`),
       el('div', { class: 'muted small' }, `best at ${formatTime(hit.best?.t, true)}`),
+      hit.best?.region ? feedbackButtons(hit.best.region) : null,
     ),
   );
   return card;
+}
+
+/** ✓ / ✗ on a card: this hit is (not) the object; the next search moves the query towards (away from) it. */
+function feedbackButtons(region) {
+  const buttons = [];
+  const refresh = () => {
+    for (const button of buttons) button.setAttribute('aria-pressed', String(feedback.get(region) === button.dataset.verdict));
+    const count = feedback.size;
+    $('feedback-hint').textContent = count ? `${count} hit${count === 1 ? '' : 's'} marked: search again to use them.` : '';
+  };
+  for (const [verdict, symbol, label] of [['right', '✓', 'This is the object'], ['wrong', '✗', 'This is not the object']]) {
+    buttons.push(
+      el('button', {
+        type: 'button',
+        class: `verdict ${verdict}`,
+        'data-testid': `mark-${verdict}`,
+        dataset: { verdict },
+        title: `${label}: the next search moves towards ${verdict === 'right' ? 'it' : 'other hits'}`,
+        'aria-label': label,
+        'aria-pressed': String(feedback.get(region) === verdict),
+        onclick: (event) => {
+          event.stopPropagation(); // the card itself plays the clip
+          if (feedback.get(region) === verdict) feedback.delete(region);
+          else feedback.set(region, verdict);
+          refresh();
+        },
+        onkeydown: (event) => event.stopPropagation(),
+      }, symbol),
+    );
+  }
+  return el('div', { class: 'feedback' }, ...buttons);
 }
 
 // ---------------------------------------------------------------- clip player
