@@ -74,8 +74,8 @@ export async function searchByExample(store: IndexStore, example: Float32Array, 
   if (!Number.isInteger(top) || top < 1) throw new RangeError(`top must be a positive integer, got ${top}`);
   const candidates = options.candidates ?? Math.max(200, 20 * top);
   const filters = { videoIds: options.videoIds, from: options.from, to: options.to };
-  const expansion = options.expand ?? DEFAULT_EXPANSION;
-  const expanded = expansion.top > 0 ? expandQuery(example, bestKeyframeFeatures(store, await store.search(example, candidates, filters), expansion.top), expansion.top, expansion.alpha) : example;
+  const { top: expandTop, alpha } = options.expand ?? DEFAULT_EXPANSION;
+  const expanded = expandTop > 0 ? expandQuery(example, bestKeyframeFeatures(store, await store.search(example, candidates, filters), expandTop), expandTop, alpha) : example;
   const query = options.feedback ? applyFeedback(expanded, featuresOf(store, options.feedback.right), featuresOf(store, options.feedback.wrong)) : expanded;
   const hits = await store.search(query, candidates, { ...filters, minScore: options.minScore });
 
