@@ -154,6 +154,10 @@ describe('web UI in Chromium', () => {
     expect(await timeline.getByTestId('timeline-mark').count()).toBe(await page.locator(`[data-testid="result-card"][data-video="${videoId}"]`).count());
 
     mkdirSync(OUTPUT, { recursive: true });
+    // the picture once every card's thumbnail is in
+    await expect
+      .poll(() => page.evaluate(`[...document.querySelectorAll('[data-testid="result-thumbnail"]')].every((img) => img.complete && img.naturalWidth > 0)`), { timeout: 60_000 })
+      .toBe(true);
     await page.screenshot({ path: join(OUTPUT, 'browser-search.png'), fullPage: true });
 
     // a card plays the track's clip (fetched with the token, shown through a blob URL)
