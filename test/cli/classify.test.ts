@@ -1,19 +1,10 @@
 import { describe, expect, it } from 'vitest';
-import { spawn } from 'node:child_process';
 import { join, resolve } from 'node:path';
+import { runCli } from '../support/cli.js';
 
 const ROOT = resolve(import.meta.dirname, '..', '..');
 
-function classify(photo: string): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((done) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'src/cli/main.ts'), 'classify', join(ROOT, 'fixtures/photos', photo), '--json'], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    child.on('exit', (code) => done({ code, stdout, stderr }));
-  });
-}
+const classify = (photo: string) => runCli(['classify', join(ROOT, 'fixtures/photos', photo), '--json']);
 
 /** The README's smoke test, through the real CLI and the translated ImageNet weights. */
 describe('dasr classify on the shipped photos', () => {

@@ -7,6 +7,7 @@ import { IndexStore } from '../../src/index/index-store.js';
 import { DataDirectoryLockedError } from '../../src/index/writer-lock.js';
 import { createLogger } from '../../src/log.js';
 import { mulberry32, randomUnitVector } from '../support/random.js';
+import { runCli } from '../support/cli.js';
 
 const ROOT = resolve(import.meta.dirname, '..', '..');
 const DIM = 8;
@@ -25,17 +26,6 @@ function holdAsWriter(dir: string): Promise<ChildProcess> {
     child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
     child.stdout!.on('data', (d: Buffer) => d.toString().includes('holding') && done(child));
     child.on('exit', (code) => fail(new Error(`holder exited ${code}: ${stderr}`)));
-  });
-}
-
-function cli(args: string[]): Promise<{ code: number | null; stderr: string; stdout: string }> {
-  return new Promise((done) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'src/cli/main.ts'), ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    child.on('exit', (code) => done({ code, stdout, stderr }));
   });
 }
 
@@ -58,7 +48,7 @@ describe('one writer per data directory', () => {
       expect(refused).toBeInstanceOf(DataDirectoryLockedError);
       expect((refused as DataDirectoryLockedError).holder).toMatchObject({ pid: holder.pid, command: 'the test holder' });
       // the CLI's writers say so and exit non-zero without touching the index
-      const removal = await cli(['rm', String(videoId), '--data', dir]);
+      const removal = await runCli(['rm', String(videoId), '--data', dir]);
       expect(removal.code).not.toBe(0);
       expect(removal.stderr).toContain(`being written by the test holder (pid ${holder.pid}`);
 
@@ -66,7 +56,7 @@ describe('one writer per data directory', () => {
       expect((await reader.search(feature, 1)).map((h) => h.videoId)).toEqual([videoId]);
       await expect(reader.deleteVideo(videoId)).rejects.toThrow(/opened for reading/);
       await reader.close();
-      const listing = await cli(['videos', '--json', '--data', dir]);
+      const listing = await runCli(['videos', '--json', '--data', dir]);
       expect(listing.code, listing.stderr).toBe(0);
       expect(JSON.parse(listing.stdout)).toHaveLength(1);
     } finally {

@@ -1,17 +1,12 @@
 import { describe, expect, it } from 'vitest';
 import { Subject, lastValueFrom, toArray } from 'rxjs';
 import { processLatest, type LatestStats } from '../../src/ingest/flow.js';
-
-function deferred(): { promise: Promise<void>; resolve: () => void } {
-  let resolve!: () => void;
-  const promise = new Promise<void>((r) => (resolve = r));
-  return { promise, resolve };
-}
+import { deferred, type Deferred } from '../support/deferred.js';
 
 describe('processLatest', () => {
   it('keeps only the newest waiting item while busy and counts the rest as dropped', async () => {
     const source = new Subject<number>();
-    const gates = new Map<number, ReturnType<typeof deferred>>();
+    const gates = new Map<number, Deferred<void>>();
     const started: number[] = [];
     const stats: LatestStats = { processed: 0, dropped: 0 };
     const results = lastValueFrom(

@@ -1,17 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { OrderedPipeline } from '../../src/ingest/ordered-pipeline.js';
+import { deferred } from '../support/deferred.js';
 
 /** A promise settled from outside, to order events by hand instead of by timers. */
-function deferred<T>(): { promise: Promise<T>; resolve(value: T): void; reject(error: unknown): void } {
-  let resolve!: (value: T) => void;
-  let reject!: (error: unknown) => void;
-  const promise = new Promise<T>((res, rej) => {
-    resolve = res;
-    reject = rej;
-  });
-  return { promise, resolve, reject };
-}
-
 const settle = () => new Promise((resolve) => setImmediate(resolve));
 
 describe('OrderedPipeline', () => {

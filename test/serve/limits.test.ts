@@ -4,12 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { WorkLimiter, WorkLimiterFullError } from '../../src/util/work-limiter.js';
 import { FileCache } from '../../src/util/file-cache.js';
-
-function deferred(): { promise: Promise<void>; resolve: () => void } {
-  let resolve!: () => void;
-  const promise = new Promise<void>((r) => (resolve = r));
-  return { promise, resolve };
-}
+import { deferred } from '../support/deferred.js';
 
 describe('work limiter', () => {
   it('runs at most `concurrency` jobs, queues `queue` more in order, refuses beyond', async () => {
