@@ -2,9 +2,8 @@ import { InvalidArgumentError } from 'commander';
 import type { Box } from '../detect/box.js';
 import type { Detector } from '../detect/detector.js';
 import { decodeImage } from '../image/load.js';
-import { describeQuery, typicalFrameSize } from '../search/describe-query.js';
+import { describeExamples, typicalFrameSize } from '../search/describe-query.js';
 import { IndexStore } from '../index/index-store.js';
-import { combineExamples } from '../search/examples.js';
 import { expansion, searchByExample, type TrackHit } from '../search/search.js';
 import { formatClock } from '../ingest/progress.js';
 import { contactSheet } from '../clip/thumbnail.js';
@@ -42,15 +41,10 @@ export function parseBoxOption(value: string): Box {
 
 /** Searches with one or more views of the object (several images are combined: examples.ts). */
 export async function searchCommand(dasr: Detector, imagePaths: readonly string[], options: SearchCommandOptions): Promise<TrackHit[]> {
-  const boxes = options.box ?? [];
-  if (boxes.length !== 0 && boxes.length !== imagePaths.length) throw new Error(`${boxes.length} --box for ${imagePaths.length} images: give none, or one per image in the same order`);
   const images = await Promise.all(imagePaths.map((path) => decodeImage(path)));
   const store = await IndexStore.open(options.data, { access: 'read' });
   try {
-    const frameSize = typicalFrameSize(store, options.video);
-    const examples: Float32Array[] = [];
-    for (const [i, image] of images.entries()) examples.push(await describeQuery(dasr, image, boxes[i], frameSize));
-    const query = combineExamples(examples);
+    const query = await describeExamples(dasr, images, options.box ?? [], typicalFrameSize(store, options.video));
     if (query.length !== store.dim) {
       throw new Error(
         `the query descriptor is ${query.length}-d but ${options.data} indexes ${store.dim}-d descriptors: ` +

@@ -2,6 +2,7 @@ import type { Box } from '../detect/box.js';
 import type { Detector } from '../detect/detector.js';
 import type { DecodedImage } from '../image/load.js';
 import type { IndexStore } from '../index/index-store.js';
+import { combineExamples } from './examples.js';
 
 export interface FrameSize {
   width: number;
@@ -25,4 +26,15 @@ export function typicalFrameSize(store: IndexStore, videoIds?: readonly number[]
 export function describeQuery(detector: Detector, image: DecodedImage, box: Box | undefined, frames: FrameSize | null): Promise<Float32Array> {
   if (box || !frames) return detector.describe(image, box);
   return detector.describeCrop(image, frames);
+}
+
+/**
+ * One query from several views of the object, each described as describeQuery does (with `boxes[i]`, or none for
+ * all), then combined (examples.ts). One after another: the detector runs one image at a time anyway.
+ */
+export async function describeExamples(detector: Detector, images: readonly DecodedImage[], boxes: readonly Box[], frames: FrameSize | null): Promise<Float32Array> {
+  if (boxes.length !== 0 && boxes.length !== images.length) throw new RangeError(`${boxes.length} boxes for ${images.length} images: give none, or one per image in the same order`);
+  const descriptors: Float32Array[] = [];
+  for (const [i, image] of images.entries()) descriptors.push(await describeQuery(detector, image, boxes[i], frames));
+  return combineExamples(descriptors);
 }
