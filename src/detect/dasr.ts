@@ -147,10 +147,7 @@ export class Dasr {
   async describe(image: DecodedImage, box?: Box): Promise<Float32Array> {
     const prepared = this.prepare(image);
     const region = box ?? ([0, 0, image.width, image.height] as Box);
-    validateBox(region, image.width, image.height);
-    if (pixelSpread(image, clipBox(region, image.width, image.height)) < MIN_QUERY_PIXEL_SPREAD) {
-      throw new DasrInputError('no-object', `box [${region.join(', ')}] is a flat colour: there is no object to search for in it`);
-    }
+    assertQueryRegion(image, region, `box [${region.join(', ')}]`);
     const outputs = await this.backbone.forward(prepared.tensor, prepared.height, prepared.width);
     const inputBox = scaleBox(clipBox(region, image.width, image.height), prepared.width / image.width, prepared.height / image.height);
     return this.describePooled(this.poolingMap(outputs), inputBox);
@@ -168,10 +165,7 @@ export class Dasr {
   async describeCrop(crop: DecodedImage, frame: { width: number; height: number }): Promise<Float32Array> {
     const canvas = cropAtFrameScale(crop, frame, this.config.longSide);
     if (!canvas) return this.describe(crop);
-    validateBox([0, 0, crop.width, crop.height], crop.width, crop.height); // refuses crops under MIN_QUERY_BOX_SIDE
-    if (pixelSpread(crop, [0, 0, crop.width, crop.height]) < MIN_QUERY_PIXEL_SPREAD) {
-      throw new DasrInputError('no-object', `the ${crop.width}×${crop.height} crop is a flat colour: there is no object to search for in it`);
-    }
+    assertQueryRegion(crop, [0, 0, crop.width, crop.height], `the ${crop.width}×${crop.height} crop`); // refuses crops under MIN_QUERY_BOX_SIDE
     const outputs = await this.backbone.forward(canvas.tensor, canvas.height, canvas.width);
     return this.describePooled(this.poolingMap(outputs), canvas.box);
   }
@@ -283,5 +277,13 @@ function validateBox(box: Box, width: number, height: number): void {
       'box-too-small',
       `box [${box.join(', ')}] is ${(cx2 - cx1).toFixed(0)}×${(cy2 - cy1).toFixed(0)} px inside the image; a query needs at least ${MIN_QUERY_BOX_SIDE}×${MIN_QUERY_BOX_SIDE} px (DASR is unreliable below 32×32)`,
     );
+  }
+}
+
+/** A query region must be a valid box of the image with some contrast in it: a flat colour holds no object. */
+function assertQueryRegion(image: DecodedImage, region: Box, named: string): void {
+  validateBox(region, image.width, image.height);
+  if (pixelSpread(image, clipBox(region, image.width, image.height)) < MIN_QUERY_PIXEL_SPREAD) {
+    throw new DasrInputError('no-object', `${named} is a flat colour: there is no object to search for in it`);
   }
 }
