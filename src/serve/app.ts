@@ -252,7 +252,7 @@ export async function buildApp(service: DasrService): Promise<FastifyInstance> {
   // Another owner's stream or subscription answers as one that does not exist: its id tells nothing.
   const ownStream = (request: FastifyRequest, id: number) => {
     const status = service.streams.status(id);
-    if (!status || !mayAccess(request.principal!, status.owner!)) throw new ApiError('not-found', `no stream ${id}`);
+    if (!status || !mayAccess(request.principal!, status.owner)) throw new ApiError('not-found', `no stream ${id}`);
     return status;
   };
   app.get('/v1/streams', async (request) => ({ streams: service.streams.list(request.principal!) }));

@@ -25,6 +25,7 @@ export interface StreamSpec {
 }
 
 export interface StreamStatus extends StreamSpec {
+  owner: string;
   state: LiveState;
   /** the index's video id of the current run */
   videoId: number;
@@ -101,7 +102,7 @@ export class LiveStreams {
 
   /** The streams `principal` may see (all, without one: the service's own view). */
   list(principal?: Principal): StreamStatus[] {
-    return [...this.running.keys()].map((id) => this.status(id)!).filter((s) => !principal || mayAccess(principal, s.owner!));
+    return [...this.running.keys()].map((id) => this.status(id)!).filter((s) => !principal || mayAccess(principal, s.owner));
   }
 
   status(id: number): StreamStatus | undefined {
