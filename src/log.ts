@@ -10,8 +10,13 @@ export interface Logger {
   error(message: string): void;
 }
 
+/** The level set by DASR_LOG_LEVEL (default info). */
+export function configuredLogLevel(): LogLevel {
+  return (process.env.DASR_LOG_LEVEL as LogLevel | undefined) ?? 'info';
+}
+
 export function createLogger(
-  level: LogLevel = (process.env.DASR_LOG_LEVEL as LogLevel | undefined) ?? 'info',
+  level: LogLevel = configuredLogLevel(),
   write: (line: string) => void = (line) => process.stderr.write(`${line}\n`),
 ): Logger {
   const threshold = ORDER[level] ?? ORDER.info;

@@ -18,6 +18,7 @@ import { DEFAULT_DASR_CONFIG, type DasrConfig } from '../detect/config.js';
 import type { Box } from '../detect/box.js';
 import { SERVE_DEFAULTS } from '../serve/config.js';
 import { resolve } from 'node:path';
+import { configuredLogLevel } from '../log.js';
 
 const program = new Command('dasr')
   .description('Find where an object appears in videos and live streams, by example (DASR on ResNet-50).')
@@ -199,7 +200,8 @@ program
   .option('--max-streams <n>', 'live streams followed at once', integer, SERVE_DEFAULTS.maxStreams)
   .option('--media-jobs <n>', 'clips and thumbnails cut at once (one ffmpeg each; 16 more may wait)', integer, SERVE_DEFAULTS.mediaConcurrency)
   .option('--clip-cache-mb <n>', 'size of the clip cache; the least recently served clips go first', integer, SERVE_DEFAULTS.clipCacheBytes / 2 ** 20)
-  .action(async (options: { data: string; host: string; port: number; root?: string[]; allowProtocols: string; allowPrivateHosts?: boolean; allowListeners?: boolean; still: number; maxStreams: number; mediaJobs: number; clipCacheMb: number; maxUploadMb: number; interval: number; scene: number; queue: number }) => {
+  .option('--no-access-log', 'no access log (by default one JSON line per HTTP request on stderr)')
+  .action(async (options: { data: string; accessLog: boolean; host: string; port: number; root?: string[]; allowProtocols: string; allowPrivateHosts?: boolean; allowListeners?: boolean; still: number; maxStreams: number; mediaJobs: number; clipCacheMb: number; maxUploadMb: number; interval: number; scene: number; queue: number }) => {
     const { serveCommand } = await import('./serve-command.js');
     const g = program.opts<GlobalOptions>();
     await serveCommand({
@@ -220,6 +222,7 @@ program
       mediaConcurrency: Math.max(1, options.mediaJobs),
       mediaQueue: SERVE_DEFAULTS.mediaQueue,
       clipCacheBytes: options.clipCacheMb * 2 ** 20,
+      accessLog: options.accessLog && configuredLogLevel(),
       detector: {
         backbone: { device: parseDevice(g.device), threads: g.threads, cacheDir: g.modelCache, topDown: g.topdown },
         config: { variant: g.variant, longSide: g.longSide, nmsIou: g.nms, poolingLayer: g.pooling, maxPeaks: g.maxPeaks, objectRegions: g.objectRegions ?? false },

@@ -2,14 +2,15 @@
  * The HTTP API (Fastify) over a DasrService: videos, streams, search, media, subscriptions, health, metrics,
  * OpenAPI, and the web UI's static files. WebSocket subscriptions are attached by live-socket.ts.
  */
-import { createReadStream, createWriteStream, existsSync, mkdirSync, readdirSync, realpathSync, statSync } from 'node:fs';
+import { createWriteStream, existsSync, mkdirSync, readdirSync, realpathSync, statSync } from 'node:fs';
 import { rename, rm } from 'node:fs/promises';
 import { pipeline } from 'node:stream/promises';
 import { createHash, randomUUID } from 'node:crypto';
-import { dirname, extname, join, relative, resolve, sep, isAbsolute } from 'node:path';
+import { basename, dirname, extname, join, relative, resolve, sep, isAbsolute } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import multipart, { type MultipartFile } from '@fastify/multipart';
+import serveStatic from '@fastify/static';
 import type { Box } from '../detect/box.js';
 import type { VideoSummary } from '../index/database.js';
 import { decodeImage } from '../image/load.js';
@@ -22,8 +23,8 @@ import { parseBoxText, searchJson } from '../search/search-json.js';
 import { SourceError } from '../source/source-spec.js';
 import { TokenCheck, mayAccess, presentedToken, roleRefusal, type Principal } from './auth.js';
 import { ApiError, type ApiErrorCode } from './errors.js';
-import { openApiDocument } from './openapi.js';
-import { parseRange } from './range.js';
+import { ROUTES } from './api-schemas.js';
+import { registerOpenApi } from './openapi.js';
 import { regionThumbnailPath } from './subscriptions.js';
 import { uploadDir, type DasrService } from './service.js';
 import { writeFileAtomic } from '../util/atomic-file.js';
@@ -54,20 +55,18 @@ export const SECURITY_HEADERS: Readonly<Record<string, string>> = Object.freeze(
   'permissions-policy': 'camera=(), microphone=(), geolocation=()',
 });
 
-const WEB_FILES: Record<string, string> = { '/': 'index.html', '/app.js': 'app.js', '/style.css': 'style.css' };
-const CONTENT_TYPES: Record<string, string> = { '.html': 'text/html; charset=utf-8', '.js': 'text/javascript; charset=utf-8', '.css': 'text/css; charset=utf-8' };
-const PUBLIC_PATHS = new Set(['/health', ...Object.keys(WEB_FILES)]);
+/** The UI's files need no token (they hold no data; every API call they make does). */
+const PUBLIC_PATHS = new Set(['/health', '/', ...readdirSync(WEB_DIR).map((file) => `/${file}`)]);
 const VIDEO_EXTENSIONS = new Set(['.mp4', '.mov', '.mkv', '.webm', '.avi', '.ts', '.m4v', '.mpg', '.mpeg', '.flv', '.wmv']);
 const JSON_BODY_LIMIT = 1 * 2 ** 20;
-
-const idParams = { type: 'object', required: ['id'], properties: { id: { type: 'integer', minimum: 1 } }, additionalProperties: false } as const;
 
 export async function buildApp(service: DasrService): Promise<FastifyInstance> {
   const config = service.config;
   const tokens = new TokenCheck(config.tokens);
   const app = Fastify({
     bodyLimit: JSON_BODY_LIMIT,
-    logger: false,
+    // Access logs (pino, one JSON line per request) on stderr, where the service's own log goes.
+    logger: config.accessLog ? { level: config.accessLog, stream: process.stderr } : false,
     ajv: { customOptions: { removeAdditional: false, coerceTypes: true, allErrors: false } },
     // Routing errors (a path parameter over 100 characters, a malformed %-escape) skip the error handler: give
     // them the API's error shape too.
@@ -78,6 +77,10 @@ export async function buildApp(service: DasrService): Promise<FastifyInstance> {
   await app.register(multipart, {
     limits: { fileSize: config.maxUploadBytes, files: 1, fields: 16, fieldSize: 64 * 1024, parts: 20, headerPairs: 100 },
   });
+
+  await registerOpenApi(app);
+  // The UI's files, and reply.sendFile for media (one byte range, conditional requests: what video players need).
+  await app.register(serveStatic, { root: WEB_DIR, wildcard: false });
 
   app.decorateRequest('principal', null);
   app.addHook('onRequest', async (request) => {
@@ -111,47 +114,44 @@ export async function buildApp(service: DasrService): Promise<FastifyInstance> {
   });
 
   // ---- health, metrics, description, UI ----
-  app.get('/health', async () => ({ status: 'ok' }));
-  app.get('/ready', async (_request, reply) => {
+  app.get('/health', { schema: ROUTES.health }, async () => ({ status: 'ok' }));
+  app.get('/ready', { schema: ROUTES.ready }, async (_request, reply) => {
     const workers = service.workers();
     const ready = workers.every((w) => w.state === 'running');
     return reply.status(ready ? 200 : 503).send({ ready, regions: service.store.db.regionCount(), variant: service.ingestDetector.config.variant, workers });
   });
-  app.get('/metrics', async (_request, reply) => reply.type('text/plain; version=0.0.4').send(await service.metrics.text()));
-  app.get('/openapi.json', async () => openApiDocument());
-  for (const [route, file] of Object.entries(WEB_FILES)) {
-    app.get(route, async (_request, reply) => reply.type(CONTENT_TYPES[extname(file)]!).header('cache-control', 'no-cache').send(createReadStream(join(WEB_DIR, file))));
-  }
+  app.get('/metrics', { schema: ROUTES.metrics }, async (_request, reply) => reply.type('text/plain; version=0.0.4').send(await service.metrics.text()));
+  app.get('/openapi.json', { schema: ROUTES.openapi }, async () => app.swagger());
 
   // ---- videos ----
-  app.get('/v1/videos', async () => ({ videos: service.store.db.listVideos().map((v) => videoView(service, v)), jobs: service.jobs.list() }));
+  app.get('/v1/videos', { schema: ROUTES.listVideos }, async () => ({ videos: service.store.db.listVideos().map((v) => videoView(service, v)), jobs: service.jobs.list() }));
 
-  app.get('/v1/videos/:id', { schema: { params: idParams } }, async (request) => {
+  app.get('/v1/videos/:id', { schema: ROUTES.getVideo }, async (request) => {
     const { id } = request.params as { id: number };
     const [video] = service.store.db.listVideos({ id });
     if (!video) throw new ApiError('not-found', `no video ${id}`);
     return videoView(service, video);
   });
 
-  app.post('/v1/videos', async (request, reply) => {
+  app.post('/v1/videos', { schema: ROUTES.addVideo }, async (request, reply) => {
     let path: string;
     let uploaded = false;
     if (request.isMultipart()) {
       path = await receiveUpload(request, service);
       uploaded = true;
     } else {
-      const body = request.body as { path?: unknown } | undefined;
-      if (!body || typeof body !== 'object' || typeof body.path !== 'string' || Object.keys(body).some((k) => k !== 'path')) {
-        throw new ApiError('bad-request', 'send a multipart upload (field "file") or JSON {"path": "<file under a configured root>"}');
+      // A JSON body was validated by the route's schema; any other parsed body (text) is the wrong kind.
+      if (typeof request.body !== 'object' || request.body === null) {
+        throw new ApiError('unsupported-media-type', 'send a multipart upload (field "file") or JSON {"path": "<file under a configured root>"}');
       }
-      path = confinedPath(body.path, config.pathRoots);
+      path = confinedPath((request.body as { path: string }).path, config.pathRoots);
       await checkVideo(path, false);
     }
     const job = service.jobs.submit(path, uploaded);
     return reply.status(202).send({ job });
   });
 
-  app.delete('/v1/videos/:id', { schema: { params: idParams } }, async (request, reply) => {
+  app.delete('/v1/videos/:id', { schema: ROUTES.deleteVideo }, async (request, reply) => {
     const { id } = request.params as { id: number };
     const video = service.store.db.getVideo(id);
     if (!video || video.status === 'deleted') throw new ApiError('not-found', `no video ${id}`);
@@ -170,7 +170,7 @@ export async function buildApp(service: DasrService): Promise<FastifyInstance> {
   });
 
   // ---- media: thumbnails and clips ----
-  app.get('/v1/regions/:id/thumbnail', { schema: { params: idParams } }, async (request, reply) => {
+  app.get('/v1/regions/:id/thumbnail', { schema: ROUTES.regionThumbnail }, async (request, reply) => {
     const { id } = request.params as { id: number };
     const region = service.store.db.regionsByIds([id])[0];
     if (!region) throw new ApiError('not-found', `no region ${id}`);
@@ -182,41 +182,28 @@ export async function buildApp(service: DasrService): Promise<FastifyInstance> {
       const jpeg = await service.media.run((signal) => hitThumbnail(hit, { width: Math.min(640, video.width ?? 640), signal }), clientGone(reply));
       await writeFileAtomic(file, jpeg);
     }
-    return sendFile(request, reply, file, 'image/jpeg');
+    return sendFile(reply, file);
   });
 
-  const clipQuery = {
-    type: 'object',
-    properties: { pad: { type: 'number', minimum: 0, maximum: 60 }, boxes: { type: 'boolean' } },
-    additionalProperties: false,
-  } as const;
-
-  app.get('/v1/tracks/:id/clip', { schema: { params: idParams, querystring: clipQuery } }, async (request, reply) => {
+  app.get('/v1/tracks/:id/clip', { schema: ROUTES.trackClip }, async (request, reply) => {
     const { id } = request.params as { id: number };
     const query = request.query as { pad?: number; boxes?: boolean };
     const track = service.store.db.getTrack(id);
     if (!track) throw new ApiError('not-found', `no track ${id}`);
     const boxes = query.boxes === false ? undefined : service.store.db.regionsOfTrack(id).map((r) => ({ t: r.t, box: r.box }));
     const file = await clipFile(service, track.videoId, track.firstT, track.lastT, query.pad ?? 1, boxes, clientGone(reply));
-    return sendFile(request, reply, file, 'video/mp4');
+    return sendFile(reply, file);
   });
 
-  const spanQuery = {
-    type: 'object',
-    required: ['start', 'end'],
-    properties: { start: { type: 'number', minimum: 0 }, end: { type: 'number', minimum: 0 }, pad: { type: 'number', minimum: 0, maximum: 60 } },
-    additionalProperties: false,
-  } as const;
-
-  app.get('/v1/videos/:id/clip', { schema: { params: idParams, querystring: spanQuery } }, async (request, reply) => {
+  app.get('/v1/videos/:id/clip', { schema: ROUTES.videoClip }, async (request, reply) => {
     const { id } = request.params as { id: number };
     const query = request.query as { start: number; end: number; pad?: number };
     const file = await clipFile(service, id, query.start, query.end, query.pad ?? 0, undefined, clientGone(reply));
-    return sendFile(request, reply, file, 'video/mp4');
+    return sendFile(reply, file);
   });
 
   // ---- search ----
-  app.post('/v1/search', async (request) => {
+  app.post('/v1/search', { schema: ROUTES.search }, async (request) => {
     const started = performance.now();
     const form = await readSearchForm(request, config.maxImageBytes);
     const images = await Promise.all(form.images.map((bytes) => decodeImage(bytes, { maxPixels: config.maxImagePixels })));
@@ -255,29 +242,16 @@ export async function buildApp(service: DasrService): Promise<FastifyInstance> {
     if (!status || !mayAccess(request.principal!, status.owner)) throw new ApiError('not-found', `no stream ${id}`);
     return status;
   };
-  app.get('/v1/streams', async (request) => ({ streams: service.streams.list(request.principal!) }));
-  app.get('/v1/streams/:id', { schema: { params: idParams } }, async (request) => ownStream(request, (request.params as { id: number }).id));
-  app.post(
-    '/v1/streams',
-    {
-      schema: {
-        body: {
-          type: 'object',
-          required: ['url'],
-          properties: { url: { type: 'string', minLength: 1, maxLength: 2048 }, interval: { type: 'number', exclusiveMinimum: 0, maximum: 3600 }, name: { type: 'string', maxLength: 200 } },
-          additionalProperties: false,
-        },
-      },
-    },
-    async (request, reply) => {
-      const body = request.body as { url: string; interval?: number; name?: string };
-      // Only URLs: a path would be stat'ed relative to the service's directory (an existence oracle, and an
-      // existing file made LiveStreams.add throw a TypeError, answered 500).
-      if (!/^[a-zA-Z][a-zA-Z0-9+.-]*:/.test(body.url)) throw new ApiError('bad-request', 'a live stream needs a URL (rtsp://, http://, …); upload or index files as videos');
-      return reply.status(201).send(await service.streams.add(body.url, body.interval ?? config.interval, body.name ?? null, request.principal!.owner));
-    },
-  );
-  app.delete('/v1/streams/:id', { schema: { params: idParams } }, async (request, reply) => {
+  app.get('/v1/streams', { schema: ROUTES.listStreams }, async (request) => ({ streams: service.streams.list(request.principal!) }));
+  app.get('/v1/streams/:id', { schema: ROUTES.getStream }, async (request) => ownStream(request, (request.params as { id: number }).id));
+  app.post('/v1/streams', { schema: ROUTES.addStream }, async (request, reply) => {
+    const body = request.body as { url: string; interval?: number; name?: string };
+    // Only URLs: a path would be stat'ed relative to the service's directory (an existence oracle, and an
+    // existing file made LiveStreams.add throw a TypeError, answered 500).
+    if (!/^[a-zA-Z][a-zA-Z0-9+.-]*:/.test(body.url)) throw new ApiError('bad-request', 'a live stream needs a URL (rtsp://, http://, …); upload or index files as videos');
+    return reply.status(201).send(await service.streams.add(body.url, body.interval ?? config.interval, body.name ?? null, request.principal!.owner));
+  });
+  app.delete('/v1/streams/:id', { schema: ROUTES.deleteStream }, async (request, reply) => {
     const { id } = request.params as { id: number };
     ownStream(request, id);
     if (!(await service.streams.remove(id))) throw new ApiError('not-found', `no stream ${id}`);
@@ -285,8 +259,8 @@ export async function buildApp(service: DasrService): Promise<FastifyInstance> {
   });
 
   // ---- subscriptions (created over WebSocket, listed and removed here) ----
-  app.get('/v1/subscriptions', async (request) => ({ subscriptions: service.hub.list(request.principal!) }));
-  app.delete('/v1/subscriptions/:id', { schema: { params: { type: 'object', required: ['id'], properties: { id: { type: 'string', format: 'uuid' } } } } }, async (request, reply) => {
+  app.get('/v1/subscriptions', { schema: ROUTES.listSubscriptions }, async (request) => ({ subscriptions: service.hub.list(request.principal!) }));
+  app.delete('/v1/subscriptions/:id', { schema: ROUTES.deleteSubscription }, async (request, reply) => {
     const { id } = request.params as { id: string };
     const subscription = service.hub.get(id);
     if (!subscription || !mayAccess(request.principal!, subscription.owner) || !service.hub.remove(id)) throw new ApiError('not-found', `no subscription ${id}`);
@@ -514,17 +488,9 @@ function clipPrefix(videoId: number): string {
   return `video-${videoId}-`;
 }
 
-/** A file with HTTP range support (206 for one satisfiable range, 416 otherwise), as browsers need for video. */
-function sendFile(request: FastifyRequest, reply: FastifyReply, file: string, type: string): FastifyReply {
-  const size = statSync(file).size;
-  const range = parseRange(typeof request.headers.range === 'string' ? request.headers.range : undefined, size);
-  void reply.header('accept-ranges', 'bytes').type(type);
-  if (!range) return reply.header('content-length', size).send(createReadStream(file));
-  return reply
-    .status(206)
-    .header('content-range', `bytes ${range.start}-${range.end}/${size}`)
-    .header('content-length', range.end - range.start + 1)
-    .send(createReadStream(file, { start: range.start, end: range.end }));
+/** A media file (clip or thumbnail) through @fastify/static: 206 for one satisfiable range, 416 past the end. */
+function sendFile(reply: FastifyReply, file: string): FastifyReply {
+  return reply.sendFile(basename(file), dirname(file));
 }
 
 
@@ -559,7 +525,8 @@ export function toApiError(error: unknown): ApiError {
   };
   if (e?.code && fastifyCodes[e.code]) return new ApiError(fastifyCodes[e.code]!, message);
   if (typeof e?.statusCode === 'number' && e.statusCode >= 400 && e.statusCode < 500) {
-    return new ApiError(e.statusCode === 413 ? 'too-large' : e.statusCode === 415 ? 'unsupported-media-type' : 'bad-request', message);
+    const codes: Record<number, ApiErrorCode> = { 413: 'too-large', 415: 'unsupported-media-type', 416: 'range-not-satisfiable' };
+    return new ApiError(codes[e.statusCode] ?? 'bad-request', message);
   }
   return new ApiError('internal', 'internal error');
 }

@@ -5,6 +5,7 @@ import type { DetectorWorkerData } from '../detect/detector-thread.js';
 import { DEFAULT_ALLOWED_PROTOCOLS } from '../source/source-spec.js';
 import type { HostPolicy } from '../source/host-policy.js';
 import { generateToken } from './auth.js';
+import type { LogLevel } from '../log.js';
 
 export interface ServeConfig {
   host: string;
@@ -39,6 +40,8 @@ export interface ServeConfig {
   clipCacheBytes: number;
   /** live streams followed at once */
   maxStreams: number;
+  /** one JSON line per HTTP request on stderr (Fastify's pino logger) at info level, shown from this level; false: none */
+  accessLog?: LogLevel | false;
   /** live-source timeouts (tests shorten them) */
   streamIoTimeoutMs?: number;
   streamBackoff?: { initialMs: number; maxMs: number };

@@ -90,6 +90,16 @@ describe('the HTTP API', () => {
     const outside = await server.api(clipUrl, { headers: { range: `bytes=${bytes.length}-` } });
     expect(outside.status).toBe(416);
     expect(((await outside.json()) as { error: { code: string } }).error.code).toBe('range-not-satisfiable');
+    for (const range of ['bytes=-0', 'bytes=9-3', 'bytes=a-b']) expect((await server.api(clipUrl, { headers: { range } })).status, range).toBe(416);
+    const clamped = await server.api(clipUrl, { headers: { range: `bytes=${bytes.length - 5}-${bytes.length + 500}` } });
+    expect(clamped.status).toBe(206);
+    expect(Buffer.from(await clamped.arrayBuffer())).toEqual(bytes.subarray(bytes.length - 5));
+    // Forms answered with the whole file: another unit, several ranges.
+    for (const range of ['items=0-1', 'bytes=0-1,5-6']) {
+      const answer = await server.api(clipUrl, { headers: { range } });
+      expect(answer.status, range).toBe(200);
+      expect(Buffer.from(await answer.arrayBuffer()).length, range).toBe(bytes.length);
+    }
   });
 
   it('combines several views of the object (one box per image) and refuses boxes that do not pair with the images', async () => {

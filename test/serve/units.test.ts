@@ -3,31 +3,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { availableParallelism } from 'node:os';
-import { parseRange } from '../../src/serve/range.js';
 import { TokenCheck, presentedToken } from '../../src/serve/auth.js';
 import { confinedPath, toApiError } from '../../src/serve/app.js';
 import { ApiError } from '../../src/serve/errors.js';
 import { parseBoxText } from '../../src/search/search-json.js';
 import { resolveTokens, splitInferenceThreads } from '../../src/serve/config.js';
-
-describe('parseRange', () => {
-  it('reads the three single-range forms and clamps the end', () => {
-    expect(parseRange('bytes=0-99', 1000)).toEqual({ start: 0, end: 99 });
-    expect(parseRange('bytes=900-', 1000)).toEqual({ start: 900, end: 999 });
-    expect(parseRange('bytes=-100', 1000)).toEqual({ start: 900, end: 999 });
-    expect(parseRange('bytes=-5000', 1000)).toEqual({ start: 0, end: 999 });
-    expect(parseRange('bytes=990-5000', 1000)).toEqual({ start: 990, end: 999 });
-  });
-
-  it('answers with the whole file for no header, other units, several ranges or a reversed range', () => {
-    for (const header of [undefined, 'items=0-1', 'bytes=0-1,5-6', 'bytes=-', 'bytes=9-3', 'bytes=a-b']) expect(parseRange(header, 1000)).toBeNull();
-  });
-
-  it('refuses ranges outside the file', () => {
-    expect(() => parseRange('bytes=1000-', 1000)).toThrow(ApiError);
-    expect(() => parseRange('bytes=-0', 1000)).toThrow(/outside/);
-  });
-});
 
 describe('tokens', () => {
   const check = new TokenCheck(['a-long-enough-token-1', 'another-long-token-22']);
