@@ -10,7 +10,7 @@ export function parseClipTarget(args: readonly string[]): ClipTarget {
   const track = args.length === 1 ? /^track:(\d+)$/.exec(args[0]!) : null;
   if (track) return { track: Number(track[1]) };
   if (args.length === 3) {
-    const [video, from, to] = args.map(Number) as [number, number, number];
+    const [video, from, to] = args.map((arg) => (arg.trim() === '' ? Number.NaN : Number(arg))) as [number, number, number];
     if (Number.isInteger(video) && Number.isFinite(from) && Number.isFinite(to)) return { video, from, to };
   }
   throw new InvalidArgumentError('expected track:<id> (a search hit) or <video id> <t0> <t1> (seconds)');

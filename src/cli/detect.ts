@@ -12,9 +12,10 @@ export function detectionJson(detection: Detection): object {
   };
 }
 
-export async function detectCommand(dasr: Detector, path: string, options: { out?: string; json?: boolean }): Promise<void> {
+/** The image is read before DASR starts (`startDasr`), so a bad path fails at once. */
+export async function detectCommand(startDasr: () => Promise<Detector>, path: string, options: { out?: string; json?: boolean }): Promise<void> {
   const image = await decodeImage(path);
-  const detection = await dasr.detect(image);
+  const detection = await (await startDasr()).detect(image);
   if (options.out) {
     const picture = await drawDetections(
       image,

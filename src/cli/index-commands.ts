@@ -2,6 +2,7 @@ import type { Detector } from '../detect/detector.js';
 import { IndexStore } from '../index/index-store.js';
 import { ingestFile } from '../ingest/ingest-file.js';
 import { LiveIngestion } from '../ingest/ingest-live.js';
+import { probeVideo } from '../decode/probe.js';
 import { parseSource } from '../source/source-spec.js';
 import { progressPrinter } from '../ingest/progress.js';
 import type { VideoSummary } from '../index/database.js';
@@ -11,11 +12,14 @@ export function videoJson(v: VideoSummary): object {
   return { id: v.id, path: v.path, duration: v.duration, keyframes: v.keyframeCount, regions: v.regionCount, tracks: v.trackCount, status: v.status };
 }
 
+/** Every input is checked (a readable video file, or a live source the policy allows) before DASR starts (`startDasr`). */
 export async function indexCommand(
-  dasr: Detector,
+  startDasr: () => Promise<Detector>,
   inputs: readonly string[],
   options: { data: string; interval: number; scene: number; still: number; force?: boolean },
 ): Promise<void> {
+  for (const input of inputs) if (parseSource(input).kind === 'file') await probeVideo(input);
+  const dasr = await startDasr();
   // A new data directory takes the detector's descriptor length; an existing one of another length is refused.
   const store = await IndexStore.open(options.data, { dim: dasr.featureDim, writer: 'dasr index' });
   const abort = new AbortController();

@@ -40,11 +40,12 @@ export function parseBoxOption(value: string): Box {
 }
 
 /** Searches with one or more views of the object (several images are combined: examples.ts). */
-export async function searchCommand(dasr: Detector, imagePaths: readonly string[], options: SearchCommandOptions): Promise<TrackHit[]> {
+/** The images and the index are opened before DASR starts (`startDasr`), so bad input fails at once. */
+export async function searchCommand(startDasr: () => Promise<Detector>, imagePaths: readonly string[], options: SearchCommandOptions): Promise<TrackHit[]> {
   const images = await Promise.all(imagePaths.map((path) => decodeImage(path)));
   const store = await IndexStore.open(options.data, { access: 'read' });
   try {
-    const query = await describeExamples(dasr, images, options.box ?? [], typicalFrameSize(store, options.video));
+    const query = await describeExamples(await startDasr(), images, options.box ?? [], typicalFrameSize(store, options.video));
     if (query.length !== store.dim) {
       throw new Error(
         `the query descriptor is ${query.length}-d but ${options.data} indexes ${store.dim}-d descriptors: ` +

@@ -1,4 +1,4 @@
-import { readdirSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, statSync } from 'node:fs';
 import { extname, join } from 'node:path';
 import type { Detector } from '../detect/detector.js';
 import { fitWhitening, saveWhitening, whiteningWarning } from '../detect/whitening.js';
@@ -11,6 +11,7 @@ const IMAGE_EXTENSIONS = new Set(['.jpg', '.jpeg', '.png', '.webp']);
 export function collectImages(inputs: readonly string[]): string[] {
   const found: string[] = [];
   const visit = (path: string): void => {
+    if (!existsSync(path)) throw new Error(`no such file or directory: ${path}`);
     if (statSync(path).isDirectory()) {
       for (const entry of readdirSync(path).sort()) visit(join(path, entry));
     } else if (IMAGE_EXTENSIONS.has(extname(path).toLowerCase())) {
@@ -32,7 +33,7 @@ export interface WhitenFitOptions {
  * keeps more directions than the training vectors span.
  */
 export async function whitenFitCommand(
-  dasr: Detector,
+  startDasr: () => Promise<Detector>,
   inputs: readonly string[],
   out: string,
   log: (line: string) => void,
@@ -40,6 +41,7 @@ export async function whitenFitCommand(
 ): Promise<void> {
   const images = collectImages(inputs);
   if (images.length === 0) throw new Error(`no images (${[...IMAGE_EXTENSIONS].join(', ')}) found in ${inputs.join(', ')}`);
+  const dasr = await startDasr();
   const features: Float32Array[] = [];
   for (const [i, path] of images.entries()) {
     try {

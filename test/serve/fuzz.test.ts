@@ -2,15 +2,16 @@
  * Fuzzed and hostile requests against a running service: every one must be answered with a 4xx in the API's error
  * shape (or a 2xx where it was in fact valid), never a 5xx or a crash, and none may change what is stored.
  */
-import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { randomUUID } from 'node:crypto';
 import { tmpdir } from 'node:os';
-import { join, relative } from 'node:path';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import WebSocket from 'ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ERROR_STATUS } from '../../src/serve/errors.js';
 import { mulberry32 } from '../support/random.js';
+import { storedFiles } from '../support/stored-files.js';
 import { startTestServer, waitFor, type TestServer } from '../support/serve.js';
 
 const fixture = (name: string): string => fileURLToPath(new URL(`../../fixtures/videos/${name}`, import.meta.url));
@@ -76,22 +77,6 @@ function form(parts: [name: string, value: string | Buffer, filename?: string][]
 /** A raw multipart body (for bodies FormData cannot make). */
 function rawPart(boundary: string, name: string, content: string, filename?: string): string {
   return `--${boundary}\r\nContent-Disposition: form-data; name="${name}"${filename ? `; filename="${filename}"` : ''}\r\n${filename ? 'Content-Type: application/octet-stream\r\n' : ''}\r\n${content}\r\n`;
-}
-
-/** Files under the data directory (caches left out), with sizes. */
-function storedFiles(dataDir: string): string[] {
-  const out: string[] = [];
-  const walk = (dir: string): void => {
-    for (const entry of readdirSync(dir, { withFileTypes: true })) {
-      const path = join(dir, entry.name);
-      const rel = relative(dataDir, path);
-      if (rel === 'thumbnails' || rel === 'clips') continue;
-      if (entry.isDirectory()) walk(path);
-      else out.push(`${rel} ${/^index\.db/.test(rel) ? '' : statSync(path).size}`);
-    }
-  };
-  walk(dataDir);
-  return out.sort();
 }
 
 describe('fuzzed requests', () => {

