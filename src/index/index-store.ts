@@ -145,7 +145,10 @@ export class IndexStore {
     }
     const store = new IndexStore(dataDir, db, vectors, logger, lock, hnsw);
     try {
-      if (writing) store.removeStaleFiles();
+      if (writing) {
+        store.removeStaleFiles();
+        store.closeInterruptedLiveRuns();
+      }
       store.reconciliation = await store.reconcile(options.verifySample ?? 32, options.rebuildChunk ?? 1024);
     } catch (err) {
       await store.close({ saveVectors: false });
@@ -156,6 +159,18 @@ export class IndexStore {
 
   get dim(): number {
     return this.db.dim;
+  }
+
+  /**
+   * Live runs still marked indexing when a writer opens the folder were cut by a crash (the lock says no other
+   * writer runs, and a stopped run marks itself ready): what they indexed stays searchable, so they are ready.
+   */
+  private closeInterruptedLiveRuns(): void {
+    for (const video of this.db.listVideos()) {
+      if (video.sourceKind !== 'live' || video.status !== 'indexing') continue;
+      this.logger.info(`live run ${video.id} (${video.path}) was cut by a crash: its ${video.keyframeCount} keyframes stay searchable`);
+      this.db.setVideoStatus(video.id, 'ready');
+    }
   }
 
   /** The vector graph's worker (the current one: a dead worker is replaced). */

@@ -180,13 +180,10 @@ export class DasrService {
       jobs.submit(saved.path, saved.uploaded, saved.videoId);
       resubmitted.add(saved.path);
     }
+    // (Live runs cut by a crash were closed when the store opened.)
     for (const video of store.db.listVideos()) {
-      if (video.status !== 'indexing') continue;
-      if (video.sourceKind === 'file') {
-        if (!resubmitted.has(video.path)) jobs.submit(video.path, video.path.startsWith(uploadDir(config.dataDir)), video.id);
-      } else {
-        // A live run that was cut by a crash: what it indexed stays searchable.
-        store.db.setVideoStatus(video.id, 'ready');
+      if (video.status === 'indexing' && video.sourceKind === 'file' && !resubmitted.has(video.path)) {
+        jobs.submit(video.path, video.path.startsWith(uploadDir(config.dataDir)), video.id);
       }
     }
     return service;
