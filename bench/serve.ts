@@ -36,7 +36,8 @@ function makeCameraLoop(path: string): void {
 
 /** The service as its own process (`dasr serve`), so that its memory is measured alone. */
 async function startService(dataDir: string): Promise<{ url: string; pid: number; stop(): Promise<void> }> {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', '--long-side', '384', '--max-peaks', '6', 'serve', '--data', dataDir, '--port', '0', '--interval', '1'], {
+  // The cameras are on loopback: private hosts allowed, as for cameras on a LAN.
+  const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', '--long-side', '384', '--max-peaks', '6', 'serve', '--data', dataDir, '--port', '0', '--interval', '1', '--allow-private-hosts'], {
     cwd: ROOT,
     env: { ...process.env, DASR_API_TOKENS: TOKEN, DASR_LOG_LEVEL: 'warn' },
     stdio: ['ignore', 'ignore', 'pipe'],
@@ -71,6 +72,28 @@ async function api(url: string, path: string, init: RequestInit = {}): Promise<u
   const response = await fetch(`${url}${path}`, { ...init, headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json', ...(init.headers as Record<string, string> | undefined) } });
   if (!response.ok) throw new Error(`${init.method ?? 'GET'} ${path}: ${response.status} ${await response.text()}`);
   return response.status === 204 ? null : response.json();
+}
+
+/** One search by example (the query crop) through the API; resolves with its latency in ms. */
+async function timedSearch(url: string, query: Buffer): Promise<number> {
+  const form = new FormData();
+  form.append('image', new Blob([query]), 'query.png');
+  form.append('top', '20');
+  const started = performance.now();
+  const response = await fetch(`${url}/v1/search`, { method: 'POST', body: form, headers: { authorization: `Bearer ${TOKEN}` } });
+  if (!response.ok) throw new Error(`search: ${response.status} ${await response.text()}`);
+  await response.json();
+  return performance.now() - started;
+}
+
+/** Searches one after another until `stop` says so (a user at the UI, during ingestion); their latencies. */
+async function searchLoop(url: string, query: Buffer, stop: () => boolean): Promise<number[]> {
+  const latencies: number[] = [];
+  while (!stop()) {
+    latencies.push(await timedSearch(url, query));
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  }
+  return latencies;
 }
 
 /** One subscriber: subscribes with the query crop and tallies what arrives. `slow` ones stop reading their socket. */
@@ -113,7 +136,8 @@ async function subscriber(url: string, image: string, index: number, tally: Tall
  * real time) and
  * `subscribers` WebSocket clients all subscribed to that object (half with updates), `slow` of them not reading.
  * Prints the service's memory over time, push latency (keyframe processed → message received), message counts,
- * drops and errors, and the streams' frame counters.
+ * drops and errors, the streams' frame counters, and search latency (the API, query described by DASR included)
+ * over an indexed file, quiet and then during the live ingestion (its vector saves included).
  */
 export async function run(args: string[]): Promise<void> {
   const minutes = Number(args[0] ?? 5);
@@ -128,7 +152,15 @@ export async function run(args: string[]): Promise<void> {
   const tally: Tally = { received: {}, latencyMs: [], frameToClientMs: [], dropped: 0, errors: [] };
   const samples: { t: number; rss: number; received: number }[] = [];
   try {
-    const image = readFileSync(join(ROOT, 'fixtures/videos/moving-object-query.png')).toString('base64');
+    const query = readFileSync(join(ROOT, 'fixtures/videos/moving-object-query.png'));
+    const image = query.toString('base64');
+    const upload = new FormData();
+    upload.append('file', new Blob([readFileSync(join(ROOT, 'fixtures/videos/moving-object.mp4'))]), 'moving-object.mp4');
+    const accepted = await fetch(`${service.url}/v1/videos`, { method: 'POST', body: upload, headers: { authorization: `Bearer ${TOKEN}` } });
+    if (accepted.status !== 202) throw new Error(`upload: ${accepted.status} ${await accepted.text()}`);
+    while (((await api(service.url, '/v1/videos')) as { videos: { status: string }[] }).videos[0]?.status !== 'ready') await new Promise((resolve) => setTimeout(resolve, 500));
+    const quietSearches: number[] = [];
+    for (let i = 0; i < 20; i++) quietSearches.push(await timedSearch(service.url, query));
     const clients: WebSocket[] = [];
     for (let i = 0; i < subscriberCount; i++) clients.push(await subscriber(service.url, image, i, tally, i < slowCount));
     process.stdout.write(`${subscriberCount} subscribers (${slowCount} not reading) on ${service.url}; ${sourceCount} live sources; ${minutes} min\n`);
@@ -137,6 +169,7 @@ export async function run(args: string[]): Promise<void> {
       await api(service.url, '/v1/streams', { method: 'POST', body: JSON.stringify({ url: publisher.url, interval: 1 }) });
     }
     const started = Date.now();
+    const searching = searchLoop(service.url, query, () => Date.now() - started >= minutes * 60_000);
     const total = (): number => Object.values(tally.received).reduce((a, b) => a + b, 0);
     while (Date.now() - started < minutes * 60_000) {
       await new Promise((resolve) => setTimeout(resolve, SAMPLE_MS));
@@ -144,6 +177,7 @@ export async function run(args: string[]): Promise<void> {
       samples.push(sample);
       process.stderr.write(`  t=${sample.t.toFixed(0)} s  service RSS ${mib(sample.rss)}  messages ${sample.received}\n`);
     }
+    const busySearches = await searching;
     const streams = ((await api(service.url, '/v1/streams')) as { streams: { id: number; state: string; counters: { framesDecoded: number; processed: number; dropped: number; reconnects: number; lastError: string | null } }[] }).streams;
     const metrics = await (await fetch(`${service.url}/metrics`, { headers: { authorization: `Bearer ${TOKEN}` } })).text();
     const queueDepth = /^dasr_push_queue_depth (\d+)/m.exec(metrics)?.[1];
@@ -159,6 +193,8 @@ export async function run(args: string[]): Promise<void> {
         `service RSS: min ${mib(Math.min(...rss))}, max ${mib(Math.max(...rss))}; max first half ${mib(Math.max(...firstHalf))}, max second half ${mib(Math.max(...secondHalf))}\n` +
         `drops reported to clients: ${tally.dropped}; messages still queued for the ${slowCount} clients not reading: ${queueDepth}\n` +
         `streams: ${streams.map((s) => `#${s.id} ${s.state} decoded ${s.counters.framesDecoded} processed ${s.counters.processed} dropped ${s.counters.dropped} reconnects ${s.counters.reconnects}${s.counters.lastError ? ` (last error: ${s.counters.lastError})` : ''}`).join('; ')}\n` +
+        `search (API, top 20, query described included) over an indexed file: quiet ${quietSearches.length} searches median ${median(quietSearches).toFixed(0)} ms, p99 ${quantile(quietSearches, 0.99).toFixed(0)} ms; ` +
+        `during live ingestion ${busySearches.length} searches median ${median(busySearches).toFixed(0)} ms, p99 ${quantile(busySearches, 0.99).toFixed(0)} ms, max ${Math.max(...busySearches).toFixed(0)} ms\n` +
         `errors: ${tally.errors.length}${tally.errors.length ? `\n  ${tally.errors.slice(0, 10).join('\n  ')}` : ''}\n`,
     );
   } finally {
