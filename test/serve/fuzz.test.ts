@@ -131,7 +131,7 @@ describe('fuzzed requests', () => {
   it('refuses requests without a valid token on every route but /health and the UI', async () => {
     const problems: Problems = [];
     const doc = (await (await server.api('/openapi.json')).json()) as { paths: Record<string, Record<string, { security?: unknown[] }>> };
-    const routes: [string, string][] = [['GET', '/'], ['GET', '/app.js'], ['GET', '/style.css']]; // the UI's files, outside the API document
+    const routes: [string, string][] = [['GET', '/'], ['GET', '/main.js'], ['GET', '/style.css']]; // the UI's files, outside the API document
     for (const [template, item] of Object.entries(doc.paths)) {
       for (const method of ['get', 'post', 'delete'] as const) {
         if (!item[method]) continue;
@@ -140,7 +140,7 @@ describe('fuzzed requests', () => {
       }
     }
     expect(routes.map(([, path]) => path)).toEqual(expect.arrayContaining(['/metrics', '/openapi.json', '/ready', '/v1/search']));
-    const publicPaths = new Set(['/health', '/', '/app.js', '/style.css']);
+    const publicPaths = new Set(['/health', '/', '/main.js', '/style.css']);
     for (const [method, path] of [...routes, ['GET', '/v1/nothing-here'] as [string, string]]) {
       const variants: [string, Record<string, string>, string][] = [
         ['no token', {}, path],

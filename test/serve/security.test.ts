@@ -24,7 +24,7 @@ describe('the service\'s network surface', () => {
   });
 
   it('sends the security headers on the UI, the API and errors', async () => {
-    for (const [path, status] of [['/', 200], ['/app.js', 200], ['/v1/videos', 200], ['/v1/nothing', 404]] as const) {
+    for (const [path, status] of [['/', 200], ['/main.js', 200], ['/v1/videos', 200], ['/v1/nothing', 404]] as const) {
       const response = await server.api(path);
       expect(response.status, path).toBe(status);
       for (const [name, value] of Object.entries(SECURITY_HEADERS)) expect(response.headers.get(name), `${path} ${name}`).toBe(value);

@@ -1,0 +1,143 @@
+// @ts-check
+// The API token and every call made with it: JSON requests, and media (thumbnails, clips) shown through blob URLs.
+import { $, el, showBanner } from './dom.js';
+
+const TOKEN_KEY = 'dasr.token';
+
+/** The token sent with every request ('' until one is known). */
+export let token = '';
+
+function readStoredToken() {
+  try {
+    return localStorage.getItem(TOKEN_KEY) ?? '';
+  } catch {
+    return '';
+  }
+}
+
+export function setToken(value) {
+  token = value.trim();
+  try {
+    if (token) localStorage.setItem(TOKEN_KEY, token);
+    else localStorage.removeItem(TOKEN_KEY);
+  } catch {
+    /* storage may be unavailable (private mode): the token then lives for this page only */
+  }
+  /** @type {HTMLInputElement} */ ($('token-input')).value = token;
+}
+
+/** `#token=…` in the address: taken, remembered, and removed from the address bar (and the history entry). */
+export function initToken() {
+  const match = /(?:^#|[#&])token=([^&]*)/.exec(location.hash);
+  if (match) {
+    setToken(decodeURIComponent(match[1]));
+    const rest = location.hash.replace(/(^#|&)token=[^&]*/, '$1').replace(/^#&/, '#').replace(/&$/, '');
+    history.replaceState(null, '', location.pathname + location.search + (rest === '#' ? '' : rest));
+  } else {
+    setToken(readStoredToken());
+  }
+}
+
+class ApiError extends Error {
+  constructor(status, code, message) {
+    super(message);
+    this.status = status;
+    this.code = code;
+  }
+}
+
+/** A request was refused for its token: the banner says so until a request passes. */
+let unauthorized = false;
+
+export const isUnauthorized = () => unauthorized;
+
+/** A new token was entered: forget the refusal. */
+export function clearUnauthorized() {
+  unauthorized = false;
+  showBanner('');
+}
+
+export function noteUnauthorized() {
+  if (unauthorized) return;
+  unauthorized = true;
+  showBanner(token ? 'The API token was refused (401 Unauthorized). Enter a valid token above.' : 'This service needs an API token: enter it above (or open the page as …/#token=<token>).');
+  $('token-input').focus();
+}
+
+async function errorFrom(response) {
+  let code = `http-${response.status}`;
+  let message = `${response.status} ${response.statusText}`;
+  try {
+    const body = await response.json();
+    if (body && body.error) {
+      code = body.error.code ?? code;
+      message = body.error.message ?? message;
+    }
+  } catch {
+    /* not JSON */
+  }
+  if (response.status === 401) noteUnauthorized();
+  return new ApiError(response.status, code, message);
+}
+
+/** fetch with the token; resolves to the parsed JSON (null for 204), rejects with ApiError. */
+export async function api(path, init = {}) {
+  const headers = new Headers(init.headers);
+  if (token) headers.set('authorization', `Bearer ${token}`);
+  let response;
+  try {
+    response = await fetch(path, { ...init, headers });
+  } catch (error) {
+    throw new ApiError(0, 'network', `cannot reach the service: ${error instanceof Error ? error.message : String(error)}`);
+  }
+  if (!response.ok) throw await errorFrom(response);
+  if (unauthorized) {
+    unauthorized = false;
+    showBanner('');
+  }
+  if (response.status === 204) return null;
+  const type = response.headers.get('content-type') ?? '';
+  return type.includes('application/json') ? response.json() : response.blob();
+}
+
+/** A media URL of the API (needs the token) → a blob: URL, cached until `releaseMedia(scope)`. */
+const mediaCache = new Map(); // path → { promise, scope }
+
+export function mediaUrl(path, scope = 'results') {
+  let entry = mediaCache.get(path);
+  if (!entry) {
+    entry = { scope, promise: api(path).then((blob) => URL.createObjectURL(/** @type {Blob} */ (blob))) };
+    entry.promise.catch(() => mediaCache.delete(path));
+    mediaCache.set(path, entry);
+  }
+  return entry.promise;
+}
+
+export function releaseMedia(scope) {
+  for (const [path, entry] of mediaCache) {
+    if (entry.scope !== scope) continue;
+    mediaCache.delete(path);
+    entry.promise.then((url) => URL.revokeObjectURL(url)).catch(() => undefined);
+  }
+}
+
+/** An <img> whose picture comes from an API path (loaded through fetch with the token). */
+export function mediaImage(path, alt, testid, scope) {
+  // the description is set once the picture is there (Chromium draws a broken-image icon for alt text without src)
+  const img = el('img', { alt: '', class: 'thumb loading', 'data-testid': testid, decoding: 'async' });
+  if (path) {
+    mediaUrl(path, scope)
+      .then((url) => {
+        img.src = url;
+        img.alt = alt;
+        img.classList.remove('loading');
+      })
+      .catch((error) => {
+        img.classList.remove('loading');
+        img.classList.add('broken');
+        img.alt = `${alt} (not available)`;
+        img.title = `no picture: ${error.message}`;
+      });
+  }
+  return img;
+}
