@@ -200,7 +200,10 @@ export function createProgram(): Command {
     .option('--media-jobs <n>', 'clips and thumbnails cut at once (one ffmpeg each; 16 more may wait)', integer, SERVE_DEFAULTS.mediaConcurrency)
     .option('--clip-cache-mb <n>', 'size of the clip cache; the least recently served clips go first', integer, SERVE_DEFAULTS.clipCacheBytes / 2 ** 20)
     .option('--no-access-log', 'no access log (by default one JSON line per HTTP request on stderr)')
-    .action(async (options: { data: string; accessLog: boolean; host: string; port: number; root?: string[]; allowProtocols: string; allowPrivateHosts?: boolean; allowListeners?: boolean; still: number; maxStreams: number; mediaJobs: number; clipCacheMb: number; maxUploadMb: number; interval: number; scene: number; queue: number }) => {
+    .option('--no-record', 'do not record live streams (their hits then have no clips)')
+    .option('--record-hours <h>', 'recordings of live streams older than this are deleted, with what was indexed from them', positive, SERVE_DEFAULTS.record.maxAgeSeconds / 3600)
+    .option('--record-gb <n>', 'the oldest recordings are deleted (with what was indexed from them) while all together take more than this', positive, SERVE_DEFAULTS.record.maxBytes / 2 ** 30)
+    .action(async (options: { data: string; accessLog: boolean; record: boolean; recordHours: number; recordGb: number; host: string; port: number; root?: string[]; allowProtocols: string; allowPrivateHosts?: boolean; allowListeners?: boolean; still: number; maxStreams: number; mediaJobs: number; clipCacheMb: number; maxUploadMb: number; interval: number; scene: number; queue: number }) => {
       const { serveCommand } = await import('./serve-command.js');
       const g = program.opts<GlobalOptions>();
       await serveCommand({
@@ -222,6 +225,7 @@ export function createProgram(): Command {
         mediaQueue: SERVE_DEFAULTS.mediaQueue,
         clipCacheBytes: options.clipCacheMb * 2 ** 20,
         accessLog: options.accessLog && configuredLogLevel(),
+      record: options.record ? { segmentSeconds: SERVE_DEFAULTS.record.segmentSeconds, maxAgeSeconds: options.recordHours * 3600, maxBytes: options.recordGb * 2 ** 30 } : null,
         detector: {
           backbone: { device: parseDevice(g.device), threads: g.threads, cacheDir: g.modelCache, topDown: g.topdown },
           config: { variant: g.variant, longSide: g.longSide, nmsIou: g.nms, poolingLayer: g.pooling, maxPeaks: g.maxPeaks, objectRegions: g.objectRegions ?? false },

@@ -27,6 +27,7 @@
 
 import { spawn, type ChildProcess, type ChildProcessByStdio } from 'node:child_process';
 import type { Readable } from 'node:stream';
+import { join } from 'node:path';
 
 import { Observable, from, of, type ObservableInput, type Subscription } from 'rxjs';
 
@@ -69,7 +70,22 @@ export interface DecodeOptions extends FfmpegBinaries {
   onSpawn?: (child: ChildProcess, args: readonly string[]) => void;
   /** Filled in while decoding: counters useful for monitoring. */
   stats?: DecodeStats;
+  /** Also record the video stream as it arrives (stream copy, no re-encode): see {@link RecordOutput}. */
+  record?: RecordOutput;
 }
+
+/**
+ * A second output of the decoding ffmpeg: the source's video stream copied into MPEG-TS segments of about
+ * `segmentSeconds` (cut at keyframes) in `dir` (`seg-000000.ts`, …), each listed in `dir/segments.csv` when it is
+ * finished (record/segment-list.ts). One process and one connection for both outputs, so the segments' times are the
+ * decoded frames' times.
+ */
+export interface RecordOutput {
+  dir: string;
+  segmentSeconds: number;
+}
+
+export const SEGMENT_LIST = 'segments.csv';
 
 export interface DecodeStats {
   /** showinfo lines seen: frames that went through ffmpeg's filter graph. */
@@ -96,14 +112,29 @@ export function outputSize(displayWidth: number, displayHeight: number, longSide
 }
 
 /** The full ffmpeg argument list (without the binary) for a source. */
-export function decodeArgs(spec: SourceSpec, info: VideoInfo, size: OutputSize, ioTimeoutMs?: number, live?: boolean): string[] {
+export function decodeArgs(spec: SourceSpec, info: VideoInfo, size: OutputSize, ioTimeoutMs?: number, live?: boolean, record?: RecordOutput): string[] {
   const map = info.streamIndex >= 0 ? ['-map', `0:${info.streamIndex}`] : [];
+  const recording = record
+    ? [
+        ...(map.length ? map : ['-map', '0:v:0']),
+        '-c:v', 'copy',
+        '-f', 'segment',
+        '-segment_time', String(record.segmentSeconds),
+        '-segment_format', 'mpegts',
+        '-segment_list', `file:${join(record.dir, SEGMENT_LIST)}`,
+        '-segment_list_type', 'csv',
+        `file:${join(record.dir, 'seg-%06d.ts')}`,
+      ]
+    : [];
   return [
     '-hide_banner',
     '-nostdin',
     '-nostats',
     '-loglevel',
     'info',
+    // Recording: both outputs on the input's own timeline (from 0), not each shifted to its own first packet; the
+    // stream copy keeps packets the decoder cannot use yet (before the first keyframe), which would offset them.
+    ...(record ? ['-copyts', '-start_at_zero'] : []),
     ...inputArgs(spec, ioTimeoutMs, live),
     ...map,
     '-an',
@@ -118,6 +149,7 @@ export function decodeArgs(spec: SourceSpec, info: VideoInfo, size: OutputSize, 
     '-f',
     'rawvideo',
     'pipe:1',
+    ...recording,
   ];
 }
 
@@ -135,7 +167,7 @@ export async function* readFrames(source: string | SourceSpec, options: DecodeOp
   options.signal?.throwIfAborted();
   const size = outputSize(info.displayWidth, info.displayHeight, options.longSide);
   const live = options.live ?? spec.kind === 'live';
-  const args = decodeArgs(spec, info, size, options.ioTimeoutMs, live);
+  const args = decodeArgs(spec, info, size, options.ioTimeoutMs, live, options.record);
   const reader = new FfmpegFrameReader(ffmpegBinary(options), args, size, {
     name: describeSource(spec),
     signal: options.signal,

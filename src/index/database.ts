@@ -151,6 +151,23 @@ export interface RegionFilter {
   to?: number;
 }
 
+/** A recorded piece of a live run (an MPEG-TS file), placed on the run's index timeline. */
+export interface SegmentInput {
+  /** the file, relative to the data directory */
+  path: string;
+  /** index times (seconds) of its first frame and of its end */
+  tStart: number;
+  tEnd: number;
+  bytes: number;
+}
+
+export interface SegmentRecord extends SegmentInput {
+  id: number;
+  videoId: number;
+  /** Unix ms */
+  createdAt: number;
+}
+
 export interface OpenDatabaseOptions {
   /** Feature dimension. Recorded in meta on creation; must match afterwards. Default 2048 for a new database. */
   dim?: number;
@@ -222,6 +239,22 @@ export const MIGRATIONS: readonly Migration[] = [
         tracker_state BLOB,
         updated_at    INTEGER NOT NULL
       );
+    `);
+  },
+  // v2: recorded segments of live runs.
+  (db) => {
+    db.exec(`
+      CREATE TABLE segments (
+        id         INTEGER PRIMARY KEY AUTOINCREMENT,
+        video_id   INTEGER NOT NULL REFERENCES videos(id) ON DELETE CASCADE,
+        path       TEXT NOT NULL,
+        t_start    REAL NOT NULL,
+        t_end      REAL NOT NULL,
+        bytes      INTEGER NOT NULL,
+        created_at INTEGER NOT NULL,
+        UNIQUE (video_id, path)
+      );
+      CREATE INDEX segments_video_time ON segments(video_id, t_start);
     `);
   },
 ];
@@ -537,6 +570,52 @@ export class IndexDatabase {
     }).immediate();
   }
 
+  // ---- recorded segments of live runs ----
+
+  /** Records finished segments (a segment already recorded is left as it is). */
+  addSegments(videoId: number, segments: readonly SegmentInput[]): void {
+    const insert = this.stmt('INSERT OR IGNORE INTO segments (video_id, path, t_start, t_end, bytes, created_at) VALUES (?, ?, ?, ?, ?, ?)');
+    this.db.transaction(() => {
+      for (const segment of segments) insert.run(videoId, segment.path, segment.tStart, segment.tEnd, segment.bytes, Date.now());
+    }).immediate();
+  }
+
+  /** A run's segments overlapping [from, to] (all without bounds), in time order. */
+  segmentsOfVideo(videoId: number, from = -Infinity, to = Infinity): SegmentRecord[] {
+    const rows = this.stmt('SELECT * FROM segments WHERE video_id = ? AND t_end > ? AND t_start <= ? ORDER BY t_start').all(videoId, from, to) as SegmentRow[];
+    return rows.map(segmentRecord);
+  }
+
+  /** Every recorded segment, oldest first: what retention looks at. */
+  segmentsOldestFirst(): SegmentRecord[] {
+    return (this.stmt('SELECT * FROM segments ORDER BY created_at, id').all() as SegmentRow[]).map(segmentRecord);
+  }
+
+  /**
+   * Forgets what a live run holds before `t`, in ONE transaction: its keyframes and their regions, the segments
+   * that end by then, tracks left without regions; the others start at their first remaining keyframe and keep
+   * a best region. Returns the removed regions (their vectors must go too) and segments (their files).
+   */
+  trimVideoBefore(videoId: number, t: number): { regionIds: number[]; segments: SegmentRecord[] } {
+    return this.db.transaction(() => {
+      const regionIds = this.stmt('SELECT r.id FROM regions r JOIN keyframes k ON k.id = r.keyframe_id WHERE k.video_id = ? AND k.t < ? ORDER BY r.id')
+        .pluck()
+        .all(videoId, t) as number[];
+      const segments = (this.stmt('SELECT * FROM segments WHERE video_id = ? AND t_end <= ? ORDER BY t_start').all(videoId, t) as SegmentRow[]).map(segmentRecord);
+      this.stmt('DELETE FROM keyframes WHERE video_id = ? AND t < ?').run(videoId, t);
+      this.stmt('DELETE FROM segments WHERE video_id = ? AND t_end <= ?').run(videoId, t);
+      this.stmt('DELETE FROM tracks WHERE video_id = ? AND NOT EXISTS (SELECT 1 FROM regions WHERE track_id = tracks.id)').run(videoId);
+      this.stmt(
+        `UPDATE tracks SET
+           first_t = (SELECT min(k.t) FROM regions r JOIN keyframes k ON k.id = r.keyframe_id WHERE r.track_id = tracks.id),
+           keyframes = (SELECT count(DISTINCT r.keyframe_id) FROM regions r WHERE r.track_id = tracks.id),
+           best_region_id = coalesce(best_region_id, (SELECT id FROM regions WHERE track_id = tracks.id ORDER BY score DESC, id LIMIT 1))
+         WHERE video_id = ? AND first_t < ?`,
+      ).run(videoId, t);
+      return { regionIds, segments };
+    }).immediate();
+  }
+
   // ---- ingestion ----
 
   /**
@@ -630,7 +709,10 @@ export class IndexDatabase {
         if (update.bestRegion !== null) {
           if ('regionId' in update.bestRegion) {
             best = update.bestRegion.regionId;
-            if (regionVideo.get(best) !== videoId) throw new Error(`region ${best} is not in video ${videoId}`);
+            const owner = regionVideo.get(best) as number | undefined;
+            // A live run's retention may have removed the tracker's best region: the track keeps the best it has.
+            if (owner === undefined) continue;
+            if (owner !== videoId) throw new Error(`region ${best} is not in video ${videoId}`);
           } else {
             const { keyframe, region } = update.bestRegion;
             const id = regionIds[keyframe]?.[region];
@@ -824,4 +906,18 @@ function initMeta(db: SqliteDb, dim: number | undefined, dataDir: string): numbe
     }
     return d;
   }).immediate();
+}
+
+interface SegmentRow {
+  id: number;
+  video_id: number;
+  path: string;
+  t_start: number;
+  t_end: number;
+  bytes: number;
+  created_at: number;
+}
+
+function segmentRecord(row: SegmentRow): SegmentRecord {
+  return { id: row.id, videoId: row.video_id, path: row.path, tStart: row.t_start, tEnd: row.t_end, bytes: row.bytes, createdAt: row.created_at };
 }

@@ -17,6 +17,7 @@ import {
   type CommitResult,
   type KeyframeInput,
   type RegionRecord,
+  type SegmentRecord,
   type TrackerState,
   type TrackUpdate,
 } from './database.js';
@@ -361,6 +362,22 @@ export class IndexStore {
       await this.followSqlite((index) => index.remove(regionIds));
     }
     return true;
+  }
+
+  /**
+   * Forgets what a live run holds before `t` (regions, keyframes, segments: IndexDatabase.trimVideoBefore), its
+   * vectors included. Returns the removed segments, whose files the caller deletes after this returns, so that no
+   * region ever points at a missing file.
+   */
+  async trimVideoBefore(videoId: number, t: number): Promise<SegmentRecord[]> {
+    this.assertWritable();
+    await this.vectorsRunning();
+    const { regionIds, segments } = this.db.trimVideoBefore(videoId, t);
+    if (regionIds.length > 0) {
+      this.dirty = true;
+      await this.followSqlite((index) => index.remove(regionIds));
+    }
+    return segments;
   }
 
   /**

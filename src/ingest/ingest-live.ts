@@ -14,6 +14,7 @@ import { processLatest, type LatestStats } from './flow.js';
 import { DEFAULT_STILL_THRESHOLD, StillGate } from './still-gate.js';
 import type { Detection } from '../detect/dasr.js';
 import { regionsInVideoPixels, trackAndCommit } from './commit-keyframe.js';
+import { LiveRecording, type RecordingOptions } from '../record/live-recording.js';
 
 export type LiveState = 'connecting' | 'live' | 'reconnecting' | 'failed' | 'stopped';
 
@@ -40,7 +41,10 @@ export interface LiveRegion {
 /** One processed keyframe of a live source. */
 export interface LiveKeyframe {
   videoId: number;
-  /** seconds since ingestion started (wall clock): the keyframe's time in the index, monotonic across reconnects */
+  /**
+   * seconds since ingestion started: the keyframe's time in the index, monotonic across reconnects. Wall clock at
+   * a connection's first keyframe, then that plus the stream's own time, so recorded segments line up frame-exactly.
+   */
   t: number;
   /** the frame's presentation time in the current connection's stream */
   pts: number;
@@ -74,6 +78,8 @@ export interface LiveOptions {
   stillThreshold?: number;
   /** where the source may point (checked before every connection); absent: anywhere, as a local user chose */
   hostPolicy?: HostPolicy;
+  /** record the stream (segments, retention) so that its hits have clips; absent: not recorded */
+  record?: RecordingOptions;
   logger?: Logger;
 }
 
@@ -99,6 +105,10 @@ export class LiveIngestion {
   /** Keyframes are processed strictly one after another, also across a reconnect (the tracker needs order). */
   private inFlight: Promise<void> = Promise.resolve();
   private readonly logger: Logger;
+  private readonly recording: LiveRecording | undefined;
+  /** connections made so far (0-based number of the current one), and index time − stream time of each */
+  private connection = -1;
+  private readonly offsets = new Map<number, number>();
 
   constructor(
     readonly url: string,
@@ -112,6 +122,7 @@ export class LiveIngestion {
     this.videoId = store.db.addVideo({ path: url, sourceKind: 'live', status: 'indexing', config: { dasr: dasr.config, topDown: dasr.topDown ?? null, interval: options.interval } }).id;
     this.tracker = new Tracker(options.tracker, {}, () => store.allocateTrackId());
     this.still = new StillGate({ threshold: options.stillThreshold ?? DEFAULT_STILL_THRESHOLD });
+    this.recording = options.record ? new LiveRecording(store, this.videoId, options.record, this.logger) : undefined;
   }
 
   private sizeRecorded = false;
@@ -145,20 +156,22 @@ export class LiveIngestion {
     let failures = 0;
     while (!this.abort.signal.aborted) {
       this.state$.next(failures === 0 && this.counters.reconnects === 0 ? 'connecting' : 'reconnecting');
+      let failure: unknown = null;
       try {
         await this.connectOnce(() => (failures = 0));
         this.counters.lastError = 'the stream ended';
       } catch (error) {
-        if (this.abort.signal.aborted) break;
-        if (error instanceof SourceError) {
-          this.counters.lastError = error.message;
-          this.state$.next('failed');
-          this.logger.error(`live source ${this.url} failed: ${error.message}`);
-          return;
-        }
-        this.counters.lastError = error instanceof Error ? error.message.split('\n')[0]! : String(error);
+        failure = error;
       }
+      await this.endConnection();
       if (this.abort.signal.aborted) break;
+      if (failure instanceof SourceError) {
+        this.counters.lastError = failure.message;
+        this.state$.next('failed');
+        this.logger.error(`live source ${this.url} failed: ${failure.message}`);
+        return;
+      }
+      if (failure !== null) this.counters.lastError = failure instanceof Error ? failure.message.split('\n')[0]! : String(failure);
       const delay = Math.min(backoff.maxMs, backoff.initialMs * 2 ** failures);
       failures++;
       this.counters.reconnects++;
@@ -176,8 +189,10 @@ export class LiveIngestion {
     // pts restart with every connection, so the selector's interval grid does too.
     const selector = new KeyframeSelector({ interval: this.options.interval, sceneThreshold: this.options.sceneThreshold });
     let first = true;
+    const connection = ++this.connection;
+    const record = this.recording?.nextConnection();
     await lastValueFrom(
-      decodeFrames(this.spec, { ...common, longSide: this.dasr.config.longSide, info, stallTimeoutMs: this.options.stallTimeoutMs }).pipe(
+      decodeFrames(this.spec, { ...common, longSide: this.dasr.config.longSide, info, stallTimeoutMs: this.options.stallTimeoutMs, record }).pipe(
         tap(() => {
           this.counters.framesDecoded++;
           if (first) {
@@ -187,19 +202,34 @@ export class LiveIngestion {
           }
         }),
         filter((frame) => selector.offer(frame).keep),
-        processLatest((frame) => this.enqueue(frame, info.displayWidth, info.displayHeight), this.counters),
+        processLatest((frame) => this.enqueue(frame, info.displayWidth, info.displayHeight, connection), this.counters),
         defaultIfEmpty(undefined),
       ),
     );
   }
 
-  private enqueue(frame: DecodedFrame, width: number, height: number): Promise<void> {
-    const run = this.inFlight.then(() => this.processKeyframe(frame, width, height));
+  private enqueue(frame: DecodedFrame, width: number, height: number, connection: number): Promise<void> {
+    const run = this.inFlight.then(() => this.processKeyframe(frame, width, height, connection));
     this.inFlight = run.catch(() => undefined);
     return run;
   }
 
-  private async processKeyframe(frame: DecodedFrame, width: number, height: number): Promise<void> {
+  /** After a connection: its last keyframe processed, the segment ffmpeg was writing is committed too. */
+  private async endConnection(): Promise<void> {
+    await this.inFlight;
+    if (this.connection >= 0) await this.syncRecording(this.lastT);
+  }
+
+  private async syncRecording(lastT?: number): Promise<void> {
+    try {
+      await this.recording?.sync(this.offsets.get(this.connection), lastT);
+    } catch (error) {
+      // The index stays right without the recording: hits of the span have no clip.
+      this.logger.warn(`recording of ${this.url}: ${error instanceof Error ? error.message : String(error)}`);
+    }
+  }
+
+  private async processKeyframe(frame: DecodedFrame, width: number, height: number, connection: number): Promise<void> {
     if (!this.sizeRecorded) {
       // Query crops are described at the scale of the indexed frames: a stream's size counts once it is known.
       this.store.db.updateVideoInfo(this.videoId, { width, height });
@@ -209,12 +239,17 @@ export class LiveIngestion {
     if (!this.still.needsAnalysis(frame) && detection) this.counters.carried++;
     else detection = this.lastDetection = await this.dasr.detect({ width: frame.width, height: frame.height, data: frame.data });
     const regions = regionsInVideoPixels(detection.regions, frame, width, height);
-    // Index time is wall-clock time since the start: stream pts restart when the source reconnects.
-    const t = Math.max(this.lastT + 1e-3, (frame.receivedAt - this.startedAt) / 1000);
+    // Index time: wall clock since the start at a connection's first keyframe (stream pts restart when the source
+    // reconnects), the stream's own clock from there.
+    const wall = Math.max(this.lastT + 1e-3, (frame.receivedAt - this.startedAt) / 1000);
+    if (!this.offsets.has(connection) && Number.isFinite(frame.pts)) this.offsets.set(connection, wall - frame.pts);
+    const offset = this.offsets.get(connection);
+    const t = offset === undefined ? wall : Math.max(this.lastT + 1e-3, offset + frame.pts);
     this.lastT = t;
     const { assignments, committed, ended } = await trackAndCommit(this.store, this.videoId, this.tracker, { t, width, height, regions });
     this.counters.keyframes++;
     this.counters.regions += regions.length;
+    if (connection === this.connection) await this.syncRecording();
     if (Date.now() - this.lastSave > (this.options.saveEverySeconds ?? 30) * 1000) {
       this.lastSave = Date.now();
       await this.store.saveVectors();

@@ -159,8 +159,8 @@ export const SHARED_SCHEMAS: Record<string, Json> = {
         items: { type: 'object', required: ['t', 'box', 'score'], properties: { t: { type: 'number' }, box: corners, score: { type: 'number' } } },
       },
       duration: { type: ['number', 'null'], description: "the video's duration, seconds" },
-      thumbnail: { type: ['string', 'null'], description: 'URL path of the best region thumbnail (null for a live-stream region no subscription matched: live frames are not kept)', example: '/v1/regions/17/thumbnail' },
-      clip: { type: ['string', 'null'], description: "URL path of the track's clip (null when track is null, or for a live stream: not recorded)", example: '/v1/tracks/3/clip' },
+      thumbnail: { type: ['string', 'null'], description: 'URL path of the best region thumbnail (null for a live-stream region whose moment was not recorded, or retention removed it, and no subscription matched)', example: '/v1/regions/17/thumbnail' },
+      clip: { type: ['string', 'null'], description: "URL path of the track's clip (null when track is null, or for a live-stream moment that was not recorded or retention removed)", example: '/v1/tracks/3/clip' },
     },
   },
   SearchResult: {

@@ -29,6 +29,8 @@ import { regionThumbnailPath } from './subscriptions.js';
 import { uploadDir, type DasrService } from './service.js';
 import { writeFileAtomic } from '../util/atomic-file.js';
 import { WorkLimiterFullError } from '../util/work-limiter.js';
+import { recordedSpan, writeRecordedSpan, type RecordedSpan } from '../record/recorded-span.js';
+import { recordingDir } from '../record/live-recording.js';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -166,6 +168,7 @@ export async function buildApp(service: DasrService): Promise<FastifyInstance> {
     const clipsDir = join(config.dataDir, 'clips');
     if (existsSync(clipsDir)) for (const name of readdirSync(clipsDir)) if (name.startsWith(clipPrefix(id))) await rm(join(clipsDir, name), { force: true });
     for (const regionId of regionIds) await rm(regionThumbnailPath(config.dataDir, regionId), { force: true });
+    await rm(recordingDir(config.dataDir, id), { recursive: true, force: true });
     return reply.status(204).send();
   });
 
@@ -177,9 +180,18 @@ export async function buildApp(service: DasrService): Promise<FastifyInstance> {
     const file = regionThumbnailPath(config.dataDir, id);
     if (!existsSync(file)) {
       const video = service.store.db.getVideo(region.videoId)!;
-      if (video.sourceKind !== 'file') throw new ApiError('not-found', `region ${id} of live stream run ${video.id} has no picture (only matches of subscriptions are kept)`);
-      const hit = { path: video.path, score: region.score, track: region.trackId, best: { t: region.t, box: region.box, regionId: id } };
-      const jpeg = await service.media.run((signal) => hitThumbnail(hit, { width: Math.min(640, video.width ?? 640), signal }), clientGone(reply));
+      const width = Math.min(640, video.width ?? 640);
+      const picture = (path: string, t: number) => (signal: AbortSignal) =>
+        hitThumbnail({ path, score: region.score, track: region.trackId, best: { t, box: region.box, regionId: id } }, { width, signal });
+      let jpeg: Buffer;
+      if (video.sourceKind === 'file') {
+        jpeg = await service.media.run(picture(video.path, region.t), clientGone(reply));
+      } else {
+        const span = recordedSpan(service.store.db.segmentsOfVideo(video.id, region.t, region.t), region.t);
+        if (!span) throw new ApiError('not-found', `region ${id} of live stream run ${video.id} has no picture: that moment was not recorded (or retention removed it)`);
+        const segment = span.segments[0]!;
+        jpeg = await service.media.run(picture(join(config.dataDir, segment.path), region.t - segment.tStart), clientGone(reply));
+      }
       await writeFileAtomic(file, jpeg);
     }
     return sendFile(reply, file);
@@ -222,14 +234,14 @@ export async function buildApp(service: DasrService): Promise<FastifyInstance> {
       hits: json.hits.map((hit, i) => {
         const { videoId, best, track } = hits[i]!;
         const video = service.store.db.getVideo(videoId);
-        // Live streams are not recorded: a live region has a picture only if it matched a subscription, and no clip.
-        const file = video?.sourceKind === 'file';
-        const pictured = file || existsSync(regionThumbnailPath(config.dataDir, best.regionId));
+        // A live region has pictures where its moment was recorded (or it matched a subscription).
+        const recorded = video?.sourceKind === 'file' || service.store.db.segmentsOfVideo(videoId, best.t, best.t).length > 0;
+        const pictured = recorded || existsSync(regionThumbnailPath(config.dataDir, best.regionId));
         return {
           ...hit,
           duration: video?.duration ?? null,
           thumbnail: pictured ? `/v1/regions/${best.regionId}/thumbnail` : null,
-          clip: file && track !== null ? `/v1/tracks/${track}/clip` : null,
+          clip: recorded && track !== null ? `/v1/tracks/${track}/clip` : null,
         };
       }),
     };
@@ -460,9 +472,14 @@ function clientGone(reply: FastifyReply): AbortSignal {
 async function clipFile(service: DasrService, videoId: number, start: number, end: number, pad: number, boxes: { t: number; box: Box }[] | undefined, signal: AbortSignal): Promise<string> {
   const video = service.store.db.getVideo(videoId);
   if (!video || video.status === 'deleted') throw new ApiError('not-found', `no video ${videoId}`);
-  if (video.sourceKind !== 'file') throw new ApiError('not-found', `video ${videoId} is a live stream run: live streams are not recorded, so there is no clip`);
   if (!(end >= start)) throw new ApiError('bad-request', `end (${end}) must not be before start (${start})`);
-  const key = `${clipPrefix(videoId)}${createHash('sha1').update(JSON.stringify({ videoId, contentKey: video.contentKey, start, end, pad, boxes })).digest('hex').slice(0, 20)}`;
+  let span: RecordedSpan | null = null;
+  if (video.sourceKind !== 'file') {
+    span = recordedSpan(service.store.db.segmentsOfVideo(videoId, start - pad, end + pad), start);
+    if (!span) throw new ApiError('not-found', `this span of live stream run ${videoId} was not recorded (or retention removed it), so there is no clip`);
+  }
+  const source = span ? span.segments.map((s) => s.id) : video.contentKey;
+  const key = `${clipPrefix(videoId)}${createHash('sha1').update(JSON.stringify({ videoId, source, start, end, pad, boxes })).digest('hex').slice(0, 20)}`;
   const dir = join(service.config.dataDir, 'clips');
   mkdirSync(dir, { recursive: true });
   const file = join(dir, `${key}.mp4`);
@@ -471,13 +488,25 @@ async function clipFile(service: DasrService, videoId: number, start: number, en
     return file;
   }
   const temporary = join(dir, `${key}.tmp-${randomUUID()}.mp4`);
+  const joined = join(dir, `${key}.tmp-${randomUUID()}.ts`);
   try {
-    await service.media.run((stop) => cutClip({ video: video.path, start, end, pad, boxes, out: temporary, signal: stop }), signal);
+    if (span) {
+      // A live run's clip is cut from its recorded segments joined into one file, whose time 0 is span.tStart.
+      const base = span.tStart;
+      await writeRecordedSpan(service.config.dataDir, span, joined);
+      const shifted = boxes?.filter((b) => b.t >= span.tStart && b.t <= span.tEnd).map((b) => ({ t: b.t - base, box: b.box }));
+      const from = Math.max(start, base) - base;
+      const to = Math.max(from, Math.min(end, span.tEnd - 1e-3) - base);
+      await service.media.run((stop) => cutClip({ video: joined, start: from, end: to, pad, boxes: shifted, out: temporary, signal: stop }), signal);
+    } else {
+      await service.media.run((stop) => cutClip({ video: video.path, start, end, pad, boxes, out: temporary, signal: stop }), signal);
+    }
     await rename(temporary, file);
     await rename(`${temporary}.jpg`, `${file}.jpg`).catch(() => undefined);
   } finally {
     await rm(temporary, { force: true });
     await rm(`${temporary}.jpg`, { force: true });
+    await rm(joined, { force: true });
   }
   service.clipCache.evict([file, `${file}.jpg`]);
   return file;

@@ -6,6 +6,7 @@ import { DEFAULT_ALLOWED_PROTOCOLS } from '../source/source-spec.js';
 import type { HostPolicy } from '../source/host-policy.js';
 import { generateToken } from './auth.js';
 import type { LogLevel } from '../log.js';
+import type { RetentionLimits } from '../record/retention.js';
 
 export interface ServeConfig {
   host: string;
@@ -40,11 +41,17 @@ export interface ServeConfig {
   clipCacheBytes: number;
   /** live streams followed at once */
   maxStreams: number;
+  /** live streams recorded (segments of `segmentSeconds`, kept within the age and size limits) so hits have clips; null: not recorded */
+  record: LiveRecordSettings | null;
   /** one JSON line per HTTP request on stderr (Fastify's pino logger) at info level, shown from this level; false: none */
   accessLog?: LogLevel | false;
   /** live-source timeouts (tests shorten them) */
   streamIoTimeoutMs?: number;
   streamBackoff?: { initialMs: number; maxMs: number };
+}
+
+export interface LiveRecordSettings extends RetentionLimits {
+  segmentSeconds: number;
 }
 
 export const SERVE_DEFAULTS = {
@@ -59,6 +66,7 @@ export const SERVE_DEFAULTS = {
   mediaQueue: 16,
   clipCacheBytes: 2 * 2 ** 30,
   maxStreams: 16,
+  record: { segmentSeconds: 10, maxAgeSeconds: 24 * 3600, maxBytes: 10 * 2 ** 30 },
   allowedProtocols: [...DEFAULT_ALLOWED_PROTOCOLS],
 } as const;
 

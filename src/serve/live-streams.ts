@@ -11,6 +11,7 @@ import { checkSourceHost, type HostPolicy } from '../source/host-policy.js';
 import { ApiError } from './errors.js';
 import { ADMIN_OWNER, mayAccess, type Principal } from './auth.js';
 import type { Logger } from '../log.js';
+import type { LiveRecordSettings } from './config.js';
 import { readJsonFile, writeJsonAtomic } from './json-file.js';
 
 export interface StreamSpec {
@@ -43,6 +44,8 @@ export interface LiveStreamsOptions {
   /** ffmpeg network I/O timeout and reconnect backoff (tests shorten them) */
   ioTimeoutMs?: number;
   backoff?: { initialMs: number; maxMs: number };
+  /** recording and retention; null: streams are not recorded */
+  record: LiveRecordSettings | null;
   onKeyframe: (stream: StreamSpec, keyframe: LiveKeyframe) => void;
   onStopped: (stream: StreamSpec, videoId: number) => void;
 }
@@ -128,6 +131,7 @@ export class LiveStreams {
       ioTimeoutMs: this.options.ioTimeoutMs,
       backoff: this.options.backoff,
       logger: this.options.logger,
+      record: this.options.record ? { ...this.options.record, dataDir: this.options.dataDir } : undefined,
     });
     ingestion.keyframes$.subscribe((keyframe) => {
       try {

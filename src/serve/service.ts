@@ -168,6 +168,7 @@ export class DasrService {
       logger,
       ioTimeoutMs: config.streamIoTimeoutMs,
       backoff: config.streamBackoff,
+      record: config.record,
       onKeyframe: (stream, keyframe) => void hub.offerKeyframe(stream.id, keyframe),
       onStopped: (stream) => void hub.endStream(stream.id),
     });

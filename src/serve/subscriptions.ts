@@ -270,7 +270,7 @@ export class SubscriptionHub {
   }
 
   /**
-   * The thumbnail of a live region: the analysed frame with the box drawn (live frames are not kept otherwise).
+   * The thumbnail of a live region: the analysed frame with the box drawn (kept, so the picture stays after retention removes the recording).
    * false when it could not be written (the message then goes out without a picture rather than not at all).
    */
   private async saveThumbnail(regionId: number, keyframe: LiveKeyframe, box: Box): Promise<boolean> {

@@ -43,6 +43,7 @@ export async function startTestServer(overrides: Partial<ServeConfig> = {}): Pro
     mediaQueue: SERVE_DEFAULTS.mediaQueue,
     clipCacheBytes: SERVE_DEFAULTS.clipCacheBytes,
     maxStreams: SERVE_DEFAULTS.maxStreams,
+    record: { ...SERVE_DEFAULTS.record, segmentSeconds: 2 },
     detector: { backbone: {}, config: { longSide: 256, maxPeaks: 4 }, logLevel: 'error' },
     streamIoTimeoutMs: 3000,
     streamBackoff: { initialMs: 200, maxMs: 1000 },

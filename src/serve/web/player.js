@@ -15,7 +15,7 @@ export async function playHit(hit) {
   video.removeAttribute('src');
   video.load();
   if (!hit.clip) {
-    info.textContent = 'This hit has no clip: live stream runs are not recorded.';
+    info.textContent = 'This hit has no clip: this moment of the live stream was not recorded (or retention removed it).';
     return;
   }
   info.textContent = 'Preparing the clip (the first time it is cut from the video)…';

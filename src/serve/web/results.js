@@ -120,7 +120,7 @@ function renderCard(hit, rank) {
       tabindex: playable ? '0' : undefined,
       role: playable ? 'button' : undefined,
       'aria-label': playable ? `Play track ${hit.track} of ${baseName(hit.path)}` : undefined,
-      title: playable ? 'Play the clip' : 'No clip (live stream runs are not recorded)',
+      title: playable ? 'Play the clip' : 'No clip: this moment of the live stream was not recorded',
       onclick: () => playHit(hit),
       onkeydown: (event) => {
         if (event.key === 'Enter' || event.key === ' ') {

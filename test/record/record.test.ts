@@ -1,0 +1,100 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { IndexDatabase, type SegmentRecord } from '../../src/index/database.js';
+import { parseSegmentList } from '../../src/record/segment-list.js';
+import { expiredSegments } from '../../src/record/retention.js';
+import { recordedSpan } from '../../src/record/recorded-span.js';
+import { mulberry32, randomUnitVector } from '../support/random.js';
+
+const segment = (id: number, videoId: number, connection: number, tStart: number, tEnd: number, bytes: number, createdAt: number): SegmentRecord => ({
+  id,
+  videoId,
+  path: `recordings/${videoId}/${connection}/seg-${String(id).padStart(6, '0')}.ts`,
+  tStart,
+  tEnd,
+  bytes,
+  createdAt,
+});
+
+describe('the segment list', () => {
+  it('reads finished lines and leaves a half-written last line for later', () => {
+    expect(parseSegmentList('seg-000000.ts,0.000000,1.080000\nseg-000001.ts,1.080000,2.040000\nseg-000002.ts,2.04')).toEqual([
+      { file: 'seg-000000.ts', start: 0, end: 1.08 },
+      { file: 'seg-000001.ts', start: 1.08, end: 2.04 },
+    ]);
+    expect(parseSegmentList('')).toEqual([]);
+    expect(parseSegmentList('garbage\nseg-1.ts,2,1\n"a,b.ts",3,4\n')).toEqual([{ file: 'a,b.ts', start: 3, end: 4 }]);
+  });
+});
+
+describe('retention', () => {
+  const now = 1_000_000;
+  const all = [
+    segment(1, 1, 0, 0, 10, 100, now - 50_000),
+    segment(2, 1, 0, 10, 20, 100, now - 40_000),
+    segment(3, 2, 0, 5, 15, 100, now - 30_000),
+    segment(4, 1, 0, 20, 30, 100, now - 20_000),
+    segment(5, 2, 0, 15, 25, 100, now - 10_000),
+  ];
+
+  it('removes the oldest segments while the rest is over the size limit, and cuts each run at its last removed one', () => {
+    const { segments, cuts } = expiredSegments(all, { maxAgeSeconds: 3600, maxBytes: 250 }, now);
+    expect(segments.map((s) => s.id)).toEqual([1, 2, 3]);
+    expect([...cuts]).toEqual([[1, 20], [2, 15]]);
+    expect(expiredSegments(all, { maxAgeSeconds: 3600, maxBytes: 500 }, now).segments).toEqual([]);
+  });
+
+  it('removes segments past the age limit whatever their size', () => {
+    expect(expiredSegments(all, { maxAgeSeconds: 35, maxBytes: 1e12 }, now).segments.map((s) => s.id)).toEqual([1, 2]);
+  });
+});
+
+describe('a recorded span', () => {
+  it("joins only the segments of the connection that recorded the moment", () => {
+    const overlapping = [segment(1, 1, 0, 0, 10, 1, 0), segment(2, 1, 0, 10, 20, 1, 0), segment(3, 1, 1, 22, 30, 1, 0)];
+    expect(recordedSpan(overlapping, 12)).toEqual({ segments: overlapping.slice(0, 2), tStart: 0, tEnd: 20 });
+    expect(recordedSpan(overlapping, 25)).toEqual({ segments: [overlapping[2]], tStart: 22, tEnd: 30 });
+    expect(recordedSpan(overlapping, 21)).toBeNull();
+  });
+});
+
+describe('IndexDatabase.trimVideoBefore', () => {
+  let dir: string;
+  afterEach(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('removes keyframes, regions and segments before the cut in one go, and keeps the tracks that go on whole', () => {
+    dir = mkdtempSync(join(tmpdir(), 'dasr-trim-'));
+    const db = IndexDatabase.open(dir, { dim: 8 });
+    try {
+      const random = mulberry32(7);
+      const video = db.addVideo({ path: 'rtsp://camera/1', sourceKind: 'live', status: 'indexing' });
+      const region = (trackId: number, score: number) => ({ box: [0, 0, 10, 10] as [number, number, number, number], score, feature: randomUnitVector(random, 8), trackId });
+      // track 1 lives at t = 0, 1; track 2 at t = 1, 2, 3 (its best region at t = 1)
+      const committed = db.commitKeyframes(video.id, [
+        { t: 0, width: 64, height: 64, regions: [region(1, 0.5)] },
+        { t: 1, width: 64, height: 64, regions: [region(1, 0.5), region(2, 0.9)] },
+        { t: 2, width: 64, height: 64, regions: [region(2, 0.6)] },
+        { t: 3, width: 64, height: 64, regions: [region(2, 0.7)] },
+      ], [{ id: 2, bestRegion: { keyframe: 1, region: 1 } }]);
+      db.addSegments(video.id, [
+        { path: 'recordings/1/0/seg-000000.ts', tStart: 0, tEnd: 1.5, bytes: 10 },
+        { path: 'recordings/1/0/seg-000001.ts', tStart: 1.5, tEnd: 3.5, bytes: 10 },
+      ]);
+      const trimmed = db.trimVideoBefore(video.id, 1.5);
+      expect(trimmed.regionIds).toEqual([...committed.regionIds[0]!, ...committed.regionIds[1]!]);
+      expect(trimmed.segments.map((s) => s.path)).toEqual(['recordings/1/0/seg-000000.ts']);
+      expect(db.keyframesOfVideo(video.id).map((k) => k.t)).toEqual([2, 3]);
+      expect(db.segmentsOfVideo(video.id).map((s) => s.tStart)).toEqual([1.5]);
+      expect(db.getTrack(1)).toBeUndefined();
+      // track 2 starts at its first remaining keyframe, and its best region is the best one left
+      expect(db.getTrack(2)).toMatchObject({ firstT: 2, lastT: 3, keyframes: 2, bestRegionId: committed.regionIds[3]![0] });
+      // the tracker still names the removed best region: the track keeps the one it has
+      db.commitKeyframes(video.id, [{ t: 4, width: 64, height: 64, regions: [region(2, 0.4)] }], [{ id: 2, bestRegion: { regionId: committed.regionIds[1]![1]! } }]);
+      expect(db.getTrack(2)).toMatchObject({ firstT: 2, lastT: 4, keyframes: 3, bestRegionId: committed.regionIds[3]![0] });
+    } finally {
+      db.close();
+    }
+  });
+});
