@@ -318,6 +318,12 @@ const rangeHeader: JsonObject = {
   },
 };
 
+/** A signed media URL's parameters (media-urls.ts): with them, no token is needed. */
+const signature: Record<string, JsonObject> = {
+  expires: { type: 'integer', minimum: 0, description: 'a signed URL: when it expires (Unix seconds); as search results and live matches give it' },
+  sig: { type: 'string', maxLength: 64, description: 'a signed URL: its signature' },
+};
+
 const pad = (fallback: number): JsonObject => ({ type: 'number', minimum: 0, maximum: 60, description: `seconds added before and after (default ${fallback})` });
 
 // ---- the routes, by operationId ----
@@ -377,7 +383,7 @@ export const ROUTES = {
       type: 'object',
       required: ['start', 'end'],
       additionalProperties: false,
-      properties: { start: { type: 'number', minimum: 0, description: 'span start, seconds' }, end: { type: 'number', minimum: 0, description: 'span end, seconds (not before start)' }, pad: pad(0) },
+      properties: { start: { type: 'number', minimum: 0, description: 'span start, seconds' }, end: { type: 'number', minimum: 0, description: 'span end, seconds (not before start)' }, pad: pad(0), ...signature },
     },
     headers: rangeHeader,
     response: mediaResponses('video/mp4', 'clip'),
@@ -390,7 +396,7 @@ export const ROUTES = {
     querystring: {
       type: 'object',
       additionalProperties: false,
-      properties: { pad: pad(1), boxes: { type: 'boolean', description: "draw the track's boxes into the clip (default true)" } },
+      properties: { pad: pad(1), boxes: { type: 'boolean', description: "draw the track's boxes into the clip (default true)" }, ...signature },
     },
     headers: rangeHeader,
     response: mediaResponses('video/mp4', 'clip'),
@@ -400,6 +406,7 @@ export const ROUTES = {
     summary: "A JPEG of a region's keyframe with its box drawn (cached)",
     operationId: 'regionThumbnail',
     params: idParams('region'),
+    querystring: { type: 'object', additionalProperties: false, properties: signature },
     headers: rangeHeader,
     response: mediaResponses('image/jpeg', 'thumbnail'),
   },

@@ -25,6 +25,7 @@ import { TokenCheck, mayAccess, presentedToken, roleRefusal, type Principal } fr
 import { ApiError, type ApiErrorCode } from './errors.js';
 import { ROUTES } from './api-schemas.js';
 import { registerOpenApi } from './openapi.js';
+import { MEDIA_PATH } from './media-urls.js';
 import { regionThumbnailPath } from './subscriptions.js';
 import { uploadDir, type DasrService } from './service.js';
 import { writeFileAtomic } from '../util/atomic-file.js';
@@ -41,13 +42,14 @@ declare module 'fastify' {
 
 const WEB_DIR = fileURLToPath(new URL('../../src/serve/web/', import.meta.url));
 /**
- * On every response. The UI loads only its own script and stylesheet, shows media as blob: URLs it fetched with
- * the token, and talks to the API and /v1/live on its own origin: anything else (an injected script, a frame
- * around it, a sniffed content type) is refused by the browser. TLS is a reverse proxy's job (README).
+ * On every response. The UI loads only its own scripts and stylesheet, shows media from signed URLs on its own
+ * origin (and the query image as a blob: or data: picture), and talks to the API and /v1/live on its own origin:
+ * anything else (an injected script, a frame around it, a sniffed content type) is refused by the browser. TLS is a
+ * reverse proxy's job (README).
  */
 export const SECURITY_HEADERS: Readonly<Record<string, string>> = Object.freeze({
   'content-security-policy':
-    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' blob: data:; media-src 'self' blob:; connect-src 'self'; " +
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' blob: data:; media-src 'self'; connect-src 'self'; " +
     "base-uri 'none'; form-action 'self'; frame-ancestors 'none'; object-src 'none'",
   'x-content-type-options': 'nosniff',
   'x-frame-options': 'DENY',
@@ -56,6 +58,9 @@ export const SECURITY_HEADERS: Readonly<Record<string, string>> = Object.freeze(
   'cross-origin-resource-policy': 'same-origin',
   'permissions-policy': 'camera=(), microphone=(), geolocation=()',
 });
+
+/** Who a signed media URL acts as: it may only look. */
+const MEDIA_PRINCIPAL: Principal = Object.freeze({ owner: 'signed-media-url', role: 'read-only' });
 
 /** The UI's files need no token (they hold no data; every API call they make does). */
 const PUBLIC_PATHS = new Set(['/health', '/', ...readdirSync(WEB_DIR).map((file) => `/${file}`)]);
@@ -86,8 +91,16 @@ export async function buildApp(service: DasrService): Promise<FastifyInstance> {
 
   app.decorateRequest('principal', null);
   app.addHook('onRequest', async (request) => {
-    const path = request.url.split('?')[0]!;
+    const [path, query] = request.url.split('?') as [string, string | undefined];
     if (PUBLIC_PATHS.has(path)) return;
+    if ((request.method === 'GET' || request.method === 'HEAD') && MEDIA_PATH.test(path) && query) {
+      const params = new URLSearchParams(query);
+      if (params.has('sig')) {
+        if (!service.mediaUrls.verify(path, params.get('expires'), params.get('sig'))) throw new ApiError('unauthorized', 'the media URL is expired or its signature is wrong: take a fresh one from a search');
+        request.principal = MEDIA_PRINCIPAL;
+        return;
+      }
+    }
     const principal = tokens.identify(presentedToken(request.headers, request.url, false));
     if (!principal) throw new ApiError('unauthorized', 'a valid API token is required (Authorization: Bearer <token> or X-API-Token)');
     request.principal = principal;
@@ -240,8 +253,8 @@ export async function buildApp(service: DasrService): Promise<FastifyInstance> {
         return {
           ...hit,
           duration: video?.duration ?? null,
-          thumbnail: pictured ? `/v1/regions/${best.regionId}/thumbnail` : null,
-          clip: recorded && track !== null ? `/v1/tracks/${track}/clip` : null,
+          thumbnail: pictured ? service.mediaUrls.sign(`/v1/regions/${best.regionId}/thumbnail`) : null,
+          clip: recorded && track !== null ? service.mediaUrls.sign(`/v1/tracks/${track}/clip`) : null,
         };
       }),
     };

@@ -146,6 +146,7 @@ export async function registerOpenApi(app: FastifyInstance): Promise<void> {
           'Index video files and live streams, search them with an example image, get thumbnails and clips of the hits, and subscribe (WebSocket) to live appearances.\n\n' +
           'Every request except GET /health and the web UI needs an API token: `Authorization: Bearer <token>` or `X-API-Token: <token>` (the `token` query parameter is accepted only for the WebSocket upgrade). ' +
           "A token has an owner and a role: admin (everything), user (indexes videos, adds streams, subscribes; sees and changes only its own streams and subscriptions; cannot delete videos), read-only (searches and looks, subscribes; changes nothing else); another role's request answers 403 forbidden, another owner's stream or subscription 404. " +
+          'Thumbnail and clip URLs in search results and live matches come signed (`expires`, `sig`: valid for about an hour), so that `<img>` and `<video>` can load them, with byte ranges, without a token. ' +
           'Every error has the shape `{"error": {"code": "...", "message": "...", "details"?: ...}}`.\n' +
           WEBSOCKET_DESCRIPTION,
         license: { name: 'MIT', identifier: 'MIT' },

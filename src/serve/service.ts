@@ -16,6 +16,7 @@ import { WorkLimiter } from '../util/work-limiter.js';
 import { FileCache } from '../util/file-cache.js';
 import { OnnxMatchKernel } from '../live/match-kernel.js';
 import type { Logger } from '../log.js';
+import { MediaSigner } from './media-urls.js';
 import { splitInferenceThreads, type ServeConfig } from './config.js';
 import { LiveStreams } from './live-streams.js';
 import { ServiceMetrics } from './metrics.js';
@@ -92,6 +93,8 @@ export class DasrService {
     readonly metrics: ServiceMetrics,
     readonly logger: Logger,
     private readonly kernel: OnnxMatchKernel,
+    /** signs the media URLs handed to clients (search hits, live matches) */
+    readonly mediaUrls: MediaSigner,
   ) {
     this.media = new WorkLimiter(config.mediaConcurrency, config.mediaQueue);
     this.clipCache = new FileCache(join(config.dataDir, 'clips'), config.clipCacheBytes);
@@ -145,8 +148,10 @@ export class DasrService {
     });
     const ingestDetector = new TimedDetector(ingest[0], ingest[1], metrics);
     const queryDetector = new TimedDetector(query[0], query[1], metrics);
+    const mediaUrls = new MediaSigner();
     const hub = new SubscriptionHub({
       dataDir: config.dataDir,
+      signMedia: (path) => mediaUrls.sign(path),
       dim: store.dim,
       queueCapacity: config.queueCapacity,
       kernel,
@@ -172,7 +177,7 @@ export class DasrService {
       onKeyframe: (stream, keyframe) => void hub.offerKeyframe(stream.id, keyframe),
       onStopped: (stream) => void hub.endStream(stream.id),
     });
-    service = new DasrService(config, store, ingestDetector, queryDetector, jobs, streams, hub, metrics, logger, kernel);
+    service = new DasrService(config, store, ingestDetector, queryDetector, jobs, streams, hub, metrics, logger, kernel, mediaUrls);
     // Work accepted before a stop or crash: the jobs file first, then videos left half-indexed by other means.
     const resubmitted = new Set<string>();
     for (const saved of jobs.saved()) {

@@ -100,6 +100,8 @@ export interface HubOptions {
   /** computes the keyframe × subscription similarities (OnnxMatchKernel in the service); default: JavaScript */
   kernel?: MatchKernel;
   logger: Logger;
+  /** a media path as clients get it (signed: media-urls.ts); default as it is */
+  signMedia?: (path: string) => string;
   /** when a message leaves for a client: ms since the frame was processed, and since it arrived */
   onPushed?: (message: PushMessage, sinceProcessedMs: number, sinceFrameMs: number) => void;
 }
@@ -260,7 +262,7 @@ export class SubscriptionHub {
           processedAt: new Date(event.processedAt).toISOString(),
           box: event.box.map((v) => Math.round(v * 10) / 10) as Box,
           score: round(event.score),
-          thumbnail: pictured ? `/v1/regions/${event.regionId}/thumbnail` : null,
+          thumbnail: pictured ? (this.options.signMedia ?? String)(`/v1/regions/${event.regionId}/thumbnail`) : null,
           processedMs: event.processedAt,
           frameMs: event.receivedAt,
         });

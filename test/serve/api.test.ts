@@ -54,7 +54,8 @@ describe('the HTTP API', () => {
     const body = (await response.json()) as { query: unknown; hits: { video: number; track: number; score: number; start: number; end: number; best: { t: number; box: Box }; thumbnail: string; clip: string; duration: number }[] };
     expect(body.query).toEqual({ width: 120, height: 120, box: [0, 0, 120, 120] });
     const first = body.hits[0]!;
-    expect(first).toMatchObject({ video: videoId, start: 1, end: 5, duration: 6, clip: `/v1/tracks/${first.track}/clip` });
+    expect(first).toMatchObject({ video: videoId, start: 1, end: 5, duration: 6 });
+    expect(first.clip).toMatch(new RegExp(`^/v1/tracks/${first.track}/clip\\?expires=\\d+&sig=[\\w-]+$`));
     // on the object as the localised metric counts it (its centre inside the truth), and mostly covering it, as in
     // test/search (the default search expands the query: its best region is another of the object's regions)
     const truth = movingObjectBoxAt(first.best.t)!;
@@ -94,6 +95,13 @@ describe('the HTTP API', () => {
     const clamped = await server.api(clipUrl, { headers: { range: `bytes=${bytes.length - 5}-${bytes.length + 500}` } });
     expect(clamped.status).toBe(206);
     expect(Buffer.from(await clamped.arrayBuffer())).toEqual(bytes.subarray(bytes.length - 5));
+    // The URL is signed: a <video> element gets it (and its ranges) without a token; a changed one is refused.
+    const signed = await fetch(`${server.url}${clipUrl}`, { headers: { range: 'bytes=100-1123' } });
+    expect(signed.status).toBe(206);
+    expect(Buffer.from(await signed.arrayBuffer())).toEqual(bytes.subarray(100, 1124));
+    for (const forged of [clipUrl.replace(/sig=.{4}/, 'sig=AAAA'), clipUrl.replace(/\/tracks\/\d+\//, '/tracks/999/'), clipUrl.split('?')[0]!]) {
+      expect((await fetch(`${server.url}${forged}`)).status, forged).toBe(401);
+    }
     // Forms answered with the whole file: another unit, several ranges.
     for (const range of ['items=0-1', 'bytes=0-1,5-6']) {
       const answer = await server.api(clipUrl, { headers: { range } });

@@ -160,13 +160,13 @@ describe('web UI in Chromium', () => {
       .toBe(true);
     await page.screenshot({ path: join(OUTPUT, 'browser-search.png'), fullPage: true });
 
-    // a card plays the track's clip (fetched with the token, shown through a blob URL)
+    // a card plays the track's clip: its signed URL straight in the <video>, which streams it with byte ranges
     await firstCard.click();
     await page.getByTestId('player').waitFor({ state: 'visible' });
     await expect
       .poll(() => page.evaluate(`(() => {
         const video = document.querySelector('[data-testid="player-video"]');
-        return video !== null && video.src.startsWith('blob:') && video.readyState >= 1 && video.duration > 0;
+        return video !== null && /\\/v1\\/tracks\\/\\d+\\/clip\\?expires=\\d+&sig=/.test(video.src) && video.readyState >= 1 && video.duration > 0;
       })()`), { timeout: 60_000 })
       .toBe(true);
     await page.screenshot({ path: join(OUTPUT, 'browser-player.png') });

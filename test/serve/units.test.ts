@@ -8,6 +8,7 @@ import { confinedPath, toApiError } from '../../src/serve/app.js';
 import { ApiError } from '../../src/serve/errors.js';
 import { parseBoxText } from '../../src/search/search-json.js';
 import { resolveTokens, splitInferenceThreads } from '../../src/serve/config.js';
+import { MEDIA_PATH, MediaSigner } from '../../src/serve/media-urls.js';
 
 describe('tokens', () => {
   const check = new TokenCheck(['a-long-enough-token-1', 'another-long-token-22']);
@@ -105,5 +106,33 @@ describe('inference threads of the service', () => {
     expect(splitInferenceThreads(16)).toEqual({ ingest: 12, query: 4 });
     const all = splitInferenceThreads(0);
     expect(all.ingest + all.query).toBe(Math.max(2, availableParallelism()));
+  });
+});
+
+describe('signed media URLs', () => {
+  it('sign a media path until it expires, and nothing else', () => {
+    let now = 1_800_000_000_000;
+    const signer = new MediaSigner(3600, () => now, Buffer.alloc(32, 7));
+    const url = signer.sign('/v1/tracks/3/clip');
+    const [path, query] = url.split('?') as [string, string];
+    const params = new URLSearchParams(query);
+    const expires = params.get('expires')!;
+    expect(path).toBe('/v1/tracks/3/clip');
+    expect(Number(expires) * 1000 - now).toBeGreaterThanOrEqual(3600 * 1000);
+    expect(signer.sign('/v1/tracks/3/clip')).toBe(url); // the same URL for a while: the browser caches it
+    expect(signer.verify(path, expires, params.get('sig'))).toBe(true);
+    expect(signer.verify('/v1/tracks/4/clip', expires, params.get('sig'))).toBe(false);
+    expect(signer.verify(path, String(Number(expires) + 600), params.get('sig'))).toBe(false);
+    expect(signer.verify(path, expires, `${params.get('sig')!.slice(0, -1)}A`)).toBe(false);
+    expect(signer.verify(path, expires, null)).toBe(false);
+    expect(signer.verify(path, '1e9', params.get('sig'))).toBe(false);
+    expect(new MediaSigner(3600, () => now).verify(path, expires, params.get('sig'))).toBe(false); // another process's key
+    now = Number(expires) * 1000 + 1;
+    expect(signer.verify(path, expires, params.get('sig'))).toBe(false);
+  });
+
+  it('cover exactly the media routes', () => {
+    for (const path of ['/v1/regions/1/thumbnail', '/v1/tracks/22/clip', '/v1/videos/3/clip']) expect(MEDIA_PATH.test(path)).toBe(true);
+    for (const path of ['/v1/videos/3', '/v1/search', '/v1/regions/x/thumbnail', '/v1/tracks/2/clip/x', '/metrics']) expect(MEDIA_PATH.test(path)).toBe(false);
   });
 });

@@ -1,6 +1,6 @@
 // @ts-check
-// The API token and every call made with it: JSON requests, and media (thumbnails, clips) shown through blob URLs.
-import { $, el, showBanner } from './dom.js';
+// The API token and every call made with it. (Media URLs come signed from the API: no token needed for them.)
+import { $, showBanner } from './dom.js';
 
 const TOKEN_KEY = 'dasr.token';
 
@@ -98,46 +98,4 @@ export async function api(path, init = {}) {
   if (response.status === 204) return null;
   const type = response.headers.get('content-type') ?? '';
   return type.includes('application/json') ? response.json() : response.blob();
-}
-
-/** A media URL of the API (needs the token) → a blob: URL, cached until `releaseMedia(scope)`. */
-const mediaCache = new Map(); // path → { promise, scope }
-
-export function mediaUrl(path, scope = 'results') {
-  let entry = mediaCache.get(path);
-  if (!entry) {
-    entry = { scope, promise: api(path).then((blob) => URL.createObjectURL(/** @type {Blob} */ (blob))) };
-    entry.promise.catch(() => mediaCache.delete(path));
-    mediaCache.set(path, entry);
-  }
-  return entry.promise;
-}
-
-export function releaseMedia(scope) {
-  for (const [path, entry] of mediaCache) {
-    if (entry.scope !== scope) continue;
-    mediaCache.delete(path);
-    entry.promise.then((url) => URL.revokeObjectURL(url)).catch(() => undefined);
-  }
-}
-
-/** An <img> whose picture comes from an API path (loaded through fetch with the token). */
-export function mediaImage(path, alt, testid, scope) {
-  // the description is set once the picture is there (Chromium draws a broken-image icon for alt text without src)
-  const img = el('img', { alt: '', class: 'thumb loading', 'data-testid': testid, decoding: 'async' });
-  if (path) {
-    mediaUrl(path, scope)
-      .then((url) => {
-        img.src = url;
-        img.alt = alt;
-        img.classList.remove('loading');
-      })
-      .catch((error) => {
-        img.classList.remove('loading');
-        img.classList.add('broken');
-        img.alt = `${alt} (not available)`;
-        img.title = `no picture: ${error.message}`;
-      });
-  }
-  return img;
 }

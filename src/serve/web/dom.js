@@ -83,3 +83,25 @@ export function poller(fn) {
     cancel: () => clearTimeout(timer),
   };
 }
+
+/**
+ * An <img> of a media URL the API gave (signed: it needs no token). The description is set once the picture is
+ * there (Chromium draws a broken-image icon for alt text without a picture).
+ */
+export function mediaImage(url, alt, testid) {
+  const img = el('img', { alt: '', class: 'thumb loading', 'data-testid': testid, decoding: 'async' });
+  if (url) {
+    img.addEventListener('load', () => {
+      img.alt = alt;
+      img.classList.remove('loading');
+    }, { once: true });
+    img.addEventListener('error', () => {
+      img.classList.remove('loading');
+      img.classList.add('broken');
+      img.alt = `${alt} (not available)`;
+      img.title = 'no picture (not recorded, removed, or the link expired: search again)';
+    }, { once: true });
+    img.src = url;
+  }
+  return img;
+}

@@ -1,7 +1,7 @@
 // @ts-check
 // The live tab: standing subscriptions over the WebSocket /v1/live and the feed of their matches.
-import { $, el, formatTime, formatScore, showBanner } from './dom.js';
-import { api, token, mediaImage, releaseMedia } from './api.js';
+import { $, el, formatTime, formatScore, showBanner, mediaImage } from './dom.js';
+import { api, token } from './api.js';
 import { query } from './query.js';
 import { streamLabel } from './streams.js';
 
@@ -108,7 +108,6 @@ $('live-form').addEventListener('submit', async (event) => {
 
 $('live-reconnect').addEventListener('click', () => connectLive());
 $('live-clear').addEventListener('click', () => {
-  releaseMedia('live');
   $('live-feed').replaceChildren();
   live.matches = 0;
   $('live-count').textContent = '';
@@ -168,7 +167,7 @@ function renderMatch(m) {
   return el(
     'li',
     { class: 'match', 'data-testid': 'live-match', dataset: { stream: m.stream, track: m.track, score: m.score } },
-    mediaImage(m.thumbnail, `Match on ${streamLabel(m.stream)} at ${formatTime(m.t, true)}`, 'live-thumbnail', 'live'),
+    mediaImage(m.thumbnail, `Match on ${streamLabel(m.stream)} at ${formatTime(m.t, true)}`, 'live-thumbnail'),
     el(
       'div',
       { class: 'match-body' },

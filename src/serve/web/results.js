@@ -1,7 +1,7 @@
 // @ts-check
 // Search by example and its results: hits grouped by video, a timeline per video, cards with ✓ / ✗ feedback.
-import { $, el, formatTime, formatScore, baseName } from './dom.js';
-import { api, mediaImage, releaseMedia } from './api.js';
+import { $, el, formatTime, formatScore, baseName, mediaImage } from './dom.js';
+import { api } from './api.js';
 import { query, updateQueryControls } from './query.js';
 import { playHit } from './player.js';
 import { selectTab } from './tabs.js';
@@ -45,7 +45,6 @@ async function search() {
 }
 
 function renderResults(result, elapsedMs) {
-  releaseMedia('results');
   const container = $('results');
   container.replaceChildren();
   const hits = result.hits ?? [];
@@ -129,7 +128,7 @@ function renderCard(hit, rank) {
         }
       },
     },
-    el('div', { class: 'thumb-wrap' }, mediaImage(hit.thumbnail, `Best frame of track ${hit.track ?? ''} at ${formatTime(hit.best?.t, true)}`, 'result-thumbnail', 'results'), playable ? el('span', { class: 'play-icon', 'aria-hidden': 'true' }, '▶') : null),
+    el('div', { class: 'thumb-wrap' }, mediaImage(hit.thumbnail, `Best frame of track ${hit.track ?? ''} at ${formatTime(hit.best?.t, true)}`, 'result-thumbnail'), playable ? el('span', { class: 'play-icon', 'aria-hidden': 'true' }, '▶') : null),
     el(
       'div',
       { class: 'card-body' },
