@@ -1,7 +1,9 @@
 /**
  * The web UI in a real browser against the real service: index the moving-object fixture through the API, then
  * in Chromium pick the scene image, drag a box around the object on the canvas, search, and check the cards,
- * the request the page sent, and the clip player. Leaves a screenshot in test-output/browser-search.png.
+ * the request the page sent, and the clip player; then search with two views of the object, add a live camera in
+ * the streams tab and get a live match in the live tab. Leaves screenshots in test-output/ (browser-search.png,
+ * browser-player.png, browser-streams.png, browser-live.png; docs/ keeps copies).
  *
  * Needs the system Chromium at /usr/bin/chromium (`apt-get install chromium`); no browser is downloaded.
  */
@@ -11,6 +13,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { startTestServer, waitFor, type TestServer } from '../support/serve.js';
 import { fixture, manifest } from '../video/fixtures.js';
+import { LivePublisher } from '../support/live-publisher.js';
 
 const CHROMIUM = '/usr/bin/chromium';
 const OUTPUT = resolve('test-output');
@@ -195,6 +198,69 @@ describe('web UI in Chromium', () => {
     expect(problems).toEqual([]);
     await context.close();
   }, 240_000);
+
+  it('searches with two views of the object, adds a live stream, and pushes a live match with its picture', async () => {
+    const publisher = new LivePublisher(fixture('moving-object.mp4'));
+    await publisher.start();
+    const context = await browser!.newContext({ viewport: { width: 1280, height: 900 } });
+    const page = await context.newPage();
+    const problems: string[] = [];
+    page.on('pageerror', (error) => problems.push(`page error: ${error.message}`));
+    page.on('console', (message) => {
+      if (message.type() === 'error') problems.push(`console: ${message.text()}`);
+    });
+    try {
+      await page.goto(`${server.url}/#token=${server.token}`);
+      // two views of the object: the cut-out crop, then the scene it was cut from; the search sends both
+      await page.getByTestId('query-file').setInputFiles(fixture('moving-object-query.png'));
+      await page.getByTestId('query-canvas').waitFor({ state: 'visible' });
+      await page.getByTestId('query-add-file').setInputFiles(fixture('moving-object-query-scene.png'));
+      await expect.poll(() => page.getByTestId('query-view').count()).toBe(2);
+      expect(await page.getByTestId('query-view').nth(1).getAttribute('aria-pressed')).toBe('true');
+      expect(await page.getByTestId('box-info').textContent()).toMatch(/^View 2 of 2/);
+      const bodies: string[] = [];
+      await page.route('**/v1/search', async (route) => {
+        bodies.push((route.request().postDataBuffer() ?? Buffer.alloc(0)).toString('latin1'));
+        await route.continue();
+      });
+      const answered = page.waitForResponse((r) => new URL(r.url()).pathname === '/v1/search', { timeout: 60_000 });
+      await page.getByTestId('search-button').click();
+      const response = await answered;
+      const body = bodies[0]!;
+      expect(body.match(/name="image"/g)).toHaveLength(2);
+      expect(body).not.toMatch(/name="box"/);
+      const result = (await response.json()) as { examples: number; hits: { video: number }[] };
+      expect(result.examples).toBe(2);
+      expect(result.hits[0]!.video).toBe(videoId);
+      // back to the crop alone for the live subscription
+      await page.getByTestId('query-view-remove').nth(1).click();
+      await expect.poll(() => page.getByTestId('query-view').count()).toBe(1);
+
+      // the streams tab: add the camera, see it live
+      await page.getByTestId('tab-streams').click();
+      await page.getByTestId('stream-url').fill(publisher.url);
+      await page.getByTestId('stream-name').fill('test camera');
+      await page.getByTestId('stream-add').click();
+      await page.locator('[data-testid="stream-row"][data-state="live"]').waitFor({ timeout: 60_000 });
+
+      // the live tab: subscribe with the crop; the object crosses the camera's picture every 6 s
+      await page.getByTestId('tab-live').click();
+      await page.getByTestId('live-threshold').fill('0.6');
+      await page.getByTestId('live-subscribe').click();
+      await page.getByTestId('subscription').first().waitFor({ timeout: 30_000 });
+      const match = page.getByTestId('live-match').first();
+      await match.waitFor({ timeout: 90_000 });
+      expect(Number(await match.getAttribute('data-score'))).toBeGreaterThanOrEqual(0.6);
+      await expect.poll(() => match.getByTestId('live-thumbnail').evaluate((img) => (img as unknown as { naturalWidth: number }).naturalWidth), { timeout: 30_000 }).toBeGreaterThan(0);
+      await page.screenshot({ path: join(OUTPUT, 'browser-live.png') });
+      await page.getByTestId('tab-streams').click();
+      await page.screenshot({ path: join(OUTPUT, 'browser-streams.png') });
+      expect(problems).toEqual([]);
+    } finally {
+      await context.close();
+      await publisher.stop();
+    }
+  }, 300_000);
 
   it('says clearly when the token is refused', async () => {
     const context = await browser!.newContext();

@@ -1,6 +1,7 @@
 // @ts-check
-// The query: an image (chosen, pasted or dropped), the box drawn on it, and the hits marked right or wrong for it.
-import { $, showBanner } from './dom.js';
+// The query: one or more views of the object (images chosen, pasted or dropped, each with the box drawn on it), and
+// the hits marked right or wrong for it. The fields blob … box are the view on the canvas.
+import { $, el, showBanner } from './dom.js';
 import { isUnauthorized } from './api.js';
 
 export const query = {
@@ -19,7 +20,75 @@ export const query = {
   feedback: new Map(),
   /** a search with it is running */
   searching: false,
+  /** @type {{blob: Blob, name: string, picture: ImageBitmap | HTMLImageElement, width: number, height: number, box: number[] | null}[]} every view; the one on the canvas is views[current] */
+  views: [],
+  current: 0,
 };
+
+/** The views as a search sends them (the one on the canvas as it is now). */
+export function allViews() {
+  saveCurrentView();
+  return query.views;
+}
+
+function saveCurrentView() {
+  if (query.blob && query.picture) query.views[query.current] = { blob: query.blob, name: query.name, picture: query.picture, width: query.width, height: query.height, box: query.box };
+}
+
+/** Puts view i on the canvas. */
+function showView(i) {
+  const view = query.views[i];
+  if (!view) return;
+  query.current = i;
+  Object.assign(query, { blob: view.blob, name: view.name, picture: view.picture, width: view.width, height: view.height, box: view.box, drag: null });
+  const scale = Math.min(1, MAX_CANVAS_SIDE / Math.max(view.width, view.height));
+  canvas.width = Math.max(1, Math.round(view.width * scale));
+  canvas.height = Math.max(1, Math.round(view.height * scale));
+  // fill the panel's width, but never taller than 60% of the window
+  canvas.style.maxWidth = `calc(60vh * ${view.width / view.height})`;
+  canvas.hidden = false;
+  $('canvas-hint').hidden = true;
+  drawQuery();
+  updateQueryControls();
+}
+
+/** The strip of views: select one to see and box it, remove one. */
+function renderViews() {
+  const several = query.views.length > 1;
+  $('query-views').replaceChildren(
+    ...query.views.flatMap((view, i) => [
+      el(
+        'button',
+        {
+          type: 'button',
+          class: 'view-chip',
+          'data-testid': 'query-view',
+          'aria-pressed': String(i === query.current),
+          title: view.name,
+          onclick: () => {
+            saveCurrentView();
+            showView(i);
+          },
+        },
+        `View ${i + 1}${(i === query.current ? query.box : view.box) ? ' ▭' : ''}`,
+      ),
+      several
+        ? el('button', {
+            type: 'button',
+            class: 'view-remove',
+            'data-testid': 'query-view-remove',
+            'aria-label': `Remove view ${i + 1}`,
+            onclick: () => {
+              saveCurrentView();
+              query.views.splice(i, 1);
+              query.feedback.clear();
+              showView(Math.min(query.current, query.views.length - 1));
+            },
+          }, '×')
+        : null,
+    ]).filter((node) => node !== null),
+  );
+}
 
 const canvas = /** @type {HTMLCanvasElement} */ ($('query-canvas'));
 const MAX_CANVAS_SIDE = 1600;
@@ -43,7 +112,8 @@ async function decodePicture(blob) {
   }
 }
 
-async function setQueryImage(blob, name) {
+/** A new query from `blob`, or with `add` one more view of the same object. */
+async function setQueryImage(blob, name, add = false) {
   if (!blob.type.startsWith('image/')) {
     showBanner(`${name || 'that file'} is not an image`);
     return;
@@ -56,23 +126,15 @@ async function setQueryImage(blob, name) {
     return;
   }
   if (!isUnauthorized()) showBanner('');
-  query.blob = blob;
   query.feedback.clear(); // marks belong to the hits of another query
-  query.name = name || `pasted.${(blob.type.split('/')[1] || 'png').replace('jpeg', 'jpg')}`;
-  query.picture = picture;
-  query.width = picture.width;
-  query.height = picture.height;
-  query.box = null;
-  query.drag = null;
-  const scale = Math.min(1, MAX_CANVAS_SIDE / Math.max(picture.width, picture.height));
-  canvas.width = Math.max(1, Math.round(picture.width * scale));
-  canvas.height = Math.max(1, Math.round(picture.height * scale));
-  // fill the panel's width, but never taller than 60% of the window
-  canvas.style.maxWidth = `calc(60vh * ${picture.width / picture.height})`;
-  canvas.hidden = false;
-  $('canvas-hint').hidden = true;
-  drawQuery();
-  updateQueryControls();
+  const view = { blob, name: name || `pasted.${(blob.type.split('/')[1] || 'png').replace('jpeg', 'jpg')}`, picture, width: picture.width, height: picture.height, box: null };
+  if (add && query.blob) {
+    saveCurrentView();
+    query.views.push(view);
+  } else {
+    query.views = [view];
+  }
+  showView(query.views.length - 1);
 }
 
 function drawQuery() {
@@ -100,11 +162,15 @@ function drawQuery() {
 
 export function updateQueryControls() {
   const info = $('box-info');
+  const which = query.views.length > 1 ? `View ${query.current + 1} of ${query.views.length} (searched together): ` : '';
   if (!query.blob) info.textContent = 'No image yet.';
   else if (query.box) {
     const [x, y, w, h] = query.box;
-    info.textContent = `Box x ${x}, y ${y}, ${w} × ${h} px of ${query.width} × ${query.height}.`;
-  } else info.textContent = `${query.name}, ${query.width} × ${query.height}. No box: the whole image is the object, as a cut-out crop — drag to draw one around it in a larger picture.`;
+    info.textContent = `${which}Box x ${x}, y ${y}, ${w} × ${h} px of ${query.width} × ${query.height}.`;
+  } else info.textContent = `${which}${query.name}, ${query.width} × ${query.height}. No box: the whole image is the object, as a cut-out crop — drag to draw one around it in a larger picture.`;
+  renderViews();
+  $('add-view').classList.toggle('disabled', !query.blob);
+  /** @type {HTMLInputElement} */ ($('query-add-file')).disabled = !query.blob;
   info.dataset.box = query.box ? query.box.join(',') : '';
   /** @type {HTMLButtonElement} */ ($('clear-box')).disabled = !query.box;
   /** @type {HTMLButtonElement} */ ($('search-button')).disabled = !query.blob || query.searching;
@@ -168,7 +234,15 @@ $('clear-box').addEventListener('click', () => {
 $('query-file').addEventListener('change', (event) => {
   const input = /** @type {HTMLInputElement} */ (event.target);
   const file = input.files?.[0];
+  input.value = '';
   if (file) void setQueryImage(file, file.name);
+});
+
+$('query-add-file').addEventListener('change', (event) => {
+  const input = /** @type {HTMLInputElement} */ (event.target);
+  const file = input.files?.[0];
+  input.value = '';
+  if (file) void setQueryImage(file, file.name, true);
 });
 
 function imageFromTransfer(data) {

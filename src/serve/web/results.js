@@ -2,7 +2,7 @@
 // Search by example and its results: hits grouped by video, a timeline per video, cards with ✓ / ✗ feedback.
 import { $, el, formatTime, formatScore, baseName, mediaImage } from './dom.js';
 import { api } from './api.js';
-import { query, updateQueryControls } from './query.js';
+import { query, allViews, updateQueryControls } from './query.js';
 import { playHit } from './player.js';
 import { selectTab } from './tabs.js';
 
@@ -14,8 +14,10 @@ $('search-form').addEventListener('submit', (event) => {
 async function search() {
   if (!query.blob || query.searching) return;
   const form = new FormData();
-  form.append('image', query.blob, query.name);
-  if (query.box) form.append('box', query.box.join(','));
+  const views = allViews();
+  for (const view of views) form.append('image', view.blob, view.name);
+  // boxes: none, or one per image (a view without one is its whole image)
+  if (views.some((v) => v.box)) for (const view of views) form.append('box', (view.box ?? [0, 0, view.width, view.height]).join(','));
   const top = /** @type {HTMLInputElement} */ ($('opt-top')).value.trim();
   const minScore = /** @type {HTMLInputElement} */ ($('opt-min-score')).value.trim();
   if (top) form.append('top', top);
