@@ -1,7 +1,9 @@
-import { createReadStream, createWriteStream } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { createReadStream } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import type { SegmentRecord } from '../index/database.js';
+import { ffmpegBinary } from '../decode/ffmpeg-args.js';
 
 export interface RecordedSpan {
   /** the segments to read, in order: one connection's, so their timestamps run on */
@@ -23,9 +25,27 @@ export function recordedSpan(overlapping: readonly SegmentRecord[], at: number):
   return { segments, tStart: segments[0]!.tStart, tEnd: segments[segments.length - 1]!.tEnd };
 }
 
-/** Writes the span's segments one after the other into `out` (MPEG-TS joins byte by byte). */
-export async function writeRecordedSpan(dataDir: string, span: RecordedSpan, out: string): Promise<void> {
-  const sink = createWriteStream(out);
-  for (const segment of span.segments) await pipeline(createReadStream(join(dataDir, segment.path)), sink, { end: false });
-  await new Promise<void>((resolve, reject) => sink.end((error?: Error | null) => (error ? reject(error) : resolve())));
+/**
+ * Writes the span's segments as one Matroska file (`out`), time 0 at the span's start. MPEG-TS segments join byte by
+ * byte, but ffmpeg cannot seek in the joined stream (a seek past its first second finds no frame), so they are
+ * remuxed (stream copy, no re-encode) into a container with an index.
+ */
+export async function writeRecordedSpan(dataDir: string, span: RecordedSpan, out: string, signal?: AbortSignal): Promise<void> {
+  const ffmpeg = spawn(ffmpegBinary(), ['-hide_banner', '-nostdin', '-loglevel', 'error', '-y', '-f', 'mpegts', '-i', 'pipe:0', '-map', '0:v:0', '-c', 'copy', '-f', 'matroska', `file:${out}`], {
+    stdio: ['pipe', 'ignore', 'pipe'],
+    signal,
+  });
+  let stderr = '';
+  ffmpeg.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()).length > 4000 && (stderr = stderr.slice(-4000)));
+  const exited = new Promise<number | null>((resolve, reject) => {
+    ffmpeg.once('error', reject);
+    ffmpeg.once('close', resolve);
+  });
+  try {
+    for (const segment of span.segments) await pipeline(createReadStream(join(dataDir, segment.path)), ffmpeg.stdin, { end: false });
+  } finally {
+    ffmpeg.stdin.end();
+  }
+  const code = await exited;
+  if (code !== 0) throw new Error(`ffmpeg could not join the recorded segments (${stderr.trim() || `exit status ${code}`})`);
 }

@@ -200,10 +200,21 @@ export async function buildApp(service: DasrService): Promise<FastifyInstance> {
       if (video.sourceKind === 'file') {
         jpeg = await service.media.run(picture(video.path, region.t), clientGone(reply));
       } else {
-        const span = recordedSpan(service.store.db.segmentsOfVideo(video.id, region.t, region.t), region.t);
+        // From the recording around it, joined as for clips.
+        const span = recordedSpan(service.store.db.segmentsOfVideo(video.id, region.t - 5, region.t), region.t);
         if (!span) throw new ApiError('not-found', `region ${id} of live stream run ${video.id} has no picture: that moment was not recorded (or retention removed it)`);
-        const segment = span.segments[0]!;
-        jpeg = await service.media.run(picture(join(config.dataDir, segment.path), region.t - segment.tStart), clientGone(reply));
+        const joined = join(config.dataDir, 'thumbnails', `.region-${id}-${randomUUID()}.mkv`);
+        try {
+          await writeRecordedSpan(config.dataDir, span, joined);
+          jpeg = await service.media.run(picture(joined, region.t - span.tStart), clientGone(reply));
+        } catch (error) {
+          if (error instanceof WorkLimiterFullError || reply.raw.destroyed) throw error;
+          // The last segment of a run cut by a stop or a crash may end before its last keyframe's frame.
+          service.logger.warn(`no picture of region ${id} from the recording: ${error instanceof Error ? error.message : String(error)}`);
+          throw new ApiError('not-found', `region ${id} of live stream run ${video.id} has no picture: its recording ends before it`);
+        } finally {
+          await rm(joined, { force: true });
+        }
       }
       await writeFileAtomic(file, jpeg);
     }
@@ -501,7 +512,7 @@ async function clipFile(service: DasrService, videoId: number, start: number, en
     return file;
   }
   const temporary = join(dir, `${key}.tmp-${randomUUID()}.mp4`);
-  const joined = join(dir, `${key}.tmp-${randomUUID()}.ts`);
+  const joined = join(dir, `${key}.tmp-${randomUUID()}.mkv`);
   try {
     if (span) {
       // A live run's clip is cut from its recorded segments joined into one file, whose time 0 is span.tStart.
