@@ -46,8 +46,9 @@ export class LiveRecording {
   }
 
   /**
-   * Commits the segments the current connection finished since the last call, then applies retention. With
-   * `lastT` (the connection ended), a segment ffmpeg was still writing is committed too, ending at `lastT`.
+   * Commits the segments the current connection finished since the last call and, when there were any, applies
+   * retention. With `lastT` (the connection ended), a segment ffmpeg was still writing is committed too, ending at
+   * `lastT`.
    */
   async sync(offset: number | undefined, lastT?: number): Promise<void> {
     if (this.connection < 0 || offset === undefined) return;
@@ -66,10 +67,10 @@ export class LiveRecording {
         fresh.push(this.segment(file, end, lastT));
       }
     }
-    if (fresh.length > 0) {
-      this.store.db.addSegments(this.videoId, fresh);
-      for (const segment of fresh) this.committed.add(basename(segment.path));
-    }
+    if (fresh.length === 0) return;
+    this.store.db.addSegments(this.videoId, fresh);
+    for (const segment of fresh) this.committed.add(basename(segment.path));
+    // Retention looks at every segment: once per new segment, not per keyframe.
     await applyRetention(this.store, this.options.dataDir, this.options, this.logger);
   }
 

@@ -1,7 +1,7 @@
 import { spawn } from 'node:child_process';
 import { createReadStream } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { pipeline } from 'node:stream/promises';
+import { once } from 'node:events';
 import type { SegmentRecord } from '../index/database.js';
 import { ffmpegBinary } from '../decode/ffmpeg-args.js';
 
@@ -41,8 +41,15 @@ export async function writeRecordedSpan(dataDir: string, span: RecordedSpan, out
     ffmpeg.once('error', reject);
     ffmpeg.once('close', resolve);
   });
+  // ffmpeg exiting early (a broken segment) breaks the pipe: its exit status says why.
+  ffmpeg.stdin.on('error', () => undefined);
   try {
-    for (const segment of span.segments) await pipeline(createReadStream(join(dataDir, segment.path)), ffmpeg.stdin, { end: false });
+    for (const segment of span.segments) {
+      for await (const chunk of createReadStream(join(dataDir, segment.path))) {
+        if (ffmpeg.stdin.destroyed) break;
+        if (!ffmpeg.stdin.write(chunk)) await Promise.race([once(ffmpeg.stdin, 'drain'), exited]);
+      }
+    }
   } finally {
     ffmpeg.stdin.end();
   }

@@ -205,8 +205,9 @@ export async function buildApp(service: DasrService): Promise<FastifyInstance> {
         if (!span) throw new ApiError('not-found', `region ${id} of live stream run ${video.id} has no picture: that moment was not recorded (or retention removed it)`);
         const joined = join(config.dataDir, 'thumbnails', `.region-${id}-${randomUUID()}.mkv`);
         try {
-          await writeRecordedSpan(config.dataDir, span, joined);
-          jpeg = await service.media.run(picture(joined, region.t - span.tStart), clientGone(reply));
+          const gone = clientGone(reply);
+          await writeRecordedSpan(config.dataDir, span, joined, gone);
+          jpeg = await service.media.run(picture(joined, region.t - span.tStart), gone);
         } catch (error) {
           if (error instanceof WorkLimiterFullError || reply.raw.destroyed) throw error;
           // The last segment of a run cut by a stop or a crash may end before its last keyframe's frame.
@@ -517,7 +518,7 @@ async function clipFile(service: DasrService, videoId: number, start: number, en
     if (span) {
       // A live run's clip is cut from its recorded segments joined into one file, whose time 0 is span.tStart.
       const base = span.tStart;
-      await writeRecordedSpan(service.config.dataDir, span, joined);
+      await writeRecordedSpan(service.config.dataDir, span, joined, signal);
       const shifted = boxes?.filter((b) => b.t >= span.tStart && b.t <= span.tEnd).map((b) => ({ t: b.t - base, box: b.box }));
       const from = Math.max(start, base) - base;
       const to = Math.max(from, Math.min(end, span.tEnd - 1e-3) - base);
