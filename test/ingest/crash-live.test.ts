@@ -66,8 +66,11 @@ async function liveRuns(dataDir: string): Promise<Map<number, LiveRun>> {
     const dbIds = store.db.regionIds().sort((a, b) => a - b);
     expect((await store.vectors.ids({ live: true })).sort((a, b) => a - b)).toEqual(dbIds);
     if (dbIds.length > 0) {
+      // A still keyframe carries the regions before it, features and all: the probe may have exact twins.
       const probe = dbIds[dbIds.length >> 1]!;
-      expect((await store.search(store.db.features([probe]).get(probe)!, 1))[0]!.id).toBe(probe);
+      const hits = await store.search(store.db.features([probe]).get(probe)!, 50);
+      expect(hits[0]!.similarity).toBeCloseTo(1, 5);
+      expect(hits.filter((h) => h.similarity > 1 - 1e-5).map((h) => h.id)).toContain(probe);
     }
     const runs = new Map<number, LiveRun>();
     for (const video of store.db.listVideos()) {
