@@ -2,6 +2,8 @@ import { spawn } from 'node:child_process';
 import { createReadStream } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { once } from 'node:events';
+import { randomUUID } from 'node:crypto';
+import { rm } from 'node:fs/promises';
 import type { SegmentRecord } from '../index/database.js';
 import { ffmpegBinary } from '../decode/ffmpeg-args.js';
 
@@ -26,11 +28,25 @@ export function recordedSpan(overlapping: readonly SegmentRecord[], at: number):
 }
 
 /**
+ * Runs `use` on the span's segments joined into one temporary Matroska file in `scratchDir` (its time 0 is
+ * span.tStart), and removes the file afterwards.
+ */
+export async function withRecordedSpan<T>(dataDir: string, span: RecordedSpan, scratchDir: string, signal: AbortSignal, use: (file: string) => Promise<T>): Promise<T> {
+  const file = join(scratchDir, `.span-${randomUUID()}.mkv`);
+  try {
+    await writeRecordedSpan(dataDir, span, file, signal);
+    return await use(file);
+  } finally {
+    await rm(file, { force: true });
+  }
+}
+
+/**
  * Writes the span's segments as one Matroska file (`out`), time 0 at the span's start. MPEG-TS segments join byte by
  * byte, but ffmpeg cannot seek in the joined stream (a seek past its first second finds no frame), so they are
  * remuxed (stream copy, no re-encode) into a container with an index.
  */
-export async function writeRecordedSpan(dataDir: string, span: RecordedSpan, out: string, signal?: AbortSignal): Promise<void> {
+async function writeRecordedSpan(dataDir: string, span: RecordedSpan, out: string, signal?: AbortSignal): Promise<void> {
   const ffmpeg = spawn(ffmpegBinary(), ['-hide_banner', '-nostdin', '-loglevel', 'error', '-y', '-f', 'mpegts', '-i', 'pipe:0', '-map', '0:v:0', '-c', 'copy', '-f', 'matroska', `file:${out}`], {
     stdio: ['pipe', 'ignore', 'pipe'],
     signal,

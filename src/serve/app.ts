@@ -30,7 +30,7 @@ import { regionThumbnailPath } from './subscriptions.js';
 import { uploadDir, type DasrService } from './service.js';
 import { writeFileAtomic } from '../util/atomic-file.js';
 import { WorkLimiterFullError } from '../util/work-limiter.js';
-import { recordedSpan, writeRecordedSpan, type RecordedSpan } from '../record/recorded-span.js';
+import { recordedSpan, withRecordedSpan, type RecordedSpan } from '../record/recorded-span.js';
 import { recordingDir } from '../record/live-recording.js';
 
 declare module 'fastify' {
@@ -203,18 +203,14 @@ export async function buildApp(service: DasrService): Promise<FastifyInstance> {
         // From the recording around it, joined as for clips.
         const span = recordedSpan(service.store.db.segmentsOfVideo(video.id, region.t - 5, region.t), region.t);
         if (!span) throw new ApiError('not-found', `region ${id} of live stream run ${video.id} has no picture: that moment was not recorded (or retention removed it)`);
-        const joined = join(config.dataDir, 'thumbnails', `.region-${id}-${randomUUID()}.mkv`);
+        const gone = clientGone(reply);
         try {
-          const gone = clientGone(reply);
-          await writeRecordedSpan(config.dataDir, span, joined, gone);
-          jpeg = await service.media.run(picture(joined, region.t - span.tStart), gone);
+          jpeg = await withRecordedSpan(config.dataDir, span, dirname(file), gone, (joined) => service.media.run(picture(joined, region.t - span.tStart), gone));
         } catch (error) {
           if (error instanceof WorkLimiterFullError || reply.raw.destroyed) throw error;
           // The last segment of a run cut by a stop or a crash may end before its last keyframe's frame.
           service.logger.warn(`no picture of region ${id} from the recording: ${error instanceof Error ? error.message : String(error)}`);
           throw new ApiError('not-found', `region ${id} of live stream run ${video.id} has no picture: its recording ends before it`);
-        } finally {
-          await rm(joined, { force: true });
         }
       }
       await writeFileAtomic(file, jpeg);
@@ -513,16 +509,16 @@ async function clipFile(service: DasrService, videoId: number, start: number, en
     return file;
   }
   const temporary = join(dir, `${key}.tmp-${randomUUID()}.mp4`);
-  const joined = join(dir, `${key}.tmp-${randomUUID()}.mkv`);
   try {
     if (span) {
       // A live run's clip is cut from its recorded segments joined into one file, whose time 0 is span.tStart.
       const base = span.tStart;
-      await writeRecordedSpan(service.config.dataDir, span, joined, signal);
       const shifted = boxes?.filter((b) => b.t >= span.tStart && b.t <= span.tEnd).map((b) => ({ t: b.t - base, box: b.box }));
       const from = Math.max(start, base) - base;
       const to = Math.max(from, Math.min(end, span.tEnd - 1e-3) - base);
-      await service.media.run((stop) => cutClip({ video: joined, start: from, end: to, pad, boxes: shifted, out: temporary, signal: stop }), signal);
+      await withRecordedSpan(service.config.dataDir, span, dir, signal, (joined) =>
+        service.media.run((stop) => cutClip({ video: joined, start: from, end: to, pad, boxes: shifted, out: temporary, signal: stop }), signal),
+      );
     } else {
       await service.media.run((stop) => cutClip({ video: video.path, start, end, pad, boxes, out: temporary, signal: stop }), signal);
     }
@@ -531,7 +527,6 @@ async function clipFile(service: DasrService, videoId: number, start: number, en
   } finally {
     await rm(temporary, { force: true });
     await rm(`${temporary}.jpg`, { force: true });
-    await rm(joined, { force: true });
   }
   service.clipCache.evict([file, `${file}.jpg`]);
   return file;

@@ -11,15 +11,11 @@ export const MEDIA_PATH = /^\/v1\/(regions\/\d+\/thumbnail|tracks\/\d+\/clip|vid
  * the browser's cache) for a while. The key is the process's own: URLs die with it.
  */
 export class MediaSigner {
-  private readonly key: Buffer;
-
   constructor(
     private readonly ttlSeconds = 3600,
     private readonly now: () => number = Date.now,
-    key: Buffer = randomBytes(32),
-  ) {
-    this.key = key;
-  }
+    private readonly key: Buffer = randomBytes(32),
+  ) {}
 
   /** `path` (a media route's path, no query) signed for at least `ttlSeconds`. */
   sign(path: string): string {

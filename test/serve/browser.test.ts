@@ -10,7 +10,7 @@
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
 import { startTestServer, waitFor, type TestServer } from '../support/serve.js';
 import { fixture, manifest } from '../video/fixtures.js';
 import { LivePublisher } from '../support/live-publisher.js';
@@ -36,6 +36,18 @@ function multipartField(body: Buffer, contentType: string, name: string): string
 async function canvasPoint(page: Page, x: number, y: number): Promise<{ x: number; y: number }> {
   const rect = (await page.getByTestId('query-canvas').boundingBox())!;
   return { x: rect.x + (x / SCENE.width) * rect.width, y: rect.y + (y / SCENE.height) * rect.height };
+}
+
+/** A desktop-sized page that collects page errors and console errors (a CSP violation is one). */
+async function openPage(browser: Browser): Promise<{ context: BrowserContext; page: Page; problems: string[] }> {
+  const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+  const page = await context.newPage();
+  const problems: string[] = [];
+  page.on('pageerror', (error) => problems.push(`page error: ${error.message}`));
+  page.on('console', (message) => {
+    if (message.type() === 'error') problems.push(`console: ${message.text()}`);
+  });
+  return { context, page, problems };
 }
 
 describe('web UI in Chromium', () => {
@@ -72,13 +84,7 @@ describe('web UI in Chromium', () => {
   });
 
   it('searches with a box drawn on the query image and shows the object\'s track with its thumbnail and clip', async () => {
-    const context = await browser!.newContext({ viewport: { width: 1280, height: 900 } });
-    const page = await context.newPage();
-    const problems: string[] = [];
-    page.on('pageerror', (error) => problems.push(`page error: ${error.message}`));
-    page.on('console', (message) => {
-      if (message.type() === 'error') problems.push(`console: ${message.text()}`);
-    });
+    const { context, page, problems } = await openPage(browser!);
     const searches: { body: Buffer; contentType: string }[] = [];
     await page.route('**/v1/search', async (route) => {
       const request = route.request();
@@ -202,13 +208,7 @@ describe('web UI in Chromium', () => {
   it('searches with two views of the object, adds a live stream, and pushes a live match with its picture', async () => {
     const publisher = new LivePublisher(fixture('moving-object.mp4'));
     await publisher.start();
-    const context = await browser!.newContext({ viewport: { width: 1280, height: 900 } });
-    const page = await context.newPage();
-    const problems: string[] = [];
-    page.on('pageerror', (error) => problems.push(`page error: ${error.message}`));
-    page.on('console', (message) => {
-      if (message.type() === 'error') problems.push(`console: ${message.text()}`);
-    });
+    const { context, page, problems } = await openPage(browser!);
     try {
       await page.goto(`${server.url}/#token=${server.token}`);
       // two views of the object: the cut-out crop, then the scene it was cut from; the search sends both

@@ -4,22 +4,11 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { grabFrame } from '../../src/clip/frame-grab.js';
 import { recordingDir } from '../../src/record/live-recording.js';
 import { fixture } from '../video/fixtures.js';
+import { cosine } from '../../scripts/device-check/report.js';
 import { LivePublisher } from '../support/live-publisher.js';
 import { startTestServer, waitFor, type TestServer } from '../support/serve.js';
 
 const DETECTOR = { backbone: {}, config: { longSide: 384, maxPeaks: 6 }, logLevel: 'error' as const };
-
-const cosine = (a: Float32Array, b: Float32Array): number => {
-  let dot = 0;
-  let na = 0;
-  let nb = 0;
-  for (let i = 0; i < a.length; i++) {
-    dot += a[i]! * b[i]!;
-    na += a[i]! * a[i]!;
-    nb += b[i]! * b[i]!;
-  }
-  return dot / Math.sqrt(na * nb);
-};
 
 /** Adds the publisher as a stream and waits until it analysed `keyframes` keyframes. */
 async function streamFor(server: TestServer, publisher: LivePublisher, keyframes: number): Promise<{ id: number; videoId: number }> {

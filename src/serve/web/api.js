@@ -91,10 +91,7 @@ export async function api(path, init = {}) {
     throw new ApiError(0, 'network', `cannot reach the service: ${error instanceof Error ? error.message : String(error)}`);
   }
   if (!response.ok) throw await errorFrom(response);
-  if (unauthorized) {
-    unauthorized = false;
-    showBanner('');
-  }
+  if (unauthorized) clearUnauthorized();
   if (response.status === 204) return null;
   const type = response.headers.get('content-type') ?? '';
   return type.includes('application/json') ? response.json() : response.blob();
