@@ -87,6 +87,8 @@ export interface KeyframeInput {
   width: number;
   height: number;
   regions: readonly RegionInput[];
+  /** the keyframe's shot descriptor (VLAD of its regions), when the index has a shot codebook */
+  shotVector?: Float32Array;
 }
 
 /** A region either already committed (by id) or in the batch being committed (by position). */
@@ -255,6 +257,15 @@ export const MIGRATIONS: readonly Migration[] = [
         UNIQUE (video_id, path)
       );
       CREATE INDEX segments_video_time ON segments(video_id, t_start);
+    `);
+  },
+  // v3: one image-level (shot) descriptor per keyframe, the VLAD of its regions under the codebook named in meta.
+  (db) => {
+    db.exec(`
+      CREATE TABLE shot_vectors (
+        keyframe_id INTEGER PRIMARY KEY REFERENCES keyframes(id) ON DELETE CASCADE,
+        vector      BLOB NOT NULL
+      );
     `);
   },
 ];
@@ -662,6 +673,7 @@ export class IndexDatabase {
     const touchVideo = this.stmt(
       'UPDATE videos SET last_committed_t = coalesce(?, last_committed_t), updated_at = ? WHERE id = ?',
     );
+    const insertShot = this.stmt('INSERT INTO shot_vectors (keyframe_id, vector) VALUES (?, ?)');
 
     return this.db.transaction((): CommitResult => {
       const video = this.stmt('SELECT status FROM videos WHERE id = ?').pluck().get(videoId) as
@@ -683,6 +695,7 @@ export class IndexDatabase {
           throw err;
         }
         keyframeIds.push(keyframeId);
+        if (kf.shotVector) insertShot.run(keyframeId, featureToBlob(kf.shotVector));
         const tracksHere = new Set<number>();
         for (const r of kf.regions) if (r.trackId != null) tracksHere.add(r.trackId);
         for (const trackId of tracksHere) {
@@ -870,6 +883,113 @@ export class IndexDatabase {
     }
     const sql = `SELECT id FROM regions ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY id`;
     return this.stmt(sql).pluck().all(...params) as number[];
+  }
+
+  // ---- shot descriptors (one per keyframe) ----
+
+  /** The shot codebook the stored shot vectors were made with (fingerprint and dimension), or null. */
+  shotCodebook(): { fingerprint: string; dim: number } | null {
+    const fingerprint = this.getMeta('shot_codebook');
+    const dim = Number(this.getMeta('shot_dim'));
+    return fingerprint && Number.isInteger(dim) && dim > 0 ? { fingerprint, dim } : null;
+  }
+
+  /** Forgets every shot vector and names the codebook the next ones will be made with, in one transaction. */
+  resetShotVectors(codebook: { fingerprint: string; dim: number }): void {
+    this.db.transaction(() => {
+      this.stmt('DELETE FROM shot_vectors').run();
+      this.setMeta('shot_codebook', codebook.fingerprint);
+      this.setMeta('shot_dim', String(codebook.dim));
+    }).immediate();
+  }
+
+  /** Stores shot vectors of keyframes that exist (a keyframe deleted meanwhile is skipped) in one transaction; the ids stored. */
+  addShotVectors(entries: readonly { keyframeId: number; vector: Float32Array }[]): number[] {
+    const insert = this.stmt('INSERT OR REPLACE INTO shot_vectors (keyframe_id, vector) SELECT id, ? FROM keyframes WHERE id = ?');
+    return this.db
+      .transaction(() => entries.filter((e) => insert.run(featureToBlob(e.vector), e.keyframeId).changes > 0).map((e) => e.keyframeId))
+      .immediate();
+  }
+
+  /** Keyframes with regions but no shot vector (made before the codebook, or cut off by a crash), ascending, at most `limit`. */
+  keyframesWithoutShotVector(limit: number): number[] {
+    return this.stmt(
+      `SELECT k.id FROM keyframes k
+       WHERE NOT EXISTS (SELECT 1 FROM shot_vectors s WHERE s.keyframe_id = k.id)
+         AND EXISTS (SELECT 1 FROM regions r WHERE r.keyframe_id = k.id)
+       ORDER BY k.id LIMIT ?`,
+    )
+      .pluck()
+      .all(limit) as number[];
+  }
+
+  /** The region features of each keyframe asked for, grouped by keyframe. */
+  regionFeaturesOfKeyframes(keyframeIds: readonly number[]): Map<number, Float32Array[]> {
+    const stmt = this.stmt('SELECT keyframe_id, feature FROM regions WHERE keyframe_id IN (SELECT value FROM json_each(?)) ORDER BY id');
+    const out = new Map<number, Float32Array[]>(keyframeIds.map((id) => [id, []]));
+    for (let i = 0; i < keyframeIds.length; i += ID_CHUNK) {
+      for (const row of stmt.all(JSON.stringify(keyframeIds.slice(i, i + ID_CHUNK))) as { keyframe_id: number; feature: Buffer }[])
+        out.get(row.keyframe_id)!.push(blobToFeature(row.feature));
+    }
+    return out;
+  }
+
+  /** Every keyframe id that has a shot vector, ascending. */
+  shotIds(): number[] {
+    return this.stmt('SELECT keyframe_id FROM shot_vectors ORDER BY keyframe_id').pluck().all() as number[];
+  }
+
+  shotCount(): number {
+    return this.stmt('SELECT count(*) FROM shot_vectors').pluck().get() as number;
+  }
+
+  /** Shot vectors of the given keyframes packed row-major (`dim` each); ids without one are dropped. */
+  packedShotVectors(ids: readonly number[], dim: number): { ids: number[]; vectors: Float32Array } {
+    const stmt = this.stmt('SELECT keyframe_id AS id, vector FROM shot_vectors WHERE keyframe_id IN (SELECT value FROM json_each(?)) ORDER BY keyframe_id');
+    const rows: { id: number; vector: Buffer }[] = [];
+    for (let i = 0; i < ids.length; i += ID_CHUNK) rows.push(...(stmt.all(JSON.stringify(ids.slice(i, i + ID_CHUNK))) as { id: number; vector: Buffer }[]));
+    const vectors = new Float32Array(rows.length * dim);
+    rows.forEach((row, i) => {
+      if (row.vector.byteLength !== dim * 4) throw new Error(`keyframe ${row.id}: shot vector has ${row.vector.byteLength / 4} dims, expected ${dim}`);
+      blobToFeature(row.vector, vectors, i * dim);
+    });
+    return { ids: rows.map((r) => r.id), vectors };
+  }
+
+  /**
+   * Keyframes having a shot vector that pass a filter: of these videos, in [from, to] seconds, before a time (what
+   * a trim removes).
+   */
+  shotIdsWhere(filter: { videoIds?: readonly number[]; from?: number; to?: number; before?: number }): number[] {
+    const where: string[] = [];
+    const params: unknown[] = [];
+    if (filter.videoIds) {
+      where.push('k.video_id IN (SELECT value FROM json_each(?))');
+      params.push(JSON.stringify(filter.videoIds));
+    }
+    if (filter.from !== undefined || filter.to !== undefined) {
+      where.push('k.t BETWEEN ? AND ?');
+      params.push(filter.from ?? -Number.MAX_VALUE, filter.to ?? Number.MAX_VALUE);
+    }
+    if (filter.before !== undefined) {
+      where.push('k.t < ?');
+      params.push(filter.before);
+    }
+    const sql = `SELECT s.keyframe_id FROM shot_vectors s JOIN keyframes k ON k.id = s.keyframe_id ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY s.keyframe_id`;
+    return this.stmt(sql).pluck().all(...params) as number[];
+  }
+
+  /** Keyframes by id, in the order asked; ids that do not exist are left out. */
+  keyframesByIds(ids: readonly number[]): KeyframeRecord[] {
+    const stmt = this.stmt('SELECT id, video_id AS videoId, t, width, height FROM keyframes WHERE id IN (SELECT value FROM json_each(?))');
+    const byId = new Map<number, KeyframeRecord>();
+    for (let i = 0; i < ids.length; i += ID_CHUNK) for (const row of stmt.all(JSON.stringify(ids.slice(i, i + ID_CHUNK))) as KeyframeRecord[]) byId.set(row.id, row);
+    return ids.flatMap((id) => byId.get(id) ?? []);
+  }
+
+  /** How many keyframes of a video lie strictly between two times. */
+  keyframesBetween(videoId: number, after: number, before: number): number {
+    return this.stmt('SELECT count(*) FROM keyframes WHERE video_id = ? AND t > ? AND t < ?').pluck().get(videoId, after, before) as number;
   }
 }
 

@@ -1,6 +1,7 @@
 /**
- * The durable index of one data directory: SQLite (source of truth, features included) + an HNSW graph in a
- * worker thread (derived cache, saved to `vectors-<db uuid>.hnsw`).
+ * The durable index of one data directory: SQLite (source of truth, features included) + HNSW graphs in worker
+ * threads (derived caches, MirroredVectors): the regions' (`vectors-<db uuid>.hnsw`) and, once a shot codebook is
+ * installed, the keyframes' shot vectors (`shots-<db uuid>.hnsw`).
  *
  * Write order: SQLite commit first, then the vectors go to the graph; the graph is saved to disk only now and then
  * (saveVectors). So at any crash point the HNSW file is either missing, older than SQLite (lacks recent regions,
@@ -9,21 +10,25 @@
  * from SQLite), marks deleted what SQLite no longer has, spot-checks stored vectors against SQLite, and rebuilds
  * from SQLite when the file is missing, unreadable, for another dimension, or fails the spot check.
  */
-import { existsSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { defaultLogger, type Logger } from '../log.js';
 import {
   IndexDatabase,
   type CommitResult,
   type KeyframeInput,
+  type KeyframeRecord,
   type RegionRecord,
   type SegmentRecord,
   type TrackerState,
   type TrackUpdate,
 } from './database.js';
-import { VectorIndex, type HnswParams } from './vector-index.js';
+import { encodeVlad, loadVladCodebook, saveVladCodebook, vladDim, type VladCodebook } from '../detect/vlad.js';
+import { MirroredVectors, type ReconcileReport, type VectorSource } from './mirrored-vectors.js';
+import type { VectorIndex, HnswParams } from './vector-index.js';
 import { WriterLock } from './writer-lock.js';
-import { Supervisor, type SupervisedState } from '../util/supervisor.js';
+import type { SupervisedState } from '../util/supervisor.js';
 
 export interface IndexStoreOptions extends Partial<HnswParams> {
   /** Feature dimension (fixed when the data directory is created; must match afterwards). Default 2048. */
@@ -58,21 +63,16 @@ export interface SearchHit extends RegionRecord {
   similarity: number;
 }
 
-export interface ReconcileReport {
-  /** 'file': the saved graph was used (and patched); 'rebuilt': rebuilt from SQLite; 'empty': nothing to do. */
-  source: 'file' | 'rebuilt' | 'empty';
-  /** Why the file was not used, when it was not. */
-  reason?: string;
-  /** Vectors added from SQLite. */
-  added: number;
-  /** Vectors marked deleted because SQLite no longer has their region. */
-  removed: number;
-  /** Region count in SQLite (= live vectors after reconciliation). */
-  total: number;
-  ms: number;
-}
+export type { ReconcileReport } from './mirrored-vectors.js';
 
-const FILE_PATTERN = /^vectors-(.+)\.hnsw(\.tmp-(\d+)-\d+)?$/;
+/** The installed shot codebook, beside index.db (`dasr shots learn` writes it). */
+export const SHOT_CODEBOOK_FILE = 'shot-codebook.vlad';
+
+/** Graph files: `vectors-<db uuid>.hnsw` (regions), `shots-<db uuid>.hnsw` (keyframes), and their temporaries. */
+const FILE_PATTERN = /^(?:vectors|shots)-(.+)\.hnsw(\.tmp-(\d+)-\d+)?$/;
+
+/** Keyframes per transaction when shot vectors are made for keyframes already indexed. */
+const SHOT_FILL_CHUNK = 256;
 
 function pidAlive(pid: number): boolean {
   try {
@@ -83,44 +83,49 @@ function pidAlive(pid: number): boolean {
   }
 }
 
-function sample<T>(items: readonly T[], n: number): T[] {
-  if (items.length <= n) return items.slice();
-  const out: T[] = [];
-  const step = items.length / n;
-  for (let i = 0; i < n; i++) out.push(items[Math.floor(i * step + Math.random() * step)]);
-  return out;
+/** Content hash of a codebook file, as recorded with the shot vectors made from it. */
+function fileFingerprint(path: string): string {
+  return createHash('sha1').update(readFileSync(path)).digest('hex').slice(0, 16);
+}
+
+/** A keyframe found by shot search. */
+export interface ShotSearchHit extends KeyframeRecord {
+  similarity: number;
+}
+
+/** Shot search asked of an index that has no usable shot codebook. */
+export class ShotSearchUnavailableError extends Error {
+  override name = 'ShotSearchUnavailableError';
 }
 
 export class IndexStore {
   readonly dataDir: string;
   readonly db: IndexDatabase;
-  /** the graph's worker; replaced when a dead one is restarted */
-  private vectorIndex: VectorIndex;
-  private readonly vectorSupervisor: Supervisor<VectorIndex>;
-  readonly vectorFile: string;
   readonly logger: Logger;
+  /** the region graph's file */
+  readonly vectorFile: string;
+  /** the shot graph's file */
+  readonly shotVectorFile: string;
   private nextTrackId = 1;
-  /** What the last open found and did. */
-  reconciliation!: ReconcileReport;
-  private dirty = false;
+  private regionVectors!: MirroredVectors;
+  /** the codebook new keyframes get shot vectors from (null: shot search is off) */
+  private codebook: VladCodebook | null = null;
+  /** the keyframes' shot vectors, when there is a codebook */
+  private shotVectors: MirroredVectors | null = null;
   private closed = false;
 
   private constructor(
     dataDir: string,
     db: IndexDatabase,
-    vectors: VectorIndex,
     logger: Logger,
     private readonly lock: WriterLock | undefined,
-    private readonly hnsw: Partial<HnswParams>,
+    private readonly mirrorSettings: { hnsw: Partial<HnswParams>; verifySample: number | 'all'; chunk: number },
   ) {
     this.dataDir = dataDir;
     this.db = db;
-    this.vectorIndex = vectors;
-    // A vector worker that dies is replaced: a new one loads the last saved graph and takes what SQLite holds
-    // beyond it, as an open after a crash does (reconcile). Until then searches and commits wait.
-    this.vectorSupervisor = Supervisor.adopt(vectors, () => this.replaceVectors(), { name: 'vector worker', logger });
     this.logger = logger;
     this.vectorFile = join(dataDir, `vectors-${db.uuid}.hnsw`);
+    this.shotVectorFile = join(dataDir, `shots-${db.uuid}.hnsw`);
   }
 
   static async open(dataDir: string, options: IndexStoreOptions = {}): Promise<IndexStore> {
@@ -129,28 +134,24 @@ export class IndexStore {
     mkdirSync(dataDir, { recursive: true });
     const lock = writing ? WriterLock.acquire(dataDir, options.writer ?? 'a dasr process') : undefined;
     let db: IndexDatabase;
-    let vectors: VectorIndex;
-    const { dim: _dim, logger: _logger, verifySample: _v, rebuildChunk: _c, access: _a, writer: _w, ...hnsw } = options;
+    const { dim: _dim, logger: _logger, verifySample, rebuildChunk, access: _a, writer: _w, ...hnsw } = options;
     try {
       db = IndexDatabase.open(dataDir, { dim: options.dim });
     } catch (err) {
       lock?.release();
       throw err;
     }
-    try {
-      vectors = await VectorIndex.create({ ...hnsw, dim: db.dim });
-    } catch (err) {
-      db.close();
-      lock?.release();
-      throw err;
-    }
-    const store = new IndexStore(dataDir, db, vectors, logger, lock, hnsw);
+    const store = new IndexStore(dataDir, db, logger, lock, { hnsw, verifySample: verifySample ?? 32, chunk: rebuildChunk ?? 1024 });
     try {
       if (writing) {
         store.removeStaleFiles();
         store.closeInterruptedLiveRuns();
       }
-      store.reconciliation = await store.reconcile(options.verifySample ?? 32, options.rebuildChunk ?? 1024);
+      store.regionVectors = await store.openMirror('region', store.vectorFile, db.dim, {
+        ids: () => db.regionIds(),
+        packed: (ids) => db.packedFeatures(ids),
+      });
+      await store.openShotSearch();
     } catch (err) {
       await store.close({ saveVectors: false });
       throw err;
@@ -158,8 +159,39 @@ export class IndexStore {
     return store;
   }
 
+  private openMirror(noun: string, file: string, dim: number, source: Omit<VectorSource, 'noun'>): Promise<MirroredVectors> {
+    const { hnsw, verifySample, chunk } = this.mirrorSettings;
+    return MirroredVectors.open({ dim, hnsw, file, source: { noun, ...source }, logger: this.logger, writable: this.lock !== undefined, verifySample, chunk });
+  }
+
   get dim(): number {
     return this.db.dim;
+  }
+
+
+  /** What the last open (or worker restart) found and did with the region graph. */
+  get reconciliation(): ReconcileReport {
+    return this.regionVectors.reconciliation;
+  }
+
+  /** The region graph's worker (the current one: a dead worker is replaced). */
+  get vectors(): VectorIndex {
+    return this.regionVectors.vectors;
+  }
+
+  /** Whether the region vector worker runs, and how often it was restarted. */
+  get vectorWorker(): { state: SupervisedState; restarts: number } {
+    return this.regionVectors.worker;
+  }
+
+  /** The installed shot codebook, or null when shot search is off. */
+  get shotCodebook(): VladCodebook | null {
+    return this.codebook;
+  }
+
+  /** What the last open found and did with the shot graph (null without shot search). */
+  get shotReconciliation(): ReconcileReport | null {
+    return this.shotVectors?.reconciliation ?? null;
   }
 
   /**
@@ -171,51 +203,6 @@ export class IndexStore {
       if (video.sourceKind !== 'live' || video.status !== 'indexing') continue;
       this.logger.info(`live run ${video.id} (${video.path}) was cut by a crash: its ${video.keyframeCount} keyframes stay searchable`);
       this.db.setVideoStatus(video.id, 'ready');
-    }
-  }
-
-  /** The vector graph's worker (the current one: a dead worker is replaced). */
-  get vectors(): VectorIndex {
-    return this.vectorIndex;
-  }
-
-  /** Whether the vector worker runs, and how often it was restarted. */
-  get vectorWorker(): { state: SupervisedState; restarts: number } {
-    return { state: this.vectorSupervisor.state, restarts: this.vectorSupervisor.restarts };
-  }
-
-  /** A new vector worker holding the graph as SQLite has it. */
-  private async replaceVectors(): Promise<VectorIndex> {
-    const index = await VectorIndex.create({ ...this.hnsw, dim: this.db.dim });
-    this.vectorIndex = index;
-    try {
-      this.reconciliation = await this.reconcile(32, 1024);
-    } catch (error) {
-      await index.close();
-      throw error;
-    }
-    return index;
-  }
-
-  private get recovering(): boolean {
-    return this.vectorSupervisor.state === 'restarting';
-  }
-
-  /** Waits while the vector worker is being replaced. */
-  private async vectorsRunning(): Promise<void> {
-    await this.vectorSupervisor.current();
-  }
-
-  /**
-   * Applies a change already made in SQLite to the graph. If the worker dies meanwhile, the restart's
-   * reconciliation takes the change from SQLite: waiting for it is enough.
-   */
-  private async followSqlite(change: (index: VectorIndex) => Promise<unknown>): Promise<void> {
-    try {
-      await change(this.vectorIndex);
-    } catch (error) {
-      if (!this.recovering) throw error;
-      await this.vectorsRunning();
     }
   }
 
@@ -234,75 +221,77 @@ export class IndexStore {
     }
   }
 
-  private async reconcile(verifySample: number | 'all', chunk: number): Promise<ReconcileReport> {
-    const started = performance.now();
-    const sqlIds = this.db.regionIds();
-    let source: ReconcileReport['source'] = 'file';
-    let reason: string | undefined;
-    let removed = 0;
-    let missing: number[];
-
-    let live: number[] | null = null;
-    if (existsSync(this.vectorFile)) {
-      try {
-        await this.vectors.load(this.vectorFile);
-        live = await this.vectors.ids({ live: true });
-      } catch (err) {
-        reason = `vector index ${this.vectorFile} is unreadable (${(err as Error).message})`;
-      }
-    } else if (sqlIds.length > 0) {
-      reason = `vector index ${this.vectorFile} is missing`;
+  /**
+   * Shot search, when SQLite names a codebook and its file is there unchanged: a writer first gives the keyframes
+   * that lack a shot vector one (those indexed while the codebook was being installed, or cut off by a crash).
+   */
+  private async openShotSearch(): Promise<void> {
+    const installed = this.db.shotCodebook();
+    if (!installed) return;
+    const path = join(this.dataDir, SHOT_CODEBOOK_FILE);
+    let codebook: VladCodebook;
+    try {
+      if (fileFingerprint(path) !== installed.fingerprint) throw new Error('it is not the codebook the shot vectors were made with');
+      codebook = loadVladCodebook(path);
+      if (codebook.dim !== this.dim || vladDim(codebook) !== installed.dim) throw new Error('its dimensions do not match the index');
+    } catch (error) {
+      this.logger.warn(`index: shot search is off: ${path} cannot be used (${(error as Error).message}); run dasr shots learn`);
+      return;
     }
+    this.codebook = codebook;
+    if (this.lock) await this.fillShotVectors(codebook);
+    this.shotVectors = await this.openShotMirror(installed.dim);
+  }
 
-    if (live) {
-      const inSql = new Set(sqlIds);
-      const both = live.filter((id) => inSql.has(id));
-      const checkIds = verifySample === 'all' ? both : sample(both, verifySample);
-      let bad = 0;
-      for (let i = 0; i < checkIds.length; i += chunk) {
-        const { ids, vectors } = this.db.packedFeatures(checkIds.slice(i, i + chunk));
-        bad += (await this.vectors.verify(ids, vectors)).length;
-      }
-      if (bad > 0) {
-        reason = `vector index ${this.vectorFile} disagrees with SQLite on ${bad} of ${checkIds.length} checked vectors`;
-        live = null;
-      }
+  private openShotMirror(dim: number): Promise<MirroredVectors> {
+    return this.openMirror('shot', this.shotVectorFile, dim, {
+      ids: () => this.db.shotIds(),
+      packed: (ids) => this.db.packedShotVectors(ids, dim),
+    });
+  }
+
+  /** Gives every keyframe that has regions but no shot vector one; `progress` hears the count done and the total. */
+  private async fillShotVectors(codebook: VladCodebook, progress?: (done: number) => void): Promise<number> {
+    let done = 0;
+    for (;;) {
+      const ids = this.db.keyframesWithoutShotVector(SHOT_FILL_CHUNK);
+      if (ids.length === 0) return done;
+      const features = this.db.regionFeaturesOfKeyframes(ids);
+      const entries = ids.map((keyframeId) => ({ keyframeId, vector: encodeVlad(codebook, features.get(keyframeId)!)! }));
+      const stored = new Set(this.db.addShotVectors(entries));
+      const added = entries.filter((e) => stored.has(e.keyframeId));
+      await this.shotVectors?.add(added.map((e) => e.keyframeId), packRows(added.map((e) => e.vector)));
+      done += added.length;
+      progress?.(done);
+      // a chunk whose keyframes all vanished meanwhile comes back empty next time
     }
-
-    if (live) {
-      const inSql = new Set(sqlIds);
-      const inGraph = new Set(live);
-      const extra = live.filter((id) => !inSql.has(id));
-      missing = sqlIds.filter((id) => !inGraph.has(id));
-      removed = await this.vectors.remove(extra);
-      if (extra.length || missing.length)
-        this.logger.info(
-          `index: vector cache behind SQLite: adding ${missing.length}, removing ${extra.length} of ${sqlIds.length}`,
-        );
-    } else {
-      await this.vectors.reset();
-      missing = sqlIds;
-      if (reason) {
-        source = 'rebuilt';
-        this.logger.warn(`index: ${reason}; rebuilding it from SQLite (${sqlIds.length} vectors)`);
-      } else {
-        source = 'empty';
-      }
-    }
-
-    let added = 0;
-    for (let i = 0; i < missing.length; i += chunk) {
-      const { ids, vectors } = this.db.packedFeatures(missing.slice(i, i + chunk));
-      added += await this.vectors.add(ids, vectors, { transfer: true });
-    }
-    if (this.lock && (added > 0 || removed > 0 || source === 'rebuilt')) await this.vectors.save(this.vectorFile);
-
-    return { source, reason, added, removed, total: sqlIds.length, ms: performance.now() - started };
   }
 
   /**
-   * Commits a keyframe batch (see IndexDatabase.commitKeyframes) and then adds its vectors to the graph. The
-   * SQLite transaction is the durable point; the graph catches up on the next open if the process dies between.
+   * Makes `codebook` the index's shot codebook: its file goes beside index.db, every keyframe's shot vector is
+   * made again from its stored regions (no video is decoded), and the shot graph is rebuilt. A crash part-way leaves
+   * the new codebook named in SQLite with some keyframes still to do: the next writer to open finishes them.
+   */
+  async installShotCodebook(codebook: VladCodebook, progress?: (done: number, total: number) => void): Promise<void> {
+    this.assertWritable();
+    if (codebook.dim !== this.dim) throw new RangeError(`the codebook takes ${codebook.dim}-d regions but this index holds ${this.dim}-d ones`);
+    const path = join(this.dataDir, SHOT_CODEBOOK_FILE);
+    await saveVladCodebook(codebook, path);
+    const dim = vladDim(codebook);
+    this.db.resetShotVectors({ fingerprint: fileFingerprint(path), dim });
+    this.codebook = codebook;
+    await this.shotVectors?.close({ save: false });
+    this.shotVectors = null;
+    rmSync(this.shotVectorFile, { force: true });
+    const total = this.db.keyframesWithoutShotVector(Number.MAX_SAFE_INTEGER).length;
+    await this.fillShotVectors(codebook, progress && ((done) => progress(done, total)));
+    this.shotVectors = await this.openShotMirror(dim);
+  }
+
+  /**
+   * Commits a keyframe batch (see IndexDatabase.commitKeyframes), each keyframe with its shot vector when there is
+   * a codebook, and then adds the vectors to the graphs. The SQLite transaction is the durable point; the graphs
+   * catch up on the next open if the process dies between.
    */
   async commit(
     videoId: number,
@@ -312,17 +301,16 @@ export class IndexStore {
     lastCommittedT?: number,
   ): Promise<CommitResult> {
     this.assertWritable();
-    await this.vectorsRunning();
-    const result = this.db.commitKeyframes(videoId, batch, trackUpdates, trackerState, lastCommittedT);
-    const dim = this.dim;
-    const ids: number[] = [];
-    for (const row of result.regionIds) ids.push(...row);
-    if (ids.length > 0) {
-      const packed = new Float32Array(ids.length * dim);
-      let n = 0;
-      batch.forEach((kf) => kf.regions.forEach((r) => packed.set(r.feature, n++ * dim)));
-      this.dirty = true;
-      await this.followSqlite((index) => index.add(ids, packed, { transfer: true }));
+    await this.regionVectors.running();
+    const codebook = this.codebook;
+    const withShots = codebook
+      ? batch.map((kf) => (kf.regions.length > 0 ? { ...kf, shotVector: encodeVlad(codebook, kf.regions.map((r) => r.feature))! } : kf))
+      : batch;
+    const result = this.db.commitKeyframes(videoId, withShots, trackUpdates, trackerState, lastCommittedT);
+    await this.regionVectors.add(result.regionIds.flat(), packRows(batch.flatMap((kf) => kf.regions.map((r) => r.feature))));
+    if (this.shotVectors) {
+      const shots = withShots.flatMap((kf, i) => (kf.shotVector ? [{ id: result.keyframeIds[i]!, vector: kf.shotVector }] : []));
+      await this.shotVectors.add(shots.map((s) => s.id), packRows(shots.map((s) => s.vector)));
     }
     return result;
   }
@@ -337,30 +325,22 @@ export class IndexStore {
     return this.nextTrackId++;
   }
 
-  /** Persists the graph (atomically) if it changed since the last save; a reader's graph is never saved. */
+  /** Persists the graphs (atomically) that changed since the last save; a reader's graphs are never saved. */
   async saveVectors(): Promise<void> {
     this.assertOpen();
-    if (!this.dirty || !this.lock) return;
-    await this.vectorsRunning();
-    this.dirty = false;
-    try {
-      await this.vectors.save(this.vectorFile);
-    } catch (err) {
-      this.dirty = true;
-      throw err;
-    }
+    await this.regionVectors.save();
+    await this.shotVectors?.save();
   }
 
   /** Deletes a video with everything it owns; its vectors leave the search at once. False if there was none. */
   async deleteVideo(videoId: number): Promise<boolean> {
     this.assertWritable();
-    await this.vectorsRunning();
+    await this.regionVectors.running();
+    const shotIds = this.shotVectors ? this.db.shotIdsWhere({ videoIds: [videoId] }) : [];
     const regionIds = this.db.deleteVideo(videoId);
     if (regionIds === null) return false;
-    if (regionIds.length > 0) {
-      this.dirty = true;
-      await this.followSqlite((index) => index.remove(regionIds));
-    }
+    await this.regionVectors.remove(regionIds);
+    await this.shotVectors?.remove(shotIds);
     return true;
   }
 
@@ -371,12 +351,11 @@ export class IndexStore {
    */
   async trimVideoBefore(videoId: number, t: number): Promise<SegmentRecord[]> {
     this.assertWritable();
-    await this.vectorsRunning();
+    await this.regionVectors.running();
+    const shotIds = this.shotVectors ? this.db.shotIdsWhere({ videoIds: [videoId], before: t }) : [];
     const { regionIds, segments } = this.db.trimVideoBefore(videoId, t);
-    if (regionIds.length > 0) {
-      this.dirty = true;
-      await this.followSqlite((index) => index.remove(regionIds));
-    }
+    await this.regionVectors.remove(regionIds);
+    await this.shotVectors?.remove(shotIds);
     return segments;
   }
 
@@ -393,35 +372,42 @@ export class IndexStore {
       allowIds = this.db.regionIdsWhere({ videoIds, minRegionScore, from, to });
       if (allowIds.length === 0) return [];
     }
-    const query = (index: VectorIndex) => index.search(feature, k, allowIds ? { allowIds } : undefined);
-    await this.vectorsRunning();
-    let hits;
-    try {
-      hits = await query(this.vectorIndex);
-    } catch (error) {
-      // the worker died under this search: once more on its replacement
-      if (!this.recovering) throw error;
-      await this.vectorsRunning();
-      hits = await query(this.vectorIndex);
-    }
+    const hits = await this.regionVectors.search(feature, k, allowIds);
     const kept = filters.minScore === undefined ? hits : hits.filter((h) => h.similarity >= filters.minScore!);
     const similarity = new Map(kept.map((h) => [h.id, h.similarity]));
     return this.db.regionsByIds(kept.map((h) => h.id)).map((r) => ({ ...r, similarity: similarity.get(r.id)! }));
   }
 
-  /** Closes the worker and the database, saving the graph first unless `saveVectors: false`. */
+  /**
+   * The k keyframes whose shot vectors are most similar to `vlad` (encodeVlad with this index's codebook), most
+   * similar first, joined with SQLite; the video and time filters restrict the search itself.
+   */
+  async searchShots(vlad: Float32Array, k: number, filters: Omit<SearchFilters, 'minRegionScore'> = {}): Promise<ShotSearchHit[]> {
+    this.assertOpen();
+    if (!this.shotVectors) throw new ShotSearchUnavailableError(`${this.dataDir} has no shot codebook: run dasr shots learn`);
+    let allowIds: number[] | undefined;
+    const { videoIds, from, to } = filters;
+    if (videoIds !== undefined || from !== undefined || to !== undefined) {
+      allowIds = this.db.shotIdsWhere({ videoIds, from, to });
+      if (allowIds.length === 0) return [];
+    }
+    const hits = await this.shotVectors.search(vlad, k, allowIds);
+    const kept = filters.minScore === undefined ? hits : hits.filter((h) => h.similarity >= filters.minScore!);
+    const similarity = new Map(kept.map((h) => [h.id, h.similarity]));
+    return this.db.keyframesByIds(kept.map((h) => h.id)).map((kf) => ({ ...kf, similarity: similarity.get(kf.id)! }));
+  }
+
+  /** Closes the workers and the database, saving the graphs first unless `saveVectors: false`. */
   async close(options: { saveVectors?: boolean } = {}): Promise<void> {
     if (this.closed) return;
+    const save = (options.saveVectors ?? true) && this.lock !== undefined;
     try {
-      if (options.saveVectors ?? true) await this.saveVectors();
+      await this.regionVectors?.close({ save });
+      await this.shotVectors?.close({ save });
     } finally {
       this.closed = true;
-      try {
-        await this.vectorSupervisor.close();
-      } finally {
-        this.db.close();
-        this.lock?.release();
-      }
+      this.db.close();
+      this.lock?.release();
     }
   }
 
@@ -433,4 +419,12 @@ export class IndexStore {
     this.assertOpen();
     if (!this.lock) throw new Error(`index store of ${this.dataDir} was opened for reading`);
   }
+}
+
+/** Vectors of one length packed row-major into one fresh array (to transfer to a vector worker). */
+function packRows(rows: readonly Float32Array[]): Float32Array {
+  const dim = rows[0]?.length ?? 0;
+  const packed = new Float32Array(rows.length * dim);
+  rows.forEach((row, i) => packed.set(row, i * dim));
+  return packed;
 }

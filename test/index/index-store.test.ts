@@ -5,8 +5,9 @@ import { join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { Logger } from '../../src/log.js';
-import type { KeyframeInput } from '../../src/index/database.js';
-import { IndexStore, type IndexStoreOptions } from '../../src/index/index-store.js';
+import { IndexDatabase, type KeyframeInput } from '../../src/index/database.js';
+import { IndexStore, SHOT_CODEBOOK_FILE, ShotSearchUnavailableError, type IndexStoreOptions } from '../../src/index/index-store.js';
+import { encodeVlad, fitVladCodebook, saveVladCodebook } from '../../src/detect/vlad.js';
 import { Tracker } from '../../src/track/tracker.js';
 import { mulberry32, randomUnitVector } from '../support/random.js';
 
@@ -240,7 +241,7 @@ describe('IndexStore', () => {
     const again = await open({ logger });
     expect(again.reconciliation).toMatchObject({ source: 'rebuilt', added: 30, total: 30 });
     expect(again.reconciliation.reason).toMatch(/unreadable/);
-    expect(logger.lines.some((l) => /^warn: .*unreadable.*rebuilding it from SQLite \(30 vectors\)/.test(l))).toBe(true);
+    expect(logger.lines.some((l) => /^warn: .*unreadable.*rebuilding it from SQLite \(30 region vectors\)/.test(l))).toBe(true);
     await expectAgreement(again);
     expect((await again.search(b[9].regions[2].feature, 1))[0].id).toBe(r.regionIds[9][2]);
     await again.close();
@@ -313,6 +314,127 @@ describe('IndexStore', () => {
     expect(existsSync(foreign)).toBe(false);
     expect(vectorFiles()).toEqual([`vectors-${again.db.uuid}.hnsw`]);
     await expectAgreement(again);
+  });
+});
+
+describe('IndexStore shot vectors', () => {
+  /** Keyframes of `scenes` scenes: each scene has 3 region directions, each keyframe shows them slightly moved. */
+  function sceneBatch(rand: () => number, scenes: Float32Array[][], t0: number, perScene: number): KeyframeInput[] {
+    return scenes.flatMap((directions, s) =>
+      Array.from({ length: perScene }, (_, i) => ({
+        t: t0 + (s * perScene + i) * 0.5,
+        width: 320,
+        height: 240,
+        regions: directions.map((d, j) => ({
+          box: [j * 20, 10, j * 20 + 40, 90] as [number, number, number, number],
+          score: 0.5,
+          feature: Float32Array.from(d, (x, k) => x + 0.05 * randomUnitVector(rand, DIM)[k]!),
+          trackId: null,
+        })),
+      })),
+    );
+  }
+  const rand = mulberry32(21);
+  const scenes = Array.from({ length: 4 }, () => Array.from({ length: 3 }, () => randomUnitVector(rand, DIM)));
+
+  /** SQLite's shot ids equal the live ids of the shot graph. */
+  async function expectShotAgreement(store: IndexStore): Promise<void> {
+    const ids = store.db.shotIds();
+    const reconciliation = store.shotReconciliation!;
+    expect(reconciliation.total).toBe(ids.length);
+    for (const id of ids.slice(0, 5)) {
+      const { vectors } = store.db.packedShotVectors([id], vectors0Dim(store));
+      const [hit] = await store.searchShots(vectors, 1, {});
+      expect(hit!.id).toBe(id);
+    }
+  }
+  const vectors0Dim = (store: IndexStore) => store.db.shotCodebook()!.dim;
+
+  it('a codebook gives every indexed keyframe with regions a shot vector, and new keyframes theirs at commit', async () => {
+    const store = await open();
+    const video = store.db.addVideo({ path: 'a', sourceKind: 'file' });
+    const first = sceneBatch(rand, scenes, 0, 4);
+    await store.commit(video.id, [...first, { t: 100, width: 320, height: 240, regions: [] }]);
+    await expect(store.searchShots(new Float32Array(8), 1)).rejects.toThrow(/no shot codebook: run dasr shots learn/);
+
+    const codebook = fitVladCodebook(first.map((kf) => kf.regions.map((r) => r.feature)), { k: 4, localDims: 8 });
+    const progress: [number, number][] = [];
+    await store.installShotCodebook(codebook, (done, total) => progress.push([done, total]));
+    expect(progress.at(-1)).toEqual([16, 16]);
+    expect(store.db.shotCount()).toBe(16); // the keyframe without regions has none
+    await expectShotAgreement(store);
+
+    const later = sceneBatch(rand, scenes, 200, 1);
+    const committed = await store.commit(video.id, later);
+    expect(store.db.shotCount()).toBe(20);
+    // a new keyframe's shot search finds the keyframes of its scene first
+    const query = encodeVlad(codebook, later[2]!.regions.map((r) => r.feature))!;
+    const hits = await store.searchShots(query, 6);
+    expect(hits[0]!.id).toBe(committed.keyframeIds[2]);
+    expect(hits[0]!.similarity).toBeCloseTo(1, 5);
+    const sceneOf = (t: number) => (t >= 200 ? Math.round((t - 200) / 0.5) : Math.floor(t / 0.5 / 4));
+    expect(hits.slice(0, 5).map((h) => sceneOf(h.t))).toEqual([2, 2, 2, 2, 2]);
+    // filters restrict the search itself
+    expect((await store.searchShots(query, 3, { from: 0, to: 3 })).every((h) => h.t <= 3)).toBe(true);
+    expect(await store.searchShots(query, 3, { videoIds: [video.id + 1] })).toEqual([]);
+    expect((await store.searchShots(query, 30, { minScore: 0.9 })).every((h) => h.similarity >= 0.9)).toBe(true);
+  });
+
+  it('deletes and trims take shot vectors with their keyframes; a reopen reconciles, and finishes a cut-off fill', async () => {
+    const store = await open();
+    const a = store.db.addVideo({ path: 'a', sourceKind: 'file' });
+    const b = store.db.addVideo({ path: 'b', sourceKind: 'live' });
+    const keyframes = sceneBatch(rand, scenes, 0, 3);
+    await store.commit(a.id, keyframes);
+    await store.commit(b.id, keyframes);
+    await store.installShotCodebook(fitVladCodebook(keyframes.map((kf) => kf.regions.map((r) => r.feature)), { k: 3, localDims: 8 }));
+    expect(store.db.shotCount()).toBe(24);
+
+    await store.trimVideoBefore(b.id, 3); // keyframes 0 … 2.5 s of b
+    expect(store.db.shotCount()).toBe(18);
+    await store.deleteVideo(a.id);
+    expect(store.db.shotCount()).toBe(6);
+    const query = encodeVlad(store.shotCodebook!, keyframes[0]!.regions.map((r) => r.feature))!;
+    const hits = await store.searchShots(query, 24);
+    expect(hits.map((h) => h.videoId)).toEqual(Array(6).fill(b.id));
+    expect(hits.every((h) => h.t >= 3)).toBe(true);
+    await store.close();
+
+    // a crash part-way through a fill: some keyframes lost their shot vectors
+    const raw = IndexDatabase.open(dir);
+    raw.db.prepare('DELETE FROM shot_vectors WHERE keyframe_id IN (SELECT keyframe_id FROM shot_vectors ORDER BY keyframe_id LIMIT 4)').run();
+    raw.close();
+    const reader = await open({ access: 'read' });
+    expect(reader.db.shotCount()).toBe(2); // a reader changes nothing
+    await reader.close();
+    const again = await open();
+    expect(again.db.shotCount()).toBe(6);
+    // the same vectors again, under the same keyframe ids: the saved graph still holds them
+    expect(again.shotReconciliation).toMatchObject({ source: 'file', added: 0, removed: 0, total: 6 });
+    await expectShotAgreement(again);
+  });
+
+  it('turns shot search off, with a warning, when the codebook file is missing or not the one the vectors were made with', async () => {
+    const store = await open();
+    const video = store.db.addVideo({ path: 'a', sourceKind: 'file' });
+    const keyframes = sceneBatch(rand, scenes, 0, 2);
+    await store.commit(video.id, keyframes);
+    const features = keyframes.map((kf) => kf.regions.map((r) => r.feature));
+    await store.installShotCodebook(fitVladCodebook(features, { k: 3, localDims: 8 }));
+    await store.close();
+
+    await saveVladCodebook(fitVladCodebook(features, { k: 2, localDims: 8 }), join(dir, SHOT_CODEBOOK_FILE));
+    const logger = capture();
+    const changed = await open({ logger });
+    expect(logger.lines.some((l) => /^warn: index: shot search is off: .*not the codebook the shot vectors were made with.*dasr shots learn/.test(l))).toBe(true);
+    await expect(changed.searchShots(new Float32Array(8), 1)).rejects.toBeInstanceOf(ShotSearchUnavailableError);
+    await changed.close();
+
+    rmSync(join(dir, SHOT_CODEBOOK_FILE));
+    const missingLogger = capture();
+    const missing = await open({ logger: missingLogger });
+    expect(missingLogger.lines.some((l) => /shot search is off: .*ENOENT/.test(l))).toBe(true);
+    expect(missing.shotCodebook).toBeNull();
   });
 });
 

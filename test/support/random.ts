@@ -1,20 +1,8 @@
 /**
- * Deterministic random numbers for tests, benches and fixture scripts: one seeded PRNG and what is built on it.
- * The exact sequences matter (scripts/make-fixtures.ts writes fixtures/videos/corrupt.mp4 from
- * mulberry32(0xc0ffee), and tests use fixed seeds): change nothing here without rechecking those.
+ * Deterministic random numbers for tests, benches and fixture scripts, built on the product's seeded PRNG
+ * (src/util/random.ts). Tests use fixed seeds: change nothing here without rechecking them.
  */
-
-/** mulberry32: a small seeded PRNG, uniform in [0, 1). */
-export function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export { mulberry32 } from '../../src/util/random.js';
 
 /**
  * One standard-normal sample (Box–Muller, cosine branch) from two draws of `random`, which must be uniform in
