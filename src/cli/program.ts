@@ -8,6 +8,9 @@ import { whitenFitCommand } from './whiten.js';
 import { indexCommand, removeCommand, videosCommand } from './index-commands.js';
 import { parseBoxOption, searchCommand, type SearchCommandOptions } from './search-command.js';
 import { clipCommand, parseClipTarget } from './clip-command.js';
+import { shotsLearnCommand, type ShotsLearnOptions } from './shots-command.js';
+import { DEFAULT_SHOT_SAMPLE, type ShotLearnSettings } from '../search/shot-codebook.js';
+import { DEFAULT_VLAD_K, DEFAULT_VLAD_LOCAL_DIMS, VLAD_AGGREGATES } from '../detect/vlad.js';
 import { DEFAULT_SCENE_THRESHOLD } from '../decode/keyframes.js';
 import { DEFAULT_STILL_THRESHOLD } from '../ingest/still-gate.js';
 import { DEFAULT_EXPANSION } from '../search/search.js';
@@ -166,8 +169,31 @@ export function createProgram(): Command {
     .option('--wrong <ids>', 'relevance feedback: region ids of earlier hits that are not the object', idList)
     .option('--json', 'print {"hits": [{video, path, track, score, start, end, best: {t, box, region}, keyframes?}]}')
     .option('--sheet <file>', 'also write a contact sheet: one thumbnail per hit with its box and time (.jpg or .png)')
-    .action(async (images: string[], options: SearchCommandOptions) => {
+    .option('--shot', 'shot search: the images are whole scenes; find shots like them (runs of similar keyframes), by the keyframes\' shot vectors (dasr shots learn)')
+    .action(async (images: string[], options: SearchCommandOptions, command: Command) => {
+      if (options.shot) {
+        const objectOnly = ['box', 'keyframes', 'expand', 'right', 'wrong'].filter((name) => command.getOptionValueSource(name) === 'cli');
+        if (objectOnly.length) throw new InvalidArgumentError(`--shot searches whole scenes: ${objectOnly.map((name) => `--${name}`).join(', ')} cannot be used with it`);
+      }
       await searchCommand(dasrFromOptions, images, options);
+    });
+
+  const shots = program.command('shots').description('shot search: image-level descriptors of keyframes (VLAD of their regions)');
+  shots
+    .command('learn')
+    .description("learn a VLAD codebook from the index's own keyframes (or from --images) and give every keyframe its shot vector; takes the index's writer lock")
+    .option('--data <dir>', 'data directory', DEFAULT_DATA_DIR)
+    .option('--images <paths...>', 'learn from these images (files or folders, run through DASR) instead of the indexed keyframes')
+    .option('--k <n>', `codewords (default ${DEFAULT_VLAD_K}, fewer with few regions)`, integer)
+    .option('--local-dims <n>', `dimensions of a region after PCA (default ${DEFAULT_VLAD_LOCAL_DIMS}, fewer with few regions)`, integer)
+    .addOption(new Option('--aggregate <how>', "a codeword's regions summed, or their residuals to it (VLAD as published; worse with few regions per keyframe)").choices(VLAD_AGGREGATES).default('sum'))
+    .option('--dims <n>', 'PCA-whiten the shot vectors down to n dimensions (default: keep k × local dims)', integer)
+    .option('--sample <n>', 'keyframes of the index learned from at most, evenly spread', integer, DEFAULT_SHOT_SAMPLE)
+    .action(async (options: ShotsLearnOptions) => {
+      for (const name of ['k', 'localDims', 'dims', 'sample'] as const) {
+        if (options[name] !== undefined && options[name]! < 1) throw new InvalidArgumentError(`--${name === 'localDims' ? 'local-dims' : name} must be at least 1`);
+      }
+      await shotsLearnCommand(dasrFromOptions, options, (line) => process.stderr.write(`${line}\n`));
     });
 
   program
@@ -270,6 +296,18 @@ export function createProgram(): Command {
     .action(async (dir: string, options: { methods: string; cache?: string; json?: boolean }) => {
       const { ukbenchEvalCommand } = await import('../eval/ukbench-eval.js');
       await ukbenchEvalCommand(await evalMethodsFromOptions(options.methods), dir, options);
+    });
+  evaluation
+    .command('shots <dir>')
+    .description('shot search as scene retrieval on a tracks-dev dataset (All mAP, relevant: the frames of the same sequence) or a UKBench folder (N-S): DASR* regions aggregated with a codebook learned on the collection, against the whole-frame baseline')
+    .option('--cache <dir>', 'keep per-image results here so that reruns are cheap')
+    .option('--json', 'print the report as JSON')
+    .option('--k <n>', `codewords (default ${DEFAULT_VLAD_K})`, integer)
+    .option('--local-dims <n>', `dimensions of a region after PCA (default ${DEFAULT_VLAD_LOCAL_DIMS})`, integer)
+    .addOption(new Option('--aggregate <how>', "a codeword's regions summed, or their residuals to it (VLAD as published)").choices(VLAD_AGGREGATES).default('sum'))
+    .action(async (dir: string, options: ShotLearnSettings & { cache?: string; json?: boolean }) => {
+      const [{ shotEvalCommand }, [dasr, baseline]] = await Promise.all([import('../eval/shot-eval.js'), evalMethodsFromOptions('dasr-star,baseline')]);
+      await shotEvalCommand(dasr!, baseline!, dir, options);
     });
 
   return program;

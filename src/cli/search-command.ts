@@ -1,13 +1,15 @@
 import { InvalidArgumentError } from 'commander';
 import type { Box } from '../detect/box.js';
 import type { Detector } from '../detect/detector.js';
-import { decodeImage } from '../image/load.js';
+import { decodeImage, type DecodedImage } from '../image/load.js';
+import { combineExamples } from '../search/examples.js';
+import { describeShotQuery, searchShots, type ShotHit } from '../search/shot-search.js';
 import { describeExamples, typicalFrameSize } from '../search/describe-query.js';
 import { IndexStore } from '../index/index-store.js';
 import { expansion, searchByExample, type TrackHit } from '../search/search.js';
 import { formatClock } from '../ingest/progress.js';
-import { contactSheet } from '../clip/thumbnail.js';
-import { parseBoxText, searchJson } from '../search/search-json.js';
+import { contactSheet, type ThumbnailHit } from '../clip/thumbnail.js';
+import { parseBoxText, searchJson, shotSearchJson } from '../search/search-json.js';
 import { writeFile } from 'node:fs/promises';
 import { basename } from 'node:path';
 
@@ -28,6 +30,8 @@ export interface SearchCommandOptions {
   /** relevance feedback: region ids of earlier hits (best.region) that are, and are not, the object */
   right?: number[];
   wrong?: number[];
+  /** shot search: the images are whole scenes, matched on the keyframes' shot vectors */
+  shot?: boolean;
 }
 
 /** `--box x,y,w,h` (pixels of the query image) → [x1, y1, x2, y2]. */
@@ -39,12 +43,16 @@ export function parseBoxOption(value: string): Box {
   }
 }
 
-/** Searches with one or more views of the object (several images are combined: examples.ts). */
-/** The images and the index are opened before DASR starts (`startDasr`), so bad input fails at once. */
-export async function searchCommand(startDasr: () => Promise<Detector>, imagePaths: readonly string[], options: SearchCommandOptions): Promise<TrackHit[]> {
+/**
+ * Searches with one or more views of the object (several images are combined: examples.ts), or with --shot for
+ * shots like the images. The images and the index are opened before DASR starts (`startDasr`), so bad input fails
+ * at once.
+ */
+export async function searchCommand(startDasr: () => Promise<Detector>, imagePaths: readonly string[], options: SearchCommandOptions): Promise<TrackHit[] | ShotHit[]> {
   const images = await Promise.all(imagePaths.map((path) => decodeImage(path)));
   const store = await IndexStore.open(options.data, { access: 'read' });
   try {
+    if (options.shot) return await shotSearchCommand(store, startDasr, images, imagePaths, options);
     const query = await describeExamples(await startDasr(), images, options.box ?? [], typicalFrameSize(store, options.video));
     if (query.length !== store.dim) {
       throw new Error(
@@ -77,13 +85,40 @@ export async function searchCommand(startDasr: () => Promise<Detector>, imagePat
         for (const k of h.keyframes ?? []) process.stdout.write(`${''.padStart(24)}${k.t.toFixed(2).padStart(8)}s  ${k.score.toFixed(3)}  [${k.box.map((v) => v.toFixed(0)).join(',')}]\n`);
       });
     }
-    if (options.sheet) {
-      const format = /\.png$/i.test(options.sheet) ? 'png' : 'jpeg';
-      await writeFile(options.sheet, await contactSheet(hits, { title: `${hits.length} hits for ${imagePaths.map((path) => basename(path)).join(' + ')}`, format }));
-      if (!options.json) process.stdout.write(`contact sheet: ${options.sheet}\n`);
-    }
+    await writeSheet(hits, imagePaths, options);
     return hits;
   } finally {
     await store.close({ saveVectors: false });
   }
+}
+
+async function writeSheet(hits: readonly ThumbnailHit[], imagePaths: readonly string[], options: SearchCommandOptions): Promise<void> {
+  if (!options.sheet) return;
+  const format = /\.png$/i.test(options.sheet) ? 'png' : 'jpeg';
+  await writeFile(options.sheet, await contactSheet(hits, { title: `${hits.length} hits for ${imagePaths.map((path) => basename(path)).join(' + ')}`, format }));
+  if (!options.json) process.stdout.write(`contact sheet: ${options.sheet}\n`);
+}
+
+/** Shots like the query images (several are combined as views of one scene). */
+async function shotSearchCommand(store: IndexStore, startDasr: () => Promise<Detector>, images: readonly DecodedImage[], imagePaths: readonly string[], options: SearchCommandOptions): Promise<ShotHit[]> {
+  if (!store.shotCodebook) throw new Error(`${options.data} has no shot codebook: run dasr shots learn --data ${options.data} first`);
+  const detector = await startDasr();
+  const vlads: Float32Array[] = [];
+  for (const image of images) vlads.push(await describeShotQuery(detector, store, image));
+  const hits = await searchShots(store, combineExamples(vlads), { top: options.top, videoIds: options.video, from: options.from, to: options.to, minScore: options.minScore });
+  if (options.json) {
+    process.stdout.write(`${JSON.stringify(shotSearchJson(hits))}\n`);
+  } else if (hits.length === 0) {
+    process.stdout.write(`no matching shot in ${options.data}${store.db.shotCount() === 0 ? ' (no keyframe has a shot vector: index videos first)' : ''}\n`);
+  } else {
+    process.stdout.write(`${'#'.padStart(3)}  ${'score'.padStart(6)}  ${'video'.padStart(5)}  ${'span'.padEnd(13)}  ${'best'.padStart(7)}  ${'frames'.padStart(6)}  path\n`);
+    hits.forEach((h, i) => {
+      process.stdout.write(
+        `${String(i + 1).padStart(3)}  ${h.score.toFixed(3).padStart(6)}  ${String(h.videoId).padStart(5)}  ${`${formatClock(h.start)}–${formatClock(h.end)}`.padEnd(13)}  ` +
+          `${`${h.best.t.toFixed(2)}s`.padStart(7)}  ${String(h.keyframes).padStart(6)}  ${h.path}\n`,
+      );
+    });
+  }
+  await writeSheet(hits, imagePaths, options);
+  return hits;
 }

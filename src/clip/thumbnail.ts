@@ -19,8 +19,8 @@ import { CLIP_BOX_COLOUR } from './clip.js';
 import { ClipError } from './errors.js';
 import { grabFrame, MAX_GRAB_WIDTH, type GrabbedFrame } from './frame-grab.js';
 
-/** What a thumbnail needs from a search hit. */
-export type ThumbnailHit = Pick<TrackHit, 'path' | 'score' | 'track' | 'best'>;
+/** What a thumbnail needs from a search hit: a track hit, or a shot hit (no track, the box the whole frame). */
+export type ThumbnailHit = Pick<TrackHit, 'path' | 'score'> & { track?: number | null; best: Pick<TrackHit['best'], 't' | 'box'> };
 
 export interface HitThumbnailOptions {
   /** Width in pixels (height follows the display aspect). Default: the video's display width. */
@@ -31,6 +31,12 @@ export interface HitThumbnailOptions {
 /** "12.3" for 12.34 s. */
 function seconds(t: number): string {
   return t.toFixed(1);
+}
+
+/** JPEG of the frame shown at `t` seconds, nothing drawn on it (a shot's keyframe: the whole frame is the hit). */
+export async function frameThumbnail(path: string, t: number, options: HitThumbnailOptions = {}): Promise<Buffer> {
+  const frame = await grabFrame(path, t, { width: options.width, signal: options.signal });
+  return sharp(frame.data, { raw: { width: frame.width, height: frame.height, channels: 3 } }).jpeg({ quality: 85 }).toBuffer();
 }
 
 /**

@@ -39,6 +39,11 @@ export interface WhiteningOptions {
    * count − 1 carry variance of the training set (the centred covariance of n vectors has rank ≤ n − 1).
    */
   dims?: number;
+  /**
+   * false: a plain PCA projection (rows are the unit eigenvectors, directions keep their variance) instead of
+   * whitening. Default true.
+   */
+  whiten?: boolean;
 }
 
 /**
@@ -65,6 +70,7 @@ export function fitWhitening(features: Float32Array[], options: WhiteningOptions
     throw new RangeError('fitWhitening: feature vectors must all have the same, non-zero length');
   }
   const outputDim = options.dims ?? dim;
+  const whiten = options.whiten ?? true;
   if (!Number.isInteger(outputDim) || outputDim < 1 || outputDim > dim) {
     throw new RangeError(`fitWhitening: dims must be an integer from 1 to the feature dimension ${dim}, got ${outputDim}`);
   }
@@ -74,8 +80,9 @@ export function fitWhitening(features: Float32Array[], options: WhiteningOptions
   for (const vector of normalized) for (let i = 0; i < dim; i++) mean64[i] += vector[i];
   for (let i = 0; i < dim; i++) mean64[i] /= normalized.length;
 
-  const covariance = populationCovariance(normalized, mean64);
-  const { values, vectors } = symmetricEigen(covariance, dim);
+  // Fewer vectors than dimensions, and only directions they span kept: the n × n Gram matrix has the same non-zero
+  // eigenvalues as the d × d covariance and is far cheaper to decompose (a 2048-d covariance takes about a minute).
+  const { values, vectors } = outputDim < normalized.length && normalized.length < dim ? gramEigen(normalized, mean64, outputDim) : symmetricEigen(populationCovariance(normalized, mean64), dim);
   const largest = values[0];
   if (!(largest > 0)) throw new Error('fitWhitening: the features have no variance (all identical after L2)');
 
@@ -83,7 +90,7 @@ export function fitWhitening(features: Float32Array[], options: WhiteningOptions
   const projection = new Float32Array(outputDim * dim);
   for (let k = 0; k < outputDim; k++) {
     // Tiny negative eigenvalues are rounding noise of a rank-deficient covariance.
-    const scale = 1 / Math.sqrt(Math.max(values[k], 0) + regulariser);
+    const scale = whiten ? 1 / Math.sqrt(Math.max(values[k], 0) + regulariser) : 1;
     for (let i = 0; i < dim; i++) projection[k * dim + i] = vectors[k * dim + i] * scale;
   }
   return {
@@ -97,6 +104,41 @@ export function fitWhitening(features: Float32Array[], options: WhiteningOptions
     eigenvalues: Float32Array.from(values),
     projection,
   };
+}
+
+/**
+ * The top `count` eigenpairs of the population covariance C = XᵀX / n of the centred vectors X (n × d, n < d), from
+ * the Gram matrix G = XXᵀ / n: if G·u = λ·u with |u| = 1, then v = Xᵀu / √(n·λ) is a unit eigenvector of C for the
+ * same λ. Eigenvalues past the n of G are C's null ones (0). Vectors are rows of a count × d array.
+ */
+function gramEigen(vectors: Float32Array[], mean: Float64Array, count: number): { values: Float64Array; vectors: Float64Array } {
+  const n = vectors.length;
+  const dim = mean.length;
+  const centred = vectors.map((v) => Float64Array.from(v, (x, i) => x - mean[i]!));
+  const gram = new Float64Array(n * n);
+  for (let a = 0; a < n; a++) {
+    for (let b = a; b < n; b++) {
+      const value = dotRange(centred[a]!, 0, centred[b]!, 0, dim) / n;
+      gram[a * n + b] = value;
+      gram[b * n + a] = value;
+    }
+  }
+  const small = symmetricEigen(gram, n);
+  const values = new Float64Array(dim);
+  values.set(small.values.subarray(0, Math.min(n, dim)));
+  const out = new Float64Array(count * dim);
+  for (let k = 0; k < count; k++) {
+    const lambda = small.values[k]!;
+    // a direction without variance stays zero: nothing of the training set lies along it
+    if (!(lambda > 0)) continue;
+    const scale = 1 / Math.sqrt(n * lambda);
+    for (let a = 0; a < n; a++) {
+      const weight = small.vectors[k * n + a]! * scale;
+      const row = centred[a]!;
+      for (let i = 0; i < dim; i++) out[k * dim + i] += weight * row[i]!;
+    }
+  }
+  return { values, vectors: out };
 }
 
 /**

@@ -934,6 +934,11 @@ export class IndexDatabase {
     return out;
   }
 
+  /** Every keyframe id that has regions, ascending (what a shot codebook can learn from). */
+  keyframeIdsWithRegions(): number[] {
+    return this.stmt('SELECT DISTINCT keyframe_id FROM regions ORDER BY keyframe_id').pluck().all() as number[];
+  }
+
   /** Every keyframe id that has a shot vector, ascending. */
   shotIds(): number[] {
     return this.stmt('SELECT keyframe_id FROM shot_vectors ORDER BY keyframe_id').pluck().all() as number[];

@@ -281,11 +281,11 @@ export class IndexStore {
     this.db.resetShotVectors({ fingerprint: fileFingerprint(path), dim });
     this.codebook = codebook;
     await this.shotVectors?.close({ save: false });
-    this.shotVectors = null;
     rmSync(this.shotVectorFile, { force: true });
+    this.shotVectors = await this.openShotMirror(dim); // empty, as SQLite now is
     const total = this.db.keyframesWithoutShotVector(Number.MAX_SAFE_INTEGER).length;
     await this.fillShotVectors(codebook, progress && ((done) => progress(done, total)));
-    this.shotVectors = await this.openShotMirror(dim);
+    await this.shotVectors.save();
   }
 
   /**

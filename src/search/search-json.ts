@@ -1,5 +1,6 @@
 import type { Box } from '../detect/box.js';
 import type { TrackHit } from './search.js';
+import type { ShotHit } from './shot-search.js';
 
 const round = (v: number, digits: number): number => Math.round(v * 10 ** digits) / 10 ** digits;
 
@@ -15,6 +16,22 @@ export function searchJson(hits: readonly TrackHit[]): { hits: Record<string, un
       end: round(h.end, 3),
       best: { t: round(h.best.t, 3), box: h.best.box.map((v) => round(v, 1)), region: h.best.regionId },
       ...(h.keyframes ? { keyframes: h.keyframes.map((k) => ({ t: round(k.t, 3), box: k.box.map((v) => round(v, 1)), score: round(k.score, 6) })) } : {}),
+    })),
+  };
+}
+
+/** Shot search results in the same shape, a shot being no track: best.box is the whole frame, `keyframes` counts its matching keyframes. */
+export function shotSearchJson(hits: readonly ShotHit[]): { hits: Record<string, unknown>[] } {
+  return {
+    hits: hits.map((h) => ({
+      video: h.videoId,
+      path: h.path,
+      track: null,
+      score: round(h.score, 6),
+      start: round(h.start, 3),
+      end: round(h.end, 3),
+      best: { t: round(h.best.t, 3), box: h.best.box, keyframe: h.best.keyframeId },
+      keyframes: h.keyframes,
     })),
   };
 }

@@ -15,11 +15,15 @@ import type { Box } from '../detect/box.js';
 import type { VideoSummary } from '../index/database.js';
 import { decodeImage } from '../image/load.js';
 import { probeVideo } from '../decode/probe.js';
-import { hitThumbnail } from '../clip/thumbnail.js';
+import { frameThumbnail, hitThumbnail } from '../clip/thumbnail.js';
 import { cutClip } from '../clip/clip.js';
 import { expansion, searchByExample } from '../search/search.js';
 import { describeExamples, typicalFrameSize } from '../search/describe-query.js';
-import { parseBoxText, searchJson } from '../search/search-json.js';
+import { parseBoxText, searchJson, shotSearchJson } from '../search/search-json.js';
+import { combineExamples } from '../search/examples.js';
+import { describeShotQuery, searchShots } from '../search/shot-search.js';
+import { fitVladCodebookOffThread, indexTrainingSet, vladOptionsFor, type ShotLearnSettings } from '../search/shot-codebook.js';
+import { vladDim } from '../detect/vlad.js';
 import { SourceError } from '../source/source-spec.js';
 import { TokenCheck, mayAccess, presentedToken, roleRefusal, type Principal } from './auth.js';
 import { ApiError, type ApiErrorCode } from './errors.js';
@@ -191,30 +195,16 @@ export async function buildApp(service: DasrService): Promise<FastifyInstance> {
     const region = service.store.db.regionsByIds([id])[0];
     if (!region) throw new ApiError('not-found', `no region ${id}`);
     const file = regionThumbnailPath(config.dataDir, id);
-    if (!existsSync(file)) {
-      const video = service.store.db.getVideo(region.videoId)!;
-      const width = Math.min(640, video.width ?? 640);
-      const picture = (path: string, t: number) => (signal: AbortSignal) =>
-        hitThumbnail({ path, score: region.score, track: region.trackId, best: { t, box: region.box, regionId: id } }, { width, signal });
-      let jpeg: Buffer;
-      if (video.sourceKind === 'file') {
-        jpeg = await service.media.run(picture(video.path, region.t), clientGone(reply));
-      } else {
-        // From the recording around it, joined as for clips.
-        const span = recordedSpan(service.store.db.segmentsOfVideo(video.id, region.t - 5, region.t), region.t);
-        if (!span) throw new ApiError('not-found', `region ${id} of live stream run ${video.id} has no picture: that moment was not recorded (or retention removed it)`);
-        const gone = clientGone(reply);
-        try {
-          jpeg = await withRecordedSpan(config.dataDir, span, dirname(file), gone, (joined) => service.media.run(picture(joined, region.t - span.tStart), gone));
-        } catch (error) {
-          if (error instanceof WorkLimiterFullError || reply.raw.destroyed) throw error;
-          // The last segment of a run cut by a stop or a crash may end before its last keyframe's frame.
-          service.logger.warn(`no picture of region ${id} from the recording: ${error instanceof Error ? error.message : String(error)}`);
-          throw new ApiError('not-found', `region ${id} of live stream run ${video.id} has no picture: its recording ends before it`);
-        }
-      }
-      await writeFileAtomic(file, jpeg);
-    }
+    if (!existsSync(file)) await savePicture(service, reply, { what: `region ${id}`, videoId: region.videoId, t: region.t, region: { box: region.box, score: region.score, track: region.trackId } }, file);
+    return sendFile(reply, file);
+  });
+
+  app.get('/v1/keyframes/:id/thumbnail', { schema: ROUTES.keyframeThumbnail }, async (request, reply) => {
+    const { id } = request.params as { id: number };
+    const keyframe = service.store.db.keyframesByIds([id])[0];
+    if (!keyframe) throw new ApiError('not-found', `no keyframe ${id}`);
+    const file = keyframeThumbnailPath(config.dataDir, id);
+    if (!existsSync(file)) await savePicture(service, reply, { what: `keyframe ${id}`, videoId: keyframe.videoId, t: keyframe.t, region: null }, file);
     return sendFile(reply, file);
   });
 
@@ -268,6 +258,55 @@ export async function buildApp(service: DasrService): Promise<FastifyInstance> {
     };
   });
 
+  // ---- shot search ----
+  app.post('/v1/shots/search', { schema: ROUTES.shotSearch }, async (request) => {
+    const started = performance.now();
+    const form = await readSearchForm(request, config.maxImageBytes, SHOT_SEARCH_FIELDS);
+    if (!service.store.shotCodebook) throw new ApiError('conflict', 'this index has no shot codebook yet: learn one (POST /v1/shots/learn, or dasr shots learn)');
+    const images = await Promise.all(form.images.map((bytes) => decodeImage(bytes, { maxPixels: config.maxImagePixels })));
+    const vlads: Float32Array[] = [];
+    for (const image of images) vlads.push(await describeShotQuery(service.queryDetector, service.store, image));
+    const hits = await searchShots(service.store, combineExamples(vlads), { top: form.top, videoIds: form.videos, from: form.from, to: form.to, minScore: form.minScore });
+    service.metrics.searchSeconds.observe((performance.now() - started) / 1000);
+    const json = shotSearchJson(hits);
+    return {
+      query: { width: images[0]!.width, height: images[0]!.height },
+      examples: images.length,
+      hits: json.hits.map((hit, i) => {
+        const { videoId, best, start, end } = hits[i]!;
+        const video = service.store.db.getVideo(videoId);
+        const recorded = video?.sourceKind === 'file' || service.store.db.segmentsOfVideo(videoId, best.t, best.t).length > 0;
+        const shotRecorded = video?.sourceKind === 'file' || service.store.db.segmentsOfVideo(videoId, start, end).length > 0;
+        return {
+          ...hit,
+          duration: video?.duration ?? null,
+          thumbnail: recorded ? service.mediaUrls.sign(`/v1/keyframes/${best.keyframeId}/thumbnail`) : null,
+          // the signature covers the route; the span only shapes the clip
+          clip: shotRecorded ? `${service.mediaUrls.sign(`/v1/videos/${videoId}/clip`)}&start=${start}&end=${Math.max(end, start + SHOT_CLIP_MIN_SECONDS)}` : null,
+        };
+      }),
+    };
+  });
+
+  app.post('/v1/shots/learn', { schema: ROUTES.learnShots }, async (request) => {
+    const body = (request.body ?? {}) as ShotLearnSettings & { sample?: number };
+    const { sets, keyframes } = indexTrainingSet(service.store, body.sample);
+    let options;
+    try {
+      options = vladOptionsFor(sets, body);
+    } catch (error) {
+      throw new ApiError('conflict', (error as Error).message);
+    }
+    let codebook;
+    try {
+      codebook = await fitVladCodebookOffThread(sets, options);
+    } catch (error) {
+      throw new ApiError('bad-request', (error as Error).message);
+    }
+    await service.store.installShotCodebook(codebook);
+    return { keyframes: service.store.db.shotCount(), trainingKeyframes: sets.length, indexedKeyframes: keyframes, k: codebook.k, localDims: codebook.local.outputDim, dim: vladDim(codebook) };
+  });
+
   // ---- live streams ----
   // Another owner's stream or subscription answers as one that does not exist: its id tells nothing.
   const ownStream = (request: FastifyRequest, id: number) => {
@@ -301,6 +340,45 @@ export async function buildApp(service: DasrService): Promise<FastifyInstance> {
   });
 
   return app;
+}
+
+/**
+ * Cuts the picture of a moment (a region, its box drawn, or a whole keyframe) into `file`: from the video file, or from a
+ * live run's recording around it, joined as for clips. 404 when a live moment was not recorded.
+ */
+async function savePicture(
+  service: DasrService,
+  reply: FastifyReply,
+  moment: { what: string; videoId: number; t: number; region: { box: Box; score: number; track: number | null } | null },
+  file: string,
+): Promise<void> {
+  const video = service.store.db.getVideo(moment.videoId)!;
+  const width = Math.min(640, video.width ?? 640);
+  const { region } = moment;
+  const picture = (path: string, t: number) => (signal: AbortSignal) =>
+    region ? hitThumbnail({ path, score: region.score, track: region.track, best: { t, box: region.box } }, { width, signal }) : frameThumbnail(path, t, { width, signal });
+  let jpeg: Buffer;
+  if (video.sourceKind === 'file') {
+    jpeg = await service.media.run(picture(video.path, moment.t), clientGone(reply));
+  } else {
+    const span = recordedSpan(service.store.db.segmentsOfVideo(video.id, moment.t - 5, moment.t), moment.t);
+    if (!span) throw new ApiError('not-found', `${moment.what} of live stream run ${video.id} has no picture: that moment was not recorded (or retention removed it)`);
+    const gone = clientGone(reply);
+    try {
+      jpeg = await withRecordedSpan(service.config.dataDir, span, dirname(file), gone, (joined) => service.media.run(picture(joined, moment.t - span.tStart), gone));
+    } catch (error) {
+      if (error instanceof WorkLimiterFullError || reply.raw.destroyed) throw error;
+      // The last segment of a run cut by a stop or a crash may end before its last keyframe's frame.
+      service.logger.warn(`no picture of ${moment.what} from the recording: ${error instanceof Error ? error.message : String(error)}`);
+      throw new ApiError('not-found', `${moment.what} of live stream run ${video.id} has no picture: its recording ends before it`);
+    }
+  }
+  await writeFileAtomic(file, jpeg);
+}
+
+/** The cached whole-frame picture of a keyframe (shot search results). */
+function keyframeThumbnailPath(dataDir: string, keyframeId: number): string {
+  return join(dataDir, 'thumbnails', `keyframe-${keyframeId}.jpg`);
 }
 
 function videoView(service: DasrService, video: VideoSummary): Record<string, unknown> {
@@ -408,10 +486,14 @@ interface SearchForm {
 
 /** Views of one object a search may combine. */
 const MAX_QUERY_IMAGES = 8;
-const SEARCH_FIELDS = new Set(['box', 'top', 'videos', 'from', 'to', 'minScore', 'keyframes', 'expand', 'right', 'wrong']);
+const SEARCH_FIELDS: ReadonlySet<string> = new Set(['box', 'top', 'videos', 'from', 'to', 'minScore', 'keyframes', 'expand', 'right', 'wrong']);
+/** Shot search takes whole images: no box, nothing that names regions. */
+const SHOT_SEARCH_FIELDS: ReadonlySet<string> = new Set(['top', 'videos', 'from', 'to', 'minScore']);
+/** A shot of one keyframe still gets a clip this long. */
+const SHOT_CLIP_MIN_SECONDS = 1;
 
-/** The multipart search form: one file field "image" and optional text fields, each checked. */
-async function readSearchForm(request: FastifyRequest, maxImageBytes: number): Promise<SearchForm> {
+/** The multipart search form: file fields "image" and the optional text fields `allowed`, each checked. */
+async function readSearchForm(request: FastifyRequest, maxImageBytes: number, allowed = SEARCH_FIELDS): Promise<SearchForm> {
   if (!request.isMultipart()) throw new ApiError('unsupported-media-type', 'search takes multipart/form-data with a file field "image"');
   const images: Buffer[] = [];
   const boxes: Box[] = [];
@@ -424,10 +506,10 @@ async function readSearchForm(request: FastifyRequest, maxImageBytes: number): P
           throw new ApiError('bad-request', part.fieldname !== 'image' ? `unexpected file field "${part.fieldname}": send file fields "image"` : `at most ${MAX_QUERY_IMAGES} images per search`);
         }
         images.push(await part.toBuffer());
-      } else if (part.fieldname === 'box') {
+      } else if (part.fieldname === 'box' && allowed.has('box')) {
         boxes.push(parseBoxField(String(part.value)));
       } else {
-        if (!SEARCH_FIELDS.has(part.fieldname)) throw new ApiError('bad-request', `unknown field "${part.fieldname}"`, { allowed: [...SEARCH_FIELDS] });
+        if (!allowed.has(part.fieldname)) throw new ApiError('bad-request', `unknown field "${part.fieldname}"`, { allowed: [...allowed] });
         fields[part.fieldname] = String(part.value);
       }
     }

@@ -63,13 +63,15 @@ export class TokenCheck {
 
 /**
  * Why a role may not make this request, or null when it may. Read-only tokens look and search (searching is a
- * POST); users change everything but the deletion of videos, which removes other people's results too.
+ * POST); users change everything but the deletion of videos, which removes other people's results too, and the
+ * shot codebook, which changes everyone's shot search.
  */
 export function roleRefusal(principal: Principal, method: string, path: string): string | null {
   if (principal.role === 'admin') return null;
-  const reading = method === 'GET' || method === 'HEAD' || (method === 'POST' && path === '/v1/search');
+  const reading = method === 'GET' || method === 'HEAD' || (method === 'POST' && (path === '/v1/search' || path === '/v1/shots/search'));
   if (principal.role === 'read-only' && !reading) return `a read-only token may search and look, not ${method} ${path}`;
   if (method === 'DELETE' && path.startsWith('/v1/videos/')) return 'deleting a video takes an admin token';
+  if (method === 'POST' && path === '/v1/shots/learn') return 'learning the shot codebook (it changes every keyframe\'s shot vector) takes an admin token';
   return null;
 }
 

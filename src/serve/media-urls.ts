@@ -1,7 +1,7 @@
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 
 /** The media routes (thumbnails, clips): GETs a signed URL may make without a token. */
-export const MEDIA_PATH = /^\/v1\/(regions\/\d+\/thumbnail|tracks\/\d+\/clip|videos\/\d+\/clip)$/;
+export const MEDIA_PATH = /^\/v1\/(regions\/\d+\/thumbnail|keyframes\/\d+\/thumbnail|tracks\/\d+\/clip|videos\/\d+\/clip)$/;
 
 /**
  * Short-lived signed media URLs: `<path>?expires=<unix s>&sig=<HMAC>`. A browser puts them straight into `<img src>`

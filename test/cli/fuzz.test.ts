@@ -35,7 +35,7 @@ const BAD = {
   clipTarget: ['track:abc', 'track:', 'track:-1', 'video', 'abc 1 2', '1 abc 2', '1 2', '1 2 3 4', '1.5 0 1'],
   methods: ['', 'dasr,nope', 'all', 'DASR', ',', '--'],
   unknownOption: ['--nope', '-z', '--top5', '--dat', '---', '--🙂'],
-  unknownCommand: ['serch', 'indx', 'eval nope', 'models nope', 'whiten nope', '🙂'],
+  unknownCommand: ['serch', 'indx', 'eval nope', 'models nope', 'whiten nope', 'shots nope', '🙂'],
 } as const;
 
 type Kind = Exclude<keyof typeof BAD, 'clipTarget' | 'unknownCommand' | 'unknownOption'>;
@@ -87,6 +87,7 @@ function templates(data: string): Template[] {
     },
     { command: ['index'], data: true, positional: { kind: 'video', good: [VIDEO] }, options: [['--interval', 'seconds', '0.5'], ['--scene', 'fraction', '0.3'], ['--still', 'grey', '3']] },
     { command: ['rm'], data: true, positional: { kind: 'integer', good: ['1'] }, options: [] },
+    { command: ['shots', 'learn'], data: true, options: [['--k', 'integer', '4'], ['--local-dims', 'integer', '8'], ['--dims', 'integer', '8'], ['--sample', 'integer', '100']] },
     { command: ['whiten', 'fit'], positional: { kind: 'imageInput', good: [QUERY] }, options: [['--dims', 'integer', '8']], fixed: ['--out', join(data, 'never.json')] },
     {
       command: ['serve'],

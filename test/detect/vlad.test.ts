@@ -19,22 +19,31 @@ function identityWhitening(dim: number): Whitening {
 
 describe('encodeVlad', () => {
   // two codewords in 2-d: (1, 0) and (0, 1)
-  const codebook: VladCodebook = { dim: 2, local: identityWhitening(2), k: 2, centroids: Float32Array.from([1, 0, 0, 1]), global: null, regions: 2, images: 1, createdAt: '2026-01-01T00:00:00.000Z' };
-
-  it('sums residuals per nearest codeword, then signed square root and L2', () => {
-    const s = Math.SQRT1_2;
-    // (3, 4) → (0.6, 0.8), nearest (0, 1), residual (0.6, −0.2); (1, 0) → residual 0 at codeword 0; (1, −1) → (s, −s), nearest (1, 0), residual (s − 1, −s)
-    const vlad = encodeVlad(codebook, [Float32Array.from([3, 4]), Float32Array.from([1, 0]), Float32Array.from([1, -1])])!;
-    const raw = [s - 1, -s, 0.6, -0.2];
+  const codebook = (aggregate: VladCodebook['aggregate']): VladCodebook => ({ dim: 2, local: identityWhitening(2), aggregate, k: 2, centroids: Float32Array.from([1, 0, 0, 1]), global: null, regions: 2, images: 1, createdAt: '2026-01-01T00:00:00.000Z' });
+  const s = Math.SQRT1_2;
+  // (3, 4) → (0.6, 0.8), nearest (0, 1); (1, 0) → codeword 0; (1, −1) → (s, −s), nearest (1, 0)
+  const regions = [Float32Array.from([3, 4]), Float32Array.from([1, 0]), Float32Array.from([1, -1])];
+  const expected = (raw: number[]) => {
     const powered = raw.map((x) => Math.sign(x) * Math.sqrt(Math.abs(x)));
     const norm = Math.hypot(...powered);
+    return powered.map((x) => x / norm);
+  };
+
+  it('VLAD: sums residuals per nearest codeword, then signed square root and L2', () => {
+    const vlad = encodeVlad(codebook('residual'), regions)!;
     expect(vlad).toHaveLength(4);
-    powered.forEach((x, i) => expect(vlad[i]).toBeCloseTo(x / norm, 6));
-    expect(vladDim(codebook)).toBe(4);
+    // codeword 0: residuals 0 and (s − 1, −s); codeword 1: (0.6, −0.2)
+    expected([s - 1, -s, 0.6, -0.2]).forEach((x, i) => expect(vlad[i]).toBeCloseTo(x, 6));
+    expect(vladDim(codebook('residual'))).toBe(4);
+  });
+
+  it('sums: sums the projected regions per nearest codeword, then signed square root and L2', () => {
+    const vlad = encodeVlad(codebook('sum'), regions)!;
+    expected([1 + s, -s, 0.6, 0.8]).forEach((x, i) => expect(vlad[i]).toBeCloseTo(x, 6));
   });
 
   it('gives null for a keyframe without regions', () => {
-    expect(encodeVlad(codebook, [])).toBeNull();
+    expect(encodeVlad(codebook('sum'), [])).toBeNull();
   });
 });
 
@@ -61,10 +70,12 @@ describe('fitVladCodebook', () => {
   const { images, scene } = sceneImages(12, 6, 5);
 
   it.each([
-    ['without', null],
-    ['with', 24],
-  ] as const)('%s a global whitening, ranks images of the same scene first', (_, outputDims) => {
-    const codebook = fitVladCodebook(images, { k: 8, localDims: 32, outputDims, seed: 2 });
+    ['sums, without a global whitening', 'sum', null],
+    ['sums, with a global whitening', 'sum', 24],
+    ['residuals (VLAD)', 'residual', null],
+  ] as const)('%s: ranks images of the same scene first', (_, aggregate, outputDims) => {
+    const codebook = fitVladCodebook(images, { k: 8, localDims: 32, outputDims, aggregate, seed: 2 });
+    expect(codebook.aggregate).toBe(aggregate);
     expect(vladDim(codebook)).toBe(outputDims ?? 8 * 32);
     const vlads = images.map((regions) => encodeVlad(codebook, regions)!);
     let correct = 0;
@@ -97,8 +108,11 @@ describe('fitVladCodebook', () => {
 describe('codebook file', () => {
   const { images } = sceneImages(6, 4, 8);
 
-  it.each([null, 10])('saves and loads exactly (global dims %s)', async (outputDims) => {
-    const codebook = fitVladCodebook(images, { k: 4, localDims: 16, outputDims, seed: 3 });
+  it.each([
+    [null, 'sum'],
+    [10, 'residual'],
+  ] as const)('saves and loads exactly (global dims %s, %s)', async (outputDims, aggregate) => {
+    const codebook = fitVladCodebook(images, { k: 4, localDims: 16, outputDims, aggregate, seed: 3 });
     const path = join(dir, `codebook-${outputDims}.vlad`);
     await saveVladCodebook(codebook, path);
     const loaded = loadVladCodebook(path);

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { symmetricEigen } from '../../src/detect/symmetric-eigen.js';
-import { l2Normalize } from '../../src/detect/vector.js';
+import { dot, l2Normalize } from '../../src/detect/vector.js';
 import {
   applyWhitening,
   fitWhitening,
@@ -136,6 +136,25 @@ describe('fitWhitening / whitenProjection', () => {
     const descriptor = applyWhitening(reduced, samples[0]);
     expect(descriptor.length).toBe(rank);
     expect(Math.hypot(...descriptor)).toBeCloseTo(1, 6);
+  });
+
+  it('with fewer vectors than dimensions, reduced, equals the full whitening (through the Gram matrix) up to the sign of each direction', () => {
+    const dim = 40;
+    const samples = gaussianSamples(dim, 20, 13);
+    const full = fitWhitening(samples); // every direction: the d × d covariance
+    const reduced = fitWhitening(samples, { dims: 6 }); // 6 < 20 < 40: the 20 × 20 Gram matrix
+    for (let k = 0; k < 6; k++) expect(reduced.eigenvalues[k]).toBeCloseTo(full.eigenvalues[k]!, 9);
+    // the other eigenvalues: those the 20 vectors still span, then zeros
+    for (let k = 6; k < 19; k++) expect(reduced.eigenvalues[k]! / full.eigenvalues[k]!).toBeCloseTo(1, 6);
+    for (let k = 19; k < dim; k++) expect(Math.abs(reduced.eigenvalues[k]!)).toBeLessThan(1e-9);
+    for (let k = 0; k < 6; k++) {
+      const a = reduced.projection.subarray(k * dim, (k + 1) * dim);
+      const b = full.projection.subarray(k * dim, (k + 1) * dim);
+      expect(Math.abs(dot(a, b)) / Math.sqrt(dot(a, a) * dot(b, b))).toBeCloseTo(1, 6);
+      expect(Math.sqrt(dot(a, a) / dot(b, b))).toBeCloseTo(1, 6);
+    }
+    const whitened = samples.map((v) => whitenProjection(reduced, v));
+    expect(distanceFromIdentity(covarianceOf(whitened, 6), 6)).toBeLessThan(1e-5);
   });
 
   it('keeps exactly the top rows of the full whitening (same coordinates, truncated)', () => {

@@ -2,8 +2,9 @@
  * The web UI in a real browser against the real service: index the moving-object fixture through the API, then
  * in Chromium pick the scene image, drag a box around the object on the canvas, search, and check the cards,
  * the request the page sent, and the clip player; then search with two views of the object, add a live camera in
- * the streams tab and get a live match in the live tab. Leaves screenshots in test-output/ (browser-search.png,
- * browser-player.png, browser-streams.png, browser-live.png; docs/ keeps copies).
+ * the streams tab and get a live match in the live tab; and find similar shots with a whole frame. Leaves
+ * screenshots in test-output/ (browser-search.png, browser-player.png, browser-shots.png, browser-streams.png,
+ * browser-live.png; docs/ keeps copies).
  *
  * Needs the system Chromium at /usr/bin/chromium (`apt-get install chromium`); no browser is downloaded.
  */
@@ -14,6 +15,8 @@ import { chromium, type Browser, type BrowserContext, type Page } from 'playwrig
 import { startTestServer, waitFor, type TestServer } from '../support/serve.js';
 import { fixture, manifest } from '../video/fixtures.js';
 import { LivePublisher } from '../support/live-publisher.js';
+import sharp from 'sharp';
+import { grabFrame } from '../../src/clip/frame-grab.js';
 
 const CHROMIUM = '/usr/bin/chromium';
 const OUTPUT = resolve('test-output');
@@ -201,6 +204,46 @@ describe('web UI in Chromium', () => {
     if (wrongRegion !== rightRegion) expect(multipartField(searches[1]!.body, searches[1]!.contentType, 'wrong')).toBe(wrongRegion);
     await expect.poll(async () => Number(await page.getByTestId('result-card').first().getAttribute('data-video'))).toBe(videoId);
 
+    expect(problems).toEqual([]);
+    await context.close();
+  }, 240_000);
+
+  it('finds similar shots with the whole image: a frame of the video as the query, its shot with picture and clip', async () => {
+    const learned = await server.api('/v1/shots/learn', { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' });
+    expect(learned.status).toBe(200);
+    const frame = await grabFrame(fixture('moving-object.mp4'), 3);
+    mkdirSync(OUTPUT, { recursive: true });
+    const query = join(OUTPUT, 'shot-query.png');
+    await sharp(frame.data, { raw: { width: frame.width, height: frame.height, channels: 3 } }).png().toFile(query);
+
+    const { context, page, problems } = await openPage(browser!);
+    await page.goto(`${server.url}/#token=${server.token}`);
+    await page.getByTestId('query-file').setInputFiles(query);
+    await page.getByTestId('opt-shot').check();
+    expect(await page.getByTestId('search-button').textContent()).toBe('Find similar shots');
+    const answered = page.waitForResponse((r) => new URL(r.url()).pathname === '/v1/shots/search', { timeout: 60_000 });
+    await page.getByTestId('search-button').click();
+    expect((await answered).status()).toBe(200);
+    const first = page.getByTestId('result-card').first();
+    await first.waitFor({ timeout: 30_000 });
+    expect(Number(await first.getAttribute('data-video'))).toBe(videoId);
+    expect(await first.textContent()).toMatch(/shot of \d+ keyframes?/);
+    expect(await page.getByTestId('search-status').textContent()).toMatch(/^\d+ shots? in 1 video/);
+    // a shot is no object: no ✓ / ✗
+    expect(await first.getByTestId('mark-right').count()).toBe(0);
+    await expect
+      .poll(() => page.evaluate(`[...document.querySelectorAll('[data-testid="result-thumbnail"]')].every((img) => img.complete && img.naturalWidth > 0)`), { timeout: 60_000 })
+      .toBe(true);
+    await page.screenshot({ path: join(OUTPUT, 'browser-shots.png'), fullPage: true });
+    // the card plays the shot's span of the video
+    await first.click();
+    await expect
+      .poll(() => page.evaluate(`(() => {
+        const video = document.querySelector('[data-testid="player-video"]');
+        return video !== null && /\\/v1\\/videos\\/${videoId}\\/clip\\?expires=\\d+&sig=[^&]+&start=/.test(video.src) && video.readyState >= 1 && video.duration > 0;
+      })()`), { timeout: 60_000 })
+      .toBe(true);
+    await page.keyboard.press('Escape');
     expect(problems).toEqual([]);
     await context.close();
   }, 240_000);

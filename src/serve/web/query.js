@@ -163,7 +163,9 @@ function drawQuery() {
 export function updateQueryControls() {
   const info = $('box-info');
   const which = query.views.length > 1 ? `View ${query.current + 1} of ${query.views.length} (searched together): ` : '';
+  const shots = /** @type {HTMLInputElement} */ ($('opt-shot')).checked;
   if (!query.blob) info.textContent = 'No image yet.';
+  else if (shots) info.textContent = `${which}${query.name}, ${query.width} × ${query.height}. Shot search: the whole image is the scene (a box is not used).`;
   else if (query.box) {
     const [x, y, w, h] = query.box;
     info.textContent = `${which}Box x ${x}, y ${y}, ${w} × ${h} px of ${query.width} × ${query.height}.`;

@@ -11,20 +11,31 @@ $('search-form').addEventListener('submit', (event) => {
   void search();
 });
 
+/** Whether the search is a shot search: the whole image as a scene, no box, no feedback. */
+function shotMode() {
+  return /** @type {HTMLInputElement} */ ($('opt-shot')).checked;
+}
+
+$('opt-shot').addEventListener('change', () => {
+  $('search-button').textContent = shotMode() ? 'Find similar shots' : 'Search videos';
+  updateQueryControls();
+});
+
 async function search() {
   if (!query.blob || query.searching) return;
+  const shots = shotMode();
   const form = new FormData();
   const views = allViews();
   for (const view of views) form.append('image', view.blob, view.name);
   // boxes: none, or one per image (a view without one is its whole image)
-  if (views.some((v) => v.box)) for (const view of views) form.append('box', (view.box ?? [0, 0, view.width, view.height]).join(','));
+  if (!shots && views.some((v) => v.box)) for (const view of views) form.append('box', (view.box ?? [0, 0, view.width, view.height]).join(','));
   const top = /** @type {HTMLInputElement} */ ($('opt-top')).value.trim();
   const minScore = /** @type {HTMLInputElement} */ ($('opt-min-score')).value.trim();
   if (top) form.append('top', top);
   if (minScore) form.append('minScore', minScore);
   const marked = (verdict) => [...query.feedback].filter(([, v]) => v === verdict).map(([region]) => region);
-  if (marked('right').length) form.append('right', marked('right').join(','));
-  if (marked('wrong').length) form.append('wrong', marked('wrong').join(','));
+  if (!shots && marked('right').length) form.append('right', marked('right').join(','));
+  if (!shots && marked('wrong').length) form.append('wrong', marked('wrong').join(','));
   query.searching = true;
   updateQueryControls();
   selectTab('results');
@@ -33,12 +44,13 @@ async function search() {
   status.className = 'muted';
   const started = performance.now();
   try {
-    const result = await api('/v1/search', { method: 'POST', body: form });
-    renderResults(result, performance.now() - started);
+    const result = await api(shots ? '/v1/shots/search' : '/v1/search', { method: 'POST', body: form });
+    renderResults(result, performance.now() - started, shots);
     // on a narrow screen the results are below the query: bring them into view
     if (matchMedia('(max-width: 860px)').matches) $('tab-results').scrollIntoView({ behavior: 'smooth', block: 'start' });
   } catch (error) {
-    status.textContent = error.code === 'no-object' ? `No object found in the query: ${error.message}. Draw a tighter box around the object.` : `Search failed: ${error.message}`;
+    status.textContent =
+      error.code === 'no-object' ? (shots ? `Nothing to match in the query: ${error.message}.` : `No object found in the query: ${error.message}. Draw a tighter box around the object.`) : `Search failed: ${error.message}`;
     status.className = 'error-text';
   } finally {
     query.searching = false;
@@ -46,7 +58,8 @@ async function search() {
   }
 }
 
-function renderResults(result, elapsedMs) {
+/** Results grouped by video; `shots`: the hits are shots (no track), from a shot search. */
+function renderResults(result, elapsedMs, shots) {
   const container = $('results');
   container.replaceChildren();
   const hits = result.hits ?? [];
@@ -59,14 +72,15 @@ function renderResults(result, elapsedMs) {
     if (!group) videos.set(hit.video, (group = { video: hit.video, path: hit.path, duration: hit.duration, hits: [] }));
     group.hits.push(hit);
   }
+  const unit = shots ? 'shot' : 'track';
   status.textContent = hits.length
-    ? `${hits.length} track${hits.length === 1 ? '' : 's'} in ${videos.size} video${videos.size === 1 ? '' : 's'} (${(elapsedMs / 1000).toFixed(1)} s).`
-    : 'Nothing found. Try another box, a lower min score, or index more videos.';
+    ? `${hits.length} ${unit}${hits.length === 1 ? '' : 's'} in ${videos.size} video${videos.size === 1 ? '' : 's'} (${(elapsedMs / 1000).toFixed(1)} s).`
+    : shots ? 'No similar shot. Try a lower min score, or index more videos.' : 'Nothing found. Try another box, a lower min score, or index more videos.';
   let rank = 0;
-  for (const group of videos.values()) container.append(renderVideoGroup(group, () => ++rank));
+  for (const group of videos.values()) container.append(renderVideoGroup(group, () => ++rank, unit));
 }
 
-function renderVideoGroup(group, nextRank) {
+function renderVideoGroup(group, nextRank, unit) {
   const duration = typeof group.duration === 'number' && group.duration > 0 ? group.duration : Math.max(...group.hits.map((h) => h.end), 1);
   const best = Math.max(...group.hits.map((h) => h.score));
   const timeline = el('div', { class: 'timeline', 'data-testid': 'timeline', dataset: { video: group.video, duration }, role: 'group', 'aria-label': `Where the matches lie in ${baseName(group.path)}` });
@@ -77,7 +91,7 @@ function renderVideoGroup(group, nextRank) {
     const rank = nextRank();
     const left = (Math.min(hit.start, duration) / duration) * 100;
     const width = Math.max(((Math.min(hit.end, duration) - Math.min(hit.start, duration)) / duration) * 100, 0.8);
-    const label = `track ${hit.track ?? '–'}: ${formatTime(hit.start, true)}–${formatTime(hit.end, true)}, score ${formatScore(hit.score)}`;
+    const label = `${hitName(hit)}: ${formatTime(hit.start, true)}–${formatTime(hit.end, true)}, score ${formatScore(hit.score)}`;
     const mark = el('button', {
       type: 'button',
       class: 'mark',
@@ -102,7 +116,7 @@ function renderVideoGroup(group, nextRank) {
       'header',
       { class: 'video-head' },
       el('h3', { title: group.path }, baseName(group.path)),
-      el('span', { class: 'muted small' }, `video ${group.video} · ${formatTime(duration)} · ${group.hits.length} track${group.hits.length === 1 ? '' : 's'} · best ${formatScore(best)}`),
+      el('span', { class: 'muted small' }, `video ${group.video} · ${formatTime(duration)} · ${group.hits.length} ${unit}${group.hits.length === 1 ? '' : 's'} · best ${formatScore(best)}`),
     ),
     timeline,
     axis,
@@ -120,7 +134,7 @@ function renderCard(hit, rank) {
       dataset: { rank, video: hit.video, track: hit.track ?? '', start: hit.start, end: hit.end, score: hit.score, best: hit.best?.t ?? '', region: hit.best?.region ?? '' },
       tabindex: playable ? '0' : undefined,
       role: playable ? 'button' : undefined,
-      'aria-label': playable ? `Play track ${hit.track} of ${baseName(hit.path)}` : undefined,
+      'aria-label': playable ? `Play ${hitName(hit)} of ${baseName(hit.path)}` : undefined,
       title: playable ? 'Play the clip' : 'No clip: this moment of the live stream was not recorded',
       onclick: () => playHit(hit),
       onkeydown: (event) => {
@@ -130,11 +144,11 @@ function renderCard(hit, rank) {
         }
       },
     },
-    el('div', { class: 'thumb-wrap' }, mediaImage(hit.thumbnail, `Best frame of track ${hit.track ?? ''} at ${formatTime(hit.best?.t, true)}`, 'result-thumbnail'), playable ? el('span', { class: 'play-icon', 'aria-hidden': 'true' }, '▶') : null),
+    el('div', { class: 'thumb-wrap' }, mediaImage(hit.thumbnail, `Best frame of ${hitName(hit)} at ${formatTime(hit.best?.t, true)}`, 'result-thumbnail'), playable ? el('span', { class: 'play-icon', 'aria-hidden': 'true' }, '▶') : null),
     el(
       'div',
       { class: 'card-body' },
-      el('div', { class: 'card-line' }, el('strong', { class: 'score', 'data-testid': 'result-score' }, formatScore(hit.score)), el('span', { class: 'muted small' }, `#${rank} · track ${hit.track ?? '–'}`)),
+      el('div', { class: 'card-line' }, el('strong', { class: 'score', 'data-testid': 'result-score' }, formatScore(hit.score)), el('span', { class: 'muted small' }, `#${rank} · ${hitName(hit)}`)),
       el('div', { class: 'scorebar', 'aria-hidden': 'true' }, el('span', { style: { width: `${Math.max(0, Math.min(1, hit.score)) * 100}%` } })),
       el('div', { class: 'small', 'data-testid': 'result-span' }, `${formatTime(hit.start, true)} – ${formatTime(hit.end, true)}`),
       el('div', { class: 'muted small' }, `best at ${formatTime(hit.best?.t, true)}`),
@@ -142,6 +156,12 @@ function renderCard(hit, rank) {
     ),
   );
   return card;
+}
+
+/** "track 3", "track –" (a region the tracker did not link), or "shot of 4 keyframes". */
+function hitName(hit) {
+  if (typeof hit.keyframes === 'number') return `shot of ${hit.keyframes} keyframe${hit.keyframes === 1 ? '' : 's'}`;
+  return `track ${hit.track ?? '–'}`;
 }
 
 /** ✓ / ✗ on a card: this hit is (not) the object; the next search moves the query towards (away from) it. */
