@@ -189,6 +189,11 @@ export class IndexStore {
     return this.codebook;
   }
 
+  /** The shot graph's worker (null without shot search). */
+  get shotVectorIndex(): VectorIndex | null {
+    return this.shotVectors?.vectors ?? null;
+  }
+
   /** What the last open found and did with the shot graph (null without shot search). */
   get shotReconciliation(): ReconcileReport | null {
     return this.shotVectors?.reconciliation ?? null;

@@ -152,6 +152,7 @@ export class DasrService {
     const hub = new SubscriptionHub({
       dataDir: config.dataDir,
       signMedia: (path) => mediaUrls.sign(path),
+      recorded: config.record !== null,
       dim: store.dim,
       queueCapacity: config.queueCapacity,
       kernel,

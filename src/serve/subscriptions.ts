@@ -65,8 +65,10 @@ export type PushMessage =
       score: number;
       /** null when the picture could not be written */
       thumbnail: string | null;
+      /** the track's clip, cut from the stream's recording (null when streams are not recorded) */
+      clip: string | null;
     }
-  | { type: 'ended'; subscription: string; appearance: number; stream: number; video: number; tracks: number[]; start: number; end: number; bestScore: number }
+  | { type: 'ended'; subscription: string; appearance: number; stream: number; video: number; tracks: number[]; start: number; end: number; bestScore: number; clip: string | null }
   | { type: 'dropped'; subscription: string; count: number };
 
 interface Subscription extends SubscriptionParams {
@@ -102,6 +104,8 @@ export interface HubOptions {
   logger: Logger;
   /** a media path as clients get it (signed: media-urls.ts); default as it is */
   signMedia?: (path: string) => string;
+  /** whether live streams are recorded: then matches carry clip URLs (served once their moments are recorded) */
+  recorded?: boolean;
   /** when a message leaves for a client: ms since the frame was processed, and since it arrived */
   onPushed?: (message: PushMessage, sinceProcessedMs: number, sinceFrameMs: number) => void;
 }
@@ -224,6 +228,10 @@ export class SubscriptionHub {
     return this.enqueue(() => this.deliver(this.matcher.endStream(streamId), null));
   }
 
+  private sign(path: string): string {
+    return this.options.signMedia ? this.options.signMedia(path) : path;
+  }
+
   /** Keyframes become messages strictly in order: matching, thumbnails and queueing one keyframe after another. */
   private enqueue(work: () => Promise<void>): Promise<void> {
     this.chain = this.chain.then(work).catch((error: unknown) => this.options.logger.error(`live delivery failed: ${error instanceof Error ? error.stack : String(error)}`));
@@ -242,7 +250,8 @@ export class SubscriptionHub {
       const subscription = this.subscriptions.get(event.subscriptionId);
       if (!subscription) continue;
       if (event.kind === 'ended') {
-        subscription.outbox.push({ type: 'ended', subscription: event.subscriptionId, appearance: event.appearance, stream: event.streamId, video: event.videoId, tracks: event.trackIds, start: event.firstT, end: event.lastT, bestScore: round(event.bestScore) });
+        const clip = this.options.recorded ? `${this.sign(`/v1/videos/${event.videoId}/clip`)}&start=${event.firstT}&end=${event.lastT}` : null;
+        subscription.outbox.push({ type: 'ended', subscription: event.subscriptionId, appearance: event.appearance, stream: event.streamId, video: event.videoId, tracks: event.trackIds, start: event.firstT, end: event.lastT, bestScore: round(event.bestScore), clip });
       } else {
         let pictured = false;
         if (keyframe) {
@@ -262,7 +271,8 @@ export class SubscriptionHub {
           processedAt: new Date(event.processedAt).toISOString(),
           box: event.box.map((v) => Math.round(v * 10) / 10) as Box,
           score: round(event.score),
-          thumbnail: pictured ? (this.options.signMedia ?? String)(`/v1/regions/${event.regionId}/thumbnail`) : null,
+          thumbnail: pictured ? this.sign(`/v1/regions/${event.regionId}/thumbnail`) : null,
+          clip: this.options.recorded ? this.sign(`/v1/tracks/${event.trackId}/clip`) : null,
           processedMs: event.processedAt,
           frameMs: event.receivedAt,
         });

@@ -78,7 +78,7 @@ describe('live subscriptions', () => {
     expect(stream.state).toBe('connecting');
 
     const match = await client.next('match', 120_000);
-    const m = match.message as unknown as { subscription: string; stream: number; video: number; track: number; t: number; frameTime: string; processedAt: string; box: number[]; score: number; thumbnail: string };
+    const m = match.message as unknown as { subscription: string; stream: number; video: number; track: number; t: number; frameTime: string; processedAt: string; box: number[]; score: number; thumbnail: string; clip: string };
     expect(m).toMatchObject({ subscription: subscribed.subscription.id, stream: stream.id, video: stream.videoId });
     expect(Number.isInteger(m.track)).toBe(true);
     expect(m.score).toBeGreaterThanOrEqual(THRESHOLD);
@@ -105,6 +105,12 @@ describe('live subscriptions', () => {
     expect((await server.api(`/v1/streams/${stream.id}`, { method: 'DELETE' })).status).toBe(204);
     const ended = (await client.next('ended', 10_000)).message;
     expect(ended).toMatchObject({ subscription: subscribed.subscription.id, stream: stream.id, appearance: (match.message as unknown as { appearance: number }).appearance });
+    // the stream was recorded: the match's track clip plays once its moments are (the run is stopped: they are)
+    expect(m.clip).toMatch(new RegExp(`^/v1/tracks/${m.track}/clip\\?expires=\\d+&sig=[\\w-]+$`));
+    expect((ended as unknown as { clip: string }).clip).toMatch(new RegExp(`^/v1/videos/${stream.videoId}/clip\\?expires=\\d+&sig=[\\w-]+&start=`));
+    const clip = await fetch(`${server.url}${m.clip}`); // signed: no token
+    expect(clip.status).toBe(200);
+    expect(clip.headers.get('content-type')).toBe('video/mp4');
     expect(client.of('match')).toHaveLength(1);
     expect(client.of('update')).toHaveLength(0);
     await publisher.stop();
