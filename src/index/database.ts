@@ -598,6 +598,12 @@ export class IndexDatabase {
   }
 
   /** Every recorded segment, oldest first: what retention looks at. */
+  /** All recorded segments together: their bytes and the oldest one's creation time (null without segments). */
+  segmentTotals(): { bytes: number; oldestCreatedAt: number | null } {
+    const row = this.stmt('SELECT coalesce(sum(bytes), 0) AS bytes, min(created_at) AS oldest FROM segments').get() as { bytes: number; oldest: number | null };
+    return { bytes: row.bytes, oldestCreatedAt: row.oldest };
+  }
+
   segmentsOldestFirst(): SegmentRecord[] {
     return (this.stmt('SELECT * FROM segments ORDER BY created_at, id').all() as SegmentRow[]).map(segmentRecord);
   }

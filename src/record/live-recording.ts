@@ -5,6 +5,7 @@ import type { IndexStore } from '../index/index-store.js';
 import { SEGMENT_LIST, type RecordOutput } from '../decode/frames.js';
 import type { Logger } from '../log.js';
 import { parseSegmentList } from './segment-list.js';
+import { probeVideo } from '../decode/probe.js';
 import { expiredSegments, type RetentionLimits } from './retention.js';
 
 export interface RecordingOptions extends RetentionLimits {
@@ -89,10 +90,63 @@ export class LiveRecording {
  * first, then the files: a crash in between leaves a file nobody points at, never a region without its picture).
  */
 export async function applyRetention(store: IndexStore, dataDir: string, limits: RetentionLimits, logger: Logger, now = Date.now()): Promise<void> {
+  // Mostly nothing is due: two aggregates say so without reading every segment (a day of 10 s segments per stream).
+  const totals = store.db.segmentTotals();
+  if (totals.oldestCreatedAt === null || (totals.bytes <= limits.maxBytes && now - totals.oldestCreatedAt <= limits.maxAgeSeconds * 1000)) return;
   const { segments, cuts } = expiredSegments(store.db.segmentsOldestFirst(), limits, now);
   if (segments.length === 0) return;
   for (const [videoId, t] of cuts) {
     for (const segment of await store.trimVideoBefore(videoId, t)) rmSync(join(dataDir, segment.path), { force: true });
   }
   logger.debug(`retention removed ${segments.length} recorded segments (${segments.reduce((n, s) => n + s.bytes, 0)} bytes)`);
+}
+
+/**
+ * After a crash, the recordings of the live runs it cut: segments ffmpeg finished that were not committed yet, and
+ * the one it was writing (never listed), are committed on the run's timeline — a connection's offset is known from
+ * a segment of it already committed, the unfinished one starts where the listed ones end and lasts what ffprobe
+ * reads of it. A connection with no committed segment cannot be placed: its files are removed. Call it before any
+ * stream records again.
+ */
+export async function recoverRecordings(store: IndexStore, dataDir: string, logger: Logger): Promise<void> {
+  for (const video of store.db.listVideos()) {
+    if (video.sourceKind !== 'live') continue;
+    const runDir = recordingDir(dataDir, video.id);
+    if (!existsSync(runDir)) continue;
+    const committed = new Map(store.db.segmentsOfVideo(video.id).map((s) => [s.path, s]));
+    for (const connection of readdirSync(runDir)) {
+      const dir = join(runDir, connection);
+      const files = readdirSync(dir).filter((f) => f.endsWith('.ts')).sort();
+      const pathOf = (file: string) => relative(dataDir, join(dir, file));
+      const orphans = files.filter((f) => !committed.has(pathOf(f)));
+      if (orphans.length === 0) continue;
+      const listed = existsSync(join(dir, SEGMENT_LIST)) ? parseSegmentList(readFileSync(join(dir, SEGMENT_LIST), 'utf8')) : [];
+      const anchor = listed.find((s) => committed.has(pathOf(s.file)));
+      if (!anchor) {
+        for (const file of orphans) rmSync(join(dir, file), { force: true });
+        logger.warn(`live run ${video.id}: ${orphans.length} recorded segments of connection ${connection} cannot be placed on its timeline (none was committed): removed`);
+        continue;
+      }
+      const offset = committed.get(pathOf(anchor.file))!.tStart - anchor.start;
+      const recovered: SegmentInput[] = [];
+      let end = Math.max(...listed.map((s) => s.end));
+      for (const file of orphans) {
+        const entry = listed.find((s) => s.file === file);
+        const bytes = statSync(join(dir, file)).size;
+        if (entry) {
+          recovered.push({ path: pathOf(file), tStart: offset + entry.start, tEnd: offset + entry.end, bytes });
+          continue;
+        }
+        const duration = await probeVideo(join(dir, file)).then((info) => info.duration, () => 0);
+        if (!(duration > 0)) {
+          rmSync(join(dir, file), { force: true });
+          continue;
+        }
+        recovered.push({ path: pathOf(file), tStart: offset + end, tEnd: offset + end + duration, bytes });
+        end += duration;
+      }
+      store.db.addSegments(video.id, recovered);
+      if (recovered.length) logger.info(`live run ${video.id}: ${recovered.length} recorded segments a crash left uncommitted were recovered`);
+    }
+  }
 }

@@ -22,6 +22,7 @@ import { LiveStreams } from './live-streams.js';
 import { ServiceMetrics } from './metrics.js';
 import { SubscriptionHub } from './subscriptions.js';
 import { VideoJobs } from './video-jobs.js';
+import { applyRetention, recoverRecordings } from '../record/live-recording.js';
 
 /**
  * A supervised DASR thread (restarted when it dies) whose calls are timed into the inference histogram. Settings
@@ -76,11 +77,16 @@ export interface WorkerStatus {
   restarts: number;
 }
 
+/** How often age-based retention of live recordings runs on its own. */
+const RETENTION_PERIOD_MS = 60_000;
+
 export class DasrService {
   openSockets = 0;
   /** ffmpeg work for clips and thumbnails: capped, queued, cancelled when the client leaves */
   readonly media: WorkLimiter;
   readonly clipCache: FileCache;
+  /** age-based retention of live recordings, when streams are recorded */
+  private readonly retentionTimer: NodeJS.Timeout | null = null;
 
   private constructor(
     readonly config: ServeConfig,
@@ -98,6 +104,14 @@ export class DasrService {
   ) {
     this.media = new WorkLimiter(config.mediaConcurrency, config.mediaQueue);
     this.clipCache = new FileCache(join(config.dataDir, 'clips'), config.clipCacheBytes);
+    const record = config.record;
+    if (record) {
+      // Recordings age whether or not a stream still records (a recording stream also applies it per segment).
+      this.retentionTimer = setInterval(() => {
+        applyRetention(store, config.dataDir, record, logger).catch((error: unknown) => logger.warn(`retention failed: ${error instanceof Error ? error.message : String(error)}`));
+      }, RETENTION_PERIOD_MS);
+      this.retentionTimer.unref();
+    }
   }
 
   static async start(config: ServeConfig, logger: Logger): Promise<DasrService> {
@@ -113,6 +127,8 @@ export class DasrService {
       // A new data directory takes the detector's descriptor length (a reduced whitening's, say); another is refused.
       const first = await supervisors[0]!.current();
       store = await IndexStore.open(config.dataDir, { logger, dim: first.featureDim, writer: 'dasr serve' });
+      // before any stream records again: what a crash left of the recordings
+      await recoverRecordings(store, config.dataDir, logger).catch((error: unknown) => logger.warn(`recordings left by a crash were not recovered: ${error instanceof Error ? error.message : String(error)}`));
     } catch (error) {
       await Promise.all(supervisors.map((t) => t.close()));
       throw error;
@@ -207,6 +223,7 @@ export class DasrService {
 
   /** Stops ingestion (keeping what was committed), saves the vector graph and ends the threads. */
   async close(): Promise<void> {
+    if (this.retentionTimer) clearInterval(this.retentionTimer);
     await this.jobs.close();
     await this.streams.close();
     await this.hub.settled();

@@ -1,12 +1,17 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { IndexDatabase, type SegmentRecord } from '../../src/index/database.js';
+import { IndexStore } from '../../src/index/index-store.js';
+import { createLogger } from '../../src/log.js';
+import { applyRetention, recoverRecordings } from '../../src/record/live-recording.js';
 import { parseSegmentList } from '../../src/record/segment-list.js';
 import { expiredSegments } from '../../src/record/retention.js';
 import { recordedSpan } from '../../src/record/recorded-span.js';
 import { mulberry32, randomUnitVector } from '../support/random.js';
+import { fixture } from '../video/fixtures.js';
 
 const segment = (id: number, videoId: number, connection: number, tStart: number, tEnd: number, bytes: number, createdAt: number): SegmentRecord => ({
   id,
@@ -95,6 +100,85 @@ describe('IndexDatabase.trimVideoBefore', () => {
       expect(db.getTrack(2)).toMatchObject({ firstT: 2, lastT: 4, keyframes: 3, bestRegionId: committed.regionIds[3]![0] });
     } finally {
       db.close();
+    }
+  });
+});
+
+describe('applyRetention', () => {
+  let dir: string;
+  afterEach(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('removes recordings past the age limit with what was indexed from them, and leaves recordings within the limits untouched', async () => {
+    dir = mkdtempSync(join(tmpdir(), 'dasr-retention-'));
+    const store = await IndexStore.open(dir, { dim: 8, logger: createLogger('error') });
+    try {
+      const random = mulberry32(9);
+      const video = store.db.addVideo({ path: 'rtsp://camera/1', sourceKind: 'live', status: 'ready' });
+      await store.commit(video.id, [0, 1, 2, 3].map((t) => ({ t, width: 64, height: 64, regions: [{ box: [0, 0, 10, 10] as [number, number, number, number], score: 1, feature: randomUnitVector(random, 8), trackId: null }] })));
+      const paths = ['recordings/1/0/seg-000000.ts', 'recordings/1/0/seg-000001.ts'];
+      mkdirSync(join(dir, 'recordings/1/0'), { recursive: true });
+      for (const path of paths) writeFileSync(join(dir, path), Buffer.alloc(100));
+      store.db.addSegments(video.id, [
+        { path: paths[0]!, tStart: 0, tEnd: 2, bytes: 100 },
+        { path: paths[1]!, tStart: 2, tEnd: 4, bytes: 100 },
+      ]);
+      expect(store.db.segmentTotals()).toMatchObject({ bytes: 200 });
+      const limits = { maxAgeSeconds: 60, maxBytes: 1000 };
+      const logger = createLogger('error');
+
+      await applyRetention(store, dir, limits, logger, Date.now());
+      expect(store.db.segmentsOfVideo(video.id)).toHaveLength(2);
+      expect(store.db.regionCount()).toBe(4);
+
+      // two minutes later, nothing recording: both segments are too old
+      await applyRetention(store, dir, limits, logger, Date.now() + 120_000);
+      expect(store.db.segmentsOfVideo(video.id)).toEqual([]);
+      expect(store.db.segmentTotals()).toEqual({ bytes: 0, oldestCreatedAt: null });
+      expect(store.db.regionCount()).toBe(0);
+      for (const path of paths) expect(existsSync(join(dir, path))).toBe(false);
+    } finally {
+      await store.close();
+    }
+  });
+});
+
+describe('recoverRecordings', () => {
+  let dir: string;
+  afterEach(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('commits the segments a crash left uncommitted on the run timeline, and removes what cannot be placed', async () => {
+    dir = mkdtempSync(join(tmpdir(), 'dasr-recover-'));
+    const store = await IndexStore.open(dir, { dim: 8, logger: createLogger('error') });
+    try {
+      const video = store.db.addVideo({ path: 'rtsp://camera/1', sourceKind: 'live', status: 'ready' });
+      const run = join(dir, 'recordings', String(video.id));
+      mkdirSync(join(run, '0'), { recursive: true });
+      mkdirSync(join(run, '1'), { recursive: true });
+      // connection 0: ffmpeg finished segments 0 and 1 (listed), segment 0 was committed at index time 10; the crash
+      // came while it wrote segment 2 (a real 1.5 s MPEG-TS file, never listed)
+      writeFileSync(join(run, '0', 'segments.csv'), 'seg-000000.ts,0.000000,2.000000\nseg-000001.ts,2.000000,4.000000\n');
+      writeFileSync(join(run, '0', 'seg-000000.ts'), Buffer.alloc(10));
+      writeFileSync(join(run, '0', 'seg-000001.ts'), Buffer.alloc(20));
+      execFileSync('ffmpeg', ['-loglevel', 'error', '-i', fixture('moving-object.mp4'), '-t', '1.5', '-c', 'copy', '-f', 'mpegts', join(run, '0', 'seg-000002.ts')]);
+      store.db.addSegments(video.id, [{ path: `recordings/${video.id}/0/seg-000000.ts`, tStart: 10, tEnd: 12, bytes: 10 }]);
+      // connection 1: nothing of it was committed, so its offset is unknown
+      writeFileSync(join(run, '1', 'seg-000000.ts'), Buffer.alloc(30));
+
+      await recoverRecordings(store, dir, createLogger('error'));
+      const segments = store.db.segmentsOfVideo(video.id);
+      expect(segments.map((s) => [s.path, s.tStart, s.tEnd])).toEqual([
+        [`recordings/${video.id}/0/seg-000000.ts`, 10, 12],
+        [`recordings/${video.id}/0/seg-000001.ts`, 12, 14],
+        // ends where ffprobe says the file does: 1.5 s cut at a keyframe by the stream copy, 1.68 s
+        [`recordings/${video.id}/0/seg-000002.ts`, 14, expect.closeTo(15.6, 0)],
+      ]);
+      expect(segments[1]!.bytes).toBe(20);
+      expect(existsSync(join(run, '1', 'seg-000000.ts'))).toBe(false);
+      // a second pass finds nothing more to do
+      await recoverRecordings(store, dir, createLogger('error'));
+      expect(store.db.segmentsOfVideo(video.id)).toHaveLength(3);
+    } finally {
+      await store.close();
     }
   });
 });
