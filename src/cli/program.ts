@@ -305,6 +305,7 @@ export function createProgram(): Command {
     .option('--k <n>', `codewords (default ${DEFAULT_VLAD_K})`, integer)
     .option('--local-dims <n>', `dimensions of a region after PCA (default ${DEFAULT_VLAD_LOCAL_DIMS})`, integer)
     .addOption(new Option('--aggregate <how>', "a codeword's regions summed, or their residuals to it (VLAD as published)").choices(VLAD_AGGREGATES).default('sum'))
+    .option('--whiten-regions', 'PCA-whiten the regions instead of only projecting them')
     .action(async (dir: string, options: ShotLearnSettings & { cache?: string; json?: boolean }) => {
       const [{ shotEvalCommand }, [dasr, baseline]] = await Promise.all([import('../eval/shot-eval.js'), evalMethodsFromOptions('dasr-star,baseline')]);
       await shotEvalCommand(dasr!, baseline!, dir, options);

@@ -115,7 +115,7 @@ async function shotSearchCommand(store: IndexStore, startDasr: () => Promise<Det
     hits.forEach((h, i) => {
       process.stdout.write(
         `${String(i + 1).padStart(3)}  ${h.score.toFixed(3).padStart(6)}  ${String(h.videoId).padStart(5)}  ${`${formatClock(h.start)}–${formatClock(h.end)}`.padEnd(13)}  ` +
-          `${`${h.best.t.toFixed(2)}s`.padStart(7)}  ${String(h.keyframes).padStart(6)}  ${h.path}\n`,
+          `${`${h.best.t.toFixed(2)}s`.padStart(7)}  ${String(h.keyframeCount).padStart(6)}  ${h.path}\n`,
       );
     });
   }

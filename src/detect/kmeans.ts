@@ -45,8 +45,13 @@ export function kMeans(points: Float32Array, dim: number, k: number, options: KM
     if (changed === 0) break;
     updateCentroids(points, dim, n, k, assignments, distances, centroids);
   }
+  // the assignment to the centroids returned (after the last update, when the iteration cap was reached)
   let inertia = 0;
-  for (let i = 0; i < n; i++) inertia += nearest(points, i * dim, centroids, k, dim).distance;
+  for (let i = 0; i < n; i++) {
+    const { index, distance } = nearest(points, i * dim, centroids, k, dim);
+    assignments[i] = index;
+    inertia += distance;
+  }
   return { centroids, assignments, inertia, iterations };
 }
 

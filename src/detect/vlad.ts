@@ -158,6 +158,11 @@ function whiteningArrays(w: Whitening): Float32Array[] {
 }
 
 export async function saveVladCodebook(codebook: VladCodebook, path: string): Promise<void> {
+  await writeFileAtomic(path, serializeVladCodebook(codebook));
+}
+
+/** The codebook as its file's bytes. */
+export function serializeVladCodebook(codebook: VladCodebook): Buffer {
   const header: VladHeader = {
     version: FORMAT_VERSION,
     dim: codebook.dim,
@@ -180,13 +185,17 @@ export async function saveVladCodebook(codebook: VladCodebook, path: string): Pr
   headerBytes.copy(file, PREAMBLE_BYTES);
   let offset = PREAMBLE_BYTES + headerBytes.length;
   for (const array of arrays) for (let i = 0; i < array.length; i++, offset += 4) file.writeFloatLE(array[i]!, offset);
-  await writeFileAtomic(path, file);
+  return file;
 }
 
 export function loadVladCodebook(path: string): VladCodebook {
-  const file = readFileSync(path);
+  return parseVladCodebook(readFileSync(path), path);
+}
+
+/** A codebook from its file's bytes; `name` says which file in errors. */
+export function parseVladCodebook(file: Buffer, name: string): VladCodebook {
   const fail = (reason: string): never => {
-    throw new Error(`${path} is not a usable VLAD codebook: ${reason}`);
+    throw new Error(`${name} is not a usable VLAD codebook: ${reason}`);
   };
   if (file.length < PREAMBLE_BYTES || file.toString('latin1', 0, MAGIC.length) !== MAGIC) fail(`it does not start with ${MAGIC}`);
   const dataStart = PREAMBLE_BYTES + file.readUInt32LE(MAGIC.length);

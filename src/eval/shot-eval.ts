@@ -34,7 +34,7 @@ export interface ShotEvalReport {
   images: number;
   groups: number;
   /** the codebook's settings */
-  codebook: { k: number; localDims: number; aggregate: string; regions: number };
+  codebook: { k: number; localDims: number; aggregate: string; whitened: boolean; regions: number };
   rows: ShotEvalRow[];
 }
 
@@ -95,7 +95,7 @@ export async function evaluateShots(dir: string, dasr: EvalMethod, baseline: Eva
     kind,
     images: paths.length,
     groups: new Set(groups).size,
-    codebook: { k: codebook.k, localDims: codebook.local.outputDim, aggregate: codebook.aggregate, regions: codebook.regions },
+    codebook: { k: codebook.k, localDims: codebook.local.outputDim, aggregate: codebook.aggregate, whitened: settings.whitenRegions ?? false, regions: codebook.regions },
     rows: [
       { method: `${dasr.name} regions, aggregated`, dim: vladDim(codebook), score: score(kind, shotVectors, groups) },
       { method: `${baseline.name} (whole frame)`, dim: wholeFrames.find((v) => v)?.length ?? 0, score: score(kind, wholeFrames, groups) },
@@ -104,11 +104,11 @@ export async function evaluateShots(dir: string, dasr: EvalMethod, baseline: Eva
 }
 
 export function formatShotReport(report: ShotEvalReport): string {
-  const { k, localDims, aggregate, regions } = report.codebook;
+  const { k, localDims, aggregate, whitened, regions } = report.codebook;
   const metric = report.kind === 'tracks' ? 'scene All mAP' : 'N-S (max 4.00)';
   return [
     `${report.dataset}: ${report.images} images in ${report.groups} ${report.kind === 'tracks' ? 'sequences (relevant: the other frames of the query\'s sequence)' : 'groups of 4'}`,
-    `codebook learned on the collection: ${k} codewords × ${localDims} dimensions, ${aggregate}, from ${regions} regions`,
+    `codebook learned on the collection: ${k} codewords × ${localDims} dimensions${whitened ? ' (regions PCA-whitened)' : ''}, ${aggregate}, from ${regions} regions`,
     '',
     formatTable(['method', 'dims', metric], report.rows.map((r) => [r.method, String(r.dim), r.score.toFixed(3)])),
   ].join('\n');

@@ -597,13 +597,13 @@ export class IndexDatabase {
     return rows.map(segmentRecord);
   }
 
-  /** Every recorded segment, oldest first: what retention looks at. */
   /** All recorded segments together: their bytes and the oldest one's creation time (null without segments). */
   segmentTotals(): { bytes: number; oldestCreatedAt: number | null } {
     const row = this.stmt('SELECT coalesce(sum(bytes), 0) AS bytes, min(created_at) AS oldest FROM segments').get() as { bytes: number; oldest: number | null };
     return { bytes: row.bytes, oldestCreatedAt: row.oldest };
   }
 
+  /** Every recorded segment, oldest first: what retention looks at when a limit is exceeded. */
   segmentsOldestFirst(): SegmentRecord[] {
     return (this.stmt('SELECT * FROM segments ORDER BY created_at, id').all() as SegmentRow[]).map(segmentRecord);
   }
@@ -917,16 +917,16 @@ export class IndexDatabase {
       .immediate();
   }
 
-  /** Keyframes with regions but no shot vector (made before the codebook, or cut off by a crash), ascending, at most `limit`. */
-  keyframesWithoutShotVector(limit: number): number[] {
-    return this.stmt(
-      `SELECT k.id FROM keyframes k
-       WHERE NOT EXISTS (SELECT 1 FROM shot_vectors s WHERE s.keyframe_id = k.id)
-         AND EXISTS (SELECT 1 FROM regions r WHERE r.keyframe_id = k.id)
-       ORDER BY k.id LIMIT ?`,
-    )
-      .pluck()
-      .all(limit) as number[];
+  /**
+   * Keyframes with regions but no shot vector (made before the codebook, or cut off by a crash), ascending, after
+   * keyframe `after`, at most `limit`.
+   */
+  keyframesWithoutShotVector(limit: number, after = 0): number[] {
+    return this.stmt(`SELECT k.id FROM keyframes k WHERE k.id > ? AND ${WITHOUT_SHOT_VECTOR} ORDER BY k.id LIMIT ?`).pluck().all(after, limit) as number[];
+  }
+
+  keyframesWithoutShotVectorCount(): number {
+    return this.stmt(`SELECT count(*) FROM keyframes k WHERE ${WITHOUT_SHOT_VECTOR}`).pluck().get() as number;
   }
 
   /** The region features of each keyframe asked for, grouped by keyframe. */
@@ -1003,6 +1003,9 @@ export class IndexDatabase {
     return this.stmt('SELECT count(*) FROM keyframes WHERE video_id = ? AND t > ? AND t < ?').pluck().get(videoId, after, before) as number;
   }
 }
+
+/** A keyframe `k` that has regions and no shot vector. */
+const WITHOUT_SHOT_VECTOR = `NOT EXISTS (SELECT 1 FROM shot_vectors s WHERE s.keyframe_id = k.id) AND EXISTS (SELECT 1 FROM regions r WHERE r.keyframe_id = k.id)`;
 
 function migrate(db: SqliteDb, migrations: readonly Migration[]): void {
   db.transaction(() => {

@@ -24,7 +24,8 @@ import {
   type TrackerState,
   type TrackUpdate,
 } from './database.js';
-import { encodeVlad, loadVladCodebook, saveVladCodebook, vladDim, type VladCodebook } from '../detect/vlad.js';
+import { encodeVlad, parseVladCodebook, serializeVladCodebook, vladDim, type VladCodebook } from '../detect/vlad.js';
+import { writeFileAtomic } from '../util/atomic-file.js';
 import { MirroredVectors, type ReconcileReport, type VectorSource } from './mirrored-vectors.js';
 import type { VectorIndex, HnswParams } from './vector-index.js';
 import { WriterLock } from './writer-lock.js';
@@ -65,8 +66,15 @@ export interface SearchHit extends RegionRecord {
 
 export type { ReconcileReport } from './mirrored-vectors.js';
 
-/** The installed shot codebook, beside index.db (`dasr shots learn` writes it). */
-export const SHOT_CODEBOOK_FILE = 'shot-codebook.vlad';
+/**
+ * The file of the shot codebook with this fingerprint, beside index.db. Named by its content, so that SQLite's record
+ * of which codebook the shot vectors were made with switches in the same transaction that forgets the old vectors.
+ */
+export function shotCodebookFile(dataDir: string, fingerprint: string): string {
+  return join(dataDir, `shot-codebook-${fingerprint}.vlad`);
+}
+
+const SHOT_CODEBOOK_PATTERN = /^shot-codebook-([0-9a-f]{16})\.vlad$/;
 
 /** Graph files: `vectors-<db uuid>.hnsw` (regions), `shots-<db uuid>.hnsw` (keyframes), and their temporaries. */
 const FILE_PATTERN = /^(?:vectors|shots)-(.+)\.hnsw(\.tmp-(\d+)-\d+)?$/;
@@ -83,9 +91,9 @@ function pidAlive(pid: number): boolean {
   }
 }
 
-/** Content hash of a codebook file, as recorded with the shot vectors made from it. */
-function fileFingerprint(path: string): string {
-  return createHash('sha1').update(readFileSync(path)).digest('hex').slice(0, 16);
+/** Content hash of a codebook file's bytes, as recorded with the shot vectors made from it. */
+function fingerprintOf(bytes: Uint8Array): string {
+  return createHash('sha1').update(bytes).digest('hex').slice(0, 16);
 }
 
 /** A keyframe found by shot search. */
@@ -96,6 +104,11 @@ export interface ShotSearchHit extends KeyframeRecord {
 /** Shot search asked of an index that has no usable shot codebook. */
 export class ShotSearchUnavailableError extends Error {
   override name = 'ShotSearchUnavailableError';
+}
+
+/** A shot codebook install asked for while another one runs. */
+export class ShotCodebookBusyError extends Error {
+  override name = 'ShotCodebookBusyError';
 }
 
 export class IndexStore {
@@ -112,6 +125,9 @@ export class IndexStore {
   private codebook: VladCodebook | null = null;
   /** the keyframes' shot vectors, when there is a codebook */
   private shotVectors: MirroredVectors | null = null;
+  /** changes of the index (commits, deletes, trims, codebook installs) run one after another */
+  private writes: Promise<unknown> = Promise.resolve();
+  private installing = false;
   private closed = false;
 
   private constructor(
@@ -232,12 +248,15 @@ export class IndexStore {
    */
   private async openShotSearch(): Promise<void> {
     const installed = this.db.shotCodebook();
+    // a codebook written by an install that a crash cut before SQLite named it
+    if (this.lock) this.removeOtherCodebooks(installed?.fingerprint ?? null);
     if (!installed) return;
-    const path = join(this.dataDir, SHOT_CODEBOOK_FILE);
+    const path = shotCodebookFile(this.dataDir, installed.fingerprint);
     let codebook: VladCodebook;
     try {
-      if (fileFingerprint(path) !== installed.fingerprint) throw new Error('it is not the codebook the shot vectors were made with');
-      codebook = loadVladCodebook(path);
+      const bytes = readFileSync(path);
+      if (fingerprintOf(bytes) !== installed.fingerprint) throw new Error('it is not the codebook the shot vectors were made with');
+      codebook = parseVladCodebook(bytes, path);
       if (codebook.dim !== this.dim || vladDim(codebook) !== installed.dim) throw new Error('its dimensions do not match the index');
     } catch (error) {
       this.logger.warn(`index: shot search is off: ${path} cannot be used (${(error as Error).message}); run dasr shots learn`);
@@ -258,9 +277,10 @@ export class IndexStore {
   /** Gives every keyframe that has regions but no shot vector one; `progress` hears the count done and the total. */
   private async fillShotVectors(codebook: VladCodebook, progress?: (done: number) => void): Promise<number> {
     let done = 0;
-    for (;;) {
-      const ids = this.db.keyframesWithoutShotVector(SHOT_FILL_CHUNK);
+    for (let after = 0; ; ) {
+      const ids = this.db.keyframesWithoutShotVector(SHOT_FILL_CHUNK, after);
       if (ids.length === 0) return done;
+      after = ids.at(-1)!;
       const features = this.db.regionFeaturesOfKeyframes(ids);
       const entries = ids.map((keyframeId) => ({ keyframeId, vector: encodeVlad(codebook, features.get(keyframeId)!)! }));
       const stored = new Set(this.db.addShotVectors(entries));
@@ -268,8 +288,14 @@ export class IndexStore {
       await this.shotVectors?.add(added.map((e) => e.keyframeId), packRows(added.map((e) => e.vector)));
       done += added.length;
       progress?.(done);
-      // a chunk whose keyframes all vanished meanwhile comes back empty next time
     }
+  }
+
+  /** Runs `change` after every change asked for before it (and before those asked for after). */
+  private serially<T>(change: () => Promise<T>): Promise<T> {
+    const result = this.writes.then(change);
+    this.writes = result.catch(() => undefined);
+    return result;
   }
 
   /**
@@ -280,17 +306,37 @@ export class IndexStore {
   async installShotCodebook(codebook: VladCodebook, progress?: (done: number, total: number) => void): Promise<void> {
     this.assertWritable();
     if (codebook.dim !== this.dim) throw new RangeError(`the codebook takes ${codebook.dim}-d regions but this index holds ${this.dim}-d ones`);
-    const path = join(this.dataDir, SHOT_CODEBOOK_FILE);
-    await saveVladCodebook(codebook, path);
-    const dim = vladDim(codebook);
-    this.db.resetShotVectors({ fingerprint: fileFingerprint(path), dim });
-    this.codebook = codebook;
-    await this.shotVectors?.close({ save: false });
-    rmSync(this.shotVectorFile, { force: true });
-    this.shotVectors = await this.openShotMirror(dim); // empty, as SQLite now is
-    const total = this.db.keyframesWithoutShotVector(Number.MAX_SAFE_INTEGER).length;
-    await this.fillShotVectors(codebook, progress && ((done) => progress(done, total)));
-    await this.shotVectors.save();
+    if (this.installing) throw new ShotCodebookBusyError('a shot codebook is being installed already');
+    this.installing = true;
+    try {
+      await this.serially(async () => {
+        const bytes = serializeVladCodebook(codebook);
+        const fingerprint = fingerprintOf(bytes);
+        await writeFileAtomic(shotCodebookFile(this.dataDir, fingerprint), bytes);
+        const dim = vladDim(codebook);
+        this.db.resetShotVectors({ fingerprint, dim });
+        this.codebook = codebook;
+        this.removeOtherCodebooks(fingerprint);
+        const old = this.shotVectors;
+        this.shotVectors = null;
+        await old?.close({ save: false });
+        rmSync(this.shotVectorFile, { force: true });
+        this.shotVectors = await this.openShotMirror(dim); // empty, as SQLite now is
+        const total = this.db.keyframesWithoutShotVectorCount();
+        await this.fillShotVectors(codebook, progress && ((done) => progress(done, total)));
+        await this.shotVectors.save();
+      });
+    } finally {
+      this.installing = false;
+    }
+  }
+
+  /** Codebook files other than the installed one (replaced ones, or one a crash left unnamed). */
+  private removeOtherCodebooks(fingerprint: string | null): void {
+    for (const name of readdirSync(this.dataDir)) {
+      const match = SHOT_CODEBOOK_PATTERN.exec(name);
+      if (match && match[1] !== fingerprint) rmSync(join(this.dataDir, name), { force: true });
+    }
   }
 
   /**
@@ -306,6 +352,16 @@ export class IndexStore {
     lastCommittedT?: number,
   ): Promise<CommitResult> {
     this.assertWritable();
+    return this.serially(() => this.commitNow(videoId, batch, trackUpdates, trackerState, lastCommittedT));
+  }
+
+  private async commitNow(
+    videoId: number,
+    batch: readonly KeyframeInput[],
+    trackUpdates: readonly TrackUpdate[],
+    trackerState: TrackerState | undefined,
+    lastCommittedT: number | undefined,
+  ): Promise<CommitResult> {
     await this.regionVectors.running();
     const codebook = this.codebook;
     const withShots = codebook
@@ -340,13 +396,15 @@ export class IndexStore {
   /** Deletes a video with everything it owns; its vectors leave the search at once. False if there was none. */
   async deleteVideo(videoId: number): Promise<boolean> {
     this.assertWritable();
-    await this.regionVectors.running();
-    const shotIds = this.shotVectors ? this.db.shotIdsWhere({ videoIds: [videoId] }) : [];
-    const regionIds = this.db.deleteVideo(videoId);
-    if (regionIds === null) return false;
-    await this.regionVectors.remove(regionIds);
-    await this.shotVectors?.remove(shotIds);
-    return true;
+    return this.serially(async () => {
+      await this.regionVectors.running();
+      const shotIds = this.shotVectors ? this.db.shotIdsWhere({ videoIds: [videoId] }) : [];
+      const regionIds = this.db.deleteVideo(videoId);
+      if (regionIds === null) return false;
+      await this.regionVectors.remove(regionIds);
+      await this.shotVectors?.remove(shotIds);
+      return true;
+    });
   }
 
   /**
@@ -356,12 +414,14 @@ export class IndexStore {
    */
   async trimVideoBefore(videoId: number, t: number): Promise<SegmentRecord[]> {
     this.assertWritable();
-    await this.regionVectors.running();
-    const shotIds = this.shotVectors ? this.db.shotIdsWhere({ videoIds: [videoId], before: t }) : [];
-    const { regionIds, segments } = this.db.trimVideoBefore(videoId, t);
-    await this.regionVectors.remove(regionIds);
-    await this.shotVectors?.remove(shotIds);
-    return segments;
+    return this.serially(async () => {
+      await this.regionVectors.running();
+      const shotIds = this.shotVectors ? this.db.shotIdsWhere({ videoIds: [videoId], before: t }) : [];
+      const { regionIds, segments } = this.db.trimVideoBefore(videoId, t);
+      await this.regionVectors.remove(regionIds);
+      await this.shotVectors?.remove(shotIds);
+      return segments;
+    });
   }
 
   /**
@@ -407,8 +467,11 @@ export class IndexStore {
     if (this.closed) return;
     const save = (options.saveVectors ?? true) && this.lock !== undefined;
     try {
-      await this.regionVectors?.close({ save });
-      await this.shotVectors?.close({ save });
+      try {
+        await this.regionVectors?.close({ save });
+      } finally {
+        await this.shotVectors?.close({ save });
+      }
     } finally {
       this.closed = true;
       this.db.close();

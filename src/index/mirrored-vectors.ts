@@ -148,18 +148,6 @@ export class MirroredVectors {
     return this.follow((index) => index.remove(ids));
   }
 
-  /** Empties the graph and fills it from SQLite again (after SQLite replaced every vector); the writer saves it. */
-  async rebuild(reason: string): Promise<void> {
-    await this.running();
-    const started = performance.now();
-    await this.index.reset();
-    const ids = this.options.source.ids();
-    const added = await this.fill(ids);
-    this.dirty = true;
-    await this.save();
-    this.reconciliation = { source: 'rebuilt', reason, added, removed: 0, total: ids.length, ms: performance.now() - started };
-  }
-
   /** Copies these ids' vectors from SQLite into the graph, chunk by chunk; how many were added. */
   private async fill(ids: readonly number[]): Promise<number> {
     const { source, chunk } = this.options;

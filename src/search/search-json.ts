@@ -20,7 +20,7 @@ export function searchJson(hits: readonly TrackHit[]): { hits: Record<string, un
   };
 }
 
-/** Shot search results in the same shape, a shot being no track: best.box is the whole frame, `keyframes` counts its matching keyframes. */
+/** Shot search results in the same shape, a shot being no track: best.box is the whole frame, `keyframeCount` counts its matching keyframes. */
 export function shotSearchJson(hits: readonly ShotHit[]): { hits: Record<string, unknown>[] } {
   return {
     hits: hits.map((h) => ({
@@ -31,7 +31,7 @@ export function shotSearchJson(hits: readonly ShotHit[]): { hits: Record<string,
       start: round(h.start, 3),
       end: round(h.end, 3),
       best: { t: round(h.best.t, 3), box: h.best.box, keyframe: h.best.keyframeId },
-      keyframes: h.keyframes,
+      keyframeCount: h.keyframeCount,
     })),
   };
 }

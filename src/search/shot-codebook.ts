@@ -17,6 +17,8 @@ export interface ShotLearnSettings {
   dims?: number;
   /** default 'sum' (vlad.ts says why) */
   aggregate?: VladAggregate;
+  /** PCA-whiten the regions rather than only project them (default false: vlad.ts says why) */
+  whitenRegions?: boolean;
 }
 
 /** Keyframes of an index learned from at most, by default. */
@@ -42,6 +44,7 @@ export function vladOptionsFor(sets: readonly (readonly Float32Array[])[], setti
     localDims: settings.localDims ?? Math.max(1, Math.min(DEFAULT_VLAD_LOCAL_DIMS, dim, Math.floor(regions / 4))),
     outputDims: settings.dims ?? null,
     aggregate: settings.aggregate,
+    whitenRegions: settings.whitenRegions,
   };
 }
 

@@ -42,7 +42,7 @@ export interface ShotHit {
   /** the best-matching keyframe; its box is the whole frame */
   best: { t: number; box: Box; keyframeId: number };
   /** how many matching keyframes the shot has */
-  keyframes: number;
+  keyframeCount: number;
 }
 
 /** The query image's shot vector: its DASR regions, VLAD-aggregated with the index's codebook. */
@@ -88,7 +88,7 @@ export async function searchShots(store: IndexStore, vlad: Float32Array, options
       start: run[0]!.t,
       end: run.at(-1)!.t,
       best: { t: best.t, box: [0, 0, best.width, best.height], keyframeId: best.id },
-      keyframes: run.length,
+      keyframeCount: run.length,
     };
   });
   results.sort((a, b) => b.score - a.score || a.videoId - b.videoId || a.start - b.start);

@@ -192,7 +192,7 @@ export const SHARED_SCHEMAS: Record<string, Json> = {
   },
   ShotHit: {
     type: 'object',
-    required: ['video', 'path', 'track', 'score', 'start', 'end', 'best', 'keyframes', 'duration', 'thumbnail', 'clip'],
+    required: ['video', 'path', 'track', 'score', 'start', 'end', 'best', 'keyframeCount', 'duration', 'thumbnail', 'clip'],
     properties: {
       video: { type: 'integer' },
       path: { type: 'string' },
@@ -201,10 +201,10 @@ export const SHARED_SCHEMAS: Record<string, Json> = {
       start: { type: 'number', description: 'the first matching keyframe of the shot, seconds' },
       end: { type: 'number', description: 'the last matching keyframe of the shot, seconds' },
       best: { type: 'object', required: ['t', 'box', 'keyframe'], properties: { t: { type: 'number' }, box: { ...corners, description: 'the whole frame' }, keyframe: { type: 'integer' } } },
-      keyframes: { type: 'integer', minimum: 1, description: 'matching keyframes in the shot' },
+      keyframeCount: { type: 'integer', minimum: 1, description: 'matching keyframes in the shot' },
       duration: { type: ['number', 'null'], description: "the video's duration, seconds" },
       thumbnail: { type: ['string', 'null'], description: 'URL path of the best keyframe\'s picture (null for a live moment that was not recorded)', example: '/v1/keyframes/17/thumbnail?expires=1767225600&sig=…' },
-      clip: { type: ['string', 'null'], description: "URL path of the shot's clip (null for a live moment that was not recorded)", example: '/v1/videos/3/clip?expires=1767225600&sig=…&start=12&end=15' },
+      clip: { type: ['string', 'null'], description: "URL path of the shot's clip (null for a live moment that was not recorded)", example: '/v1/videos/3/clip?start=12&end=15&expires=1767225600&sig=…' },
     },
   },
   ShotSearchResult: {

@@ -100,7 +100,7 @@ export async function buildApp(service: DasrService): Promise<FastifyInstance> {
     if ((request.method === 'GET' || request.method === 'HEAD') && MEDIA_PATH.test(path) && query) {
       const params = new URLSearchParams(query);
       if (params.has('sig')) {
-        if (!service.mediaUrls.verify(path, params.get('expires'), params.get('sig'))) throw new ApiError('unauthorized', 'the media URL is expired or its signature is wrong: take a fresh one from a search');
+        if (!service.mediaUrls.verify(path, params)) throw new ApiError('unauthorized', 'the media URL is expired or its signature is wrong: take a fresh one from a search');
         request.principal = MEDIA_PRINCIPAL;
         return;
       }
@@ -108,7 +108,8 @@ export async function buildApp(service: DasrService): Promise<FastifyInstance> {
     const principal = tokens.identify(presentedToken(request.headers, request.url, false));
     if (!principal) throw new ApiError('unauthorized', 'a valid API token is required (Authorization: Bearer <token> or X-API-Token)');
     request.principal = principal;
-    const refusal = roleRefusal(principal, request.method, path);
+    // the route as matched (the router decodes percent-escapes: the raw path could spell it otherwise)
+    const refusal = roleRefusal(principal, request.method, request.routeOptions.url ?? path);
     if (refusal) throw new ApiError('forbidden', refusal);
   });
   app.addHook('onSend', async (_request, reply, payload) => {
@@ -179,12 +180,14 @@ export async function buildApp(service: DasrService): Promise<FastifyInstance> {
     }
     await service.jobs.cancelVideo(id);
     const regionIds = service.store.db.regionIdsOfVideo(id);
+    const keyframeIds = service.store.db.keyframesOfVideo(id).map((k) => k.id);
     await service.store.deleteVideo(id);
     // What was made from it goes too: the upload, the cached clips and thumbnails.
     if (video.sourceKind === 'file' && video.path.startsWith(uploadDir(config.dataDir))) await rm(dirname(video.path), { recursive: true, force: true });
     const clipsDir = join(config.dataDir, 'clips');
     if (existsSync(clipsDir)) for (const name of readdirSync(clipsDir)) if (name.startsWith(clipPrefix(id))) await rm(join(clipsDir, name), { force: true });
     for (const regionId of regionIds) await rm(regionThumbnailPath(config.dataDir, regionId), { force: true });
+    for (const keyframeId of keyframeIds) await rm(keyframeThumbnailPath(config.dataDir, keyframeId), { force: true });
     await rm(recordingDir(config.dataDir, id), { recursive: true, force: true });
     return reply.status(204).send();
   });
@@ -281,30 +284,21 @@ export async function buildApp(service: DasrService): Promise<FastifyInstance> {
           ...hit,
           duration: video?.duration ?? null,
           thumbnail: recorded ? service.mediaUrls.sign(`/v1/keyframes/${best.keyframeId}/thumbnail`) : null,
-          // the signature covers the route; the span only shapes the clip
-          clip: shotRecorded ? `${service.mediaUrls.sign(`/v1/videos/${videoId}/clip`)}&start=${start}&end=${Math.max(end, start + SHOT_CLIP_MIN_SECONDS)}` : null,
+          clip: shotRecorded ? service.mediaUrls.sign(`/v1/videos/${videoId}/clip`, { start, end: Math.max(end, start + SHOT_CLIP_MIN_SECONDS) }) : null,
         };
       }),
     };
   });
 
+  let learning = false;
   app.post('/v1/shots/learn', { schema: ROUTES.learnShots }, async (request) => {
-    const body = (request.body ?? {}) as ShotLearnSettings & { sample?: number };
-    const { sets, keyframes } = indexTrainingSet(service.store, body.sample);
-    let options;
+    if (learning) throw new ApiError('conflict', 'a shot codebook is being learned already: wait for it');
+    learning = true;
     try {
-      options = vladOptionsFor(sets, body);
-    } catch (error) {
-      throw new ApiError('conflict', (error as Error).message);
+      return await learnShotCodebook(service, (request.body ?? {}) as ShotLearnSettings & { sample?: number });
+    } finally {
+      learning = false;
     }
-    let codebook;
-    try {
-      codebook = await fitVladCodebookOffThread(sets, options);
-    } catch (error) {
-      throw new ApiError('bad-request', (error as Error).message);
-    }
-    await service.store.installShotCodebook(codebook);
-    return { keyframes: service.store.db.shotCount(), trainingKeyframes: sets.length, indexedKeyframes: keyframes, k: codebook.k, localDims: codebook.local.outputDim, dim: vladDim(codebook) };
   });
 
   // ---- live streams ----
@@ -340,6 +334,25 @@ export async function buildApp(service: DasrService): Promise<FastifyInstance> {
   });
 
   return app;
+}
+
+/** Learns the index's shot codebook from its keyframes (fitted off the event loop) and installs it. */
+async function learnShotCodebook(service: DasrService, body: ShotLearnSettings & { sample?: number }): Promise<Record<string, number>> {
+  const { sets, keyframes } = indexTrainingSet(service.store, body.sample);
+  let options;
+  try {
+    options = vladOptionsFor(sets, body);
+  } catch (error) {
+    throw new ApiError('conflict', (error as Error).message);
+  }
+  let codebook;
+  try {
+    codebook = await fitVladCodebookOffThread(sets, options);
+  } catch (error) {
+    throw new ApiError('bad-request', (error as Error).message);
+  }
+  await service.store.installShotCodebook(codebook);
+  return { keyframes: service.store.db.shotCount(), trainingKeyframes: sets.length, indexedKeyframes: keyframes, k: codebook.k, localDims: codebook.local.outputDim, dim: vladDim(codebook) };
 }
 
 /**
@@ -597,10 +610,13 @@ async function clipFile(service: DasrService, videoId: number, start: number, en
       const base = span.tStart;
       const shifted = boxes?.filter((b) => b.t >= span.tStart && b.t <= span.tEnd).map((b) => ({ t: b.t - base, box: b.box }));
       const from = Math.max(start, base) - base;
-      const to = Math.max(from, Math.min(end, span.tEnd - 1e-3) - base);
-      await withRecordedSpan(service.config.dataDir, span, dir, signal, (joined) =>
-        service.media.run((stop) => cutClip({ video: joined, start: from, end: to, pad, boxes: shifted, out: temporary, signal: stop }), signal),
-      );
+      await withRecordedSpan(service.config.dataDir, span, dir, signal, async (joined) => {
+        // The last segment of a run stopped or cut may hold less than the time it was committed for: the clip ends
+        // where the recording does.
+        const recorded = (await probeVideo(joined, { signal })).duration;
+        const to = Math.max(from, Math.min(end - base, span.tEnd - base, recorded) - 1e-3);
+        return service.media.run((stop) => cutClip({ video: joined, start: from, end: to, pad, boxes: shifted, out: temporary, signal: stop }), signal);
+      });
     } else {
       await service.media.run((stop) => cutClip({ video: video.path, start, end, pad, boxes, out: temporary, signal: stop }), signal);
     }
@@ -638,6 +654,9 @@ export function toApiError(error: unknown): ApiError {
       return new ApiError(e.code === 'no-object' ? 'no-object' : 'bad-box', message, { reason: e.code });
     case 'SourceError':
       return new ApiError('bad-request', message, { reason: e.code });
+    case 'ShotSearchUnavailableError':
+    case 'ShotCodebookBusyError':
+      return new ApiError('conflict', message);
   }
   if (error instanceof SourceError) return new ApiError('bad-request', message);
   if (error instanceof WorkLimiterFullError) return new ApiError('too-many-requests', `too many clips and thumbnails are being made (${message}): try again shortly`);

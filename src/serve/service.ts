@@ -85,8 +85,9 @@ export class DasrService {
   /** ffmpeg work for clips and thumbnails: capped, queued, cancelled when the client leaves */
   readonly media: WorkLimiter;
   readonly clipCache: FileCache;
-  /** age-based retention of live recordings, when streams are recorded */
+  /** age-based retention of live recordings, when streams are recorded, and its latest run */
   private readonly retentionTimer: NodeJS.Timeout | null = null;
+  private retention: Promise<void> = Promise.resolve();
 
   private constructor(
     readonly config: ServeConfig,
@@ -108,7 +109,7 @@ export class DasrService {
     if (record) {
       // Recordings age whether or not a stream still records (a recording stream also applies it per segment).
       this.retentionTimer = setInterval(() => {
-        applyRetention(store, config.dataDir, record, logger).catch((error: unknown) => logger.warn(`retention failed: ${error instanceof Error ? error.message : String(error)}`));
+        this.retention = applyRetention(store, config.dataDir, record, logger).catch((error: unknown) => logger.warn(`retention failed: ${error instanceof Error ? error.message : String(error)}`));
       }, RETENTION_PERIOD_MS);
       this.retentionTimer.unref();
     }
@@ -167,7 +168,7 @@ export class DasrService {
     const mediaUrls = new MediaSigner();
     const hub = new SubscriptionHub({
       dataDir: config.dataDir,
-      signMedia: (path) => mediaUrls.sign(path),
+      signMedia: (path, span) => mediaUrls.sign(path, span),
       recorded: config.record !== null,
       dim: store.dim,
       queueCapacity: config.queueCapacity,
@@ -224,6 +225,7 @@ export class DasrService {
   /** Stops ingestion (keeping what was committed), saves the vector graph and ends the threads. */
   async close(): Promise<void> {
     if (this.retentionTimer) clearInterval(this.retentionTimer);
+    await this.retention;
     await this.jobs.close();
     await this.streams.close();
     await this.hub.settled();

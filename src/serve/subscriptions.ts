@@ -102,8 +102,8 @@ export interface HubOptions {
   /** computes the keyframe × subscription similarities (OnnxMatchKernel in the service); default: JavaScript */
   kernel?: MatchKernel;
   logger: Logger;
-  /** a media path as clients get it (signed: media-urls.ts); default as it is */
-  signMedia?: (path: string) => string;
+  /** a media path (and a clip's span) as clients get it (signed: media-urls.ts); default as it is */
+  signMedia?: (path: string, span?: { start: number; end: number }) => string;
   /** whether live streams are recorded: then matches carry clip URLs (served once their moments are recorded) */
   recorded?: boolean;
   /** when a message leaves for a client: ms since the frame was processed, and since it arrived */
@@ -111,6 +111,9 @@ export interface HubOptions {
 }
 
 export type QueuedMessage = PushMessage & { processedMs?: number; frameMs?: number };
+
+/** An appearance seen on one keyframe still gets a clip this long. */
+const MIN_CLIP_SECONDS = 1;
 
 export class SubscriptionHub {
   readonly matcher: LiveMatcher;
@@ -228,8 +231,9 @@ export class SubscriptionHub {
     return this.enqueue(() => this.deliver(this.matcher.endStream(streamId), null));
   }
 
-  private sign(path: string): string {
-    return this.options.signMedia ? this.options.signMedia(path) : path;
+  private sign(path: string, span?: { start: number; end: number }): string {
+    if (this.options.signMedia) return this.options.signMedia(path, span);
+    return span ? `${path}?start=${span.start}&end=${span.end}` : path;
   }
 
   /** Keyframes become messages strictly in order: matching, thumbnails and queueing one keyframe after another. */
@@ -250,7 +254,7 @@ export class SubscriptionHub {
       const subscription = this.subscriptions.get(event.subscriptionId);
       if (!subscription) continue;
       if (event.kind === 'ended') {
-        const clip = this.options.recorded ? `${this.sign(`/v1/videos/${event.videoId}/clip`)}&start=${event.firstT}&end=${event.lastT}` : null;
+        const clip = this.options.recorded ? this.sign(`/v1/videos/${event.videoId}/clip`, { start: event.firstT, end: Math.max(event.lastT, event.firstT + MIN_CLIP_SECONDS) }) : null;
         subscription.outbox.push({ type: 'ended', subscription: event.subscriptionId, appearance: event.appearance, stream: event.streamId, video: event.videoId, tracks: event.trackIds, start: event.firstT, end: event.lastT, bestScore: round(event.bestScore), clip });
       } else {
         let pictured = false;

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { kMeans, nearest } from '../../src/detect/kmeans.js';
+import { kMeans } from '../../src/detect/kmeans.js';
 import { mulberry32, standardNormal } from '../support/random.js';
 
 /** `perBlob` points around each of `centres` (2-d), spread σ; returns the points and each one's blob. */
@@ -47,14 +47,24 @@ describe('kMeans', () => {
     }
   });
 
-  it('is deterministic for a seed and reports the inertia of its assignment', () => {
+  it('is deterministic for a seed; its assignment is to the nearest returned centroid, even when stopped by the iteration cap', () => {
     const { points } = blobs(centres, 30, 3, 11);
-    const a = kMeans(points, 2, 5, { seed: 9 });
-    const b = kMeans(points, 2, 5, { seed: 9 });
-    expect(Array.from(a.centroids)).toEqual(Array.from(b.centroids));
-    let inertia = 0;
-    for (let i = 0; i < points.length / 2; i++) inertia += nearest(points, 2 * i, a.centroids, 5, 2).distance;
-    expect(a.inertia).toBeCloseTo(inertia, 6);
+    for (const maxIterations of [1, 30]) {
+      const a = kMeans(points, 2, 5, { seed: 9, maxIterations });
+      const b = kMeans(points, 2, 5, { seed: 9, maxIterations });
+      expect(Array.from(a.centroids)).toEqual(Array.from(b.centroids));
+      // checked by brute force, point by point
+      let inertia = 0;
+      for (let i = 0; i < points.length / 2; i++) {
+        const distances = [0, 1, 2, 3, 4].map((c) => (points[2 * i]! - a.centroids[2 * c]!) ** 2 + (points[2 * i + 1]! - a.centroids[2 * c + 1]!) ** 2);
+        const best = Math.min(...distances);
+        expect(distances[a.assignments[i]!]).toBeCloseTo(best, 9);
+        inertia += best;
+      }
+      expect(a.inertia).toBeCloseTo(inertia, 6);
+    }
+    // more iterations never leave a worse clustering of the same start
+    expect(kMeans(points, 2, 5, { seed: 9 }).inertia).toBeLessThanOrEqual(kMeans(points, 2, 5, { seed: 9, maxIterations: 1 }).inertia + 1e-9);
   });
 
   it('with k = n every point is its own centroid (inertia 0), duplicates included', () => {

@@ -6,7 +6,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { Logger } from '../../src/log.js';
 import { IndexDatabase, type KeyframeInput } from '../../src/index/database.js';
-import { IndexStore, SHOT_CODEBOOK_FILE, ShotSearchUnavailableError, type IndexStoreOptions } from '../../src/index/index-store.js';
+import { IndexStore, ShotCodebookBusyError, ShotSearchUnavailableError, shotCodebookFile, type IndexStoreOptions } from '../../src/index/index-store.js';
 import { encodeVlad, fitVladCodebook, saveVladCodebook } from '../../src/detect/vlad.js';
 import { Tracker } from '../../src/track/tracker.js';
 import { mulberry32, randomUnitVector } from '../support/random.js';
@@ -349,6 +349,15 @@ describe('IndexStore shot vectors', () => {
   }
   const vectors0Dim = (store: IndexStore) => store.db.shotCodebook()!.dim;
 
+  /** A store holding one video of two keyframes per scene, and those keyframes' region features. */
+  async function storeWithScenes(): Promise<{ store: IndexStore; video: { id: number }; features: Float32Array[][] }> {
+    const store = await open();
+    const video = store.db.addVideo({ path: 'a', sourceKind: 'file' });
+    const keyframes = sceneBatch(rand, scenes, 0, 2);
+    await store.commit(video.id, keyframes);
+    return { store, video, features: keyframes.map((kf) => kf.regions.map((r) => r.feature)) };
+  }
+
   it('a codebook gives every indexed keyframe with regions a shot vector, and new keyframes theirs at commit', async () => {
     const store = await open();
     const video = store.db.addVideo({ path: 'a', sourceKind: 'file' });
@@ -414,26 +423,50 @@ describe('IndexStore shot vectors', () => {
   });
 
   it('turns shot search off, with a warning, when the codebook file is missing or not the one the vectors were made with', async () => {
-    const store = await open();
-    const video = store.db.addVideo({ path: 'a', sourceKind: 'file' });
-    const keyframes = sceneBatch(rand, scenes, 0, 2);
-    await store.commit(video.id, keyframes);
-    const features = keyframes.map((kf) => kf.regions.map((r) => r.feature));
+    const { store, video, features } = await storeWithScenes();
     await store.installShotCodebook(fitVladCodebook(features, { k: 3, localDims: 8 }));
+    const installed = shotCodebookFile(dir, store.db.shotCodebook()!.fingerprint);
     await store.close();
 
-    await saveVladCodebook(fitVladCodebook(features, { k: 2, localDims: 8 }), join(dir, SHOT_CODEBOOK_FILE));
+    await saveVladCodebook(fitVladCodebook(features, { k: 2, localDims: 8 }), installed);
     const logger = capture();
     const changed = await open({ logger });
     expect(logger.lines.some((l) => /^warn: index: shot search is off: .*not the codebook the shot vectors were made with.*dasr shots learn/.test(l))).toBe(true);
     await expect(changed.searchShots(new Float32Array(8), 1)).rejects.toBeInstanceOf(ShotSearchUnavailableError);
     await changed.close();
 
-    rmSync(join(dir, SHOT_CODEBOOK_FILE));
+    rmSync(installed);
     const missingLogger = capture();
     const missing = await open({ logger: missingLogger });
     expect(missingLogger.lines.some((l) => /shot search is off: .*ENOENT/.test(l))).toBe(true);
     expect(missing.shotCodebook).toBeNull();
+  });
+
+  it('keeps one codebook file: a new install replaces the old one, and a writer removes one a crash left unnamed', async () => {
+    const { store, video, features } = await storeWithScenes();
+    const codebookFiles = () => readdirSync(dir).filter((f) => f.startsWith('shot-codebook-')).sort();
+    await store.installShotCodebook(fitVladCodebook(features, { k: 3, localDims: 8 }));
+    const first = store.db.shotCodebook()!.fingerprint;
+    // a second install while one runs is refused; one after it replaces it
+    const running = store.installShotCodebook(fitVladCodebook(features, { k: 2, localDims: 8 }));
+    await expect(store.installShotCodebook(fitVladCodebook(features, { k: 2, localDims: 6 }))).rejects.toBeInstanceOf(ShotCodebookBusyError);
+    // commits wait for the install, then get the new codebook's vectors
+    const committed = store.commit(video.id, sceneBatch(rand, scenes, 100, 1));
+    await running;
+    await committed;
+    const second = store.db.shotCodebook()!;
+    expect(second.fingerprint).not.toBe(first);
+    expect(second.dim).toBe(16);
+    expect(codebookFiles()).toEqual([`shot-codebook-${second.fingerprint}.vlad`]);
+    expect(store.db.shotCount()).toBe(12);
+    expect(store.db.packedShotVectors(store.db.shotIds(), 16).vectors.length).toBe(12 * 16);
+    await store.close();
+
+    // an install cut by a crash after writing its file, before SQLite named it
+    await saveVladCodebook(fitVladCodebook(features, { k: 4, localDims: 8 }), shotCodebookFile(dir, '0123456789abcdef'));
+    const again = await open();
+    expect(codebookFiles()).toEqual([`shot-codebook-${second.fingerprint}.vlad`]);
+    expect(again.shotCodebook).not.toBeNull();
   });
 });
 

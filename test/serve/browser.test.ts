@@ -240,7 +240,7 @@ describe('web UI in Chromium', () => {
     await expect
       .poll(() => page.evaluate(`(() => {
         const video = document.querySelector('[data-testid="player-video"]');
-        return video !== null && /\\/v1\\/videos\\/${videoId}\\/clip\\?expires=\\d+&sig=[^&]+&start=/.test(video.src) && video.readyState >= 1 && video.duration > 0;
+        return video !== null && /\\/v1\\/videos\\/${videoId}\\/clip\\?start=[\\d.]+&end=[\\d.]+&expires=\\d+&sig=/.test(video.src) && video.readyState >= 1 && video.duration > 0;
       })()`), { timeout: 60_000 })
       .toBe(true);
     await page.keyboard.press('Escape');

@@ -107,10 +107,13 @@ describe('live subscriptions', () => {
     expect(ended).toMatchObject({ subscription: subscribed.subscription.id, stream: stream.id, appearance: (match.message as unknown as { appearance: number }).appearance });
     // the stream was recorded: the match's track clip plays once its moments are (the run is stopped: they are)
     expect(m.clip).toMatch(new RegExp(`^/v1/tracks/${m.track}/clip\\?expires=\\d+&sig=[\\w-]+$`));
-    expect((ended as unknown as { clip: string }).clip).toMatch(new RegExp(`^/v1/videos/${stream.videoId}/clip\\?expires=\\d+&sig=[\\w-]+&start=`));
-    const clip = await fetch(`${server.url}${m.clip}`); // signed: no token
-    expect(clip.status).toBe(200);
-    expect(clip.headers.get('content-type')).toBe('video/mp4');
+    const endedClip = (ended as unknown as { clip: string }).clip;
+    expect(endedClip).toMatch(new RegExp(`^/v1/videos/${stream.videoId}/clip\\?start=[\\d.]+&end=[\\d.]+&expires=\\d+&sig=[\\w-]+$`));
+    for (const url of [m.clip, endedClip]) {
+      const clip = await fetch(`${server.url}${url}`); // signed: no token
+      expect(clip.status).toBe(200);
+      expect(clip.headers.get('content-type')).toBe('video/mp4');
+    }
     expect(client.of('match')).toHaveLength(1);
     expect(client.of('update')).toHaveLength(0);
     await publisher.stop();

@@ -92,12 +92,14 @@ describe('recorded live streams', () => {
       const segments = db.segmentsOfVideo(stream.videoId);
       const bytes = segments.reduce((n, s) => n + s.bytes, 0);
       expect(bytes).toBeLessThanOrEqual(maxBytes);
-      // On disk: the committed segments, and newer ones (finished since the last keyframe, or being written); no
-      // file of a removed segment is left behind.
+      // On disk: the committed segments, and newer ones (finished since the last keyframe, or being written); older
+      // ones only while retention, having removed them from the index, is deleting their files (this check runs in
+      // the service's process, so it may come between the two).
       const dir = join(recordingDir(server.dataDir, stream.videoId), '0');
       const committed = new Set(segments.map((s) => basename(s.path)));
+      const oldest = basename(segments[0]!.path);
       const newest = basename(segments.at(-1)!.path);
-      expect(readdirSync(dir).filter((f) => f.endsWith('.ts') && f <= newest && !committed.has(f))).toEqual([]);
+      expect(readdirSync(dir).filter((f) => f.endsWith('.ts') && f >= oldest && f <= newest && !committed.has(f))).toEqual([]);
       // Every region lies in a recorded segment, or after the last one (in the segment being written).
       const first = segments[0]!;
       const last = segments.at(-1)!;
@@ -106,6 +108,11 @@ describe('recorded live streams', () => {
       if (first.path !== `recordings/${stream.videoId}/0/seg-000000.ts`) retained = true;
     }
     expect(retained, 'retention removed the oldest segments').toBe(true);
+    // and deleted their files
+    await waitFor(() => {
+      const oldest = basename(db.segmentsOfVideo(stream.videoId)[0]!.path);
+      return readdirSync(join(recordingDir(server.dataDir, stream.videoId), '0')).every((f) => !f.endsWith('.ts') || f >= oldest) || undefined;
+    }, 5000, 'the files of removed segments to be deleted');
     // What retention removed is gone from the index too: no region before the first segment.
     const firstKept = db.segmentsOfVideo(stream.videoId)[0]!.tStart;
     const regions = db.regionsByIds(db.regionIdsOfVideo(stream.videoId));

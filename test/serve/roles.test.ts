@@ -61,6 +61,17 @@ describe('token owners and roles', () => {
     const deletion = await as(ALICE, '/v1/videos/1', { method: 'DELETE' });
     expect(deletion.status).toBe(403);
     expect(await code(deletion)).toBe('forbidden');
+    // the route as matched decides, however its path is spelled
+    expect((await as(ALICE, '/v1/%76ideos/1', { method: 'DELETE' })).status).toBe(403);
+    // shot search is a search (409 here: no codebook yet); learning the codebook changes everyone's: admins only
+    const shots = new FormData();
+    shots.append('image', new Blob([readFileSync(fixture('moving-object-query.png'))]), 'query.png');
+    expect((await as(VIEWER, '/v1/shots/search', { method: 'POST', body: shots })).status).toBe(409);
+    for (const [token, path] of [[ALICE, '/v1/shots/learn'], [ALICE, '/v1/shots/%6cearn'], [VIEWER, '/v1/shots/learn']] as const) {
+      const learn = await as(token, path, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' });
+      expect(learn.status).toBe(403);
+      expect(await code(learn)).toBe('forbidden');
+    }
     // video 1 is the run of the stream the first test added and removed: an admin may delete it
     expect((await as(TEST_TOKEN, '/v1/videos/1', { method: 'DELETE' })).status).toBe(204);
   });

@@ -11,7 +11,7 @@ interface ShotHitJson {
   start: number;
   end: number;
   best: { t: number; box: number[]; keyframe: number };
-  keyframes: number;
+  keyframeCount: number;
   thumbnail: string | null;
   clip: string | null;
 }
@@ -71,15 +71,14 @@ describe('shot search over the API', () => {
       // the whole shot lies on the query's side of the cut
       if (side === 'before') expect(first.end).toBeLessThan(cut);
       else expect(first.start).toBeGreaterThanOrEqual(cut);
-      expect(first.keyframes).toBeGreaterThanOrEqual(1);
+      expect(first.keyframeCount).toBeGreaterThanOrEqual(1);
       expect(hits.slice(1).every((h) => h.score <= first.score)).toBe(true);
-      expect(hits.every((h) => h.video === sceneCut || h.video === moving)).toBe(true);
 
       // signed URLs: a browser's <img> and <video> fetch them without the token
       const picture = await fetch(`${server.url}${first.thumbnail}`);
       expect(picture.status).toBe(200);
       expect(picture.headers.get('content-type')).toBe('image/jpeg');
-      expect(first.clip).toMatch(new RegExp(`^/v1/videos/${sceneCut}/clip\\?expires=\\d+&sig=[\\w-]+&start=${first.start}&end=`));
+      expect(first.clip).toMatch(new RegExp(`^/v1/videos/${sceneCut}/clip\\?start=${first.start}&end=[\\d.]+&expires=\\d+&sig=[\\w-]+$`));
       const clip = await fetch(`${server.url}${first.clip}`);
       expect(clip.status).toBe(200);
       expect(clip.headers.get('content-type')).toBe('video/mp4');
@@ -92,6 +91,7 @@ describe('shot search over the API', () => {
     expect(only.hits.length).toBeGreaterThan(0);
     expect(only.hits.every((h) => h.video === moving)).toBe(true);
     const late = (await (await search(query, { from: '2' })).json()) as { hits: ShotHitJson[] };
+    expect(late.hits.length).toBeGreaterThan(0);
     expect(late.hits.every((h) => h.start >= 2)).toBe(true);
     const boxed = await search(query, { box: '0,0,10,10' });
     expect(boxed.status).toBe(400);

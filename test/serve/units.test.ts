@@ -117,22 +117,48 @@ describe('signed media URLs', () => {
     const [path, query] = url.split('?') as [string, string];
     const params = new URLSearchParams(query);
     const expires = params.get('expires')!;
+    const withParams = (changes: Record<string, string | null>) => {
+      const changed = new URLSearchParams(params);
+      for (const [key, value] of Object.entries(changes)) {
+        if (value === null) changed.delete(key);
+        else changed.set(key, value);
+      }
+      return changed;
+    };
     expect(path).toBe('/v1/tracks/3/clip');
     expect(Number(expires) * 1000 - now).toBeGreaterThanOrEqual(3600 * 1000);
     expect(signer.sign('/v1/tracks/3/clip')).toBe(url); // the same URL for a while: the browser caches it
-    expect(signer.verify(path, expires, params.get('sig'))).toBe(true);
-    expect(signer.verify('/v1/tracks/4/clip', expires, params.get('sig'))).toBe(false);
-    expect(signer.verify(path, String(Number(expires) + 600), params.get('sig'))).toBe(false);
-    expect(signer.verify(path, expires, `${params.get('sig')!.slice(0, -1)}A`)).toBe(false);
-    expect(signer.verify(path, expires, null)).toBe(false);
-    expect(signer.verify(path, '1e9', params.get('sig'))).toBe(false);
-    expect(new MediaSigner(3600, () => now).verify(path, expires, params.get('sig'))).toBe(false); // another process's key
+    expect(signer.verify(path, params)).toBe(true);
+    expect(signer.verify(path, withParams({ pad: '2', boxes: 'false' }))).toBe(true); // shaping the picture is free
+    expect(signer.verify('/v1/tracks/4/clip', params)).toBe(false);
+    expect(signer.verify(path, withParams({ expires: String(Number(expires) + 600) }))).toBe(false);
+    expect(signer.verify(path, withParams({ sig: `${params.get('sig')!.slice(0, -1)}A` }))).toBe(false);
+    expect(signer.verify(path, withParams({ sig: null }))).toBe(false);
+    expect(signer.verify(path, withParams({ expires: '1e9' }))).toBe(false);
+    expect(new MediaSigner(3600, () => now).verify(path, params)).toBe(false); // another process's key
     now = Number(expires) * 1000 + 1;
-    expect(signer.verify(path, expires, params.get('sig'))).toBe(false);
+    expect(signer.verify(path, params)).toBe(false);
+  });
+
+  it("sign a video clip's span: another span is refused", () => {
+    const signer = new MediaSigner(3600, () => 1_800_000_000_000, Buffer.alloc(32, 7));
+    const url = signer.sign('/v1/videos/3/clip', { start: 12, end: 15.5 });
+    expect(url).toMatch(/^\/v1\/videos\/3\/clip\?start=12&end=15\.5&expires=\d+&sig=[\w-]+$/);
+    const params = new URLSearchParams(url.split('?')[1]);
+    expect(signer.verify('/v1/videos/3/clip', params)).toBe(true);
+    for (const [key, value] of [['start', '0'], ['end', '3600']]) {
+      const changed = new URLSearchParams(params);
+      changed.set(key!, value!);
+      expect(signer.verify('/v1/videos/3/clip', changed)).toBe(false);
+    }
+    const withoutSpan = new URLSearchParams(params);
+    withoutSpan.delete('start');
+    withoutSpan.delete('end');
+    expect(signer.verify('/v1/videos/3/clip', withoutSpan)).toBe(false);
   });
 
   it('cover exactly the media routes', () => {
-    for (const path of ['/v1/regions/1/thumbnail', '/v1/tracks/22/clip', '/v1/videos/3/clip']) expect(MEDIA_PATH.test(path)).toBe(true);
+    for (const path of ['/v1/regions/1/thumbnail', '/v1/keyframes/5/thumbnail', '/v1/tracks/22/clip', '/v1/videos/3/clip']) expect(MEDIA_PATH.test(path)).toBe(true);
     for (const path of ['/v1/videos/3', '/v1/search', '/v1/regions/x/thumbnail', '/v1/tracks/2/clip/x', '/metrics']) expect(MEDIA_PATH.test(path)).toBe(false);
   });
 });

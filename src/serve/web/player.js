@@ -8,7 +8,7 @@ const video = /** @type {HTMLVideoElement} */ ($('player-video'));
 
 /** Plays the hit's clip: its signed URL straight in the <video>, which asks for the byte ranges it needs. */
 export function playHit(hit) {
-  const title = `${baseName(hit.path)} · ${typeof hit.keyframes === 'number' ? 'shot' : `track ${hit.track ?? '–'}`} · ${formatTime(hit.start, true)}–${formatTime(hit.end, true)}`;
+  const title = `${baseName(hit.path)} · ${typeof hit.keyframeCount === 'number' ? 'shot' : `track ${hit.track ?? '–'}`} · ${formatTime(hit.start, true)}–${formatTime(hit.end, true)}`;
   $('player-title').textContent = title;
   const info = $('player-info');
   player.hidden = false;
@@ -21,7 +21,7 @@ export function playHit(hit) {
   info.textContent = 'Preparing the clip (the first time it is cut from the video)…';
   const mine = ++playerToken;
   video.onloadeddata = () => {
-    if (mine === playerToken) info.textContent = `Score ${formatScore(hit.score)} · best frame at ${formatTime(hit.best?.t, true)}${typeof hit.keyframes === 'number' ? '' : ' · the box marks the object'}.`;
+    if (mine === playerToken) info.textContent = `Score ${formatScore(hit.score)} · best frame at ${formatTime(hit.best?.t, true)}${typeof hit.keyframeCount === 'number' ? '' : ' · the box marks the object'}.`;
   };
   video.onerror = () => {
     if (mine === playerToken && !player.hidden) info.textContent = 'Cannot load the clip (the link may have expired: search again).';

@@ -160,7 +160,7 @@ function renderCard(hit, rank) {
 
 /** "track 3", "track –" (a region the tracker did not link), or "shot of 4 keyframes". */
 function hitName(hit) {
-  if (typeof hit.keyframes === 'number') return `shot of ${hit.keyframes} keyframe${hit.keyframes === 1 ? '' : 's'}`;
+  if (typeof hit.keyframeCount === 'number') return `shot of ${hit.keyframeCount} keyframe${hit.keyframeCount === 1 ? '' : 's'}`;
   return `track ${hit.track ?? '–'}`;
 }
 
