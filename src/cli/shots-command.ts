@@ -1,10 +1,8 @@
 import type { Detector } from '../detect/detector.js';
 import { vladDim } from '../detect/vlad.js';
-import { ImageInputError } from '../image/errors.js';
-import { decodeImage } from '../image/load.js';
 import { IndexStore } from '../index/index-store.js';
 import { fitVladCodebookOffThread, indexTrainingSet, vladOptionsFor, type ShotLearnSettings } from '../search/shot-codebook.js';
-import { collectImages } from './whiten.js';
+import { collectImages, regionsOfImages } from './whiten.js';
 
 export interface ShotsLearnOptions extends ShotLearnSettings {
   data: string;
@@ -26,7 +24,9 @@ export async function shotsLearnCommand(startDasr: () => Promise<Detector>, opti
   try {
     let sets: Float32Array[][];
     if (imagePaths) {
-      sets = await imageRegions(await startDasr(), imagePaths, store.dim, log);
+      sets = await regionsOfImages(await startDasr(), imagePaths, log);
+      const dim = sets.find((set) => set.length > 0)?.[0]?.length ?? store.dim;
+      if (dim !== store.dim) throw new Error(`the detector gives ${dim}-d regions but the index holds ${store.dim}-d ones: use the --whitening the videos were indexed with`);
     } else {
       const training = indexTrainingSet(store, options.sample);
       sets = training.sets;
@@ -47,22 +47,4 @@ export async function shotsLearnCommand(startDasr: () => Promise<Detector>, opti
   } finally {
     await store.close();
   }
-}
-
-async function imageRegions(detector: Detector, paths: readonly string[], dim: number, log: (line: string) => void): Promise<Float32Array[][]> {
-  const sets: Float32Array[][] = [];
-  for (const [i, path] of paths.entries()) {
-    try {
-      const { regions } = await detector.detect(await decodeImage(path));
-      if (regions[0] && regions[0].feature.length !== dim) {
-        throw new Error(`the detector gives ${regions[0].feature.length}-d regions but the index holds ${dim}-d ones: use the --whitening the videos were indexed with`);
-      }
-      sets.push(regions.map((r) => r.feature));
-      log(`[${i + 1}/${paths.length}] ${path}: ${regions.length} regions`);
-    } catch (error) {
-      if (!(error instanceof ImageInputError)) throw error;
-      log(`[${i + 1}/${paths.length}] ${path}: skipped (${error.message})`);
-    }
-  }
-  return sets;
 }

@@ -22,6 +22,27 @@ export function collectImages(inputs: readonly string[]): string[] {
   return found;
 }
 
+/**
+ * The region descriptors DASR finds in each image (in order); an image that cannot be read is skipped, said in the
+ * log, which hears a line per image.
+ */
+export async function regionsOfImages(detector: Detector, paths: readonly string[], log: (line: string) => void): Promise<Float32Array[][]> {
+  const sets: Float32Array[][] = [];
+  let total = 0;
+  for (const [i, path] of paths.entries()) {
+    try {
+      const { regions } = await detector.detect(await decodeImage(path));
+      sets.push(regions.map((r) => r.feature));
+      total += regions.length;
+      log(`[${i + 1}/${paths.length}] ${path}: ${regions.length} regions (${total} so far)`);
+    } catch (error) {
+      if (!(error instanceof ImageInputError)) throw error;
+      log(`[${i + 1}/${paths.length}] ${path}: skipped (${error.message})`);
+    }
+  }
+  return sets;
+}
+
 export interface WhitenFitOptions {
   /** principal directions to keep (the descriptors' dimension afterwards); default: all */
   dims?: number;
@@ -42,17 +63,7 @@ export async function whitenFitCommand(
   const images = collectImages(inputs);
   if (images.length === 0) throw new Error(`no images (${[...IMAGE_EXTENSIONS].join(', ')}) found in ${inputs.join(', ')}`);
   const dasr = await startDasr();
-  const features: Float32Array[] = [];
-  for (const [i, path] of images.entries()) {
-    try {
-      const detection = await dasr.detect(await decodeImage(path));
-      for (const region of detection.regions) features.push(region.feature);
-      log(`[${i + 1}/${images.length}] ${path}: ${detection.regions.length} regions (${features.length} so far)`);
-    } catch (error) {
-      if (!(error instanceof ImageInputError)) throw error;
-      log(`[${i + 1}/${images.length}] ${path}: skipped (${error.message})`);
-    }
-  }
+  const features = (await regionsOfImages(dasr, images, log)).flat();
   if (features.length < 2) throw new Error(`only ${features.length} region features were found; whitening needs at least 2`);
   const dim = features[0]!.length;
   if (options.dims !== undefined && !(Number.isInteger(options.dims) && options.dims >= 1 && options.dims <= dim)) {

@@ -807,35 +807,45 @@ export class IndexDatabase {
     ).map(regionFromRow);
   }
 
+  /**
+   * The rows `sql` gives for `ids`, its one parameter bound to a JSON array of them (read with json_each), in
+   * chunks of ID_CHUNK ids.
+   */
+  private rowsForIds<T>(sql: string, ids: readonly number[]): T[] {
+    const stmt = this.stmt(sql);
+    const rows: T[] = [];
+    for (let i = 0; i < ids.length; i += ID_CHUNK) for (const row of stmt.all(JSON.stringify(ids.slice(i, i + ID_CHUNK))) as T[]) rows.push(row);
+    return rows;
+  }
+
+  /**
+   * Float32 blobs of `dim` values packed row-major into one Float32Array (ready to transfer to a vector worker);
+   * `what(id)` names a row whose blob has another length in the error.
+   */
+  private packBlobs(rows: readonly { id: number; blob: Buffer }[], dim: number, what: (id: number) => string): { ids: number[]; vectors: Float32Array } {
+    const vectors = new Float32Array(rows.length * dim);
+    rows.forEach((row, i) => {
+      if (row.blob.byteLength !== dim * 4) throw new Error(`${what(row.id)} has ${row.blob.byteLength / 4} dims, expected ${dim}`);
+      blobToFeature(row.blob, vectors, i * dim);
+    });
+    return { ids: rows.map((r) => r.id), vectors };
+  }
+
   /** Regions by id, in the order asked; ids that do not exist are left out. */
   regionsByIds(ids: readonly number[]): RegionRecord[] {
-    const stmt = this.stmt(
+    const rows = this.rowsForIds<RegionRow>(
       `SELECT r.id, r.keyframe_id, r.video_id, r.track_id, k.t, r.x1, r.y1, r.x2, r.y2, r.score
        FROM regions r JOIN keyframes k ON k.id = r.keyframe_id
        WHERE r.id IN (SELECT value FROM json_each(?))`,
+      ids,
     );
-    const byId = new Map<number, RegionRecord>();
-    for (let i = 0; i < ids.length; i += ID_CHUNK) {
-      for (const row of stmt.all(JSON.stringify(ids.slice(i, i + ID_CHUNK))) as RegionRow[])
-        byId.set(row.id, regionFromRow(row));
-    }
-    const out: RegionRecord[] = [];
-    for (const id of ids) {
-      const r = byId.get(id);
-      if (r) out.push(r);
-    }
-    return out;
+    return inOrder(ids, rows.map(regionFromRow));
   }
 
   /** Features by region id; missing ids are absent from the map. */
   features(ids: readonly number[]): Map<number, Float32Array> {
-    const stmt = this.stmt('SELECT id, feature FROM regions WHERE id IN (SELECT value FROM json_each(?))');
-    const out = new Map<number, Float32Array>();
-    for (let i = 0; i < ids.length; i += ID_CHUNK) {
-      for (const row of stmt.all(JSON.stringify(ids.slice(i, i + ID_CHUNK))) as { id: number; feature: Buffer }[])
-        out.set(row.id, blobToFeature(row.feature));
-    }
-    return out;
+    const rows = this.rowsForIds<{ id: number; feature: Buffer }>('SELECT id, feature FROM regions WHERE id IN (SELECT value FROM json_each(?))', ids);
+    return new Map(rows.map((row) => [row.id, blobToFeature(row.feature)]));
   }
 
   /**
@@ -843,19 +853,8 @@ export class IndexDatabase {
    * Ids that no longer exist are dropped; `ids` of the result lists the rows actually present.
    */
   packedFeatures(ids: readonly number[]): { ids: number[]; vectors: Float32Array } {
-    const stmt = this.stmt(
-      'SELECT id, feature FROM regions WHERE id IN (SELECT value FROM json_each(?)) ORDER BY id',
-    );
-    const rows: { id: number; feature: Buffer }[] = [];
-    for (let i = 0; i < ids.length; i += ID_CHUNK)
-      rows.push(...(stmt.all(JSON.stringify(ids.slice(i, i + ID_CHUNK))) as { id: number; feature: Buffer }[]));
-    const vectors = new Float32Array(rows.length * this.dim);
-    rows.forEach((row, i) => {
-      if (row.feature.byteLength !== this.dim * 4)
-        throw new Error(`region ${row.id}: feature has ${row.feature.byteLength / 4} dims, expected ${this.dim}`);
-      blobToFeature(row.feature, vectors, i * this.dim);
-    });
-    return { ids: rows.map((r) => r.id), vectors };
+    const rows = this.rowsForIds<{ id: number; blob: Buffer }>('SELECT id, feature AS blob FROM regions WHERE id IN (SELECT value FROM json_each(?)) ORDER BY id', ids);
+    return this.packBlobs(rows, this.dim, (id) => `region ${id}: feature`);
   }
 
   /** Every region id, ascending. */
@@ -931,12 +930,9 @@ export class IndexDatabase {
 
   /** The region features of each keyframe asked for, grouped by keyframe. */
   regionFeaturesOfKeyframes(keyframeIds: readonly number[]): Map<number, Float32Array[]> {
-    const stmt = this.stmt('SELECT keyframe_id, feature FROM regions WHERE keyframe_id IN (SELECT value FROM json_each(?)) ORDER BY id');
     const out = new Map<number, Float32Array[]>(keyframeIds.map((id) => [id, []]));
-    for (let i = 0; i < keyframeIds.length; i += ID_CHUNK) {
-      for (const row of stmt.all(JSON.stringify(keyframeIds.slice(i, i + ID_CHUNK))) as { keyframe_id: number; feature: Buffer }[])
-        out.get(row.keyframe_id)!.push(blobToFeature(row.feature));
-    }
+    const rows = this.rowsForIds<{ keyframe_id: number; feature: Buffer }>('SELECT keyframe_id, feature FROM regions WHERE keyframe_id IN (SELECT value FROM json_each(?)) ORDER BY id', keyframeIds);
+    for (const row of rows) out.get(row.keyframe_id)!.push(blobToFeature(row.feature));
     return out;
   }
 
@@ -956,15 +952,8 @@ export class IndexDatabase {
 
   /** Shot vectors of the given keyframes packed row-major (`dim` each); ids without one are dropped. */
   packedShotVectors(ids: readonly number[], dim: number): { ids: number[]; vectors: Float32Array } {
-    const stmt = this.stmt('SELECT keyframe_id AS id, vector FROM shot_vectors WHERE keyframe_id IN (SELECT value FROM json_each(?)) ORDER BY keyframe_id');
-    const rows: { id: number; vector: Buffer }[] = [];
-    for (let i = 0; i < ids.length; i += ID_CHUNK) rows.push(...(stmt.all(JSON.stringify(ids.slice(i, i + ID_CHUNK))) as { id: number; vector: Buffer }[]));
-    const vectors = new Float32Array(rows.length * dim);
-    rows.forEach((row, i) => {
-      if (row.vector.byteLength !== dim * 4) throw new Error(`keyframe ${row.id}: shot vector has ${row.vector.byteLength / 4} dims, expected ${dim}`);
-      blobToFeature(row.vector, vectors, i * dim);
-    });
-    return { ids: rows.map((r) => r.id), vectors };
+    const rows = this.rowsForIds<{ id: number; blob: Buffer }>('SELECT keyframe_id AS id, vector AS blob FROM shot_vectors WHERE keyframe_id IN (SELECT value FROM json_each(?)) ORDER BY keyframe_id', ids);
+    return this.packBlobs(rows, dim, (id) => `keyframe ${id}: shot vector`);
   }
 
   /**
@@ -992,16 +981,19 @@ export class IndexDatabase {
 
   /** Keyframes by id, in the order asked; ids that do not exist are left out. */
   keyframesByIds(ids: readonly number[]): KeyframeRecord[] {
-    const stmt = this.stmt('SELECT id, video_id AS videoId, t, width, height FROM keyframes WHERE id IN (SELECT value FROM json_each(?))');
-    const byId = new Map<number, KeyframeRecord>();
-    for (let i = 0; i < ids.length; i += ID_CHUNK) for (const row of stmt.all(JSON.stringify(ids.slice(i, i + ID_CHUNK))) as KeyframeRecord[]) byId.set(row.id, row);
-    return ids.flatMap((id) => byId.get(id) ?? []);
+    return inOrder(ids, this.rowsForIds<KeyframeRecord>('SELECT id, video_id AS videoId, t, width, height FROM keyframes WHERE id IN (SELECT value FROM json_each(?))', ids));
   }
 
   /** How many keyframes of a video lie strictly between two times. */
   keyframesBetween(videoId: number, after: number, before: number): number {
     return this.stmt('SELECT count(*) FROM keyframes WHERE video_id = ? AND t > ? AND t < ?').pluck().get(videoId, after, before) as number;
   }
+}
+
+/** `records` in the order of `ids`; ids without a record are left out. */
+function inOrder<T extends { id: number }>(ids: readonly number[], records: readonly T[]): T[] {
+  const byId = new Map(records.map((r) => [r.id, r]));
+  return ids.flatMap((id) => byId.get(id) ?? []);
 }
 
 /** A keyframe `k` that has regions and no shot vector. */

@@ -437,10 +437,8 @@ export class IndexStore {
       allowIds = this.db.regionIdsWhere({ videoIds, minRegionScore, from, to });
       if (allowIds.length === 0) return [];
     }
-    const hits = await this.regionVectors.search(feature, k, allowIds);
-    const kept = filters.minScore === undefined ? hits : hits.filter((h) => h.similarity >= filters.minScore!);
-    const similarity = new Map(kept.map((h) => [h.id, h.similarity]));
-    return this.db.regionsByIds(kept.map((h) => h.id)).map((r) => ({ ...r, similarity: similarity.get(r.id)! }));
+    const similarity = await nearest(this.regionVectors, feature, k, allowIds, filters.minScore);
+    return this.db.regionsByIds([...similarity.keys()]).map((r) => ({ ...r, similarity: similarity.get(r.id)! }));
   }
 
   /**
@@ -456,10 +454,8 @@ export class IndexStore {
       allowIds = this.db.shotIdsWhere({ videoIds, from, to });
       if (allowIds.length === 0) return [];
     }
-    const hits = await this.shotVectors.search(vlad, k, allowIds);
-    const kept = filters.minScore === undefined ? hits : hits.filter((h) => h.similarity >= filters.minScore!);
-    const similarity = new Map(kept.map((h) => [h.id, h.similarity]));
-    return this.db.keyframesByIds(kept.map((h) => h.id)).map((kf) => ({ ...kf, similarity: similarity.get(kf.id)! }));
+    const similarity = await nearest(this.shotVectors, vlad, k, allowIds, filters.minScore);
+    return this.db.keyframesByIds([...similarity.keys()]).map((kf) => ({ ...kf, similarity: similarity.get(kf.id)! }));
   }
 
   /** Closes the workers and the database, saving the graphs first unless `saveVectors: false`. */
@@ -487,6 +483,12 @@ export class IndexStore {
     this.assertOpen();
     if (!this.lock) throw new Error(`index store of ${this.dataDir} was opened for reading`);
   }
+}
+
+/** The k ids of `mirror` nearest `query` (among `allowIds`), with their similarities, most similar first, those under `minScore` left out. */
+async function nearest(mirror: MirroredVectors, query: Float32Array, k: number, allowIds: readonly number[] | undefined, minScore: number | undefined): Promise<Map<number, number>> {
+  const hits = await mirror.search(query, k, allowIds);
+  return new Map(hits.filter((h) => minScore === undefined || h.similarity >= minScore).map((h) => [h.id, h.similarity]));
 }
 
 /** Vectors of one length packed row-major into one fresh array (to transfer to a vector worker). */

@@ -4,7 +4,7 @@ import type { SegmentInput } from '../index/database.js';
 import type { IndexStore } from '../index/index-store.js';
 import { SEGMENT_LIST, type RecordOutput } from '../decode/frames.js';
 import type { Logger } from '../log.js';
-import { parseSegmentList } from './segment-list.js';
+import { parseSegmentList, type ListedSegment } from './segment-list.js';
 import { probeVideo } from '../decode/probe.js';
 import { expiredSegments, type RetentionLimits } from './retention.js';
 
@@ -54,18 +54,18 @@ export class LiveRecording {
   async sync(offset: number | undefined, lastT?: number): Promise<void> {
     if (this.connection < 0 || offset === undefined) return;
     const dir = this.connectionDir();
-    const listed = existsSync(join(dir, SEGMENT_LIST)) ? parseSegmentList(readFileSync(join(dir, SEGMENT_LIST), 'utf8')) : [];
+    const listed = readSegmentList(dir);
     const fresh: SegmentInput[] = [];
     let end = offset;
     for (const segment of listed) {
       end = Math.max(end, offset + segment.end);
       if (this.committed.has(segment.file)) continue;
-      fresh.push(this.segment(segment.file, offset + segment.start, offset + segment.end));
+      fresh.push(segmentAt(this.options.dataDir, dir, segment.file, offset + segment.start, offset + segment.end));
     }
     if (lastT !== undefined) {
       for (const file of readdirSync(dir).filter((f) => f.endsWith('.ts')).sort()) {
         if (this.committed.has(file) || listed.some((s) => s.file === file) || lastT <= end) continue;
-        fresh.push(this.segment(file, end, lastT));
+        fresh.push(segmentAt(this.options.dataDir, dir, file, end, lastT));
       }
     }
     if (fresh.length === 0) return;
@@ -78,11 +78,17 @@ export class LiveRecording {
   private connectionDir(): string {
     return join(recordingDir(this.options.dataDir, this.videoId), String(this.connection));
   }
+}
 
-  private segment(file: string, tStart: number, tEnd: number): SegmentInput {
-    const path = join(this.connectionDir(), file);
-    return { path: relative(this.options.dataDir, path), tStart, tEnd, bytes: statSync(path).size };
-  }
+/** The segment `file` of a connection's folder, placed at [tStart, tEnd) on its run's timeline. */
+function segmentAt(dataDir: string, dir: string, file: string, tStart: number, tEnd: number): SegmentInput {
+  const path = join(dir, file);
+  return { path: relative(dataDir, path), tStart, tEnd, bytes: statSync(path).size };
+}
+
+/** The segments ffmpeg has finished in a connection's folder (none before it lists one). */
+function readSegmentList(dir: string): ListedSegment[] {
+  return existsSync(join(dir, SEGMENT_LIST)) ? parseSegmentList(readFileSync(join(dir, SEGMENT_LIST), 'utf8')) : [];
 }
 
 /**
@@ -120,7 +126,7 @@ export async function recoverRecordings(store: IndexStore, dataDir: string, logg
       const pathOf = (file: string) => relative(dataDir, join(dir, file));
       const orphans = files.filter((f) => !committed.has(pathOf(f)));
       if (orphans.length === 0) continue;
-      const listed = existsSync(join(dir, SEGMENT_LIST)) ? parseSegmentList(readFileSync(join(dir, SEGMENT_LIST), 'utf8')) : [];
+      const listed = readSegmentList(dir);
       const anchor = listed.find((s) => committed.has(pathOf(s.file)));
       if (!anchor) {
         for (const file of orphans) rmSync(join(dir, file), { force: true });
@@ -132,9 +138,8 @@ export async function recoverRecordings(store: IndexStore, dataDir: string, logg
       let end = Math.max(...listed.map((s) => s.end));
       for (const file of orphans) {
         const entry = listed.find((s) => s.file === file);
-        const bytes = statSync(join(dir, file)).size;
         if (entry) {
-          recovered.push({ path: pathOf(file), tStart: offset + entry.start, tEnd: offset + entry.end, bytes });
+          recovered.push(segmentAt(dataDir, dir, file, offset + entry.start, offset + entry.end));
           continue;
         }
         const duration = await probeVideo(join(dir, file)).then((info) => info.duration, () => 0);
@@ -142,7 +147,7 @@ export async function recoverRecordings(store: IndexStore, dataDir: string, logg
           rmSync(join(dir, file), { force: true });
           continue;
         }
-        recovered.push({ path: pathOf(file), tStart: offset + end, tEnd: offset + end + duration, bytes });
+        recovered.push(segmentAt(dataDir, dir, file, offset + end, offset + end + duration));
         end += duration;
       }
       store.db.addSegments(video.id, recovered);

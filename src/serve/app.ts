@@ -12,7 +12,7 @@ import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest }
 import multipart, { type MultipartFile } from '@fastify/multipart';
 import serveStatic from '@fastify/static';
 import type { Box } from '../detect/box.js';
-import type { VideoSummary } from '../index/database.js';
+import type { VideoRecord, VideoSummary } from '../index/database.js';
 import { decodeImage } from '../image/load.js';
 import { probeVideo } from '../decode/probe.js';
 import { frameThumbnail, hitThumbnail } from '../clip/thumbnail.js';
@@ -29,7 +29,7 @@ import { TokenCheck, mayAccess, presentedToken, roleRefusal, type Principal } fr
 import { ApiError, type ApiErrorCode } from './errors.js';
 import { ROUTES } from './api-schemas.js';
 import { registerOpenApi } from './openapi.js';
-import { MEDIA_PATH } from './media-urls.js';
+import { clipSpan, MEDIA_PATH } from './media-urls.js';
 import { regionThumbnailPath } from './subscriptions.js';
 import { uploadDir, type DasrService } from './service.js';
 import { writeFileAtomic } from '../util/atomic-file.js';
@@ -249,7 +249,7 @@ export async function buildApp(service: DasrService): Promise<FastifyInstance> {
         const { videoId, best, track } = hits[i]!;
         const video = service.store.db.getVideo(videoId);
         // A live region has pictures where its moment was recorded (or it matched a subscription).
-        const recorded = video?.sourceKind === 'file' || service.store.db.segmentsOfVideo(videoId, best.t, best.t).length > 0;
+        const recorded = wasRecorded(service, video, best.t, best.t);
         const pictured = recorded || existsSync(regionThumbnailPath(config.dataDir, best.regionId));
         return {
           ...hit,
@@ -278,13 +278,11 @@ export async function buildApp(service: DasrService): Promise<FastifyInstance> {
       hits: json.hits.map((hit, i) => {
         const { videoId, best, start, end } = hits[i]!;
         const video = service.store.db.getVideo(videoId);
-        const recorded = video?.sourceKind === 'file' || service.store.db.segmentsOfVideo(videoId, best.t, best.t).length > 0;
-        const shotRecorded = video?.sourceKind === 'file' || service.store.db.segmentsOfVideo(videoId, start, end).length > 0;
         return {
           ...hit,
           duration: video?.duration ?? null,
-          thumbnail: recorded ? service.mediaUrls.sign(`/v1/keyframes/${best.keyframeId}/thumbnail`) : null,
-          clip: shotRecorded ? service.mediaUrls.sign(`/v1/videos/${videoId}/clip`, { start, end: Math.max(end, start + SHOT_CLIP_MIN_SECONDS) }) : null,
+          thumbnail: wasRecorded(service, video, best.t, best.t) ? service.mediaUrls.sign(`/v1/keyframes/${best.keyframeId}/thumbnail`) : null,
+          clip: wasRecorded(service, video, start, end) ? service.mediaUrls.sign(`/v1/videos/${videoId}/clip`, clipSpan(start, end)) : null,
         };
       }),
     };
@@ -387,6 +385,12 @@ async function savePicture(
     }
   }
   await writeFileAtomic(file, jpeg);
+}
+
+/** Whether [from, to] of a video can be shown: a file always, a live run where it was recorded (retention keeps it). */
+function wasRecorded(service: DasrService, video: VideoRecord | undefined, from: number, to: number): boolean {
+  if (!video) return false;
+  return video.sourceKind === 'file' || service.store.db.segmentsOfVideo(video.id, from, to).length > 0;
 }
 
 /** The cached whole-frame picture of a keyframe (shot search results). */
@@ -502,8 +506,6 @@ const MAX_QUERY_IMAGES = 8;
 const SEARCH_FIELDS: ReadonlySet<string> = new Set(['box', 'top', 'videos', 'from', 'to', 'minScore', 'keyframes', 'expand', 'right', 'wrong']);
 /** Shot search takes whole images: no box, nothing that names regions. */
 const SHOT_SEARCH_FIELDS: ReadonlySet<string> = new Set(['top', 'videos', 'from', 'to', 'minScore']);
-/** A shot of one keyframe still gets a clip this long. */
-const SHOT_CLIP_MIN_SECONDS = 1;
 
 /** The multipart search form: file fields "image" and the optional text fields `allowed`, each checked. */
 async function readSearchForm(request: FastifyRequest, maxImageBytes: number, allowed = SEARCH_FIELDS): Promise<SearchForm> {

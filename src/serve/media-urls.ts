@@ -3,6 +3,14 @@ import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 /** The media routes (thumbnails, clips): GETs a signed URL may make without a token. */
 export const MEDIA_PATH = /^\/v1\/(regions\/\d+\/thumbnail|keyframes\/\d+\/thumbnail|tracks\/\d+\/clip|videos\/\d+\/clip)$/;
 
+/** A clip of a video span asks for at least this long: an appearance or a shot of one keyframe has no length. */
+const MIN_CLIP_SECONDS = 1;
+
+/** The span a clip of [start, end] is cut for. */
+export function clipSpan(start: number, end: number): { start: number; end: number } {
+  return { start, end: Math.max(end, start + MIN_CLIP_SECONDS) };
+}
+
 /**
  * Short-lived signed media URLs: `<path>?[start=…&end=…&]expires=<unix s>&sig=<HMAC>`. A browser puts them straight
  * into `<img src>` and `<video src>` (which cannot send a token header), so a clip streams with byte ranges as the

@@ -19,6 +19,7 @@ import { Outbox } from '../live/outbox.js';
 import { float32FromLEBytes, float32ToLEBytes } from '../util/float32-bytes.js';
 import type { Logger } from '../log.js';
 import { readJsonFile, writeJsonAtomic } from './json-file.js';
+import { clipSpan } from './media-urls.js';
 
 export interface SubscriptionParams {
   vector: Float32Array;
@@ -111,9 +112,6 @@ export interface HubOptions {
 }
 
 export type QueuedMessage = PushMessage & { processedMs?: number; frameMs?: number };
-
-/** An appearance seen on one keyframe still gets a clip this long. */
-const MIN_CLIP_SECONDS = 1;
 
 export class SubscriptionHub {
   readonly matcher: LiveMatcher;
@@ -254,7 +252,7 @@ export class SubscriptionHub {
       const subscription = this.subscriptions.get(event.subscriptionId);
       if (!subscription) continue;
       if (event.kind === 'ended') {
-        const clip = this.options.recorded ? this.sign(`/v1/videos/${event.videoId}/clip`, { start: event.firstT, end: Math.max(event.lastT, event.firstT + MIN_CLIP_SECONDS) }) : null;
+        const clip = this.options.recorded ? this.sign(`/v1/videos/${event.videoId}/clip`, clipSpan(event.firstT, event.lastT)) : null;
         subscription.outbox.push({ type: 'ended', subscription: event.subscriptionId, appearance: event.appearance, stream: event.streamId, video: event.videoId, tracks: event.trackIds, start: event.firstT, end: event.lastT, bestScore: round(event.bestScore), clip });
       } else {
         let pictured = false;

@@ -104,16 +104,22 @@ describe('IndexDatabase.trimVideoBefore', () => {
   });
 });
 
-describe('applyRetention', () => {
-  let dir: string;
-  afterEach(() => rmSync(dir, { recursive: true, force: true }));
+/** `use` with an index (8-d) in a fresh directory holding one live run, removed afterwards. */
+async function withLiveRun(use: (store: IndexStore, video: { id: number }, dir: string) => Promise<void>): Promise<void> {
+  const dir = mkdtempSync(join(tmpdir(), 'dasr-live-run-'));
+  const store = await IndexStore.open(dir, { dim: 8, logger: createLogger('error') });
+  try {
+    await use(store, store.db.addVideo({ path: 'rtsp://camera/1', sourceKind: 'live', status: 'ready' }), dir);
+  } finally {
+    await store.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
 
+describe('applyRetention', () => {
   it('removes recordings past the age limit with what was indexed from them, and leaves recordings within the limits untouched', async () => {
-    dir = mkdtempSync(join(tmpdir(), 'dasr-retention-'));
-    const store = await IndexStore.open(dir, { dim: 8, logger: createLogger('error') });
-    try {
+    await withLiveRun(async (store, video, dir) => {
       const random = mulberry32(9);
-      const video = store.db.addVideo({ path: 'rtsp://camera/1', sourceKind: 'live', status: 'ready' });
       await store.commit(video.id, [0, 1, 2, 3].map((t) => ({ t, width: 64, height: 64, regions: [{ box: [0, 0, 10, 10] as [number, number, number, number], score: 1, feature: randomUnitVector(random, 8), trackId: null }] })));
       const paths = ['recordings/1/0/seg-000000.ts', 'recordings/1/0/seg-000001.ts'];
       mkdirSync(join(dir, 'recordings/1/0'), { recursive: true });
@@ -136,21 +142,13 @@ describe('applyRetention', () => {
       expect(store.db.segmentTotals()).toEqual({ bytes: 0, oldestCreatedAt: null });
       expect(store.db.regionCount()).toBe(0);
       for (const path of paths) expect(existsSync(join(dir, path))).toBe(false);
-    } finally {
-      await store.close();
-    }
+    });
   });
 });
 
 describe('recoverRecordings', () => {
-  let dir: string;
-  afterEach(() => rmSync(dir, { recursive: true, force: true }));
-
   it('commits the segments a crash left uncommitted on the run timeline, and removes what cannot be placed', async () => {
-    dir = mkdtempSync(join(tmpdir(), 'dasr-recover-'));
-    const store = await IndexStore.open(dir, { dim: 8, logger: createLogger('error') });
-    try {
-      const video = store.db.addVideo({ path: 'rtsp://camera/1', sourceKind: 'live', status: 'ready' });
+    await withLiveRun(async (store, video, dir) => {
       const run = join(dir, 'recordings', String(video.id));
       mkdirSync(join(run, '0'), { recursive: true });
       mkdirSync(join(run, '1'), { recursive: true });
@@ -177,8 +175,6 @@ describe('recoverRecordings', () => {
       // a second pass finds nothing more to do
       await recoverRecordings(store, dir, createLogger('error'));
       expect(store.db.segmentsOfVideo(video.id)).toHaveLength(3);
-    } finally {
-      await store.close();
-    }
+    });
   });
 });

@@ -105,3 +105,9 @@ export function mediaImage(url, alt, testid) {
   }
   return img;
 }
+
+/** "track 3", "track –" (a region the tracker did not link), or "shot of 4 keyframes". */
+export function hitName(hit) {
+  if (typeof hit.keyframeCount === 'number') return `shot of ${hit.keyframeCount} keyframe${hit.keyframeCount === 1 ? '' : 's'}`;
+  return `track ${hit.track ?? '–'}`;
+}

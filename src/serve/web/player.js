@@ -1,6 +1,6 @@
 // @ts-check
 // The clip player: a hit's clip (its box burned in), fetched with the token.
-import { $, formatTime, formatScore, baseName } from './dom.js';
+import { $, formatTime, formatScore, baseName, hitName } from './dom.js';
 
 let playerToken = 0;
 const player = $('player');
@@ -8,7 +8,7 @@ const video = /** @type {HTMLVideoElement} */ ($('player-video'));
 
 /** Plays the hit's clip: its signed URL straight in the <video>, which asks for the byte ranges it needs. */
 export function playHit(hit) {
-  const title = `${baseName(hit.path)} · ${typeof hit.keyframeCount === 'number' ? 'shot' : `track ${hit.track ?? '–'}`} · ${formatTime(hit.start, true)}–${formatTime(hit.end, true)}`;
+  const title = `${baseName(hit.path)} · ${hitName(hit)} · ${formatTime(hit.start, true)}–${formatTime(hit.end, true)}`;
   $('player-title').textContent = title;
   const info = $('player-info');
   player.hidden = false;

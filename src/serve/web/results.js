@@ -1,6 +1,6 @@
 // @ts-check
 // Search by example and its results: hits grouped by video, a timeline per video, cards with ✓ / ✗ feedback.
-import { $, el, formatTime, formatScore, baseName, mediaImage } from './dom.js';
+import { $, el, formatTime, formatScore, baseName, mediaImage, hitName } from './dom.js';
 import { api } from './api.js';
 import { query, allViews, updateQueryControls } from './query.js';
 import { playHit } from './player.js';
@@ -156,12 +156,6 @@ function renderCard(hit, rank) {
     ),
   );
   return card;
-}
-
-/** "track 3", "track –" (a region the tracker did not link), or "shot of 4 keyframes". */
-function hitName(hit) {
-  if (typeof hit.keyframeCount === 'number') return `shot of ${hit.keyframeCount} keyframe${hit.keyframeCount === 1 ? '' : 's'}`;
-  return `track ${hit.track ?? '–'}`;
 }
 
 /** ✓ / ✗ on a card: this hit is (not) the object; the next search moves the query towards (away from) it. */
