@@ -110,6 +110,11 @@ export interface CommitResult {
   keyframeIds: number[];
   /** regionIds[i][j] is the id of batch[i].regions[j]. */
   regionIds: number[][];
+  /**
+   * Positions in the batch of keyframes the video already had at that time (a redelivered or repeated commit): they
+   * were left as they were, and their ids (and their regions', in the order they were committed) are returned.
+   */
+  repeated: number[];
 }
 
 export interface KeyframeRecord {
@@ -302,7 +307,7 @@ export async function fileContentKey(path: string): Promise<string> {
   }
 }
 
-interface VideoRow {
+export interface VideoRow {
   id: number;
   path: string;
   source_kind: SourceKind;
@@ -325,7 +330,7 @@ interface VideoSummaryRow extends VideoRow {
   track_count: number;
 }
 
-interface RegionRow {
+export interface RegionRow {
   id: number;
   keyframe_id: number;
   video_id: number;
@@ -338,7 +343,7 @@ interface RegionRow {
   score: number;
 }
 
-interface TrackRow {
+export interface TrackRow {
   id: number;
   video_id: number;
   first_t: number;
@@ -347,7 +352,7 @@ interface TrackRow {
   best_region_id: number | null;
 }
 
-function videoFromRow(row: VideoRow): VideoRecord {
+export function videoFromRow(row: VideoRow): VideoRecord {
   return {
     id: row.id,
     path: row.path,
@@ -366,7 +371,7 @@ function videoFromRow(row: VideoRow): VideoRecord {
   };
 }
 
-function regionFromRow(row: RegionRow): RegionRecord {
+export function regionFromRow(row: RegionRow): RegionRecord {
   return {
     id: row.id,
     keyframeId: row.keyframe_id,
@@ -378,7 +383,7 @@ function regionFromRow(row: RegionRow): RegionRecord {
   };
 }
 
-function trackFromRow(row: TrackRow): TrackRecord {
+export function trackFromRow(row: TrackRow): TrackRecord {
   return {
     id: row.id,
     videoId: row.video_id,
@@ -389,12 +394,12 @@ function trackFromRow(row: TrackRow): TrackRecord {
   };
 }
 
-function encodeTrackerState(state: TrackerState): Buffer | string {
+export function encodeTrackerState(state: TrackerState): Buffer | string {
   if (state instanceof Uint8Array) return Buffer.from(state.buffer, state.byteOffset, state.byteLength);
   return JSON.stringify(state);
 }
 
-function decodeTrackerState(value: unknown): TrackerState | undefined {
+export function decodeTrackerState(value: unknown): TrackerState | undefined {
   if (value == null) return undefined;
   if (value instanceof Uint8Array) return new Uint8Array(value);
   return JSON.parse(String(value)) as TrackerState;
@@ -660,6 +665,8 @@ export class IndexDatabase {
     const resumeT = lastCommittedT ?? (batch.length ? Math.max(...batch.map((kf) => kf.t)) : undefined);
 
     const insertKeyframe = this.stmt('INSERT INTO keyframes (video_id, t, width, height) VALUES (?, ?, ?, ?)');
+    const keyframeAt = this.stmt('SELECT id FROM keyframes WHERE video_id = ? AND t = ?').pluck();
+    const regionsOfKeyframe = this.stmt('SELECT id FROM regions WHERE keyframe_id = ? ORDER BY id').pluck();
     const trackOwner = this.stmt('SELECT video_id FROM tracks WHERE id = ?').pluck();
     const upsertTrack = this.stmt(
       `INSERT INTO tracks (id, video_id, first_t, last_t, keyframes) VALUES (@id, @videoId, @t, @t, 1)
@@ -691,15 +698,17 @@ export class IndexDatabase {
       const keyframeIds: number[] = [];
       const regionIds: number[][] = [];
       const checkedTracks = new Set<number>();
-      for (const kf of batch) {
-        let keyframeId: number;
-        try {
-          keyframeId = Number(insertKeyframe.run(videoId, kf.t, kf.width, kf.height).lastInsertRowid);
-        } catch (err) {
-          if (err instanceof Error && /UNIQUE/.test(err.message))
-            throw new Error(`video ${videoId} already has a keyframe at t=${kf.t}`, { cause: err });
-          throw err;
+      const repeated: number[] = [];
+      for (const [position, kf] of batch.entries()) {
+        const existing = keyframeAt.get(videoId, kf.t) as number | undefined;
+        if (existing !== undefined) {
+          // Writes are idempotent: a keyframe committed before (a job redelivered after its commit) stays as it is.
+          repeated.push(position);
+          keyframeIds.push(existing);
+          regionIds.push(regionsOfKeyframe.all(existing) as number[]);
+          continue;
         }
+        const keyframeId = Number(insertKeyframe.run(videoId, kf.t, kf.width, kf.height).lastInsertRowid);
         keyframeIds.push(keyframeId);
         if (kf.shotVector) insertShot.run(keyframeId, featureToBlob(kf.shotVector));
         const tracksHere = new Set<number>();
@@ -721,6 +730,8 @@ export class IndexDatabase {
         }
         regionIds.push(ids);
       }
+      // A batch committed whole before changes nothing: not the tracks, nor the resume point, nor the tracker state.
+      if (batch.length > 0 && repeated.length === batch.length) return { keyframeIds, regionIds, repeated };
 
       for (const update of trackUpdates) {
         if (update.bestRegion === undefined) continue;
@@ -745,7 +756,7 @@ export class IndexDatabase {
 
       if (trackerState !== undefined) saveState.run(videoId, encodeTrackerState(trackerState), Date.now());
       touchVideo.run(resumeT ?? null, Date.now(), videoId);
-      return { keyframeIds, regionIds };
+      return { keyframeIds, regionIds, repeated };
     }).immediate();
   }
 

@@ -368,9 +368,11 @@ export class IndexStore {
       ? batch.map((kf) => (kf.regions.length > 0 ? { ...kf, shotVector: encodeVlad(codebook, kf.regions.map((r) => r.feature))! } : kf))
       : batch;
     const result = this.db.commitKeyframes(videoId, withShots, trackUpdates, trackerState, lastCommittedT);
-    await this.regionVectors.add(result.regionIds.flat(), packRows(batch.flatMap((kf) => kf.regions.map((r) => r.feature))));
+    const repeated = new Set(result.repeated);
+    const added = batch.flatMap((kf, i) => (repeated.has(i) ? [] : kf.regions.map((r, j) => ({ id: result.regionIds[i]![j]!, feature: r.feature }))));
+    await this.regionVectors.add(added.map((r) => r.id), packRows(added.map((r) => r.feature)));
     if (this.shotVectors) {
-      const shots = withShots.flatMap((kf, i) => (kf.shotVector ? [{ id: result.keyframeIds[i]!, vector: kf.shotVector }] : []));
+      const shots = withShots.flatMap((kf, i) => (kf.shotVector && !repeated.has(i) ? [{ id: result.keyframeIds[i]!, vector: kf.shotVector }] : []));
       await this.shotVectors.add(shots.map((s) => s.id), packRows(shots.map((s) => s.vector)));
     }
     return result;

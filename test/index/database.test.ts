@@ -160,13 +160,37 @@ describe('videos, keyframes, regions, tracks', () => {
     db.close();
   });
 
+  it('a keyframe committed again is left as it was and its ids are returned', () => {
+    const db = IndexDatabase.open(dir, { dim: DIM });
+    const rand = mulberry32(3);
+    const v = db.addVideo({ path: 'a', sourceKind: 'file' });
+    const first = db.commitKeyframes(v.id, keyframes(rand, [0, 1], 2, [1, null]), [{ id: 1, bestRegion: { keyframe: 1, region: 0 } }], { s: 1 });
+    expect(first.repeated).toEqual([]);
+
+    // The whole batch again (a redelivered job): nothing changes, not even the tracker state or the resume point.
+    const again = db.commitKeyframes(v.id, keyframes(rand, [0, 1], 2, [1, null]), [{ id: 1, bestRegion: { keyframe: 0, region: 0 } }], { s: 9 }, 7);
+    expect(again).toEqual({ ...first, repeated: [0, 1] });
+    expect(db.listVideos()[0]).toMatchObject({ keyframeCount: 2, regionCount: 4, lastCommittedT: 1 });
+    expect(db.videoState(v.id)?.trackerState).toEqual({ s: 1 });
+    expect(db.getTrack(1)).toMatchObject({ keyframes: 2, firstT: 0, lastT: 1, bestRegionId: first.regionIds[1]![0] });
+
+    // A batch overlapping what was committed adds only its new keyframe.
+    const overlap = db.commitKeyframes(v.id, keyframes(rand, [1, 2], 2, [1, null]), [], { s: 2 });
+    expect(overlap.repeated).toEqual([0]);
+    expect(overlap.keyframeIds[0]).toBe(first.keyframeIds[1]);
+    expect(overlap.regionIds[0]).toEqual(first.regionIds[1]);
+    expect(db.listVideos()[0]).toMatchObject({ keyframeCount: 3, regionCount: 6, lastCommittedT: 2 });
+    expect(db.getTrack(1)).toMatchObject({ keyframes: 3, lastT: 2 });
+    db.close();
+  });
+
   it('a failing batch commits nothing', () => {
     const db = IndexDatabase.open(dir, { dim: DIM });
     const rand = mulberry32(2);
     const v = db.addVideo({ path: 'a', sourceKind: 'file' });
     db.commitKeyframes(v.id, keyframes(rand, [0], 1, [1]), [], { s: 1 });
-    // Duplicate t in the second keyframe: the first keyframe of the batch must roll back too.
-    expect(() => db.commitKeyframes(v.id, keyframes(rand, [1, 0], 1, [1]), [], { s: 2 }, 1)).toThrow(/already has a keyframe/);
+    // A track update naming no track fails after both keyframes were inserted: they must roll back too.
+    expect(() => db.commitKeyframes(v.id, keyframes(rand, [1, 2], 1, [1]), [{ id: 999, bestRegion: null }], { s: 2 }, 2)).toThrow(/track 999 does not exist/);
     expect(db.listVideos()[0]).toMatchObject({ keyframeCount: 1, regionCount: 1, lastCommittedT: 0 });
     expect(db.videoState(v.id)?.trackerState).toEqual({ s: 1 });
     expect(db.getTrack(1)).toMatchObject({ keyframes: 1, lastT: 0 });

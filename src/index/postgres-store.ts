@@ -1,0 +1,378 @@
+/**
+ * The shared index of cluster mode: PostgreSQL with pgvector. Descriptors are `halfvec` (pgvector's HNSW indexes
+ * `vector` up to 2 000 dimensions and `halfvec` up to 4 000; half precision changes a cosine by ~1e-3) under an HNSW
+ * index on cosine distance. The SQL keeps to PostgreSQL ≥ 15 with pgvector ≥ 0.7.
+ *
+ * Every change is one transaction and idempotent where a redelivered job could repeat it: keyframes are unique by
+ * (video, t) and regions by (keyframe, position), so a commit repeated by another worker adds nothing. Track ids
+ * come from a sequence, so writers on different machines never collide.
+ */
+import pg from 'pg';
+import {
+  DEFAULT_DIM,
+  decodeTrackerState,
+  encodeTrackerState,
+  regionFromRow,
+  trackFromRow,
+  videoFromRow,
+  type CommitResult,
+  type KeyframeInput,
+  type NewVideo,
+  type RegionRecord,
+  type RegionRow,
+  type TrackerState,
+  type TrackRecord,
+  type TrackRow,
+  type TrackUpdate,
+  type VideoRecord,
+  type VideoRow,
+  type VideoState,
+  type VideoStatus,
+} from './database.js';
+import type { SearchFilters, SearchHit } from './index-store.js';
+import type { RegionStore } from './region-store.js';
+
+export interface PostgresStoreOptions {
+  /** Feature dimension, recorded when the schema is created; must match afterwards. Default 2048. */
+  dim?: number;
+  /** Connections in this process's pool. Default 4. */
+  connections?: number;
+}
+
+/** A filter that leaves at most this many regions is searched exactly (the HNSW graph would miss most of them). */
+const EXACT_SEARCH_LIMIT = 4096;
+
+/** The HNSW search list is at least this long (pgvector's default, 40, would cap a search at 40 hits). */
+const MIN_EF_SEARCH = 100;
+
+/** Serialises schema creation across processes that open a fresh database together. */
+const SCHEMA_LOCK = 0x64617372; // "dasr"
+
+const INT8_OID = 20;
+
+function schema(dim: number): string {
+  return `
+    CREATE EXTENSION IF NOT EXISTS vector;
+    CREATE TABLE IF NOT EXISTS dasr_meta (key text PRIMARY KEY, value text NOT NULL);
+    INSERT INTO dasr_meta (key, value) VALUES ('dim', '${dim}') ON CONFLICT (key) DO NOTHING;
+    CREATE SEQUENCE IF NOT EXISTS dasr_track_ids;
+    CREATE TABLE IF NOT EXISTS videos (
+      id               bigserial PRIMARY KEY,
+      path             text NOT NULL,
+      source_kind      text NOT NULL CHECK (source_kind IN ('file', 'live')),
+      content_key      text,
+      width            integer,
+      height           integer,
+      duration         double precision,
+      fps              double precision,
+      status           text NOT NULL DEFAULT 'indexing' CHECK (status IN ('indexing', 'ready', 'failed', 'deleted')),
+      error            text,
+      created_at       bigint NOT NULL,
+      updated_at       bigint NOT NULL,
+      last_committed_t double precision,
+      config_json      text
+    );
+    CREATE TABLE IF NOT EXISTS video_state (
+      video_id           bigint PRIMARY KEY REFERENCES videos(id) ON DELETE CASCADE,
+      tracker_state      bytea,
+      tracker_state_json text,
+      updated_at         bigint NOT NULL
+    );
+    CREATE TABLE IF NOT EXISTS keyframes (
+      id       bigserial PRIMARY KEY,
+      video_id bigint NOT NULL REFERENCES videos(id) ON DELETE CASCADE,
+      t        double precision NOT NULL,
+      width    integer NOT NULL,
+      height   integer NOT NULL,
+      UNIQUE (video_id, t)
+    );
+    CREATE TABLE IF NOT EXISTS tracks (
+      id             bigint PRIMARY KEY,
+      video_id       bigint NOT NULL REFERENCES videos(id) ON DELETE CASCADE,
+      first_t        double precision NOT NULL,
+      last_t         double precision NOT NULL,
+      keyframes      integer NOT NULL DEFAULT 0,
+      best_region_id bigint
+    );
+    CREATE INDEX IF NOT EXISTS tracks_video ON tracks(video_id);
+    CREATE TABLE IF NOT EXISTS regions (
+      id          bigserial PRIMARY KEY,
+      keyframe_id bigint NOT NULL REFERENCES keyframes(id) ON DELETE CASCADE,
+      position    integer NOT NULL,
+      video_id    bigint NOT NULL REFERENCES videos(id) ON DELETE CASCADE,
+      track_id    bigint,
+      t           double precision NOT NULL,
+      x1 real NOT NULL, y1 real NOT NULL, x2 real NOT NULL, y2 real NOT NULL,
+      score       real NOT NULL,
+      feature     halfvec(${dim}) NOT NULL,
+      UNIQUE (keyframe_id, position)
+    );
+    CREATE INDEX IF NOT EXISTS regions_video ON regions(video_id, t);
+    CREATE INDEX IF NOT EXISTS regions_track ON regions(track_id);
+    CREATE INDEX IF NOT EXISTS regions_feature ON regions USING hnsw (feature halfvec_cosine_ops);
+  `;
+}
+
+const REGION_COLUMNS = 'id, keyframe_id, video_id, track_id, t, x1, y1, x2, y2, score';
+
+export class PostgresRegionStore implements RegionStore {
+  private closed = false;
+
+  private constructor(
+    private readonly pool: pg.Pool,
+    readonly dim: number,
+  ) {}
+
+  /** Connects, creating the schema when the database has none; a database made for another dimension is refused. */
+  static async open(url: string, options: PostgresStoreOptions = {}): Promise<PostgresRegionStore> {
+    const pool = new pg.Pool({
+      connectionString: url,
+      max: options.connections ?? 4,
+      // bigint ids and counts as numbers: ids stay far below 2^53.
+      types: { getTypeParser: ((oid: number, format?: string) => (oid === INT8_OID ? Number : pg.types.getTypeParser(oid, format as 'text'))) as typeof pg.types.getTypeParser },
+    });
+    try {
+      const dim = await transaction(pool, async (client) => {
+        await client.query('SELECT pg_advisory_xact_lock($1)', [SCHEMA_LOCK]);
+        await client.query(schema(options.dim ?? DEFAULT_DIM));
+        const stored = Number((await client.query<{ value: string }>(`SELECT value FROM dasr_meta WHERE key = 'dim'`)).rows[0]!.value);
+        if (options.dim !== undefined && options.dim !== stored) throw new Error(`the index at ${redact(url)} holds ${stored}-d features, not ${options.dim}-d`);
+        return stored;
+      });
+      return new PostgresRegionStore(pool, dim);
+    } catch (err) {
+      await pool.end();
+      throw err;
+    }
+  }
+
+  async addVideo(video: NewVideo): Promise<VideoRecord> {
+    const now = Date.now();
+    const { rows } = await this.pool.query<VideoRow>(
+      `INSERT INTO videos (path, source_kind, content_key, width, height, duration, fps, status, created_at, updated_at, config_json)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9, $10) RETURNING *`,
+      [video.path, video.sourceKind, video.contentKey ?? null, video.width ?? null, video.height ?? null, video.duration ?? null, video.fps ?? null, video.status ?? 'indexing', now, video.config === undefined ? null : JSON.stringify(video.config)],
+    );
+    return videoFromRow(rows[0]!);
+  }
+
+  async getVideo(id: number): Promise<VideoRecord | undefined> {
+    const { rows } = await this.pool.query<VideoRow>('SELECT * FROM videos WHERE id = $1', [id]);
+    return rows[0] && videoFromRow(rows[0]);
+  }
+
+  async setVideoStatus(id: number, status: VideoStatus, error: string | null = null): Promise<void> {
+    const { rowCount } = await this.pool.query('UPDATE videos SET status = $1, error = $2, updated_at = $3 WHERE id = $4', [status, error, Date.now(), id]);
+    if (rowCount === 0) throw new Error(`no video ${id}`);
+  }
+
+  async videoState(id: number): Promise<VideoState | undefined> {
+    const { rows } = await this.pool.query<{ last_committed_t: number | null; tracker_state: Buffer | null; tracker_state_json: string | null }>(
+      'SELECT v.last_committed_t, s.tracker_state, s.tracker_state_json FROM videos v LEFT JOIN video_state s ON s.video_id = v.id WHERE v.id = $1',
+      [id],
+    );
+    const row = rows[0];
+    if (!row) return undefined;
+    return { videoId: id, lastCommittedT: row.last_committed_t, trackerState: decodeTrackerState(row.tracker_state ?? row.tracker_state_json) };
+  }
+
+  commit(videoId: number, batch: readonly KeyframeInput[], trackUpdates: readonly TrackUpdate[] = [], trackerState?: TrackerState, lastCommittedT?: number): Promise<CommitResult> {
+    this.assertOpen();
+    for (const [i, kf] of batch.entries()) {
+      if (!Number.isFinite(kf.t)) throw new RangeError(`keyframe ${i}: t must be finite`);
+      for (const [j, r] of kf.regions.entries()) {
+        if (!(r.feature instanceof Float32Array) || r.feature.length !== this.dim) throw new RangeError(`keyframe ${i} region ${j}: feature must be a Float32Array of length ${this.dim}`);
+        if (r.box.length !== 4 || !r.box.every(Number.isFinite)) throw new RangeError(`keyframe ${i} region ${j}: bad box`);
+        if (!Number.isFinite(r.score)) throw new RangeError(`keyframe ${i} region ${j}: score must be finite`);
+        if (r.trackId != null && !Number.isSafeInteger(r.trackId)) throw new RangeError(`keyframe ${i} region ${j}: trackId must be an integer`);
+      }
+    }
+    return transaction(this.pool, async (client) => {
+      // The row lock orders the commits of one video, whichever worker sends them.
+      const video = (await client.query<{ status: VideoStatus }>('SELECT status FROM videos WHERE id = $1 FOR UPDATE', [videoId])).rows[0];
+      if (!video) throw new Error(`no video ${videoId}`);
+      if (video.status === 'deleted') throw new Error(`video ${videoId} is deleted`);
+
+      const keyframeIds: number[] = [];
+      const regionIds: number[][] = [];
+      const repeated: number[] = [];
+      const owners = new Map<number, number>();
+      for (const [position, kf] of batch.entries()) {
+        const inserted = await client.query<{ id: number }>(
+          'INSERT INTO keyframes (video_id, t, width, height) VALUES ($1, $2, $3, $4) ON CONFLICT (video_id, t) DO NOTHING RETURNING id',
+          [videoId, kf.t, kf.width, kf.height],
+        );
+        if (inserted.rows.length === 0) {
+          const existing = (await client.query<{ id: number }>('SELECT id FROM keyframes WHERE video_id = $1 AND t = $2', [videoId, kf.t])).rows[0]!.id;
+          repeated.push(position);
+          keyframeIds.push(existing);
+          regionIds.push((await client.query<{ id: number }>('SELECT id FROM regions WHERE keyframe_id = $1 ORDER BY position', [existing])).rows.map((r) => r.id));
+          continue;
+        }
+        const keyframeId = inserted.rows[0]!.id;
+        keyframeIds.push(keyframeId);
+        for (const trackId of new Set(kf.regions.flatMap((r) => (r.trackId == null ? [] : [r.trackId])))) {
+          if (!owners.has(trackId)) {
+            const owner = (await client.query<{ video_id: number }>('SELECT video_id FROM tracks WHERE id = $1', [trackId])).rows[0]?.video_id;
+            if (owner !== undefined && owner !== videoId) throw new Error(`track ${trackId} belongs to video ${owner}, not ${videoId}`);
+            owners.set(trackId, videoId);
+          }
+          await client.query(
+            `INSERT INTO tracks (id, video_id, first_t, last_t, keyframes) VALUES ($1, $2, $3, $3, 1)
+             ON CONFLICT (id) DO UPDATE SET first_t = least(tracks.first_t, excluded.first_t), last_t = greatest(tracks.last_t, excluded.last_t),
+               keyframes = tracks.keyframes + 1`,
+            [trackId, videoId, kf.t],
+          );
+        }
+        regionIds.push(await insertRegions(client, videoId, keyframeId, kf));
+      }
+      if (batch.length > 0 && repeated.length === batch.length) return { keyframeIds, regionIds, repeated };
+
+      for (const update of trackUpdates) {
+        if (update.bestRegion === undefined) continue;
+        let best: number | null = null;
+        if (update.bestRegion !== null) {
+          if ('regionId' in update.bestRegion) {
+            best = update.bestRegion.regionId;
+            const owner = (await client.query<{ video_id: number }>('SELECT video_id FROM regions WHERE id = $1', [best])).rows[0]?.video_id;
+            if (owner === undefined) continue;
+            if (owner !== videoId) throw new Error(`region ${best} is not in video ${videoId}`);
+          } else {
+            const { keyframe, region } = update.bestRegion;
+            const id = regionIds[keyframe]?.[region];
+            if (id === undefined) throw new RangeError(`track ${update.id}: no region [${keyframe}][${region}] in batch`);
+            best = id;
+          }
+        }
+        const { rowCount } = await client.query('UPDATE tracks SET best_region_id = $1 WHERE id = $2 AND video_id = $3', [best, update.id, videoId]);
+        if (rowCount === 0) throw new Error(`track ${update.id} does not exist in video ${videoId}`);
+      }
+
+      const now = Date.now();
+      if (trackerState !== undefined) {
+        const encoded = encodeTrackerState(trackerState);
+        await client.query(
+          `INSERT INTO video_state (video_id, tracker_state, tracker_state_json, updated_at) VALUES ($1, $2, $3, $4)
+           ON CONFLICT (video_id) DO UPDATE SET tracker_state = excluded.tracker_state, tracker_state_json = excluded.tracker_state_json, updated_at = excluded.updated_at`,
+          [videoId, typeof encoded === 'string' ? null : encoded, typeof encoded === 'string' ? encoded : null, now],
+        );
+      }
+      const resumeT = lastCommittedT ?? (batch.length ? Math.max(...batch.map((kf) => kf.t)) : null);
+      await client.query('UPDATE videos SET last_committed_t = coalesce($1, last_committed_t), updated_at = $2 WHERE id = $3', [resumeT, now, videoId]);
+      return { keyframeIds, regionIds, repeated };
+    });
+  }
+
+  async allocateTrackId(): Promise<number> {
+    this.assertOpen();
+    return (await this.pool.query<{ id: number }>(`SELECT nextval('dasr_track_ids') AS id`)).rows[0]!.id;
+  }
+
+  async getTrack(id: number): Promise<TrackRecord | undefined> {
+    const { rows } = await this.pool.query<TrackRow>('SELECT * FROM tracks WHERE id = $1', [id]);
+    return rows[0] && trackFromRow(rows[0]);
+  }
+
+  async regionsByIds(ids: readonly number[]): Promise<RegionRecord[]> {
+    const { rows } = await this.pool.query<RegionRow>(`SELECT ${REGION_COLUMNS} FROM regions WHERE id = ANY($1::bigint[])`, [ids]);
+    const byId = new Map(rows.map((row) => [row.id, regionFromRow(row)]));
+    return ids.flatMap((id) => byId.get(id) ?? []);
+  }
+
+  async search(feature: Float32Array, k: number, filters: SearchFilters = {}): Promise<SearchHit[]> {
+    this.assertOpen();
+    if (feature.length !== this.dim) throw new RangeError(`query has ${feature.length} dims, expected ${this.dim}`);
+    if (k <= 0) return [];
+    const counted = regionFilter(filters, 1);
+    const ranked = regionFilter(filters, 3);
+    const params = [halfvecText(feature), k, ...ranked.params];
+    const rows = await transaction(this.pool, async (client) => {
+      let exact = false;
+      if (counted.condition) {
+        const allowed = (await client.query<{ n: number }>(`SELECT count(*) AS n FROM (SELECT 1 FROM regions ${counted.condition} LIMIT ${EXACT_SEARCH_LIMIT + 1}) AS r`, counted.params)).rows[0]!.n;
+        if (allowed === 0) return [];
+        exact = allowed <= EXACT_SEARCH_LIMIT;
+      }
+      await client.query(`SET LOCAL hnsw.ef_search = ${Math.min(1000, Math.max(MIN_EF_SEARCH, 2 * k))}`);
+      // A materialised CTE cannot use the HNSW index: a narrow filter is ranked exactly.
+      const sql = exact
+        ? `WITH allowed AS MATERIALIZED (SELECT ${REGION_COLUMNS}, feature FROM regions ${ranked.condition})
+           SELECT ${REGION_COLUMNS}, 1 - (feature <=> $1::halfvec) AS similarity FROM allowed ORDER BY feature <=> $1::halfvec LIMIT $2`
+        : `SELECT ${REGION_COLUMNS}, 1 - (feature <=> $1::halfvec) AS similarity FROM regions ${ranked.condition} ORDER BY feature <=> $1::halfvec LIMIT $2`;
+      return (await client.query<RegionRow & { similarity: number }>(sql, params)).rows;
+    });
+    const { minScore } = filters;
+    return rows.filter((row) => minScore === undefined || row.similarity >= minScore).map((row) => ({ ...regionFromRow(row), similarity: row.similarity }));
+  }
+
+  async deleteVideo(id: number): Promise<boolean> {
+    this.assertOpen();
+    const { rowCount } = await this.pool.query('DELETE FROM videos WHERE id = $1', [id]);
+    return (rowCount ?? 0) > 0;
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await this.pool.end();
+  }
+
+  private assertOpen(): void {
+    if (this.closed) throw new Error('index store is closed');
+  }
+}
+
+/** The WHERE clause of a region filter, its parameters numbered from `$first`; empty without a filter. */
+function regionFilter(filters: SearchFilters, first: number): { condition: string; params: unknown[] } {
+  const where: string[] = [];
+  const params: unknown[] = [];
+  const parameter = (value: unknown) => `$${first + params.push(value) - 1}`;
+  if (filters.videoIds !== undefined) where.push(`video_id = ANY(${parameter(filters.videoIds)}::bigint[])`);
+  if (filters.minRegionScore !== undefined) where.push(`score >= ${parameter(filters.minRegionScore)}`);
+  if (filters.from !== undefined) where.push(`t >= ${parameter(filters.from)}`);
+  if (filters.to !== undefined) where.push(`t <= ${parameter(filters.to)}`);
+  return { condition: where.length > 0 ? `WHERE ${where.join(' AND ')}` : '', params };
+}
+
+/** Runs `work` in one transaction on one pooled connection; rolled back if it throws. */
+async function transaction<T>(pool: pg.Pool, work: (client: pg.PoolClient) => Promise<T>): Promise<T> {
+  const client = await pool.connect();
+  try {
+    await client.query('BEGIN');
+    const result = await work(client);
+    await client.query('COMMIT');
+    return result;
+  } catch (err) {
+    await client.query('ROLLBACK').catch(() => undefined);
+    throw err;
+  } finally {
+    client.release();
+  }
+}
+
+/** A keyframe's regions in one INSERT, their ids in the batch's order. */
+async function insertRegions(client: pg.PoolClient, videoId: number, keyframeId: number, kf: KeyframeInput): Promise<number[]> {
+  if (kf.regions.length === 0) return [];
+  const params: unknown[] = [];
+  const rows = kf.regions.map((r, position) => {
+    const [x1, y1, x2, y2] = r.box;
+    const first = params.length + 1;
+    params.push(keyframeId, position, videoId, r.trackId ?? null, kf.t, x1, y1, x2, y2, r.score, halfvecText(r.feature));
+    return `(${Array.from({ length: 10 }, (_, i) => `$${first + i}`).join(', ')}, $${first + 10}::halfvec)`;
+  });
+  const { rows: inserted } = await client.query<{ id: number; position: number }>(
+    `INSERT INTO regions (keyframe_id, position, video_id, track_id, t, x1, y1, x2, y2, score, feature) VALUES ${rows.join(', ')} RETURNING id, position`,
+    params,
+  );
+  return inserted.sort((a, b) => a.position - b.position).map((r) => r.id);
+}
+
+/** pgvector's text form of a vector. */
+function halfvecText(vector: Float32Array): string {
+  return `[${vector.join(',')}]`;
+}
+
+/** A connection URL without its password, for messages. */
+function redact(url: string): string {
+  return url.replace(/\/\/([^:/@]+):[^@]*@/, '//$1:***@');
+}

@@ -1,0 +1,52 @@
+/**
+ * What ingestion and search need of an index, whatever engine holds it: the embedded one (SQLite + hnswlib-node in
+ * one data directory, EmbeddedRegionStore) or a shared one (PostgreSQL + pgvector, PostgresRegionStore) that several
+ * workers and API replicas write and read at once. Both pass one contract suite (test/index/region-store-contract).
+ *
+ * The contract, beyond the types:
+ * - a commit is one transaction; a keyframe the video already has at that time is left as it was (a redelivered job
+ *   cannot duplicate a region) and its ids are returned, listed in `repeated`;
+ * - a batch that was committed whole before changes nothing: not the tracks, the resume point or the tracker state;
+ * - track ids come from the store and are unique across videos and writers;
+ * - a deleted video's regions leave the search at once;
+ * - search filters restrict the nearest-neighbour search itself; similarity is the cosine of the unit vectors.
+ */
+import type {
+  CommitResult,
+  KeyframeInput,
+  NewVideo,
+  RegionRecord,
+  TrackerState,
+  TrackRecord,
+  TrackUpdate,
+  VideoRecord,
+  VideoState,
+  VideoStatus,
+} from './database.js';
+import type { SearchFilters, SearchHit } from './index-store.js';
+
+export interface RegionStore {
+  /** length of every stored descriptor, fixed when the index is created */
+  readonly dim: number;
+  addVideo(video: NewVideo): Promise<VideoRecord>;
+  getVideo(id: number): Promise<VideoRecord | undefined>;
+  setVideoStatus(id: number, status: VideoStatus, error?: string | null): Promise<void>;
+  /** resume point and tracker state of a video */
+  videoState(id: number): Promise<VideoState | undefined>;
+  commit(videoId: number, batch: readonly KeyframeInput[], trackUpdates?: readonly TrackUpdate[], trackerState?: TrackerState, lastCommittedT?: number): Promise<CommitResult>;
+  /** a track id no writer of this index has been given */
+  allocateTrackId(): Promise<number>;
+  getTrack(id: number): Promise<TrackRecord | undefined>;
+  /** regions by id, in the order asked; ids that do not exist are left out */
+  regionsByIds(ids: readonly number[]): Promise<RegionRecord[]>;
+  /** the k regions most similar to a unit `feature`, most similar first */
+  search(feature: Float32Array, k: number, filters?: SearchFilters): Promise<SearchHit[]>;
+  /** deletes a video with everything it owns; false if there was none */
+  deleteVideo(id: number): Promise<boolean>;
+  close(): Promise<void>;
+}
+
+/** Where an index lives: a `postgres://` (or `postgresql://`) URL names a shared one, anything else a data directory. */
+export function isPostgresLocation(location: string): boolean {
+  return /^postgres(?:ql)?:\/\//i.test(location);
+}

@@ -1,0 +1,252 @@
+/**
+ * The RegionStore contract, run against both engines: the embedded index (SQLite + hnswlib-node) and the cluster's
+ * (PostgreSQL + pgvector, here PGlite served over the wire protocol). Vectors are seeded random unit vectors in a
+ * small dimension, so the exact ranking is known from their cosines.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import pg from 'pg';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import type { KeyframeInput } from '../../src/index/database.js';
+import { EmbeddedRegionStore } from '../../src/index/embedded-store.js';
+import { PostgresRegionStore } from '../../src/index/postgres-store.js';
+import type { RegionStore } from '../../src/index/region-store.js';
+import { startPgliteServer, type PgliteServer } from '../support/pglite-server.js';
+import { mulberry32, randomUnitVector } from '../support/random.js';
+
+const DIM = 32;
+/** halfvec keeps ~3 significant digits: a cosine moves by up to ~1e-3 */
+const HALF_PRECISION = 2e-3;
+
+interface Engine {
+  name: string;
+  /** tolerance of a stored vector's similarity */
+  precision: number;
+  /** an empty index */
+  create(): Promise<RegionStore>;
+  /** the same index again, after `store` ended without a clean close (its process died) */
+  reopenAfterCrash(store: RegionStore): Promise<RegionStore>;
+  /** the same index opened for another dimension */
+  openWithDim(dim: number): Promise<RegionStore>;
+}
+
+let server: PgliteServer;
+let dirs: string[] = [];
+const open: RegionStore[] = [];
+
+beforeAll(async () => {
+  server = await startPgliteServer();
+}, 60_000);
+
+afterAll(async () => {
+  await server?.stop();
+});
+
+afterEach(async () => {
+  for (const store of open.splice(0)) await store.close().catch(() => undefined);
+  for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
+});
+
+function kept<T extends RegionStore>(store: T): T {
+  open.push(store);
+  return store;
+}
+
+const embedded: Engine = {
+  name: 'embedded (SQLite + hnswlib-node)',
+  precision: 1e-5,
+  async create() {
+    const dir = mkdtempSync(join(tmpdir(), 'dasr-contract-'));
+    dirs.push(dir);
+    return kept(await EmbeddedRegionStore.open(dir, { dim: DIM }));
+  },
+  async reopenAfterCrash(store) {
+    const { dataDir } = (store as EmbeddedRegionStore).store;
+    // A crash leaves the graph file unsaved (older than SQLite); the writer lock goes with the process.
+    await (store as EmbeddedRegionStore).store.close({ saveVectors: false });
+    return kept(await EmbeddedRegionStore.open(dataDir, { dim: DIM }));
+  },
+  async openWithDim(dim) {
+    const dir = dirs.at(-1)!;
+    for (const store of open.splice(0)) await store.close();
+    return kept(await EmbeddedRegionStore.open(dir, { dim }));
+  },
+};
+
+const postgres: Engine = {
+  name: 'cluster (PostgreSQL + pgvector)',
+  precision: HALF_PRECISION,
+  async create() {
+    // A fresh index: the previous test's schema goes.
+    const client = new pg.Client(server.url);
+    await client.connect();
+    await client.query('DROP TABLE IF EXISTS regions, tracks, keyframes, video_state, videos, dasr_meta CASCADE; DROP SEQUENCE IF EXISTS dasr_track_ids');
+    await client.end();
+    return kept(await PostgresRegionStore.open(server.url, { dim: DIM }));
+  },
+  async reopenAfterCrash(store) {
+    // The server keeps what was committed; a connection that dies mid-transaction is rolled back.
+    await store.close();
+    return kept(await PostgresRegionStore.open(server.url, { dim: DIM }));
+  },
+  async openWithDim(dim) {
+    return kept(await PostgresRegionStore.open(server.url, { dim }));
+  },
+};
+
+/** `frames` keyframes from t0 every 0.5 s, `perFrame` regions each, region j on track `tracks[j]` (null: untracked). */
+function keyframes(random: () => number, t0: number, frames: number, perFrame: number, tracks: (number | null)[] = []): KeyframeInput[] {
+  return Array.from({ length: frames }, (_, i) => ({
+    t: t0 + i * 0.5,
+    width: 320,
+    height: 240,
+    regions: Array.from({ length: perFrame }, (_, j) => ({
+      box: [j * 20, 10, j * 20 + 40, 90] as [number, number, number, number],
+      score: 0.25 + 0.25 * j,
+      feature: randomUnitVector(random, DIM),
+      trackId: tracks[j] ?? null,
+    })),
+  }));
+}
+
+function dot(a: Float32Array, b: Float32Array): number {
+  let s = 0;
+  for (let i = 0; i < a.length; i++) s += a[i]! * b[i]!;
+  return s;
+}
+
+/** A video committed as `batch`, and every region with its feature and place, for exact rankings. */
+async function indexed(store: RegionStore, batch: KeyframeInput[], path = 'a.mp4') {
+  const video = await store.addVideo({ path, sourceKind: 'file', width: 320, height: 240 });
+  const result = await store.commit(video.id, batch, [], { seen: batch.length });
+  const regions = batch.flatMap((kf, i) => kf.regions.map((r, j) => ({ id: result.regionIds[i]![j]!, t: kf.t, feature: r.feature, score: r.score })));
+  return { video, result, regions };
+}
+
+describe.each([embedded, postgres])('RegionStore contract: $name', (engine) => {
+  it('search ranks regions by cosine, exactly as computed, and returns their rows', async () => {
+    const store = await engine.create();
+    const random = mulberry32(11);
+    const { video, regions } = await indexed(store, keyframes(random, 0, 10, 4));
+    const query = regions[17]!.feature;
+    const hits = await store.search(query, 5);
+    const expected = [...regions].sort((a, b) => dot(query, b.feature) - dot(query, a.feature)).slice(0, 5);
+    expect(hits.map((h) => h.id)).toEqual(expected.map((r) => r.id));
+    hits.forEach((hit, i) => expect(hit.similarity).toBeCloseTo(dot(query, expected[i]!.feature), engine.precision < 1e-4 ? 4 : 2));
+    expect(Math.abs(hits[0]!.similarity - 1)).toBeLessThanOrEqual(engine.precision);
+    expect(hits[0]).toMatchObject({ videoId: video.id, t: regions[17]!.t, box: [20, 10, 60, 90], score: 0.5, trackId: null });
+    expect(await store.regionsByIds([regions[3]!.id, 99_999, regions[0]!.id])).toMatchObject([{ id: regions[3]!.id }, { id: regions[0]!.id }]);
+  });
+
+  it('filters restrict the search itself: video, time window, detection score, similarity', async () => {
+    const store = await engine.create();
+    const random = mulberry32(12);
+    const a = await indexed(store, keyframes(random, 0, 10, 4), 'a.mp4');
+    const b = await indexed(store, keyframes(random, 0, 10, 4), 'b.mp4');
+    const query = a.regions[5]!.feature;
+    const exactTop = (pool: typeof a.regions, k: number) => [...pool].sort((x, y) => dot(query, y.feature) - dot(query, x.feature)).slice(0, k).map((r) => r.id);
+
+    expect((await store.search(query, 6, { videoIds: [b.video.id] })).map((h) => h.id)).toEqual(exactTop(b.regions, 6));
+    const window = a.regions.concat(b.regions).filter((r) => r.t >= 1 && r.t <= 2);
+    expect((await store.search(query, 6, { from: 1, to: 2 })).map((h) => h.id)).toEqual(exactTop(window, 6));
+    const strong = a.regions.concat(b.regions).filter((r) => r.score >= 0.75);
+    expect((await store.search(query, 6, { minRegionScore: 0.75 })).map((h) => h.id)).toEqual(exactTop(strong, 6));
+    // A threshold halfway between the 5th and 6th most similar regions: exactly 5 pass, whatever the rounding.
+    const cosines = a.regions.concat(b.regions).map((r) => dot(query, r.feature)).sort((x, y) => y - x);
+    const threshold = (cosines[4]! + cosines[5]!) / 2;
+    const similar = await store.search(query, 80, { minScore: threshold });
+    expect(similar.map((h) => h.id)).toEqual(exactTop(a.regions.concat(b.regions), 5));
+    expect(await store.search(query, 5, { videoIds: [b.video.id], from: 100 })).toEqual([]);
+  });
+
+  it('a repeated commit adds nothing and returns the ids it has; a batch overlapping it adds only what is new', async () => {
+    const store = await engine.create();
+    const random = mulberry32(13);
+    const batch = keyframes(random, 0, 3, 2);
+    const { video, result } = await indexed(store, batch);
+    const again = await store.commit(video.id, batch, [], { seen: 99 }, 50);
+    expect(again).toEqual({ ...result, repeated: [0, 1, 2] });
+    expect(await store.videoState(video.id)).toEqual({ videoId: video.id, lastCommittedT: 1, trackerState: { seen: 3 } });
+
+    const overlap = await store.commit(video.id, [...batch.slice(2), ...keyframes(random, 1.5, 1, 2)], [], { seen: 4 });
+    expect(overlap.repeated).toEqual([0]);
+    expect(overlap.regionIds[0]).toEqual(result.regionIds[2]);
+    expect(await store.videoState(video.id)).toEqual({ videoId: video.id, lastCommittedT: 1.5, trackerState: { seen: 4 } });
+    // Every region is found once: no duplicate came in.
+    const all = await store.search(batch[0]!.regions[0]!.feature, 100);
+    expect(all).toHaveLength(8);
+    expect(new Set(all.map((h) => h.id)).size).toBe(8);
+  });
+
+  it('track ids come from the store, unique across videos; tracks follow their regions', async () => {
+    const store = await engine.create();
+    const random = mulberry32(14);
+    const ids = [await store.allocateTrackId(), await store.allocateTrackId(), await store.allocateTrackId()];
+    expect(new Set(ids).size).toBe(3);
+    const [one, two] = ids as [number, number];
+    const video = await store.addVideo({ path: 'a.mp4', sourceKind: 'file' });
+    const first = await store.commit(video.id, keyframes(random, 0, 2, 2, [one, two]), [{ id: one, bestRegion: { keyframe: 1, region: 0 } }]);
+    await store.commit(video.id, keyframes(random, 1, 1, 1, [one]), [{ id: two, bestRegion: null }]);
+    expect(await store.getTrack(one)).toEqual({ id: one, videoId: video.id, firstT: 0, lastT: 1, keyframes: 3, bestRegionId: first.regionIds[1]![0] });
+    expect(await store.getTrack(two)).toEqual({ id: two, videoId: video.id, firstT: 0, lastT: 0.5, keyframes: 2, bestRegionId: null });
+
+    const other = await store.addVideo({ path: 'b.mp4', sourceKind: 'file' });
+    await expect(store.commit(other.id, keyframes(random, 0, 1, 1, [one]))).rejects.toThrow(/belongs to video/);
+    await expect(store.commit(video.id, keyframes(random, 5, 1, 1), [{ id: 424_242, bestRegion: null }])).rejects.toThrow(/does not exist/);
+    // The failed commit left nothing behind.
+    expect((await store.videoState(video.id))?.lastCommittedT).toBe(1);
+    expect(await store.search(randomUnitVector(random, DIM), 100, { from: 5 })).toEqual([]);
+  });
+
+  it('a deleted video leaves the search at once, with its tracks and state', async () => {
+    const store = await engine.create();
+    const random = mulberry32(15);
+    const trackId = await store.allocateTrackId();
+    const a = await indexed(store, keyframes(random, 0, 4, 2, [trackId]), 'a.mp4');
+    const b = await indexed(store, keyframes(random, 0, 4, 2), 'b.mp4');
+    expect(await store.deleteVideo(a.video.id)).toBe(true);
+    expect(await store.deleteVideo(a.video.id)).toBe(false);
+    const hits = await store.search(a.regions[0]!.feature, 100);
+    expect(hits.map((h) => h.videoId)).toEqual(b.regions.map(() => b.video.id));
+    expect(await store.getVideo(a.video.id)).toBeUndefined();
+    expect(await store.getTrack(trackId)).toBeUndefined();
+    expect(await store.videoState(a.video.id)).toBeUndefined();
+    await expect(store.commit(a.video.id, keyframes(random, 9, 1, 1))).rejects.toThrow(/no video/);
+  });
+
+  it('what was committed survives a crash: status, resume point, tracker state and search', async () => {
+    let store = await engine.create();
+    const random = mulberry32(16);
+    const { video, regions } = await indexed(store, keyframes(random, 0, 6, 3));
+    await store.setVideoStatus(video.id, 'failed', 'decoder died');
+    store = await engine.reopenAfterCrash(store);
+    expect(await store.getVideo(video.id)).toMatchObject({ status: 'failed', error: 'decoder died', lastCommittedT: 2.5, width: 320 });
+    expect(await store.videoState(video.id)).toEqual({ videoId: video.id, lastCommittedT: 2.5, trackerState: { seen: 6 } });
+    const hits = await store.search(regions[10]!.feature, 3);
+    expect(hits[0]!.id).toBe(regions[10]!.id);
+    expect(Math.abs(hits[0]!.similarity - 1)).toBeLessThanOrEqual(engine.precision);
+    // Track ids keep rising past those given out before the crash.
+    const before = await store.allocateTrackId();
+    expect(await store.allocateTrackId()).toBeGreaterThan(before);
+  });
+
+  it('an index made for one dimension refuses another', async () => {
+    await engine.create();
+    await expect(engine.openWithDim(DIM * 2)).rejects.toThrow(new RegExp(`${DIM}`));
+  });
+});
+
+it('both engines return the same hits for the same regions', async () => {
+  const stores = [await embedded.create(), await postgres.create()];
+  const rankings = await Promise.all(
+    stores.map(async (store) => {
+      const random = mulberry32(17);
+      const { regions } = await indexed(store, keyframes(random, 0, 12, 4));
+      const hits = await store.search(regions[20]!.feature, 10, { from: 0.5 });
+      return hits.map((h) => ({ t: h.t, box: h.box, score: h.score, similarity: h.similarity }));
+    }),
+  );
+  expect(rankings[1]!.map(({ similarity: _s, ...place }) => place)).toEqual(rankings[0]!.map(({ similarity: _s, ...place }) => place));
+  rankings[1]!.forEach((hit, i) => expect(Math.abs(hit.similarity - rankings[0]![i]!.similarity)).toBeLessThanOrEqual(HALF_PRECISION));
+});
