@@ -33,7 +33,13 @@ interface GlobalOptions {
   maxPeaks: number;
   topdown: TopDownLevel;
   objectRegions?: boolean;
+  extents: number[];
   whitening?: string;
+}
+
+/** The detector's configuration as the global options give it. */
+function dasrConfigFromOptions(o: GlobalOptions): DasrConfig {
+  return { variant: o.variant, longSide: o.longSide, nmsIou: o.nms, poolingLayer: o.pooling, maxPeaks: o.maxPeaks, objectRegions: o.objectRegions ?? false, extents: o.extents };
 }
 
 /** The `dasr` command line: its commands, options and their checks. */
@@ -51,6 +57,7 @@ export function createProgram(): Command {
     .addOption(new Option('--pooling <layer>', 'feature map pooled for descriptors').choices(['res5a', 'res5c']).default(DEFAULT_DASR_CONFIG.poolingLayer))
     .option('--max-peaks <n>', 'peaks back-propagated per image', integer, DEFAULT_DASR_CONFIG.maxPeaks)
     .option('--object-regions', 'also index object regions: part regions whose salient areas touch, grouped')
+    .option('--extents <fractions>', "also index each peak's wider extents: the bounds of its map above these fractions of its maximum (comma-separated, e.g. 0.3,0.1)", fractionList, DEFAULT_DASR_CONFIG.extents)
     .addOption(
       new Option('--topdown <level>', 'where the top-down pass stops: full (the pixels, the method as published) or the input of a ResNet stage')
         .choices(TOPDOWN_LEVELS)
@@ -64,7 +71,7 @@ export function createProgram(): Command {
     const options = program.opts<GlobalOptions>();
     return DetectorThread.start({
       backbone: { device: parseDevice(options.device), threads: options.threads, cacheDir: options.modelCache, topDown: options.topdown },
-      config: { variant: options.variant, longSide: options.longSide, nmsIou: options.nms, poolingLayer: options.pooling, maxPeaks: options.maxPeaks, objectRegions: options.objectRegions ?? false },
+      config: dasrConfigFromOptions(options),
       whiteningPath: options.whitening,
     });
   }
@@ -254,7 +261,7 @@ export function createProgram(): Command {
       record: options.record ? { segmentSeconds: SERVE_DEFAULTS.record.segmentSeconds, maxAgeSeconds: options.recordHours * 3600, maxBytes: options.recordGb * 2 ** 30 } : null,
         detector: {
           backbone: { device: parseDevice(g.device), threads: g.threads, cacheDir: g.modelCache, topDown: g.topdown },
-          config: { variant: g.variant, longSide: g.longSide, nmsIou: g.nms, poolingLayer: g.pooling, maxPeaks: g.maxPeaks, objectRegions: g.objectRegions ?? false },
+          config: dasrConfigFromOptions(g),
           whiteningPath: g.whitening,
         },
       });
@@ -266,7 +273,7 @@ export function createProgram(): Command {
   async function evalMethodsFromOptions(list: string): Promise<import('../eval/methods.js').EvalMethod[]> {
     const { createEvalMethods, parseMethodIds } = await import('../eval/methods.js');
     const o = program.opts<GlobalOptions>();
-    const config = { longSide: o.longSide, nmsIou: o.nms, poolingLayer: o.pooling, maxPeaks: o.maxPeaks, objectRegions: o.objectRegions ?? false };
+    const { variant: _variant, ...config } = dasrConfigFromOptions(o);
     const ids = parseMethodIds(list);
     return createEvalMethods(await backboneFromOptions(), config, o.whitening ? loadWhitening(o.whitening) : null, ids);
   }
@@ -372,6 +379,12 @@ function fraction(value: string): number {
   const n = numeric(value);
   if (!(n >= 0 && n <= 1)) throw new InvalidArgumentError('expected a number between 0 and 1');
   return n;
+}
+
+function fractionList(value: string): number[] {
+  const fractions = value.split(',').map(numeric);
+  if (!fractions.every((f) => f > 0 && f < 1)) throw new InvalidArgumentError('expected comma-separated fractions between 0 and 1 (exclusive)');
+  return fractions;
 }
 
 function cosine(value: string): number {

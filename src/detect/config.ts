@@ -12,6 +12,11 @@ export interface DasrConfig {
   maxPeaks: number;
   /** Also index object regions: part regions whose salient areas touch, grouped (object-regions.ts). */
   objectRegions: boolean;
+  /**
+   * Also index each peak's wider extents: the tight bounds of the cells at or above each of these fractions of
+   * its map's maximum (region-box.ts, boxAboveFraction), beside the part box. Empty: the method as published.
+   */
+  extents: number[];
 }
 
 export const DEFAULT_DASR_CONFIG: DasrConfig = {
@@ -21,6 +26,7 @@ export const DEFAULT_DASR_CONFIG: DasrConfig = {
   poolingLayer: 'res5a',
   maxPeaks: 16,
   objectRegions: false,
+  extents: [],
 };
 
 /** The smallest input the network takes: res5 has stride 32, so a side below 32 px leaves no feature cell. */
@@ -36,6 +42,9 @@ export function resolveDasrConfig(partial: Partial<DasrConfig> = {}): DasrConfig
   if (config.poolingLayer !== 'res5a' && config.poolingLayer !== 'res5c') throw new RangeError(`poolingLayer must be res5a or res5c, got ${String(config.poolingLayer)}`);
   if (!Number.isInteger(config.maxPeaks) || config.maxPeaks < 1) throw new RangeError(`maxPeaks must be a positive integer, got ${config.maxPeaks}`);
   if (typeof config.objectRegions !== 'boolean') throw new RangeError(`objectRegions must be true or false, got ${String(config.objectRegions)}`);
+  if (!Array.isArray(config.extents) || !config.extents.every((f) => typeof f === 'number' && f > 0 && f < 1)) {
+    throw new RangeError(`extents must be fractions in (0, 1), got ${String(config.extents)}`);
+  }
   return config;
 }
 

@@ -7,7 +7,7 @@ import { clipBox, iou, scaleBox, type Box } from './box.js';
 import { MIN_INPUT_SIDE, resolveDasrConfig, type DasrConfig } from './config.js';
 import { nonMaximumSuppression } from './nms.js';
 import { groupObjects } from './object-regions.js';
-import { boxFromSaliency, SALIENT_PERCENTILE } from './region-box.js';
+import { boxAboveFraction, boxFromSaliency, SALIENT_PERCENTILE } from './region-box.js';
 import { averagePoolBox } from './roi-pool.js';
 import { applyWhitening, type Whitening } from './whitening.js';
 import { l2Normalize } from './vector.js';
@@ -108,6 +108,15 @@ export class Dasr {
       return cellBox ? [{ box: cellBoxToPixels(cellBox, saliencyStride, prepared.width, prepared.height), score: peak.score, peak }] : [];
     });
     if (this.config.variant === 'dasr-star') candidates = nonMaximumSuppression(candidates, this.config.nmsIou);
+    for (const fraction of this.config.extents) {
+      const wider = peaks.flatMap((peak, k) => {
+        const cellBox = boxAboveFraction(maps[k]!, saliencyWidth, saliencyHeight, fraction);
+        return cellBox ? [{ box: cellBoxToPixels(cellBox, saliencyStride, prepared.width, prepared.height), score: peak.score, peak }] : [];
+      });
+      const level = this.config.variant === 'dasr-star' ? nonMaximumSuppression(wider, this.config.nmsIou) : wider;
+      // A wider box that is nearly one already kept is that region again.
+      candidates = [...candidates, ...level.filter((w) => candidates.every((c) => iou(c.box, w.box) < SAME_REGION_IOU))];
+    }
     if (this.config.objectRegions) {
       const objects = groupObjects(maps, saliencyWidth, saliencyHeight, SALIENT_PERCENTILE).map((group) => {
         const strongest = group.members.reduce((best, k) => (peaks[k]!.score > peaks[best]!.score ? k : best));

@@ -61,3 +61,31 @@ export function isSalient(value: number, threshold: number): boolean {
   // Comparisons with NaN are false, ±Infinity is excluded explicitly.
   return value >= threshold && value > 0 && value !== Number.POSITIVE_INFINITY;
 }
+
+/**
+ * A wider instance box than the method's: the tight bounds [x1, y1, x2, y2) (map cells, x2 and y2 exclusive) of
+ * every cell at or above `fraction` of the map's maximum — the threshold weakly supervised localisation puts on
+ * class activation maps. The 95th percentile keeps a fixed share of the map whatever the object's size, so a large
+ * object's box covers a part of it; a threshold relative to the peak's own strength follows the object's extent.
+ * Null for a map whose maximum is not positive.
+ */
+export function boxAboveFraction(saliency: Float32Array, width: number, height: number, fraction: number): Box | null {
+  if (saliency.length !== width * height) {
+    throw new RangeError(`boxAboveFraction: expected ${width}×${height} values, got ${saliency.length}`);
+  }
+  let maximum = 0;
+  for (const value of saliency) if (value > maximum && value !== Number.POSITIVE_INFINITY) maximum = value;
+  if (maximum <= 0) return null;
+  const threshold = fraction * maximum;
+  let [x1, y1, x2, y2] = [width, height, 0, 0];
+  for (let row = 0; row < height; row++) {
+    for (let column = 0; column < width; column++) {
+      if (!isSalient(saliency[row * width + column]!, threshold)) continue;
+      x1 = Math.min(x1, column);
+      y1 = Math.min(y1, row);
+      x2 = Math.max(x2, column + 1);
+      y2 = Math.max(y2, row + 1);
+    }
+  }
+  return [x1, y1, x2, y2];
+}

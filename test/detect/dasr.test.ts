@@ -90,6 +90,23 @@ describe('DASR on the real ResNet-50', () => {
     }
   });
 
+  it('with extents, adds wider boxes of each peak beside the part regions, none a near-copy of another', async () => {
+    const parts = await new Dasr(backbone, { longSide: 384 }).detect(coffee);
+    const withExtents = await new Dasr(backbone, { longSide: 384, extents: [0.3, 0.1] }).detect(coffee);
+    // The part regions come first, unchanged.
+    expect(withExtents.regions.slice(0, parts.regions.length)).toEqual(parts.regions);
+    const wider = withExtents.regions.slice(parts.regions.length);
+    expect(wider.length).toBeGreaterThan(0);
+    const area = ([x1, y1, x2, y2]: readonly number[]) => (x2! - x1!) * (y2! - y1!);
+    const mean = (boxes: readonly (readonly number[])[]) => boxes.reduce((sum, b) => sum + area(b), 0) / boxes.length;
+    expect(mean(wider.map((r) => r.box))).toBeGreaterThan(mean(parts.regions.map((r) => r.box)));
+    for (const [i, a] of withExtents.regions.entries())
+      for (const b of withExtents.regions.slice(i + 1)) if (!parts.regions.includes(a) || !parts.regions.includes(b)) expect(iou(a.box, b.box)).toBeLessThan(0.7);
+    // The cup gets a box closer to its outline than its best part region's.
+    const best = (regions: readonly { box: readonly number[] }[]) => Math.max(...regions.map((r) => iou(r.box as [number, number, number, number], CUP_BOX)));
+    expect(best(withExtents.regions)).toBeGreaterThan(best(parts.regions));
+  });
+
   it('plain DASR back-propagates a subset of the DASR* peaks', async () => {
     const star = await new Dasr(backbone, { variant: 'dasr-star', longSide: 256 }).detect(coffee);
     const plain = await new Dasr(backbone, { variant: 'dasr', longSide: 256 }).detect(coffee);

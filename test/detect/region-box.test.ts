@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { boxFromSaliency } from '../../src/detect/region-box.js';
+import { boxAboveFraction, boxFromSaliency } from '../../src/detect/region-box.js';
 
 /** width × height zero map with `value` on columns [x0, x1) and rows [y0, y1). */
 function blobMap(width: number, height: number, x0: number, x1: number, y0: number, y1: number, value = 1): Float32Array {
@@ -91,5 +91,34 @@ describe('boxFromSaliency', () => {
 
   it('rejects a map of the wrong size', () => {
     expect(() => boxFromSaliency(new Float32Array(10), 4, 4)).toThrow(RangeError);
+  });
+});
+
+describe('boxAboveFraction', () => {
+  // A peak of 10 on a 6 × 4 blob with a fainter halo of 3 around it, and one cell of 1 far away.
+  const map = blobMap(30, 20, 8, 16, 6, 12, 3);
+  for (let y = 7; y < 11; y++) for (let x = 9; x < 15; x++) map[y * 30 + x] = 10;
+  map[19 * 30 + 29] = 1;
+
+  it('takes the tight bounds (exclusive ends) of the cells at or above the fraction of the maximum', () => {
+    expect(boxAboveFraction(map, 30, 20, 0.5)).toEqual([9, 7, 15, 11]);
+    expect(boxAboveFraction(map, 30, 20, 0.3)).toEqual([8, 6, 16, 12]);
+    expect(boxAboveFraction(map, 30, 20, 0.1)).toEqual([8, 6, 30, 20]);
+  });
+
+  it('follows the object whatever its share of the map, where a percentile keeps a fixed share', () => {
+    // The same object on a map four times larger: the same box, while the 95th percentile keeps 5 % of the cells.
+    const large = new Float32Array(60 * 40);
+    for (let y = 0; y < 20; y++) large.set(map.subarray(y * 30, y * 30 + 29), y * 60);
+    expect(boxAboveFraction(large, 60, 40, 0.3)).toEqual([8, 6, 16, 12]);
+  });
+
+  it('ignores infinities and non-positive values; null when the map has no positive value', () => {
+    const odd = blobMap(10, 10, 2, 4, 2, 4, 5);
+    odd[99] = Number.POSITIVE_INFINITY;
+    odd[0] = Number.NaN;
+    expect(boxAboveFraction(odd, 10, 10, 0.5)).toEqual([2, 2, 4, 4]);
+    expect(boxAboveFraction(new Float32Array(100).fill(-1), 10, 10, 0.5)).toBeNull();
+    expect(() => boxAboveFraction(new Float32Array(5), 10, 10, 0.5)).toThrow(RangeError);
   });
 });
