@@ -21,6 +21,7 @@ import type { Box } from '../detect/box.js';
 import { SERVE_DEFAULTS } from '../serve/config.js';
 import { resolve } from 'node:path';
 import { configuredLogLevel } from '../log.js';
+import { DEFAULT_ACK_WAIT_MS } from '../cluster/job-queue.js';
 
 interface GlobalOptions {
   device: string;
@@ -143,8 +144,26 @@ export function createProgram(): Command {
     .option('--scene <threshold>', 'scene-change threshold 0..1 for extra keyframes (0: off)', fraction, DEFAULT_SCENE_THRESHOLD)
     .option('--still <levels>', STILL_HELP, greyLevels, DEFAULT_STILL_THRESHOLD)
     .option('--force', 'index again even when already indexed')
-    .action(async (inputs: string[], options: { data: string; interval: number; scene: number; still: number; force?: boolean }) => {
+    .option('--nats <servers>', 'cluster mode: queue the files for dasr worker processes instead of indexing them here (nats://host:4222, comma-separated)')
+    .action(async (inputs: string[], options: { data: string; interval: number; scene: number; still: number; force?: boolean; nats?: string }) => {
+      if (options.nats !== undefined) {
+        const { enqueueCommand } = await import('./cluster-commands.js');
+        await enqueueCommand(inputs, { ...options, nats: options.nats });
+        return;
+      }
       await indexCommand(dasrFromOptions, inputs, options);
+    });
+
+  program
+    .command('worker')
+    .description('cluster mode: index the files queued on NATS JetStream (dasr index --nats) into a shared index, one job at a time, until Ctrl-C')
+    .requiredOption('--nats <servers>', 'NATS servers with JetStream (nats://host:4222, comma-separated)')
+    .requiredOption('--index <location>', 'the index: postgres://user:password@host/db (shared by every worker and API replica) or a data directory')
+    .option('--ack-wait <seconds>', "how long a job may go without a sign of life from its worker before another worker takes it over", positive, DEFAULT_ACK_WAIT_MS / 1000)
+    .action(async (options: { nats: string; index: string; ackWait: number }) => {
+      if (!(options.ackWait >= 1)) throw new InvalidArgumentError('--ack-wait must be at least 1 second');
+      const { workerCommand } = await import('./cluster-commands.js');
+      await workerCommand(dasrFromOptions, options);
     });
 
   program

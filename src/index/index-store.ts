@@ -19,11 +19,18 @@ import {
   type CommitResult,
   type KeyframeInput,
   type KeyframeRecord,
+  type NewVideo,
   type RegionRecord,
   type SegmentRecord,
   type TrackerState,
+  type TrackRecord,
   type TrackUpdate,
+  type VideoRecord,
+  type VideoState,
+  type VideoStatus,
+  type VideoSummary,
 } from './database.js';
+import type { RegionStore } from './region-store.js';
 import { encodeVlad, parseVladCodebook, serializeVladCodebook, vladDim, type VladCodebook } from '../detect/vlad.js';
 import { writeFileAtomic } from '../util/atomic-file.js';
 import { MirroredVectors, type ReconcileReport, type VectorSource } from './mirrored-vectors.js';
@@ -111,7 +118,8 @@ export class ShotCodebookBusyError extends Error {
   override name = 'ShotCodebookBusyError';
 }
 
-export class IndexStore {
+/** The embedded engine of RegionStore; `db` serves what the contract does not cover (clips, recordings, shots). */
+export class IndexStore implements RegionStore {
   readonly dataDir: string;
   readonly db: IndexDatabase;
   readonly logger: Logger;
@@ -386,6 +394,48 @@ export class IndexStore {
     this.assertWritable();
     this.nextTrackId = Math.max(this.nextTrackId, this.db.maxTrackId() + 1);
     return this.nextTrackId++;
+  }
+
+  async allocateTrackIds(count: number): Promise<number[]> {
+    return Array.from({ length: count }, () => this.allocateTrackId());
+  }
+
+  async addVideo(video: NewVideo): Promise<VideoRecord> {
+    this.assertWritable();
+    return this.db.addVideo(video);
+  }
+
+  async getVideo(id: number): Promise<VideoRecord | undefined> {
+    return this.db.getVideo(id);
+  }
+
+  async videoSummary(id: number): Promise<VideoSummary | undefined> {
+    return this.db.listVideos({ id, includeDeleted: true })[0];
+  }
+
+  async findVideoByContentKey(contentKey: string): Promise<VideoRecord | undefined> {
+    return this.db.findVideoByContentKey(contentKey);
+  }
+
+  async setVideoStatus(id: number, status: VideoStatus, error: string | null = null): Promise<void> {
+    this.assertWritable();
+    this.db.setVideoStatus(id, status, error);
+  }
+
+  async videoState(id: number): Promise<VideoState | undefined> {
+    return this.db.videoState(id);
+  }
+
+  async getTrack(id: number): Promise<TrackRecord | undefined> {
+    return this.db.getTrack(id);
+  }
+
+  async regionsByIds(ids: readonly number[]): Promise<RegionRecord[]> {
+    return this.db.regionsByIds(ids);
+  }
+
+  checkpoint(): Promise<void> {
+    return this.saveVectors();
   }
 
   /** Persists the graphs (atomically) that changed since the last save; a reader's graphs are never saved. */

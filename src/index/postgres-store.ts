@@ -28,6 +28,7 @@ import {
   type VideoRow,
   type VideoState,
   type VideoStatus,
+  type VideoSummary,
 } from './database.js';
 import type { SearchFilters, SearchHit } from './index-store.js';
 import type { RegionStore } from './region-store.js';
@@ -136,7 +137,7 @@ export class PostgresRegionStore implements RegionStore {
         await client.query('SELECT pg_advisory_xact_lock($1)', [SCHEMA_LOCK]);
         await client.query(schema(options.dim ?? DEFAULT_DIM));
         const stored = Number((await client.query<{ value: string }>(`SELECT value FROM dasr_meta WHERE key = 'dim'`)).rows[0]!.value);
-        if (options.dim !== undefined && options.dim !== stored) throw new Error(`the index at ${redact(url)} holds ${stored}-d features, not ${options.dim}-d`);
+        if (options.dim !== undefined && options.dim !== stored) throw new Error(`the index at ${redactPassword(url)} holds ${stored}-d features, not ${options.dim}-d`);
         return stored;
       });
       return new PostgresRegionStore(pool, dim);
@@ -158,6 +159,24 @@ export class PostgresRegionStore implements RegionStore {
 
   async getVideo(id: number): Promise<VideoRecord | undefined> {
     const { rows } = await this.pool.query<VideoRow>('SELECT * FROM videos WHERE id = $1', [id]);
+    return rows[0] && videoFromRow(rows[0]);
+  }
+
+  async videoSummary(id: number): Promise<VideoSummary | undefined> {
+    const { rows } = await this.pool.query<VideoRow & { keyframe_count: number; region_count: number; track_count: number }>(
+      `SELECT v.*,
+         (SELECT count(*) FROM keyframes k WHERE k.video_id = v.id) AS keyframe_count,
+         (SELECT count(*) FROM regions r WHERE r.video_id = v.id) AS region_count,
+         (SELECT count(*) FROM tracks t WHERE t.video_id = v.id) AS track_count
+       FROM videos v WHERE v.id = $1`,
+      [id],
+    );
+    const row = rows[0];
+    return row && { ...videoFromRow(row), keyframeCount: row.keyframe_count, regionCount: row.region_count, trackCount: row.track_count };
+  }
+
+  async findVideoByContentKey(contentKey: string): Promise<VideoRecord | undefined> {
+    const { rows } = await this.pool.query<VideoRow>(`SELECT * FROM videos WHERE content_key = $1 AND status <> 'deleted' ORDER BY id DESC LIMIT 1`, [contentKey]);
     return rows[0] && videoFromRow(rows[0]);
   }
 
@@ -263,9 +282,10 @@ export class PostgresRegionStore implements RegionStore {
     });
   }
 
-  async allocateTrackId(): Promise<number> {
+  async allocateTrackIds(count: number): Promise<number[]> {
     this.assertOpen();
-    return (await this.pool.query<{ id: number }>(`SELECT nextval('dasr_track_ids') AS id`)).rows[0]!.id;
+    const { rows } = await this.pool.query<{ id: number }>(`SELECT nextval('dasr_track_ids') AS id FROM generate_series(1, $1)`, [count]);
+    return rows.map((r) => r.id);
   }
 
   async getTrack(id: number): Promise<TrackRecord | undefined> {
@@ -310,6 +330,9 @@ export class PostgresRegionStore implements RegionStore {
     const { rowCount } = await this.pool.query('DELETE FROM videos WHERE id = $1', [id]);
     return (rowCount ?? 0) > 0;
   }
+
+  /** Nothing to do: PostgreSQL's commits are durable and its HNSW index is kept by the server. */
+  async checkpoint(): Promise<void> {}
 
   async close(): Promise<void> {
     if (this.closed) return;
@@ -373,6 +396,6 @@ function halfvecText(vector: Float32Array): string {
 }
 
 /** A connection URL without its password, for messages. */
-function redact(url: string): string {
+export function redactPassword(url: string): string {
   return url.replace(/\/\/([^:/@]+):[^@]*@/, '//$1:***@');
 }

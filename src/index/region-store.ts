@@ -1,6 +1,6 @@
 /**
  * What ingestion and search need of an index, whatever engine holds it: the embedded one (SQLite + hnswlib-node in
- * one data directory, EmbeddedRegionStore) or a shared one (PostgreSQL + pgvector, PostgresRegionStore) that several
+ * one data directory, IndexStore) or a shared one (PostgreSQL + pgvector, PostgresRegionStore) that several
  * workers and API replicas write and read at once. Both pass one contract suite (test/index/region-store-contract).
  *
  * The contract, beyond the types:
@@ -22,6 +22,7 @@ import type {
   VideoRecord,
   VideoState,
   VideoStatus,
+  VideoSummary,
 } from './database.js';
 import type { SearchFilters, SearchHit } from './index-store.js';
 
@@ -30,12 +31,16 @@ export interface RegionStore {
   readonly dim: number;
   addVideo(video: NewVideo): Promise<VideoRecord>;
   getVideo(id: number): Promise<VideoRecord | undefined>;
+  /** a video with its keyframe, region and track counts */
+  videoSummary(id: number): Promise<VideoSummary | undefined>;
+  /** the most recent video not deleted with this content key (fileContentKey): what a file's job resumes */
+  findVideoByContentKey(contentKey: string): Promise<VideoRecord | undefined>;
   setVideoStatus(id: number, status: VideoStatus, error?: string | null): Promise<void>;
   /** resume point and tracker state of a video */
   videoState(id: number): Promise<VideoState | undefined>;
   commit(videoId: number, batch: readonly KeyframeInput[], trackUpdates?: readonly TrackUpdate[], trackerState?: TrackerState, lastCommittedT?: number): Promise<CommitResult>;
-  /** a track id no writer of this index has been given */
-  allocateTrackId(): Promise<number>;
+  /** `count` track ids no writer of this index has been given (ids given out but never committed are skipped) */
+  allocateTrackIds(count: number): Promise<number[]>;
   getTrack(id: number): Promise<TrackRecord | undefined>;
   /** regions by id, in the order asked; ids that do not exist are left out */
   regionsByIds(ids: readonly number[]): Promise<RegionRecord[]>;
@@ -43,6 +48,8 @@ export interface RegionStore {
   search(feature: Float32Array, k: number, filters?: SearchFilters): Promise<SearchHit[]>;
   /** deletes a video with everything it owns; false if there was none */
   deleteVideo(id: number): Promise<boolean>;
+  /** makes what was committed quick to reopen (the embedded engine saves its graph); commits are durable without it */
+  checkpoint(): Promise<void>;
   close(): Promise<void>;
 }
 

@@ -1,9 +1,10 @@
 import { clipBox, scaleBox } from '../detect/box.js';
 import type { Region } from '../detect/dasr.js';
 import type { CommitResult, TrackUpdate } from '../index/database.js';
-import type { IndexStore } from '../index/index-store.js';
+import type { RegionStore } from '../index/region-store.js';
 import type { Track, TrackAssignment, Tracker } from '../track/tracker.js';
 import { encodeTrackerState } from '../track/state.js';
+import type { TrackIdReserve } from './track-ids.js';
 
 /** Regions detected on a decoded (scaled) frame, with boxes mapped to the video's display pixels. */
 export function regionsInVideoPixels(regions: readonly Region[], frame: { width: number; height: number }, width: number, height: number): Region[] {
@@ -18,13 +19,14 @@ export function regionsInVideoPixels(regions: readonly Region[], frame: { width:
  *
  * Tracks that can no longer continue are handed out (`ended`) before the state is written: their rows are
  * already in the index, and keeping them in the state would grow it, and the write on every keyframe, with the
- * length of the video.
+ * length of the video. A tracker that allocates its ids from the store takes them from `trackIds`, topped up here.
  */
 export async function trackAndCommit(
-  store: IndexStore,
+  store: RegionStore,
   videoId: number,
   tracker: Tracker,
   keyframe: { t: number; width: number; height: number; regions: readonly Region[] },
+  trackIds?: TrackIdReserve,
 ): Promise<{ assignments: TrackAssignment[]; committed: CommitResult; ended: Track[] }> {
   const { t, regions } = keyframe;
   // Checked before the tracker moves on: the database would refuse the regions only after it had.
@@ -35,6 +37,7 @@ export async function trackAndCommit(
         '(a whitening with another output dimension, or none): index into a data directory of its own',
     );
   }
+  await trackIds?.ensure(regions.length);
   const assignments = tracker.update({ t, regions });
   const ended = tracker.ended(t);
   const active = new Map(tracker.activeTracks().map((track) => [track.id, track]));

@@ -6,13 +6,14 @@ import { KeyframeSelector } from '../decode/keyframes.js';
 import { probeVideo } from '../decode/probe.js';
 import { parseSource } from '../source/source-spec.js';
 import { fileContentKey } from '../index/database.js';
-import type { IndexStore } from '../index/index-store.js';
+import type { RegionStore } from '../index/region-store.js';
 import { Tracker, type TrackerConfig } from '../track/tracker.js';
 import { decodeTrackerState } from '../track/state.js';
 import { defaultLogger, type Logger } from '../log.js';
 import type { IngestProgress } from './progress.js';
 import { regionsInVideoPixels, trackAndCommit } from './commit-keyframe.js';
 import { OrderedPipeline } from './ordered-pipeline.js';
+import { TrackIdReserve } from './track-ids.js';
 import { DEFAULT_STILL_THRESHOLD, StillGate } from './still-gate.js';
 import type { Detection } from '../detect/dasr.js';
 
@@ -73,7 +74,7 @@ function ingestSettings(dasr: Detector, options: IngestOptions): Record<string, 
  * at most the keyframes in flight (two); running it again on the same file resumes after the last committed
  * keyframe, with the tracker restored as it was then. Unreadable inputs fail before anything is written.
  */
-export async function ingestFile(input: string, dasr: Detector, store: IndexStore, options: IngestOptions): Promise<IngestResult> {
+export async function ingestFile(input: string, dasr: Detector, store: RegionStore, options: IngestOptions): Promise<IngestResult> {
   const logger = options.logger ?? defaultLogger;
   const spec = parseSource(input);
   if (spec.kind !== 'file') throw new Error(`${input} is a URL: use live ingestion for streams`);
@@ -82,10 +83,9 @@ export async function ingestFile(input: string, dasr: Detector, store: IndexStor
   const settings = ingestSettings(dasr, options);
   const started = performance.now();
 
-  let existing = store.db.findVideoByContentKey(contentKey);
-  if (existing && existing.status === 'deleted') existing = undefined;
+  let existing = await store.findVideoByContentKey(contentKey);
   if (existing && existing.status === 'ready' && !options.force) {
-    const summary = store.db.listVideos().find((v) => v.id === existing!.id);
+    const summary = await store.videoSummary(existing.id);
     logger.info(`${spec.path} is already indexed as video ${existing.id}`);
     const progress = { label: `video ${existing.id}`, position: info.duration, duration: info.duration, keyframes: summary?.keyframeCount ?? 0, regions: summary?.regionCount ?? 0, elapsedMs: 0 };
     return { videoId: existing.id, status: 'already-indexed', keyframes: progress.keyframes, carried: 0, regions: progress.regions, elapsedMs: 0, detectMs: 0, commitMs: 0, progress };
@@ -99,7 +99,7 @@ export async function ingestFile(input: string, dasr: Detector, store: IndexStor
   const resuming = existing !== undefined;
   const video =
     existing ??
-    store.db.addVideo({
+    (await store.addVideo({
       path: spec.path,
       sourceKind: 'file',
       contentKey,
@@ -109,12 +109,13 @@ export async function ingestFile(input: string, dasr: Detector, store: IndexStor
       fps: info.frameRate,
       status: 'indexing',
       config: settings,
-    });
+    }));
   options.onVideo?.(video.id);
-  const state = resuming ? store.db.videoState(video.id) : undefined;
+  const state = resuming ? await store.videoState(video.id) : undefined;
   const resumeAfter = state?.lastCommittedT ?? Number.NEGATIVE_INFINITY;
   const trackerState = typeof state?.trackerState === 'string' ? decodeTrackerState(state.trackerState) : {};
-  const tracker = new Tracker(options.tracker, trackerState, () => store.allocateTrackId());
+  const trackIds = new TrackIdReserve(store);
+  const tracker = new Tracker(options.tracker, trackerState, trackIds.take);
   if (resuming) logger.info(`resuming video ${video.id} after t = ${resumeAfter.toFixed(3)} s`);
 
   const progress: IngestProgress = { label: `video ${video.id}`, position: 0, duration: info.duration, keyframes: 0, regions: 0, elapsedMs: 0 };
@@ -146,12 +147,12 @@ export async function ingestFile(input: string, dasr: Detector, store: IndexStor
     options.signal?.throwIfAborted();
     const regions = regionsInVideoPixels(detection.regions, frame, info.displayWidth, info.displayHeight);
     const t = performance.now();
-    await trackAndCommit(store, video.id, tracker, { t: frame.pts, width: info.displayWidth, height: info.displayHeight, regions });
+    await trackAndCommit(store, video.id, tracker, { t: frame.pts, width: info.displayWidth, height: info.displayHeight, regions }, trackIds);
     commitMs += performance.now() - t;
     progress.keyframes++;
     progress.regions += regions.length;
     if (performance.now() - lastSave > (options.saveEverySeconds ?? 30) * 1000) {
-      await store.saveVectors();
+      await store.checkpoint();
       lastSave = performance.now();
     }
   };
@@ -172,12 +173,12 @@ export async function ingestFile(input: string, dasr: Detector, store: IndexStor
   } catch (error) {
     // Keyframes already in flight settle (commit, or stop at the abort) before the vectors are saved.
     await pipeline.drain().catch(() => undefined);
-    await store.saveVectors();
-    if (!options.signal?.aborted) store.db.setVideoStatus(video.id, 'failed', error instanceof Error ? error.message : String(error));
+    await store.checkpoint();
+    if (!options.signal?.aborted) await store.setVideoStatus(video.id, 'failed', error instanceof Error ? error.message : String(error));
     throw error;
   }
-  store.db.setVideoStatus(video.id, 'ready');
-  await store.saveVectors();
+  await store.setVideoStatus(video.id, 'ready');
+  await store.checkpoint();
   progress.position = Number.isFinite(info.duration) ? info.duration : progress.position;
   progress.elapsedMs = performance.now() - started;
   return {

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import pg from 'pg';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { KeyframeInput } from '../../src/index/database.js';
-import { EmbeddedRegionStore } from '../../src/index/embedded-store.js';
+import { IndexStore } from '../../src/index/index-store.js';
 import { PostgresRegionStore } from '../../src/index/postgres-store.js';
 import type { RegionStore } from '../../src/index/region-store.js';
 import { startPgliteServer, type PgliteServer } from '../support/pglite-server.js';
@@ -59,18 +59,18 @@ const embedded: Engine = {
   async create() {
     const dir = mkdtempSync(join(tmpdir(), 'dasr-contract-'));
     dirs.push(dir);
-    return kept(await EmbeddedRegionStore.open(dir, { dim: DIM }));
+    return kept(await IndexStore.open(dir, { dim: DIM }));
   },
   async reopenAfterCrash(store) {
-    const { dataDir } = (store as EmbeddedRegionStore).store;
+    const { dataDir } = store as IndexStore;
     // A crash leaves the graph file unsaved (older than SQLite); the writer lock goes with the process.
-    await (store as EmbeddedRegionStore).store.close({ saveVectors: false });
-    return kept(await EmbeddedRegionStore.open(dataDir, { dim: DIM }));
+    await (store as IndexStore).close({ saveVectors: false });
+    return kept(await IndexStore.open(dataDir, { dim: DIM }));
   },
   async openWithDim(dim) {
     const dir = dirs.at(-1)!;
     for (const store of open.splice(0)) await store.close();
-    return kept(await EmbeddedRegionStore.open(dir, { dim }));
+    return kept(await IndexStore.open(dir, { dim }));
   },
 };
 
@@ -160,6 +160,25 @@ describe.each([embedded, postgres])('RegionStore contract: $name', (engine) => {
     expect(await store.search(query, 5, { videoIds: [b.video.id], from: 100 })).toEqual([]);
   });
 
+  it('videos: found by content key (the newest not deleted), summarised with their counts', async () => {
+    const store = await engine.create();
+    const random = mulberry32(18);
+    const old = await store.addVideo({ path: 'a.mp4', sourceKind: 'file', contentKey: 'k1', duration: 9.5, fps: 25, config: { interval: 1 } });
+    const newer = await store.addVideo({ path: 'a-copy.mp4', sourceKind: 'file', contentKey: 'k1' });
+    expect(old).toMatchObject({ path: 'a.mp4', sourceKind: 'file', contentKey: 'k1', duration: 9.5, fps: 25, status: 'indexing', error: null, lastCommittedT: null, config: { interval: 1 } });
+    expect((await store.findVideoByContentKey('k1'))?.id).toBe(newer.id);
+    await store.setVideoStatus(newer.id, 'deleted');
+    expect((await store.findVideoByContentKey('k1'))?.id).toBe(old.id);
+    expect(await store.findVideoByContentKey('k2')).toBeUndefined();
+    await expect(store.setVideoStatus(9_999, 'ready')).rejects.toThrow(/no video 9999/);
+
+    const [track] = (await store.allocateTrackIds(1)) as [number];
+    await store.commit(old.id, keyframes(random, 0, 3, 2, [track]));
+    expect(await store.videoSummary(old.id)).toMatchObject({ id: old.id, keyframeCount: 3, regionCount: 6, trackCount: 1, lastCommittedT: 1 });
+    expect(await store.videoSummary(newer.id)).toMatchObject({ status: 'deleted', keyframeCount: 0, regionCount: 0, trackCount: 0 });
+    expect(await store.videoSummary(9_999)).toBeUndefined();
+  });
+
   it('a repeated commit adds nothing and returns the ids it has; a batch overlapping it adds only what is new', async () => {
     const store = await engine.create();
     const random = mulberry32(13);
@@ -182,7 +201,7 @@ describe.each([embedded, postgres])('RegionStore contract: $name', (engine) => {
   it('track ids come from the store, unique across videos; tracks follow their regions', async () => {
     const store = await engine.create();
     const random = mulberry32(14);
-    const ids = [await store.allocateTrackId(), await store.allocateTrackId(), await store.allocateTrackId()];
+    const ids = [...(await store.allocateTrackIds(2)), ...(await store.allocateTrackIds(1))];
     expect(new Set(ids).size).toBe(3);
     const [one, two] = ids as [number, number];
     const video = await store.addVideo({ path: 'a.mp4', sourceKind: 'file' });
@@ -202,7 +221,7 @@ describe.each([embedded, postgres])('RegionStore contract: $name', (engine) => {
   it('a deleted video leaves the search at once, with its tracks and state', async () => {
     const store = await engine.create();
     const random = mulberry32(15);
-    const trackId = await store.allocateTrackId();
+    const [trackId] = (await store.allocateTrackIds(1)) as [number];
     const a = await indexed(store, keyframes(random, 0, 4, 2, [trackId]), 'a.mp4');
     const b = await indexed(store, keyframes(random, 0, 4, 2), 'b.mp4');
     expect(await store.deleteVideo(a.video.id)).toBe(true);
@@ -227,8 +246,8 @@ describe.each([embedded, postgres])('RegionStore contract: $name', (engine) => {
     expect(hits[0]!.id).toBe(regions[10]!.id);
     expect(Math.abs(hits[0]!.similarity - 1)).toBeLessThanOrEqual(engine.precision);
     // Track ids keep rising past those given out before the crash.
-    const before = await store.allocateTrackId();
-    expect(await store.allocateTrackId()).toBeGreaterThan(before);
+    const [before] = (await store.allocateTrackIds(1)) as [number];
+    expect(Math.min(...(await store.allocateTrackIds(3)))).toBeGreaterThan(before);
   });
 
   it('an index made for one dimension refuses another', async () => {

@@ -1,0 +1,71 @@
+/**
+ * Ingest jobs on NATS JetStream: a work-queue stream (each job goes to one worker and leaves the stream when acked)
+ * with one durable pull consumer that every worker pulls from. A worker acks a job only once all its keyframes are
+ * committed; while it works it tells the server so before `ackWait` runs out. A worker that dies stops doing so, and
+ * the server hands the job to another worker, which resumes after the last committed keyframe.
+ */
+import { connect, nanos, type NatsConnection } from '@nats-io/transport-node';
+import { AckPolicy, jetstream, jetstreamManager, JetStreamApiError, RetentionPolicy, StorageType, type Consumer, type JsMsg } from '@nats-io/jetstream';
+
+export const JOB_STREAM = 'DASR_JOBS';
+export const JOB_SUBJECT = 'dasr.jobs.ingest';
+export const WORKER_CONSUMER = 'dasr-workers';
+
+/** How long a job may go without a sign of life from its worker before another worker gets it. */
+export const DEFAULT_ACK_WAIT_MS = 30_000;
+
+/** One file to index, with the settings that decide its index (the worker's detector settings are its own). */
+export interface IngestJob {
+  /** the file's path, as the workers see it (shared storage) */
+  path: string;
+  interval: number;
+  sceneThreshold: number;
+  stillThreshold: number;
+  force: boolean;
+}
+
+/** Connects to NATS, reconnecting for ever: a restarted server must not end a worker or an API replica. */
+export function connectNats(servers: string, name: string): Promise<NatsConnection> {
+  return connect({ servers: servers.split(','), name, maxReconnectAttempts: -1, reconnectTimeWait: 500 });
+}
+
+/** Creates the stream and the workers' consumer when missing (every worker and enqueuer calls it; it is idempotent). */
+export async function ensureJobQueue(nc: NatsConnection, ackWaitMs = DEFAULT_ACK_WAIT_MS): Promise<void> {
+  const jsm = await jetstreamManager(nc);
+  try {
+    await jsm.streams.info(JOB_STREAM);
+  } catch (err) {
+    if (!(err instanceof JetStreamApiError)) throw err;
+    await jsm.streams.add({ name: JOB_STREAM, subjects: [JOB_SUBJECT], retention: RetentionPolicy.Workqueue, storage: StorageType.File });
+  }
+  const config = { durable_name: WORKER_CONSUMER, ack_policy: AckPolicy.Explicit, ack_wait: nanos(ackWaitMs), max_deliver: -1 };
+  try {
+    const existing = await jsm.consumers.info(JOB_STREAM, WORKER_CONSUMER);
+    if (existing.config.ack_wait !== config.ack_wait) await jsm.consumers.update(JOB_STREAM, WORKER_CONSUMER, { ack_wait: config.ack_wait });
+  } catch (err) {
+    if (!(err instanceof JetStreamApiError)) throw err;
+    await jsm.consumers.add(JOB_STREAM, config);
+  }
+}
+
+/** Publishes jobs; resolves once the stream has stored each one. */
+export async function enqueueJobs(nc: NatsConnection, jobs: readonly IngestJob[]): Promise<void> {
+  const js = jetstream(nc);
+  for (const job of jobs) await js.publish(JOB_SUBJECT, JSON.stringify(job));
+}
+
+export async function jobConsumer(nc: NatsConnection): Promise<Consumer> {
+  return jetstream(nc).consumers.get(JOB_STREAM, WORKER_CONSUMER);
+}
+
+/** A job's message read back; null when it is not one (it is then terminated: no worker could do it). */
+export function parseJob(message: JsMsg): IngestJob | null {
+  try {
+    const job = message.json<Partial<IngestJob>>();
+    const numbers = [job.interval, job.sceneThreshold, job.stillThreshold];
+    if (typeof job.path !== 'string' || job.path === '' || !numbers.every((n) => typeof n === 'number' && Number.isFinite(n)) || typeof job.force !== 'boolean') return null;
+    return job as IngestJob;
+  } catch {
+    return null;
+  }
+}

@@ -1,0 +1,12 @@
+import type { Logger } from '../log.js';
+import { IndexStore } from './index-store.js';
+import { PostgresRegionStore } from './postgres-store.js';
+import { isPostgresLocation, type RegionStore } from './region-store.js';
+
+/**
+ * Opens the index at `location` for writing: a `postgres://` URL is the cluster's shared index, anything else a data
+ * directory of the embedded engine. `dim` is the detector's descriptor length (an index of another one is refused).
+ */
+export function openRegionStore(location: string, options: { dim: number; writer: string; logger?: Logger }): Promise<RegionStore> {
+  return isPostgresLocation(location) ? PostgresRegionStore.open(location, { dim: options.dim }) : IndexStore.open(location, options);
+}

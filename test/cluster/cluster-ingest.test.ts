@@ -1,0 +1,247 @@
+/**
+ * Cluster mode end to end on this machine: a NATS server with JetStream (Debian's nats-server, own port and store),
+ * PostgreSQL + pgvector (PGlite over the wire protocol), `dasr index --nats` to queue files and `dasr worker`
+ * processes to index them. What the workers build is compared with what `dasr index --data` builds from the same
+ * files: the same keyframes, regions and tracks, and the same search results.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import Database from 'better-sqlite3';
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { IndexStore } from '../../src/index/index-store.js';
+import { PostgresRegionStore } from '../../src/index/postgres-store.js';
+import { createLogger } from '../../src/log.js';
+import { runCli } from '../support/cli.js';
+import { startNatsServer, type NatsServer } from '../support/nats-server.js';
+import { startPgliteServer, type PgliteServer } from '../support/pglite-server.js';
+import { fixture } from '../video/fixtures.js';
+
+const ROOT = resolve(import.meta.dirname, '..', '..');
+const DETECTOR = ['--long-side', '256', '--max-peaks', '4'];
+const INDEXING = ['--interval', '0.5'];
+/** short, so that a dead worker's job is redelivered quickly */
+const ACK_WAIT_S = 2;
+/** halfvec keeps ~3 significant digits: a cosine moves by up to ~1e-3 */
+const HALF_PRECISION = 2e-3;
+/** pixels change between the variants: no two videos share a frame (identical descriptors would tie in search) */
+const VARIANTS = ['hflip', 'vflip', 'negate', 'hue=h=120', 'transpose=1', 'crop=iw*0.8:ih*0.8,scale=320:-2'];
+
+let nats: NatsServer;
+let postgres: PgliteServer;
+let work: string;
+let videos: string[];
+const workers = new Set<ChildProcess>();
+
+beforeAll(async () => {
+  [nats, postgres] = await Promise.all([startNatsServer(), startPgliteServer()]);
+  work = mkdtempSync(join(tmpdir(), 'dasr-cluster-'));
+  videos = VARIANTS.map((filter, i) => {
+    const path = join(work, `video-${i}.mp4`);
+    execFileSync('ffmpeg', ['-v', 'error', '-i', fixture('moving-object.mp4'), '-t', '3', '-vf', filter, '-c:v', 'libx264', '-preset', 'ultrafast', '-pix_fmt', 'yuv420p', '-an', path]);
+    return path;
+  });
+}, 60_000);
+
+afterAll(async () => {
+  for (const worker of workers) worker.kill('SIGKILL');
+  await Promise.all([nats?.stop(), postgres?.stop()]);
+  rmSync(work, { recursive: true, force: true });
+});
+
+/** A fresh shared index: the previous test's tables go, and empty ones for 2048-d descriptors take their place. */
+async function resetSharedIndex(): Promise<void> {
+  const client = new pg.Client(postgres.url);
+  await client.connect();
+  await client.query('DROP TABLE IF EXISTS regions, tracks, keyframes, video_state, videos, dasr_meta CASCADE; DROP SEQUENCE IF EXISTS dasr_track_ids');
+  await client.end();
+  await (await PostgresRegionStore.open(postgres.url, { dim: 2048 })).close();
+}
+
+function startWorker(): ChildProcess & { log: string } {
+  const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'src/cli/main.ts'), ...DETECTOR, 'worker', '--nats', nats.url, '--index', postgres.url, '--ack-wait', String(ACK_WAIT_S)], {
+    cwd: ROOT,
+    stdio: ['ignore', 'ignore', 'pipe'],
+    env: { ...process.env, DASR_LOG_LEVEL: 'warn' },
+  }) as ChildProcess & { log: string };
+  child.log = '';
+  child.stderr!.on('data', (chunk: Buffer) => (child.log += chunk.toString()));
+  workers.add(child);
+  child.once('exit', () => workers.delete(child));
+  return child;
+}
+
+function stopWorker(child: ChildProcess, signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
+  return new Promise((done) => {
+    child.once('exit', () => done());
+    child.kill(signal);
+  });
+}
+
+async function queue(paths: readonly string[]): Promise<void> {
+  const run = await runCli(['index', '--nats', nats.url, ...paths, ...INDEXING]);
+  expect(run.stderr).toBe('');
+  expect(run.code).toBe(0);
+}
+
+async function sharedQuery<T extends pg.QueryResultRow>(sql: string): Promise<T[]> {
+  const client = new pg.Client(postgres.url);
+  await client.connect();
+  try {
+    return (await client.query<T>(sql)).rows;
+  } finally {
+    await client.end();
+  }
+}
+
+async function waitUntil(what: string, condition: () => Promise<boolean>, timeoutMs: number, logs: () => string): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await condition())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting until ${what}\nworkers said:\n${logs()}`);
+    await sleep(200);
+  }
+}
+
+const readyCount = async (): Promise<number> => Number((await sharedQuery<{ n: string }>(`SELECT count(*) AS n FROM videos WHERE status = 'ready'`))[0]!.n);
+const keyframeCount = async (): Promise<number> => Number((await sharedQuery<{ n: string }>('SELECT count(*) AS n FROM keyframes'))[0]!.n);
+
+interface RegionRow {
+  path: string;
+  t: number;
+  x1: number;
+  y1: number;
+  x2: number;
+  y2: number;
+  score: number;
+  track_id: number | null;
+}
+
+/**
+ * Every video's regions in order, rounded (a resumed run recomputes a keyframe, and threaded sums differ in the last
+ * bits), with track ids renamed by first appearance: ids differ between indexes, the grouping must not.
+ */
+function canonical(rows: readonly RegionRow[]): Record<string, unknown[]> {
+  const out: Record<string, unknown[]> = {};
+  const names = new Map<string, number>();
+  for (const row of rows) {
+    const key = `${row.path}#${row.track_id}`;
+    if (row.track_id !== null && !names.has(key)) names.set(key, names.size);
+    (out[row.path] ??= []).push({
+      t: Number(row.t),
+      box: [row.x1, row.y1, row.x2, row.y2].map((v) => Math.round(Number(v) * 10) / 10),
+      score: Math.round(Number(row.score) * 1000) / 1000,
+      track: row.track_id === null ? null : names.get(key),
+    });
+  }
+  return out;
+}
+
+const REGION_ORDER = 'ORDER BY v.path, k.t, r.id';
+const sharedRegions = async () => canonical(await sharedQuery<RegionRow>(`SELECT v.path, k.t, r.x1, r.y1, r.x2, r.y2, r.score, r.track_id FROM regions r JOIN keyframes k ON k.id = r.keyframe_id JOIN videos v ON v.id = r.video_id ${REGION_ORDER}`));
+
+function embeddedRegions(dataDir: string): Record<string, unknown[]> {
+  const db = new Database(join(dataDir, 'index.db'), { readonly: true });
+  try {
+    return canonical(db.prepare(`SELECT v.path, k.t, r.x1, r.y1, r.x2, r.y2, r.score, r.track_id FROM regions r JOIN keyframes k ON k.id = r.keyframe_id JOIN videos v ON v.id = r.video_id ${REGION_ORDER}`).all() as RegionRow[]);
+  } finally {
+    db.close();
+  }
+}
+
+/** The same files indexed the single-machine way, with the same settings. */
+async function embeddedIndex(paths: readonly string[]): Promise<string> {
+  const dataDir = join(work, `embedded-${Date.now()}`);
+  const run = await runCli([...DETECTOR, 'index', ...paths, ...INDEXING, '--data', dataDir]);
+  expect(run.code, run.stderr).toBe(0);
+  return dataDir;
+}
+
+describe('cluster ingestion: NATS JetStream jobs, dasr worker processes, one PostgreSQL + pgvector index', () => {
+  it('three workers index six videos: every keyframe once, the same regions, tracks and search results as dasr index', async () => {
+    await resetSharedIndex();
+    const pool = [startWorker(), startWorker(), startWorker()];
+    const logs = () => pool.map((w) => w.log).join('\n');
+    await queue(videos);
+    const reference = await embeddedIndex(videos);
+    await waitUntil('six videos are ready', async () => (await readyCount()) === 6, 240_000, logs);
+    await Promise.all(pool.map((w) => stopWorker(w)));
+    // Each finished job is reported by the worker that did it: the work was shared.
+    const finished = pool.map((w) => (w.log.match(/: video \d+ (indexed|resumed),/g) ?? []).length);
+    expect(finished.reduce((a, b) => a + b, 0)).toBe(6);
+    expect(finished.filter((n) => n > 0).length).toBeGreaterThanOrEqual(2);
+
+    const expected = embeddedRegions(reference);
+    expect(Object.keys(expected)).toHaveLength(6);
+    expect(Object.values(expected).every((regions) => regions.length > 0)).toBe(true);
+    expect(await sharedRegions()).toEqual(expected);
+    const perVideo = await sharedQuery<{ path: string; n: string; distinct_t: string }>('SELECT v.path, count(*) AS n, count(DISTINCT k.t) AS distinct_t FROM keyframes k JOIN videos v ON v.id = k.video_id GROUP BY v.path');
+    expect(perVideo).toHaveLength(6);
+    for (const row of perVideo) expect(row.n).toBe(row.distinct_t);
+
+    // Search: the same queries on both indexes rank the same regions, scores within half-precision rounding.
+    const quiet = createLogger('error');
+    const embedded = await IndexStore.open(reference, { access: 'read', logger: quiet });
+    const shared = await PostgresRegionStore.open(postgres.url);
+    try {
+      const ids = embedded.db.regionIds();
+      for (const probe of [ids[0]!, ids[ids.length >> 1]!, ids.at(-1)!]) {
+        const query = embedded.db.features([probe]).get(probe)!;
+        const [local, remote] = await Promise.all([embedded.search(query, 10), shared.search(query, 10)]);
+        const place = async (store: 'local' | 'remote', hits: typeof local) => {
+          const paths = new Map<number, string>();
+          for (const hit of hits) paths.set(hit.videoId, store === 'local' ? embedded.db.getVideo(hit.videoId)!.path : (await shared.getVideo(hit.videoId))!.path);
+          return hits.map((h) => ({ path: paths.get(h.videoId), t: h.t, box: h.box.map((v) => Math.round(v * 10) / 10) }));
+        };
+        // Rank by rank the same similarity; the same regions wherever the ranking is not a tie within rounding (a
+        // still keyframe carries its regions' descriptors, so exact twins exist, and they may come in either order).
+        remote.forEach((hit, i) => expect(Math.abs(hit.similarity - local[i]!.similarity)).toBeLessThanOrEqual(HALF_PRECISION));
+        const clear = local.at(-1)!.similarity + HALF_PRECISION;
+        const clearOf = async (store: 'local' | 'remote', hits: typeof local) =>
+          (await place(store, hits)).filter((_, i) => hits[i]!.similarity > clear).map((p) => JSON.stringify(p)).sort();
+        const placesLocal = await clearOf('local', local);
+        expect(placesLocal.length).toBeGreaterThan(0);
+        expect(await clearOf('remote', remote)).toEqual(placesLocal);
+      }
+    } finally {
+      await embedded.close({ saveVectors: false });
+      await shared.close();
+    }
+  }, 300_000);
+
+  it('a worker killed with SIGKILL mid-video: another takes the job over and resumes it, no keyframe missing or twice', async () => {
+    await resetSharedIndex();
+    const [video] = videos as [string];
+    const first = startWorker();
+    await queue([video]);
+    await waitUntil('the first worker committed a keyframe', async () => (await keyframeCount()) >= 1, 120_000, () => first.log);
+    await stopWorker(first, 'SIGKILL');
+    const atKill = { keyframes: await keyframeCount(), ready: await readyCount() };
+    const second = startWorker();
+    await waitUntil('the video is ready', async () => (await readyCount()) === 1, 120_000, () => `${first.log}\n${second.log}`);
+    await stopWorker(second);
+    // The second worker resumed the job (it reports it so), from the keyframe after the last one committed.
+    expect(second.log).toMatch(/: video \d+ resumed,/);
+
+    const reference = await embeddedIndex([video]);
+    expect(atKill.ready).toBe(0);
+    expect(atKill.keyframes).toBeGreaterThanOrEqual(1);
+    expect(await sharedRegions()).toEqual(embeddedRegions(reference));
+  }, 300_000);
+
+  it('nats-server restarted during ingestion: the workers reconnect and every queued video is indexed', async () => {
+    await resetSharedIndex();
+    const worker = startWorker();
+    const pair = videos.slice(1, 3);
+    await queue(pair);
+    await waitUntil('ingestion started', async () => (await keyframeCount()) >= 1, 120_000, () => worker.log);
+    await nats.restart({ crash: true, downMs: 500 });
+    await waitUntil('both videos are ready', async () => (await readyCount()) === 2, 180_000, () => worker.log);
+    await stopWorker(worker);
+    expect(await sharedRegions()).toEqual(embeddedRegions(await embeddedIndex(pair)));
+  }, 300_000);
+});
