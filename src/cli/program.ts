@@ -183,6 +183,7 @@ export function createProgram(): Command {
     .command('search <images...>')
     .description('find every appearance of the object in an image (or in a box of it) in the indexed videos; several images are views of one object, combined')
     .option('--data <dir>', 'data directory', DEFAULT_DATA_DIR)
+    .option('--index <location>', 'search this index instead of --data: a data directory, or a cluster index at postgres://user:password@host/db')
     .option('--box <x,y,w,h>', 'the object inside the query image (default: the whole image is the object, a cut-out crop described at its scale in the indexed frames); with several images, repeat it once per image in the same order', (v: string, all: Box[] = []) => [...all, parseBoxOption(v)])
     .option('--top <k>', 'how many appearances (tracks) to return', integer, 20)
     .option('--keyframes', 'list every indexed keyframe of each hit with its own similarity')

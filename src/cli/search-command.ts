@@ -6,6 +6,8 @@ import { combineExamples } from '../search/examples.js';
 import { describeShotQuery, searchShots, type ShotHit } from '../search/shot-search.js';
 import { describeExamples, typicalFrameSize } from '../search/describe-query.js';
 import { IndexStore } from '../index/index-store.js';
+import { PostgresRegionStore, redactPassword } from '../index/postgres-store.js';
+import { isPostgresLocation, type RegionStore } from '../index/region-store.js';
 import { expansion, searchByExample, type TrackHit } from '../search/search.js';
 import { formatClock } from '../ingest/progress.js';
 import { contactSheet, type ThumbnailHit } from '../clip/thumbnail.js';
@@ -15,6 +17,8 @@ import { basename } from 'node:path';
 
 export interface SearchCommandOptions {
   data: string;
+  /** the index instead of --data: a data directory or a cluster's postgres:// URL */
+  index?: string;
   /** one per image, in order (or none) */
   box?: Box[];
   top: number;
@@ -50,13 +54,17 @@ export function parseBoxOption(value: string): Box {
  */
 export async function searchCommand(startDasr: () => Promise<Detector>, imagePaths: readonly string[], options: SearchCommandOptions): Promise<TrackHit[] | ShotHit[]> {
   const images = await Promise.all(imagePaths.map((path) => decodeImage(path)));
-  const store = await IndexStore.open(options.data, { access: 'read' });
+  const location = options.index ?? options.data;
+  const shared = isPostgresLocation(location);
+  if (shared && options.shot) throw new Error('shot search needs the embedded index (--data): the cluster index has no shot vectors');
+  const where = shared ? redactPassword(location) : location;
+  const store: RegionStore = shared ? await PostgresRegionStore.open(location) : await IndexStore.open(location, { access: 'read' });
   try {
-    if (options.shot) return await shotSearchCommand(store, startDasr, images, imagePaths, options);
-    const query = await describeExamples(await startDasr(), images, options.box ?? [], typicalFrameSize(store, options.video));
+    if (options.shot) return await shotSearchCommand(store as IndexStore, startDasr, images, imagePaths, options);
+    const query = await describeExamples(await startDasr(), images, options.box ?? [], await typicalFrameSize(store, options.video));
     if (query.length !== store.dim) {
       throw new Error(
-        `the query descriptor is ${query.length}-d but ${options.data} indexes ${store.dim}-d descriptors: ` +
+        `the query descriptor is ${query.length}-d but ${where} indexes ${store.dim}-d descriptors: ` +
           'search with the --whitening (or none) the videos were indexed with',
       );
     }
@@ -73,7 +81,7 @@ export async function searchCommand(startDasr: () => Promise<Detector>, imagePat
     if (options.json) {
       process.stdout.write(`${JSON.stringify(searchJson(hits))}\n`);
     } else if (hits.length === 0) {
-      process.stdout.write(`no match in ${options.data}${store.db.regionCount() === 0 ? ' (the index is empty: run dasr index first)' : ''}\n`);
+      process.stdout.write(`no match in ${where}${(await store.regionCount()) === 0 ? ' (the index is empty: run dasr index first)' : ''}\n`);
     } else {
       process.stdout.write(`${'#'.padStart(3)}  ${'score'.padStart(6)}  ${'video'.padStart(5)}  ${'track'.padStart(5)}  ${'span'.padEnd(13)}  ${'best'.padStart(7)}  ${'region'.padStart(6)}  box (x1,y1,x2,y2)  path\n`);
       hits.forEach((h, i) => {
@@ -88,7 +96,7 @@ export async function searchCommand(startDasr: () => Promise<Detector>, imagePat
     await writeSheet(hits, imagePaths, options);
     return hits;
   } finally {
-    await store.close({ saveVectors: false });
+    await store.close();
   }
 }
 

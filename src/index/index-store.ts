@@ -434,6 +434,22 @@ export class IndexStore implements RegionStore {
     return this.db.regionsByIds(ids);
   }
 
+  async regionsOfTrack(trackId: number): Promise<RegionRecord[]> {
+    return this.db.regionsOfTrack(trackId);
+  }
+
+  async features(ids: readonly number[]): Promise<Map<number, Float32Array>> {
+    return this.db.features(ids);
+  }
+
+  async regionCount(): Promise<number> {
+    return this.db.regionCount();
+  }
+
+  async frameSizes(videoIds?: readonly number[]): Promise<{ width: number; height: number }[]> {
+    return this.db.frameSizes(videoIds);
+  }
+
   checkpoint(): Promise<void> {
     return this.saveVectors();
   }

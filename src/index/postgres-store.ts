@@ -299,6 +299,28 @@ export class PostgresRegionStore implements RegionStore {
     return ids.flatMap((id) => byId.get(id) ?? []);
   }
 
+  async regionsOfTrack(trackId: number): Promise<RegionRecord[]> {
+    const { rows } = await this.pool.query<RegionRow>(`SELECT ${REGION_COLUMNS} FROM regions WHERE track_id = $1 ORDER BY t, id`, [trackId]);
+    return rows.map(regionFromRow);
+  }
+
+  async features(ids: readonly number[]): Promise<Map<number, Float32Array>> {
+    const { rows } = await this.pool.query<{ id: number; feature: string }>('SELECT id, feature::text AS feature FROM regions WHERE id = ANY($1::bigint[])', [ids]);
+    return new Map(rows.map((row) => [row.id, parseVectorText(row.feature)]));
+  }
+
+  async regionCount(): Promise<number> {
+    return (await this.pool.query<{ n: number }>('SELECT count(*) AS n FROM regions')).rows[0]!.n;
+  }
+
+  async frameSizes(videoIds?: readonly number[]): Promise<{ width: number; height: number }[]> {
+    const { rows } = await this.pool.query<{ width: number; height: number }>(
+      `SELECT width, height FROM videos WHERE status <> 'deleted' AND width IS NOT NULL AND height IS NOT NULL AND ($1::bigint[] IS NULL OR id = ANY($1::bigint[])) ORDER BY id`,
+      [videoIds ?? null],
+    );
+    return rows;
+  }
+
   async search(feature: Float32Array, k: number, filters: SearchFilters = {}): Promise<SearchHit[]> {
     this.assertOpen();
     if (feature.length !== this.dim) throw new RangeError(`query has ${feature.length} dims, expected ${this.dim}`);
@@ -393,6 +415,11 @@ async function insertRegions(client: pg.PoolClient, videoId: number, keyframeId:
 /** pgvector's text form of a vector. */
 function halfvecText(vector: Float32Array): string {
   return `[${vector.join(',')}]`;
+}
+
+/** A vector back from pgvector's text form. */
+function parseVectorText(text: string): Float32Array {
+  return Float32Array.from(text.slice(1, -1).split(','), Number);
 }
 
 /** A connection URL without its password, for messages. */

@@ -44,6 +44,13 @@ export interface RegionStore {
   getTrack(id: number): Promise<TrackRecord | undefined>;
   /** regions by id, in the order asked; ids that do not exist are left out */
   regionsByIds(ids: readonly number[]): Promise<RegionRecord[]>;
+  /** a track's regions in time order */
+  regionsOfTrack(trackId: number): Promise<RegionRecord[]>;
+  /** stored descriptors by region id (as stored: the cluster's are half precision); missing ids are absent */
+  features(ids: readonly number[]): Promise<Map<number, Float32Array>>;
+  regionCount(): Promise<number>;
+  /** frame sizes of the videos not deleted whose size is known (of `videoIds` only, when given), one per video */
+  frameSizes(videoIds?: readonly number[]): Promise<{ width: number; height: number }[]>;
   /** the k regions most similar to a unit `feature`, most similar first */
   search(feature: Float32Array, k: number, filters?: SearchFilters): Promise<SearchHit[]>;
   /** deletes a video with everything it owns; false if there was none */

@@ -1,7 +1,7 @@
 import type { Box } from '../detect/box.js';
 import type { Detector } from '../detect/detector.js';
 import type { DecodedImage } from '../image/load.js';
-import type { IndexStore } from '../index/index-store.js';
+import type { RegionStore } from '../index/region-store.js';
 import { combineExamples } from './examples.js';
 
 export interface FrameSize {
@@ -13,8 +13,8 @@ export interface FrameSize {
  * The frame size a query crop is described at: of the videos and streams searched (all when `videoIds` is
  * omitted), the frame size with the median long side; null when none has a known size yet.
  */
-export function typicalFrameSize(store: IndexStore, videoIds?: readonly number[]): FrameSize | null {
-  const sizes = store.db.frameSizes(videoIds).sort((a, b) => Math.max(a.width, a.height) - Math.max(b.width, b.height));
+export async function typicalFrameSize(store: RegionStore, videoIds?: readonly number[]): Promise<FrameSize | null> {
+  const sizes = (await store.frameSizes(videoIds)).sort((a, b) => Math.max(a.width, a.height) - Math.max(b.width, b.height));
   return sizes.length ? sizes[(sizes.length - 1) >> 1]! : null;
 }
 

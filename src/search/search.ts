@@ -1,6 +1,7 @@
 import type { Box } from '../detect/box.js';
 import { dot } from '../detect/vector.js';
-import type { IndexStore, SearchHit } from '../index/index-store.js';
+import type { SearchHit } from '../index/index-store.js';
+import type { RegionStore } from '../index/region-store.js';
 import { expandQuery } from './query-expansion.js';
 import { applyFeedback } from './feedback.js';
 
@@ -69,14 +70,14 @@ export interface TrackHit {
  * is reported once, with its best similarity, its span and its best frame. Ordered by score, ties by video,
  * time and track so the same query always gives the same list.
  */
-export async function searchByExample(store: IndexStore, example: Float32Array, options: SearchOptions = {}): Promise<TrackHit[]> {
+export async function searchByExample(store: RegionStore, example: Float32Array, options: SearchOptions = {}): Promise<TrackHit[]> {
   const top = options.top ?? 20;
   if (!Number.isInteger(top) || top < 1) throw new RangeError(`top must be a positive integer, got ${top}`);
   const candidates = options.candidates ?? Math.max(200, 20 * top);
   const filters = { videoIds: options.videoIds, from: options.from, to: options.to };
   const { top: expandTop, alpha } = options.expand ?? DEFAULT_EXPANSION;
-  const expanded = expandTop > 0 ? expandQuery(example, bestKeyframeFeatures(store, await store.search(example, candidates, filters), expandTop), expandTop, alpha) : example;
-  const query = options.feedback ? applyFeedback(expanded, featuresOf(store, options.feedback.right), featuresOf(store, options.feedback.wrong)) : expanded;
+  const expanded = expandTop > 0 ? expandQuery(example, await bestKeyframeFeatures(store, await store.search(example, candidates, filters), expandTop), expandTop, alpha) : example;
+  const query = options.feedback ? applyFeedback(expanded, await featuresOf(store, options.feedback.right), await featuresOf(store, options.feedback.wrong)) : expanded;
   const hits = await store.search(query, candidates, { ...filters, minScore: options.minScore });
 
   const groups = new Map<string, SearchHit[]>();
@@ -87,37 +88,32 @@ export async function searchByExample(store: IndexStore, example: Float32Array, 
     else groups.set(key, [hit]);
   }
   const paths = new Map<number, string>();
-  const pathOf = (videoId: number): string => {
-    let path = paths.get(videoId);
-    if (path === undefined) {
-      path = store.db.getVideo(videoId)?.path ?? '';
-      paths.set(videoId, path);
-    }
-    return path;
-  };
+  for (const videoId of new Set(hits.map((h) => h.videoId))) paths.set(videoId, (await store.getVideo(videoId))?.path ?? '');
 
-  const results = [...groups.values()].map((group): TrackHit => {
-    const best = group.reduce((a, b) => (b.similarity > a.similarity || (b.similarity === a.similarity && b.t < a.t) ? b : a));
-    const track = best.trackId === null ? undefined : store.db.getTrack(best.trackId);
-    const hit: TrackHit = {
-      videoId: best.videoId,
-      path: pathOf(best.videoId),
-      track: best.trackId,
-      score: best.similarity,
-      start: track?.firstT ?? best.t,
-      end: track?.lastT ?? best.t,
-      best: { t: best.t, box: best.box, regionId: best.id },
-    };
-    if (options.keyframes) hit.keyframes = keyframeHits(store, query, best);
-    return hit;
-  });
+  const results = await Promise.all(
+    [...groups.values()].map(async (group): Promise<TrackHit> => {
+      const best = group.reduce((a, b) => (b.similarity > a.similarity || (b.similarity === a.similarity && b.t < a.t) ? b : a));
+      const track = best.trackId === null ? undefined : await store.getTrack(best.trackId);
+      const hit: TrackHit = {
+        videoId: best.videoId,
+        path: paths.get(best.videoId)!,
+        track: best.trackId,
+        score: best.similarity,
+        start: track?.firstT ?? best.t,
+        end: track?.lastT ?? best.t,
+        best: { t: best.t, box: best.box, regionId: best.id },
+      };
+      if (options.keyframes) hit.keyframes = await keyframeHits(store, query, best);
+      return hit;
+    }),
+  );
   results.sort((a, b) => b.score - a.score || a.videoId - b.videoId || a.best.t - b.best.t || (a.track ?? 0) - (b.track ?? 0));
   return results.slice(0, top);
 }
 
 /** The features of these regions; RangeError naming an id the index does not hold. */
-function featuresOf(store: IndexStore, regionIds: readonly number[]): Float32Array[] {
-  const features = store.db.features(regionIds);
+async function featuresOf(store: RegionStore, regionIds: readonly number[]): Promise<Float32Array[]> {
+  const features = await store.features(regionIds);
   return regionIds.map((id) => {
     const feature = features.get(id);
     if (!feature) throw new RangeError(`no region ${id} in the index (feedback names regions of earlier hits: best.region)`);
@@ -126,7 +122,7 @@ function featuresOf(store: IndexStore, regionIds: readonly number[]): Float32Arr
 }
 
 /** The features of the best region of each of the `top` best keyframes among `hits` (most similar first). */
-function bestKeyframeFeatures(store: IndexStore, hits: readonly SearchHit[], top: number): Float32Array[] {
+async function bestKeyframeFeatures(store: RegionStore, hits: readonly SearchHit[], top: number): Promise<Float32Array[]> {
   const best: SearchHit[] = [];
   const seen = new Set<number>();
   for (const hit of hits) {
@@ -135,14 +131,14 @@ function bestKeyframeFeatures(store: IndexStore, hits: readonly SearchHit[], top
     best.push(hit);
     if (best.length === top) break;
   }
-  const features = store.db.features(best.map((h) => h.id));
+  const features = await store.features(best.map((h) => h.id));
   return best.flatMap((h) => features.get(h.id) ?? []);
 }
 
 /** Every indexed keyframe of the hit's track, each with its own similarity to the query. */
-function keyframeHits(store: IndexStore, query: Float32Array, best: SearchHit): KeyframeHit[] {
-  const regions = best.trackId === null ? store.db.regionsByIds([best.id]) : store.db.regionsOfTrack(best.trackId);
-  const features = store.db.features(regions.map((r) => r.id));
+async function keyframeHits(store: RegionStore, query: Float32Array, best: SearchHit): Promise<KeyframeHit[]> {
+  const regions = best.trackId === null ? await store.regionsByIds([best.id]) : await store.regionsOfTrack(best.trackId);
+  const features = await store.features(regions.map((r) => r.id));
   return regions
     .map((r) => ({ t: r.t, box: r.box, score: dot(query, features.get(r.id)!) }))
     .sort((a, b) => a.t - b.t);

@@ -233,7 +233,7 @@ export async function buildApp(service: DasrService): Promise<FastifyInstance> {
     const started = performance.now();
     const form = await readSearchForm(request, config.maxImageBytes);
     const images = await Promise.all(form.images.map((bytes) => decodeImage(bytes, { maxPixels: config.maxImagePixels })));
-    const vector = await describeExamples(service.queryDetector, images, form.boxes, typicalFrameSize(service.store, form.videos));
+    const vector = await describeExamples(service.queryDetector, images, form.boxes, await typicalFrameSize(service.store, form.videos));
     const marked = [...form.right, ...form.wrong];
     const known = new Set(service.store.db.regionsByIds(marked).map((r) => r.id));
     const unknown = marked.filter((id) => !known.has(id));

@@ -148,7 +148,7 @@ class LiveConnection {
     const bytes = Buffer.from(message.image, 'base64');
     if (bytes.length > this.service.config.maxImageBytes) throw new ApiError('too-large', `the image is larger than ${this.service.config.maxImageBytes} bytes`);
     const image = await decodeImage(bytes, { maxPixels: this.service.config.maxImagePixels });
-    const vector = await describeQuery(this.service.queryDetector, image, box, typicalFrameSize(this.service.store));
+    const vector = await describeQuery(this.service.queryDetector, image, box, await typicalFrameSize(this.service.store));
     if (this.closed) return;
     this.checkRoom(1);
     const info = this.service.hub.create({ vector, threshold, streams, updates: message.updates === true, persist: message.persist === true, name: (message.name as string | undefined) ?? null, owner: this.principal.owner });

@@ -211,6 +211,14 @@ describe('cluster ingestion: NATS JetStream jobs, dasr worker processes, one Pos
       await embedded.close({ saveVectors: false });
       await shared.close();
     }
+
+    // dasr search on the cluster's index finds what it finds on the embedded one (query expansion included).
+    const query = [...DETECTOR, 'search', fixture('moving-object-query.png'), '--top', '3', '--json'];
+    const [fromShared, fromEmbedded] = await Promise.all([runCli([...query, '--index', postgres.url]), runCli([...query, '--data', reference])]);
+    expect(fromShared.code, fromShared.stderr).toBe(0);
+    const top = (run: { stdout: string }) => (JSON.parse(run.stdout) as { hits: { path: string; score: number; best: { t: number } }[] }).hits[0]!;
+    expect(top(fromShared)).toMatchObject({ path: top(fromEmbedded).path, best: { t: top(fromEmbedded).best.t } });
+    expect(Math.abs(top(fromShared).score - top(fromEmbedded).score)).toBeLessThanOrEqual(5e-3);
   }, 300_000);
 
   it('a worker killed with SIGKILL mid-video: another takes the job over and resumes it, no keyframe missing or twice', async () => {

@@ -137,6 +137,10 @@ describe.each([embedded, postgres])('RegionStore contract: $name', (engine) => {
     expect(Math.abs(hits[0]!.similarity - 1)).toBeLessThanOrEqual(engine.precision);
     expect(hits[0]).toMatchObject({ videoId: video.id, t: regions[17]!.t, box: [20, 10, 60, 90], score: 0.5, trackId: null });
     expect(await store.regionsByIds([regions[3]!.id, 99_999, regions[0]!.id])).toMatchObject([{ id: regions[3]!.id }, { id: regions[0]!.id }]);
+    expect(await store.regionCount()).toBe(40);
+    const stored = await store.features([regions[3]!.id, 99_999]);
+    expect([...stored.keys()]).toEqual([regions[3]!.id]);
+    stored.get(regions[3]!.id)!.forEach((v, i) => expect(Math.abs(v - regions[3]!.feature[i]!)).toBeLessThanOrEqual(engine.precision));
   });
 
   it('filters restrict the search itself: video, time window, detection score, similarity', async () => {
@@ -177,6 +181,11 @@ describe.each([embedded, postgres])('RegionStore contract: $name', (engine) => {
     expect(await store.videoSummary(old.id)).toMatchObject({ id: old.id, keyframeCount: 3, regionCount: 6, trackCount: 1, lastCommittedT: 1 });
     expect(await store.videoSummary(newer.id)).toMatchObject({ status: 'deleted', keyframeCount: 0, regionCount: 0, trackCount: 0 });
     expect(await store.videoSummary(9_999)).toBeUndefined();
+    const sized = await store.addVideo({ path: 'b.mp4', sourceKind: 'file', width: 1280, height: 720 });
+    await store.addVideo({ path: 'c.mp4', sourceKind: 'file', width: 640, height: 360, status: 'deleted' });
+    expect(await store.frameSizes()).toEqual([{ width: 1280, height: 720 }]);
+    expect(await store.frameSizes([old.id])).toEqual([]);
+    expect(await store.frameSizes([sized.id, old.id])).toEqual([{ width: 1280, height: 720 }]);
   });
 
   it('a repeated commit adds nothing and returns the ids it has; a batch overlapping it adds only what is new', async () => {
@@ -209,6 +218,12 @@ describe.each([embedded, postgres])('RegionStore contract: $name', (engine) => {
     await store.commit(video.id, keyframes(random, 1, 1, 1, [one]), [{ id: two, bestRegion: null }]);
     expect(await store.getTrack(one)).toEqual({ id: one, videoId: video.id, firstT: 0, lastT: 1, keyframes: 3, bestRegionId: first.regionIds[1]![0] });
     expect(await store.getTrack(two)).toEqual({ id: two, videoId: video.id, firstT: 0, lastT: 0.5, keyframes: 2, bestRegionId: null });
+    expect((await store.regionsOfTrack(one)).map((r) => [r.t, r.trackId, r.box])).toEqual([
+      [0, one, [0, 10, 40, 90]],
+      [0.5, one, [0, 10, 40, 90]],
+      [1, one, [0, 10, 40, 90]],
+    ]);
+    expect(await store.regionsOfTrack(9_999)).toEqual([]);
 
     const other = await store.addVideo({ path: 'b.mp4', sourceKind: 'file' });
     await expect(store.commit(other.id, keyframes(random, 0, 1, 1, [one]))).rejects.toThrow(/belongs to video/);

@@ -38,7 +38,7 @@ describe('search by example', () => {
 
   it('returns the object\'s track first for a crop of it, with its time span and a box on it', async () => {
     // as search, the API and subscriptions describe a query without a box: a crop at the indexed frames' scale
-    const query = await describeQuery(dasr, await decodeImage(fixture('moving-object-query.png')), undefined, typicalFrameSize(store));
+    const query = await describeQuery(dasr, await decodeImage(fixture('moving-object-query.png')), undefined, await typicalFrameSize(store));
     const hits = await searchByExample(store, query, { top: 5, keyframes: true });
     expect(hits.length).toBeGreaterThanOrEqual(2);
     const first = hits[0]!;
