@@ -58,7 +58,7 @@ export function createProgram(): Command {
     .addOption(new Option('--pooling <layer>', 'feature map pooled for descriptors').choices(['res5a', 'res5c']).default(DEFAULT_DASR_CONFIG.poolingLayer))
     .option('--max-peaks <n>', 'peaks back-propagated per image', integer, DEFAULT_DASR_CONFIG.maxPeaks)
     .option('--object-regions', 'also index object regions: part regions whose salient areas touch, grouped')
-    .option('--extents <fractions>', "also index each peak's wider extents: the bounds of its map above these fractions of its maximum (comma-separated, e.g. 0.3,0.1)", fractionList, DEFAULT_DASR_CONFIG.extents)
+    .option('--extents <fractions>', "also index each peak's wider extents: the bounds of its map above these fractions of its maximum (comma-separated; none: only the part regions, the method as published)", fractionList, DEFAULT_DASR_CONFIG.extents)
     .addOption(
       new Option('--topdown <level>', 'where the top-down pass stops: full (the pixels, the method as published) or the input of a ResNet stage')
         .choices(TOPDOWN_LEVELS)
@@ -402,8 +402,9 @@ function fraction(value: string): number {
 }
 
 function fractionList(value: string): number[] {
+  if (value.trim() === 'none') return [];
   const fractions = value.split(',').map(numeric);
-  if (!fractions.every((f) => f > 0 && f < 1)) throw new InvalidArgumentError('expected comma-separated fractions between 0 and 1 (exclusive)');
+  if (!fractions.every((f) => f > 0 && f < 1)) throw new InvalidArgumentError('expected comma-separated fractions between 0 and 1 (exclusive), or none');
   return fractions;
 }
 

@@ -21,6 +21,11 @@ export interface Region {
   peak: [number, number];
   /** L2-normalised (and whitened, when a whitening is set) descriptor, Dasr.featureDim long */
   feature: Float32Array;
+  /**
+   * For a wider extent of a peak (DasrConfig.extents): the index, in the same detection, of the earlier region grown
+   * from the same peak. It is the same object at another level, so it takes that region's track.
+   */
+  widens?: number;
 }
 
 export interface DetectionTimings {
@@ -108,6 +113,7 @@ export class Dasr {
       return cellBox ? [{ box: cellBoxToPixels(cellBox, saliencyStride, prepared.width, prepared.height), score: peak.score, peak }] : [];
     });
     if (this.config.variant === 'dasr-star') candidates = nonMaximumSuppression(candidates, this.config.nmsIou);
+    const partCount = candidates.length;
     for (const fraction of this.config.extents) {
       const wider = peaks.flatMap((peak, k) => {
         const cellBox = boxAboveFraction(maps[k]!, saliencyWidth, saliencyHeight, fraction);
@@ -132,12 +138,17 @@ export class Dasr {
     const pooled = this.poolingMap(outputs);
     const sx = prepared.original.width / prepared.width;
     const sy = prepared.original.height / prepared.height;
-    const regions = candidates.map(({ box, score, peak }) => ({
-      box: clipBox(scaleBox(box, sx, sy), prepared.original.width, prepared.original.height),
-      score,
-      peak: [((peak.x + 0.5) * RES5_STRIDE) * sx, ((peak.y + 0.5) * RES5_STRIDE) * sy] as [number, number],
-      feature: this.describePooled(pooled, box),
-    }));
+    const regions = candidates.map(({ box, score, peak }, i): Region => {
+      const region: Region = {
+        box: clipBox(scaleBox(box, sx, sy), prepared.original.width, prepared.original.height),
+        score,
+        peak: [((peak.x + 0.5) * RES5_STRIDE) * sx, ((peak.y + 0.5) * RES5_STRIDE) * sy] as [number, number],
+        feature: this.describePooled(pooled, box),
+      };
+      const first = i < partCount ? i : candidates.findIndex((c) => c.peak === peak);
+      if (first < i) region.widens = first;
+      return region;
+    });
     const poolingMs = performance.now() - t;
 
     return {

@@ -149,7 +149,7 @@ export class PostgresRegionStore implements RegionStore {
 
   async addVideo(video: NewVideo): Promise<VideoRecord> {
     const now = Date.now();
-    const { rows } = await this.pool.query<VideoRow>(
+    const { rows } = await this.query<VideoRow>(
       `INSERT INTO videos (path, source_kind, content_key, width, height, duration, fps, status, created_at, updated_at, config_json)
        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9, $10) RETURNING *`,
       [video.path, video.sourceKind, video.contentKey ?? null, video.width ?? null, video.height ?? null, video.duration ?? null, video.fps ?? null, video.status ?? 'indexing', now, video.config === undefined ? null : JSON.stringify(video.config)],
@@ -158,12 +158,12 @@ export class PostgresRegionStore implements RegionStore {
   }
 
   async getVideo(id: number): Promise<VideoRecord | undefined> {
-    const { rows } = await this.pool.query<VideoRow>('SELECT * FROM videos WHERE id = $1', [id]);
+    const { rows } = await this.query<VideoRow>('SELECT * FROM videos WHERE id = $1', [id]);
     return rows[0] && videoFromRow(rows[0]);
   }
 
   async videoSummary(id: number): Promise<VideoSummary | undefined> {
-    const { rows } = await this.pool.query<VideoRow & { keyframe_count: number; region_count: number; track_count: number }>(
+    const { rows } = await this.query<VideoRow & { keyframe_count: number; region_count: number; track_count: number }>(
       `SELECT v.*,
          (SELECT count(*) FROM keyframes k WHERE k.video_id = v.id) AS keyframe_count,
          (SELECT count(*) FROM regions r WHERE r.video_id = v.id) AS region_count,
@@ -176,17 +176,17 @@ export class PostgresRegionStore implements RegionStore {
   }
 
   async findVideoByContentKey(contentKey: string): Promise<VideoRecord | undefined> {
-    const { rows } = await this.pool.query<VideoRow>(`SELECT * FROM videos WHERE content_key = $1 AND status <> 'deleted' ORDER BY id DESC LIMIT 1`, [contentKey]);
+    const { rows } = await this.query<VideoRow>(`SELECT * FROM videos WHERE content_key = $1 AND status <> 'deleted' ORDER BY id DESC LIMIT 1`, [contentKey]);
     return rows[0] && videoFromRow(rows[0]);
   }
 
   async setVideoStatus(id: number, status: VideoStatus, error: string | null = null): Promise<void> {
-    const { rowCount } = await this.pool.query('UPDATE videos SET status = $1, error = $2, updated_at = $3 WHERE id = $4', [status, error, Date.now(), id]);
+    const { rowCount } = await this.query('UPDATE videos SET status = $1, error = $2, updated_at = $3 WHERE id = $4', [status, error, Date.now(), id]);
     if (rowCount === 0) throw new Error(`no video ${id}`);
   }
 
   async videoState(id: number): Promise<VideoState | undefined> {
-    const { rows } = await this.pool.query<{ last_committed_t: number | null; tracker_state: Buffer | null; tracker_state_json: string | null }>(
+    const { rows } = await this.query<{ last_committed_t: number | null; tracker_state: Buffer | null; tracker_state_json: string | null }>(
       'SELECT v.last_committed_t, s.tracker_state, s.tracker_state_json FROM videos v LEFT JOIN video_state s ON s.video_id = v.id WHERE v.id = $1',
       [id],
     );
@@ -284,37 +284,37 @@ export class PostgresRegionStore implements RegionStore {
 
   async allocateTrackIds(count: number): Promise<number[]> {
     this.assertOpen();
-    const { rows } = await this.pool.query<{ id: number }>(`SELECT nextval('dasr_track_ids') AS id FROM generate_series(1, $1)`, [count]);
+    const { rows } = await this.query<{ id: number }>(`SELECT nextval('dasr_track_ids') AS id FROM generate_series(1, $1)`, [count]);
     return rows.map((r) => r.id);
   }
 
   async getTrack(id: number): Promise<TrackRecord | undefined> {
-    const { rows } = await this.pool.query<TrackRow>('SELECT * FROM tracks WHERE id = $1', [id]);
+    const { rows } = await this.query<TrackRow>('SELECT * FROM tracks WHERE id = $1', [id]);
     return rows[0] && trackFromRow(rows[0]);
   }
 
   async regionsByIds(ids: readonly number[]): Promise<RegionRecord[]> {
-    const { rows } = await this.pool.query<RegionRow>(`SELECT ${REGION_COLUMNS} FROM regions WHERE id = ANY($1::bigint[])`, [ids]);
+    const { rows } = await this.query<RegionRow>(`SELECT ${REGION_COLUMNS} FROM regions WHERE id = ANY($1::bigint[])`, [ids]);
     const byId = new Map(rows.map((row) => [row.id, regionFromRow(row)]));
     return ids.flatMap((id) => byId.get(id) ?? []);
   }
 
   async regionsOfTrack(trackId: number): Promise<RegionRecord[]> {
-    const { rows } = await this.pool.query<RegionRow>(`SELECT ${REGION_COLUMNS} FROM regions WHERE track_id = $1 ORDER BY t, id`, [trackId]);
+    const { rows } = await this.query<RegionRow>(`SELECT ${REGION_COLUMNS} FROM regions WHERE track_id = $1 ORDER BY t, id`, [trackId]);
     return rows.map(regionFromRow);
   }
 
   async features(ids: readonly number[]): Promise<Map<number, Float32Array>> {
-    const { rows } = await this.pool.query<{ id: number; feature: string }>('SELECT id, feature::text AS feature FROM regions WHERE id = ANY($1::bigint[])', [ids]);
+    const { rows } = await this.query<{ id: number; feature: string }>('SELECT id, feature::text AS feature FROM regions WHERE id = ANY($1::bigint[])', [ids]);
     return new Map(rows.map((row) => [row.id, parseVectorText(row.feature)]));
   }
 
   async regionCount(): Promise<number> {
-    return (await this.pool.query<{ n: number }>('SELECT count(*) AS n FROM regions')).rows[0]!.n;
+    return (await this.query<{ n: number }>('SELECT count(*) AS n FROM regions')).rows[0]!.n;
   }
 
   async frameSizes(videoIds?: readonly number[]): Promise<{ width: number; height: number }[]> {
-    const { rows } = await this.pool.query<{ width: number; height: number }>(
+    const { rows } = await this.query<{ width: number; height: number }>(
       `SELECT width, height FROM videos WHERE status <> 'deleted' AND width IS NOT NULL AND height IS NOT NULL AND ($1::bigint[] IS NULL OR id = ANY($1::bigint[])) ORDER BY id`,
       [videoIds ?? null],
     );
@@ -349,7 +349,7 @@ export class PostgresRegionStore implements RegionStore {
 
   async deleteVideo(id: number): Promise<boolean> {
     this.assertOpen();
-    const { rowCount } = await this.pool.query('DELETE FROM videos WHERE id = $1', [id]);
+    const { rowCount } = await this.query('DELETE FROM videos WHERE id = $1', [id]);
     return (rowCount ?? 0) > 0;
   }
 
@@ -360,6 +360,16 @@ export class PostgresRegionStore implements RegionStore {
     if (this.closed) return;
     this.closed = true;
     await this.pool.end();
+  }
+
+  /**
+   * One statement in its own transaction. On a real server this costs a BEGIN and a COMMIT; it also keeps every
+   * statement's messages together where connections share one backend session (PGlite's socket server, which the
+   * tests use, serves one transaction at a time but interleaves connections' statements outside transactions).
+   */
+  private query<T extends pg.QueryResultRow>(sql: string, params: unknown[] = []): Promise<pg.QueryResult<T>> {
+    this.assertOpen();
+    return transaction(this.pool, (client) => client.query<T>(sql, params));
   }
 
   private assertOpen(): void {

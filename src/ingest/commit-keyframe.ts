@@ -37,14 +37,18 @@ export async function trackAndCommit(
         '(a whitening with another output dimension, or none): index into a data directory of its own',
     );
   }
-  await trackIds?.ensure(regions.length);
-  const assignments = tracker.update({ t, regions });
+  // The tracker follows one region per peak; a peak's wider extents are the same object and share its track.
+  const followed = regions.flatMap((r, j) => (r.widens === undefined ? [j] : []));
+  await trackIds?.ensure(followed.length);
+  const tracked = tracker.update({ t, regions: followed.map((j) => regions[j]!) });
+  const byRegion = new Map(followed.map((j, k) => [j, tracked[k]!]));
+  const assignments = regions.map((r, j) => byRegion.get(r.widens ?? j)!);
   const ended = tracker.ended(t);
   const active = new Map(tracker.activeTracks().map((track) => [track.id, track]));
   // A region is its track's best when the tracker just took it as such (same keyframe, same score).
-  const trackUpdates: TrackUpdate[] = regions.flatMap((r, j): TrackUpdate[] => {
+  const trackUpdates: TrackUpdate[] = followed.flatMap((j): TrackUpdate[] => {
     const track = active.get(assignments[j]!.trackId);
-    return track && track.best.t === t && track.best.score === r.score ? [{ id: track.id, bestRegion: { keyframe: 0, region: j } }] : [];
+    return track && track.best.t === t && track.best.score === regions[j]!.score ? [{ id: track.id, bestRegion: { keyframe: 0, region: j } }] : [];
   });
   const committed = await store.commit(
     videoId,

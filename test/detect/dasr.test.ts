@@ -31,7 +31,8 @@ describe('DASR on the real ResNet-50', () => {
   });
 
   it('finds the espresso cup in coffee.png, with unit descriptors and boxes in original pixels', async () => {
-    const dasr = new Dasr(backbone, { variant: 'dasr-star', longSide: 384 });
+    // the part regions, as published (the wider extents have their own test)
+    const dasr = new Dasr(backbone, { variant: 'dasr-star', longSide: 384, extents: [] });
     const detection = await dasr.detect(coffee);
     expect(detection.image).toEqual({ width: 600, height: 400 });
     expect(detection.input).toEqual({ width: 384, height: 256 });
@@ -61,11 +62,11 @@ describe('DASR on the real ResNet-50', () => {
   it('with the full top-down pass to the pixels (the method as published), outlines the cup with IoU ≥ 0.4; the default early stop keeps its peaks, boxes and descriptors', async () => {
     const full = await Backbone.load({ topDown: 'full', logger: quiet });
     try {
-      const reference = await new Dasr(full, { variant: 'dasr', longSide: 384 }).detect(coffee);
+      const reference = await new Dasr(full, { variant: 'dasr', longSide: 384, extents: [] }).detect(coffee);
       expect(Math.max(...reference.regions.map((r) => iou(r.box, CUP_BOX)))).toBeGreaterThanOrEqual(0.4);
       // at the product's input size
-      const faithful = new Dasr(full, { variant: 'dasr', longSide: 512 });
-      const fast = new Dasr(backbone, { variant: 'dasr', longSide: 512 });
+      const faithful = new Dasr(full, { variant: 'dasr', longSide: 512, extents: [] });
+      const fast = new Dasr(backbone, { variant: 'dasr', longSide: 512, extents: [] });
       const chelsea = await decodeImage(photo('chelsea.png'));
       const ious: number[] = [];
       const cosines: number[] = [];
@@ -91,12 +92,20 @@ describe('DASR on the real ResNet-50', () => {
   });
 
   it('with extents, adds wider boxes of each peak beside the part regions, none a near-copy of another', async () => {
-    const parts = await new Dasr(backbone, { longSide: 384 }).detect(coffee);
+    const parts = await new Dasr(backbone, { longSide: 384, extents: [] }).detect(coffee);
     const withExtents = await new Dasr(backbone, { longSide: 384, extents: [0.3, 0.1] }).detect(coffee);
     // The part regions come first, unchanged.
     expect(withExtents.regions.slice(0, parts.regions.length)).toEqual(parts.regions);
     const wider = withExtents.regions.slice(parts.regions.length);
     expect(wider.length).toBeGreaterThan(0);
+    // Each wider box names the earlier region of its peak (whose track it takes); a part region names none.
+    expect(parts.regions.every((r) => r.widens === undefined)).toBe(true);
+    expect(wider.filter((r) => r.widens !== undefined).length).toBeGreaterThan(0);
+    wider.forEach((r, k) => {
+      if (r.widens === undefined) return;
+      expect(r.widens).toBeLessThan(parts.regions.length + k);
+      expect(withExtents.regions[r.widens]!.peak).toEqual(r.peak);
+    });
     const area = ([x1, y1, x2, y2]: readonly number[]) => (x2! - x1!) * (y2! - y1!);
     const mean = (boxes: readonly (readonly number[])[]) => boxes.reduce((sum, b) => sum + area(b), 0) / boxes.length;
     expect(mean(wider.map((r) => r.box))).toBeGreaterThan(mean(parts.regions.map((r) => r.box)));

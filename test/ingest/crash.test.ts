@@ -24,8 +24,10 @@ async function checkConsistent(dataDir: string): Promise<{ keyframes: number; st
     expect(vectorIds).toEqual(dbIds);
     if (dbIds.length > 0) {
       const probe = dbIds[dbIds.length >> 1]!;
-      const hits = await store.search(store.db.features([probe]).get(probe)!, 1);
-      expect(hits[0]!.id).toBe(probe);
+      // Two regions can pool the same feature cells (a peak's part and its wider extent): the probe may have twins.
+      const hits = await store.search(store.db.features([probe]).get(probe)!, 5);
+      expect(hits[0]!.similarity).toBeCloseTo(1, 5);
+      expect(hits.filter((h) => h.similarity > hits[0]!.similarity - 1e-6).map((h) => h.id)).toContain(probe);
     }
     const video = store.db.listVideos()[0];
     // Rounded: a resumed run recomputes the same keyframes, and ONNX Runtime's threaded sums may differ in the last bits.
