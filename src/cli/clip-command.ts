@@ -1,5 +1,6 @@
 import { InvalidArgumentError } from 'commander';
 import { cutClip } from '../clip/clip.js';
+import { followedBoxes } from '../clip/box-track.js';
 import { IndexStore } from '../index/index-store.js';
 
 /** What to cut: a search hit (its track) or a span of a video. */
@@ -27,7 +28,7 @@ export async function clipCommand(target: ClipTarget, options: { data: string; p
       const track = store.db.getTrack(target.track);
       if (!track) throw new Error(`no track ${target.track} in ${options.data}`);
       ({ videoId: video, firstT: start, lastT: end } = track);
-      if (options.boxes) boxes = store.db.regionsOfTrack(track.id).map((r) => ({ t: r.t, box: r.box }));
+      if (options.boxes) boxes = followedBoxes(store.db.regionsOfTrack(track.id));
     } else {
       ({ video, from: start, to: end } = target);
       if (options.boxes) throw new Error('--boxes needs a track (track:<id>): a bare time span has no instance to draw');

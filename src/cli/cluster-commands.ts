@@ -26,15 +26,15 @@ export async function enqueueCommand(inputs: readonly string[], options: { nats:
 }
 
 /** `dasr worker`: pulls ingest jobs into the index until Ctrl-C or SIGTERM, which give the job in hand back. */
-export async function workerCommand(startDasr: () => Promise<DetectorThread>, options: { nats: string; index: string; ackWait: number }): Promise<void> {
+export async function workerCommand(startDasr: () => Promise<DetectorThread>, options: { nats: string; index: string; ackWait?: number }): Promise<void> {
   const nc = await connectNats(options.nats, 'dasr worker');
   const abort = new AbortController();
   const stop = (): void => abort.abort();
   process.once('SIGINT', stop);
   process.once('SIGTERM', stop);
   try {
-    const ackWaitMs = options.ackWait * 1000;
-    await ensureJobQueue(nc, ackWaitMs);
+    // The worker signals progress at a third of the ack wait in force, whoever set it.
+    const ackWaitMs = await ensureJobQueue(nc, options.ackWait === undefined ? undefined : options.ackWait * 1000);
     const dasr = await startDasr();
     try {
       const store = await openRegionStore(options.index, { dim: dasr.featureDim, writer: 'dasr worker' });

@@ -58,7 +58,7 @@ export async function searchCommand(startDasr: () => Promise<Detector>, imagePat
   const shared = isPostgresLocation(location);
   if (shared && options.shot) throw new Error('shot search needs the embedded index (--data): the cluster index has no shot vectors');
   const where = shared ? redactPassword(location) : location;
-  const store: RegionStore = shared ? await PostgresRegionStore.open(location) : await IndexStore.open(location, { access: 'read' });
+  const store: RegionStore = shared ? await PostgresRegionStore.open(location, { create: false }) : await IndexStore.open(location, { access: 'read' });
   try {
     if (options.shot) return await shotSearchCommand(store as IndexStore, startDasr, images, imagePaths, options);
     const query = await describeExamples(await startDasr(), images, options.box ?? [], await typicalFrameSize(store, options.video));

@@ -34,6 +34,16 @@ export interface BoxSegment {
 /** How long (seconds) a lone keyframe's box is shown before and after it. */
 export const SINGLE_KEYFRAME_HOLD = 0.5;
 
+/**
+ * A track's boxes to draw, one per keyframe: the region the tracker followed, which is the keyframe's first on the
+ * track (a peak's wider extents share its track and come after it). `regions` in time order, ids ascending.
+ */
+export function followedBoxes(regions: readonly { id: number; t: number; box: Box }[]): BoxKeyframe[] {
+  const first = new Map<number, { id: number; t: number; box: Box }>();
+  for (const region of regions) if (!first.has(region.t) || region.id < first.get(region.t)!.id) first.set(region.t, region);
+  return [...first.values()].sort((a, b) => a.t - b.t).map(({ t, box }) => ({ t, box }));
+}
+
 /** Validates, sorts (a later duplicate time wins) and normalises (x1 < x2, y1 < y2) box keyframes. */
 export function normaliseKeyframes(keyframes: readonly BoxKeyframe[]): BoxKeyframe[] {
   const byTime = new Map<number, BoxKeyframe>();

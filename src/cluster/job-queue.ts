@@ -4,7 +4,7 @@
  * committed; while it works it tells the server so before `ackWait` runs out. A worker that dies stops doing so, and
  * the server hands the job to another worker, which resumes after the last committed keyframe.
  */
-import { connect, nanos, type NatsConnection } from '@nats-io/transport-node';
+import { connect, millis, nanos, type NatsConnection } from '@nats-io/transport-node';
 import { AckPolicy, jetstream, jetstreamManager, JetStreamApiError, RetentionPolicy, StorageType, type Consumer, type JsMsg } from '@nats-io/jetstream';
 
 export const JOB_STREAM = 'DASR_JOBS';
@@ -24,13 +24,17 @@ export interface IngestJob {
   force: boolean;
 }
 
-/** Connects to NATS, reconnecting for ever: a restarted server must not end a worker or an API replica. */
+/** Connects to NATS, waiting for a server that is not up yet and reconnecting for ever: a restarted server must not end a worker. */
 export function connectNats(servers: string, name: string): Promise<NatsConnection> {
-  return connect({ servers: servers.split(','), name, maxReconnectAttempts: -1, reconnectTimeWait: 500 });
+  return connect({ servers: servers.split(','), name, maxReconnectAttempts: -1, reconnectTimeWait: 500, waitOnFirstConnect: true });
 }
 
-/** Creates the stream and the workers' consumer when missing (every worker and enqueuer calls it; it is idempotent). */
-export async function ensureJobQueue(nc: NatsConnection, ackWaitMs = DEFAULT_ACK_WAIT_MS): Promise<void> {
+/**
+ * Creates the stream and the workers' consumer when missing (every worker and enqueuer calls it). `ackWaitMs` is the
+ * consumer's ack wait when it is created, and replaces the one it has when given (a worker's --ack-wait; an
+ * enqueuer gives none, so queuing jobs never changes it). Returns the ack wait in force, in milliseconds.
+ */
+export async function ensureJobQueue(nc: NatsConnection, ackWaitMs?: number): Promise<number> {
   const jsm = await jetstreamManager(nc);
   try {
     await jsm.streams.info(JOB_STREAM);
@@ -38,14 +42,21 @@ export async function ensureJobQueue(nc: NatsConnection, ackWaitMs = DEFAULT_ACK
     if (!(err instanceof JetStreamApiError)) throw err;
     await jsm.streams.add({ name: JOB_STREAM, subjects: [JOB_SUBJECT], retention: RetentionPolicy.Workqueue, storage: StorageType.File });
   }
-  const config = { durable_name: WORKER_CONSUMER, ack_policy: AckPolicy.Explicit, ack_wait: nanos(ackWaitMs), max_deliver: -1 };
+  const wanted = ackWaitMs === undefined ? undefined : nanos(ackWaitMs);
   try {
     const existing = await jsm.consumers.info(JOB_STREAM, WORKER_CONSUMER);
-    if (existing.config.ack_wait !== config.ack_wait) await jsm.consumers.update(JOB_STREAM, WORKER_CONSUMER, { ack_wait: config.ack_wait });
+    if (wanted === undefined || existing.config.ack_wait === wanted) return ackWaitOf(existing.config);
+    return ackWaitOf((await jsm.consumers.update(JOB_STREAM, WORKER_CONSUMER, { ack_wait: wanted })).config);
   } catch (err) {
     if (!(err instanceof JetStreamApiError)) throw err;
-    await jsm.consumers.add(JOB_STREAM, config);
+    const created = await jsm.consumers.add(JOB_STREAM, { durable_name: WORKER_CONSUMER, ack_policy: AckPolicy.Explicit, ack_wait: wanted ?? nanos(DEFAULT_ACK_WAIT_MS), max_deliver: -1 });
+    return ackWaitOf(created.config);
   }
+}
+
+/** A consumer's ack wait in milliseconds (the server always reports one; 30 s is its own default). */
+function ackWaitOf(config: { ack_wait?: number }): number {
+  return millis(config.ack_wait ?? nanos(DEFAULT_ACK_WAIT_MS));
 }
 
 /** Publishes jobs; resolves once the stream has stored each one. */

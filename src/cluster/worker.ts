@@ -4,7 +4,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { DecodeError } from '../decode/errors.js';
 import type { Detector } from '../detect/detector.js';
 import type { RegionStore } from '../index/region-store.js';
-import { ingestFile, type IngestResult } from '../ingest/ingest-file.js';
+import { FileBusyError, ingestFile, type IngestResult } from '../ingest/ingest-file.js';
 import { defaultLogger, type Logger } from '../log.js';
 import { DEFAULT_ACK_WAIT_MS, jobConsumer, parseJob, type IngestJob } from './job-queue.js';
 
@@ -79,6 +79,10 @@ async function runJob(job: IngestJob, message: JsMsg, options: WorkerOptions, lo
     if (options.signal.aborted) {
       message.nak();
       logger.info(`${job.path}: stopped; the job goes back to the queue`);
+    } else if (error instanceof FileBusyError) {
+      // The same file queued twice, or a job handed over while its first worker still runs: after that one.
+      message.nak(RETRY_DELAY_MS);
+      logger.info(`${error.message}; the job waits ${RETRY_DELAY_MS / 1000} s`);
     } else if (error instanceof DecodeError && PERMANENT_FAILURES.has(error.code)) {
       message.term(error.message);
       logger.error(`${job.path}: ${error.message}; the job is dropped`);

@@ -123,6 +123,7 @@ export class Dasr {
       // A wider box that is nearly one already kept is that region again.
       candidates = [...candidates, ...level.filter((w) => candidates.every((c) => iou(c.box, w.box) < SAME_REGION_IOU))];
     }
+    const extentCount = candidates.length - partCount;
     if (this.config.objectRegions) {
       const objects = groupObjects(maps, saliencyWidth, saliencyHeight, SALIENT_PERCENTILE).map((group) => {
         const strongest = group.members.reduce((best, k) => (peaks[k]!.score > peaks[best]!.score ? k : best));
@@ -145,8 +146,10 @@ export class Dasr {
         peak: [((peak.x + 0.5) * RES5_STRIDE) * sx, ((peak.y + 0.5) * RES5_STRIDE) * sy] as [number, number],
         feature: this.describePooled(pooled, box),
       };
-      const first = i < partCount ? i : candidates.findIndex((c) => c.peak === peak);
-      if (first < i) region.widens = first;
+      if (i >= partCount && i < partCount + extentCount) {
+        const first = candidates.findIndex((c) => c.peak === peak);
+        if (first < i) region.widens = first;
+      }
       return region;
     });
     const poolingMs = performance.now() - t;

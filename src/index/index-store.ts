@@ -30,7 +30,7 @@ import {
   type VideoStatus,
   type VideoSummary,
 } from './database.js';
-import type { RegionStore } from './region-store.js';
+import type { Claim, RegionStore } from './region-store.js';
 import { encodeVlad, parseVladCodebook, serializeVladCodebook, vladDim, type VladCodebook } from '../detect/vlad.js';
 import { writeFileAtomic } from '../util/atomic-file.js';
 import { MirroredVectors, type ReconcileReport, type VectorSource } from './mirrored-vectors.js';
@@ -448,6 +448,12 @@ export class IndexStore implements RegionStore {
 
   async frameSizes(videoIds?: readonly number[]): Promise<{ width: number; height: number }[]> {
     return this.db.frameSizes(videoIds);
+  }
+
+  /** A data directory has one writer process (WriterLock), which ingests a file once at a time: nothing to hold. */
+  async claim(): Promise<Claim> {
+    this.assertWritable();
+    return { release: async () => undefined };
   }
 
   checkpoint(): Promise<void> {

@@ -8,6 +8,7 @@
  * come from a sequence, so writers on different machines never collide.
  */
 import pg from 'pg';
+import { defaultLogger, type Logger } from '../log.js';
 import {
   DEFAULT_DIM,
   decodeTrackerState,
@@ -31,20 +32,20 @@ import {
   type VideoSummary,
 } from './database.js';
 import type { SearchFilters, SearchHit } from './index-store.js';
-import type { RegionStore } from './region-store.js';
+import { EXACT_SEARCH_MAX, type Claim, type RegionStore } from './region-store.js';
 
 export interface PostgresStoreOptions {
   /** Feature dimension, recorded when the schema is created; must match afterwards. Default 2048. */
   dim?: number;
   /** Connections in this process's pool. Default 4. */
   connections?: number;
+  /** Create the schema when the database has none (writers); a reader is refused instead. Default true. */
+  create?: boolean;
+  logger?: Logger;
 }
 
-/** A filter that leaves at most this many regions is searched exactly (the HNSW graph would miss most of them). */
-const EXACT_SEARCH_LIMIT = 4096;
-
-/** The HNSW search list is at least this long (pgvector's default, 40, would cap a search at 40 hits). */
-const MIN_EF_SEARCH = 100;
+/** The HNSW search list (pgvector's default, 40, would hold a search to 40 hits before iterative scans go on). */
+const EF_SEARCH = 100;
 
 /** Serialises schema creation across processes that open a fresh database together. */
 const SCHEMA_LOCK = 0x64617372; // "dasr"
@@ -132,10 +133,17 @@ export class PostgresRegionStore implements RegionStore {
       // bigint ids and counts as numbers: ids stay far below 2^53.
       types: { getTypeParser: ((oid: number, format?: string) => (oid === INT8_OID ? Number : pg.types.getTypeParser(oid, format as 'text'))) as typeof pg.types.getTypeParser },
     });
+    // An idle connection the server drops (a restart) must not end the process; the pool replaces it.
+    pool.on('error', (err) => (options.logger ?? defaultLogger).warn(`index: PostgreSQL connection lost (${err.message}); reconnecting on next use`));
     try {
       const dim = await transaction(pool, async (client) => {
         await client.query('SELECT pg_advisory_xact_lock($1)', [SCHEMA_LOCK]);
-        await client.query(schema(options.dim ?? DEFAULT_DIM));
+        if (options.create === false) {
+          const exists = (await client.query<{ found: string | null }>(`SELECT to_regclass('dasr_meta')::text AS found`)).rows[0]!.found;
+          if (!exists) throw new Error(`${redactPassword(url)} holds no DASR index yet: index videos into it first (dasr worker)`);
+        } else {
+          await client.query(schema(options.dim ?? DEFAULT_DIM));
+        }
         const stored = Number((await client.query<{ value: string }>(`SELECT value FROM dasr_meta WHERE key = 'dim'`)).rows[0]!.value);
         if (options.dim !== undefined && options.dim !== stored) throw new Error(`the index at ${redactPassword(url)} holds ${stored}-d features, not ${options.dim}-d`);
         return stored;
@@ -195,7 +203,7 @@ export class PostgresRegionStore implements RegionStore {
     return { videoId: id, lastCommittedT: row.last_committed_t, trackerState: decodeTrackerState(row.tracker_state ?? row.tracker_state_json) };
   }
 
-  commit(videoId: number, batch: readonly KeyframeInput[], trackUpdates: readonly TrackUpdate[] = [], trackerState?: TrackerState, lastCommittedT?: number): Promise<CommitResult> {
+  async commit(videoId: number, batch: readonly KeyframeInput[], trackUpdates: readonly TrackUpdate[] = [], trackerState?: TrackerState, lastCommittedT?: number): Promise<CommitResult> {
     this.assertOpen();
     for (const [i, kf] of batch.entries()) {
       if (!Number.isFinite(kf.t)) throw new RangeError(`keyframe ${i}: t must be finite`);
@@ -331,11 +339,13 @@ export class PostgresRegionStore implements RegionStore {
     const rows = await transaction(this.pool, async (client) => {
       let exact = false;
       if (counted.condition) {
-        const allowed = (await client.query<{ n: number }>(`SELECT count(*) AS n FROM (SELECT 1 FROM regions ${counted.condition} LIMIT ${EXACT_SEARCH_LIMIT + 1}) AS r`, counted.params)).rows[0]!.n;
+        const allowed = (await client.query<{ n: number }>(`SELECT count(*) AS n FROM (SELECT 1 FROM regions ${counted.condition} LIMIT ${EXACT_SEARCH_MAX + 1}) AS r`, counted.params)).rows[0]!.n;
         if (allowed === 0) return [];
-        exact = allowed <= EXACT_SEARCH_LIMIT;
+        exact = allowed <= EXACT_SEARCH_MAX;
       }
-      await client.query(`SET LOCAL hnsw.ef_search = ${Math.min(1000, Math.max(MIN_EF_SEARCH, 2 * k))}`);
+      // Iterative scans (pgvector ≥ 0.8) go on past the search list until k rows pass the filter, in distance order.
+      await client.query(`SET LOCAL hnsw.ef_search = ${EF_SEARCH}`);
+      await client.query(`SET LOCAL hnsw.iterative_scan = strict_order`);
       // A materialised CTE cannot use the HNSW index: a narrow filter is ranked exactly.
       const sql = exact
         ? `WITH allowed AS MATERIALIZED (SELECT ${REGION_COLUMNS}, feature FROM regions ${ranked.condition})
@@ -351,6 +361,40 @@ export class PostgresRegionStore implements RegionStore {
     this.assertOpen();
     const { rowCount } = await this.query('DELETE FROM videos WHERE id = $1', [id]);
     return (rowCount ?? 0) > 0;
+  }
+
+  /**
+   * A session-level advisory lock on the key's hash, held on a connection of its own for the claim's life (it
+   * outlives the transaction that takes it, which keeps the statement's messages together as every other one's).
+   */
+  async claim(contentKey: string): Promise<Claim | null> {
+    this.assertOpen();
+    const client = await this.pool.connect();
+    const locking = async (sql: string): Promise<boolean> => {
+      await client.query('BEGIN');
+      const result = (await client.query<{ done: boolean }>(sql, [contentKey])).rows[0]!.done;
+      await client.query('COMMIT');
+      return result;
+    };
+    try {
+      if (!(await locking('SELECT pg_try_advisory_lock(hashtextextended($1, 0)) AS done'))) {
+        client.release();
+        return null;
+      }
+    } catch (err) {
+      client.release(err as Error);
+      throw err;
+    }
+    return {
+      release: async () => {
+        try {
+          await locking('SELECT pg_advisory_unlock(hashtextextended($1, 0)) AS done');
+          client.release();
+        } catch (err) {
+          client.release(err as Error); // the lock goes with the connection
+        }
+      },
+    };
   }
 
   /** Nothing to do: PostgreSQL's commits are durable and its HNSW index is kept by the server. */
@@ -392,16 +436,18 @@ function regionFilter(filters: SearchFilters, first: number): { condition: strin
 /** Runs `work` in one transaction on one pooled connection; rolled back if it throws. */
 async function transaction<T>(pool: pg.Pool, work: (client: pg.PoolClient) => Promise<T>): Promise<T> {
   const client = await pool.connect();
+  let broken: Error | undefined;
   try {
     await client.query('BEGIN');
     const result = await work(client);
     await client.query('COMMIT');
     return result;
   } catch (err) {
-    await client.query('ROLLBACK').catch(() => undefined);
+    // A connection that cannot even roll back is broken: it leaves the pool instead of going back to it.
+    await client.query('ROLLBACK').catch((rollback: Error) => (broken = rollback));
     throw err;
   } finally {
-    client.release();
+    client.release(broken);
   }
 }
 

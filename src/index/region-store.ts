@@ -55,10 +55,22 @@ export interface RegionStore {
   search(feature: Float32Array, k: number, filters?: SearchFilters): Promise<SearchHit[]>;
   /** deletes a video with everything it owns; false if there was none */
   deleteVideo(id: number): Promise<boolean>;
+  /**
+   * Claims a file (by its content key) for one ingestion at a time across every writer of the index, until
+   * `release`; null when another holds it. A claim dies with its holder's connection (a killed worker).
+   */
+  claim(contentKey: string): Promise<Claim | null>;
   /** makes what was committed quick to reopen (the embedded engine saves its graph); commits are durable without it */
   checkpoint(): Promise<void>;
   close(): Promise<void>;
 }
+
+export interface Claim {
+  release(): Promise<void>;
+}
+
+/** A search filter that leaves at most this many regions is ranked exactly: a graph search would miss most of them. */
+export const EXACT_SEARCH_MAX = 4096;
 
 /** Where an index lives: a `postgres://` (or `postgresql://`) URL names a shared one, anything else a data directory. */
 export function isPostgresLocation(location: string): boolean {

@@ -12,6 +12,7 @@ import { parentPort, workerData } from 'node:worker_threads';
 import { serveRpc } from '../util/worker-rpc.js';
 import type { HnswParams } from './vector-index.js';
 import hnswlib from 'hnswlib-node';
+import { EXACT_SEARCH_MAX } from './region-store.js';
 
 const { HierarchicalNSW } = hnswlib;
 type Hnsw = InstanceType<typeof HierarchicalNSW>;
@@ -49,8 +50,6 @@ export interface SearchReply {
   distances: Float32Array;
 }
 
-/** Filters allowing at most this many ids are searched exactly (vectorService.exactSearch). */
-const EXACT_SEARCH_MAX = 4096;
 
 /**
  * Requests that only read the graph: they may run while another reads it, above all while a save writes it to

@@ -3,8 +3,8 @@ import { performance } from 'node:perf_hooks';
 import type { Detector } from '../detect/detector.js';
 import { concatMapFrames, type DecodedFrame } from '../decode/frames.js';
 import { KeyframeSelector } from '../decode/keyframes.js';
-import { probeVideo } from '../decode/probe.js';
-import { parseSource } from '../source/source-spec.js';
+import { probeVideo, type VideoInfo } from '../decode/probe.js';
+import { parseSource, type SourceSpec } from '../source/source-spec.js';
 import { fileContentKey } from '../index/database.js';
 import type { RegionStore } from '../index/region-store.js';
 import { Tracker, type TrackerConfig } from '../track/tracker.js';
@@ -80,6 +80,29 @@ export async function ingestFile(input: string, dasr: Detector, store: RegionSto
   if (spec.kind !== 'file') throw new Error(`${input} is a URL: use live ingestion for streams`);
   const info = await probeVideo(spec, { signal: options.signal });
   const contentKey = await fileContentKey(spec.path);
+  const claim = await store.claim(contentKey);
+  if (!claim) throw new FileBusyError(`${spec.path} is being indexed by another worker`);
+  try {
+    return await ingestClaimed(spec, info, contentKey, dasr, store, options, logger);
+  } finally {
+    await claim.release();
+  }
+}
+
+/** The same file is being indexed elsewhere in the index (another cluster worker): try again later. */
+export class FileBusyError extends Error {
+  override name = 'FileBusyError';
+}
+
+async function ingestClaimed(
+  spec: Extract<SourceSpec, { kind: 'file' }>,
+  info: VideoInfo,
+  contentKey: string,
+  dasr: Detector,
+  store: RegionStore,
+  options: IngestOptions,
+  logger: Logger,
+): Promise<IngestResult> {
   const settings = ingestSettings(dasr, options);
   const started = performance.now();
 

@@ -139,7 +139,12 @@ async function bestKeyframeFeatures(store: RegionStore, hits: readonly SearchHit
 async function keyframeHits(store: RegionStore, query: Float32Array, best: SearchHit): Promise<KeyframeHit[]> {
   const regions = best.trackId === null ? await store.regionsByIds([best.id]) : await store.regionsOfTrack(best.trackId);
   const features = await store.features(regions.map((r) => r.id));
-  return regions
-    .map((r) => ({ t: r.t, box: r.box, score: dot(query, features.get(r.id)!) }))
-    .sort((a, b) => a.t - b.t);
+  // A keyframe can hold a peak's region and its wider extents, one track: it is listed once, at its best level.
+  const atBestLevel = new Map<number, KeyframeHit>();
+  for (const r of regions) {
+    const hit = { t: r.t, box: r.box, score: dot(query, features.get(r.id)!) };
+    const seen = atBestLevel.get(r.t);
+    if (!seen || hit.score > seen.score) atBestLevel.set(r.t, hit);
+  }
+  return [...atBestLevel.values()].sort((a, b) => a.t - b.t);
 }

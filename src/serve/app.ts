@@ -17,6 +17,7 @@ import { decodeImage } from '../image/load.js';
 import { probeVideo } from '../decode/probe.js';
 import { frameThumbnail, hitThumbnail } from '../clip/thumbnail.js';
 import { cutClip } from '../clip/clip.js';
+import { followedBoxes } from '../clip/box-track.js';
 import { expansion, searchByExample } from '../search/search.js';
 import { describeExamples, typicalFrameSize } from '../search/describe-query.js';
 import { parseBoxText, searchJson, shotSearchJson } from '../search/search-json.js';
@@ -216,7 +217,7 @@ export async function buildApp(service: DasrService): Promise<FastifyInstance> {
     const query = request.query as { pad?: number; boxes?: boolean };
     const track = service.store.db.getTrack(id);
     if (!track) throw new ApiError('not-found', `no track ${id}`);
-    const boxes = query.boxes === false ? undefined : service.store.db.regionsOfTrack(id).map((r) => ({ t: r.t, box: r.box }));
+    const boxes = query.boxes === false ? undefined : followedBoxes(service.store.db.regionsOfTrack(id));
     const file = await clipFile(service, track.videoId, track.firstT, track.lastT, query.pad ?? 1, boxes, clientGone(reply));
     return sendFile(reply, file);
   });

@@ -265,6 +265,18 @@ describe.each([embedded, postgres])('RegionStore contract: $name', (engine) => {
     expect(Math.min(...(await store.allocateTrackIds(3)))).toBeGreaterThan(before);
   });
 
+  it('a file can be claimed, released and claimed again', async () => {
+    // Exclusion between holders needs two server sessions: PGlite serves every connection from one, and the
+    // embedded index has one writer process; here the calls and their release are checked.
+    const store = await engine.create();
+    const claim = await store.claim('content-key');
+    expect(claim).not.toBeNull();
+    await claim!.release();
+    const again = await store.claim('content-key');
+    expect(again).not.toBeNull();
+    await again!.release();
+  });
+
   it('an index made for one dimension refuses another', async () => {
     await engine.create();
     await expect(engine.openWithDim(DIM * 2)).rejects.toThrow(new RegExp(`${DIM}`));

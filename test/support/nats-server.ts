@@ -36,8 +36,11 @@ export async function startNatsServer(): Promise<NatsServer> {
 
 async function launch(port: number, store: string): Promise<ChildProcess> {
   const child = spawn(BINARY, ['-js', '-a', '127.0.0.1', '-p', String(port), '-sd', store], { stdio: 'ignore' });
+  let failed: Error | undefined;
+  child.once('error', (err) => (failed = err)); // not installed: run scripts/setup.sh
   const deadline = Date.now() + 10_000;
   while (!(await accepts(port))) {
+    if (failed) throw new Error(`nats-server could not be started (${failed.message}): bash scripts/setup.sh installs it`);
     if (child.exitCode !== null) throw new Error(`nats-server exited with ${child.exitCode}`);
     if (Date.now() > deadline) throw new Error('nats-server did not start within 10 s');
     await sleep(50);
