@@ -8,5 +8,5 @@ import { isPostgresLocation, type RegionStore } from './region-store.js';
  * directory of the embedded engine. `dim` is the detector's descriptor length (an index of another one is refused).
  */
 export function openRegionStore(location: string, options: { dim: number; writer: string; logger?: Logger }): Promise<RegionStore> {
-  return isPostgresLocation(location) ? PostgresRegionStore.open(location, { dim: options.dim }) : IndexStore.open(location, options);
+  return isPostgresLocation(location) ? PostgresRegionStore.open(location, { dim: options.dim, logger: options.logger }) : IndexStore.open(location, options);
 }

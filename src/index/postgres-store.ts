@@ -47,6 +47,9 @@ export interface PostgresStoreOptions {
 /** The HNSW search list (pgvector's default, 40, would hold a search to 40 hits before iterative scans go on). */
 const EF_SEARCH = 100;
 
+/** The most index tuples one filtered search visits: a bound on its cost, at about a second on a large index. */
+const MAX_SCAN_TUPLES = 1_000_000;
+
 /** Serialises schema creation across processes that open a fresh database together. */
 const SCHEMA_LOCK = 0x64617372; // "dasr"
 
@@ -123,6 +126,7 @@ export class PostgresRegionStore implements RegionStore {
   private constructor(
     private readonly pool: pg.Pool,
     readonly dim: number,
+    private readonly logger: Logger,
   ) {}
 
   /** Connects, creating the schema when the database has none; a database made for another dimension is refused. */
@@ -134,7 +138,8 @@ export class PostgresRegionStore implements RegionStore {
       types: { getTypeParser: ((oid: number, format?: string) => (oid === INT8_OID ? Number : pg.types.getTypeParser(oid, format as 'text'))) as typeof pg.types.getTypeParser },
     });
     // An idle connection the server drops (a restart) must not end the process; the pool replaces it.
-    pool.on('error', (err) => (options.logger ?? defaultLogger).warn(`index: PostgreSQL connection lost (${err.message}); reconnecting on next use`));
+    const logger = options.logger ?? defaultLogger;
+    pool.on('error', (err) => logger.warn(`index: PostgreSQL connection lost (${err.message}); reconnecting on next use`));
     try {
       const dim = await transaction(pool, async (client) => {
         await client.query('SELECT pg_advisory_xact_lock($1)', [SCHEMA_LOCK]);
@@ -148,7 +153,7 @@ export class PostgresRegionStore implements RegionStore {
         if (options.dim !== undefined && options.dim !== stored) throw new Error(`the index at ${redactPassword(url)} holds ${stored}-d features, not ${options.dim}-d`);
         return stored;
       });
-      return new PostgresRegionStore(pool, dim);
+      return new PostgresRegionStore(pool, dim, logger);
     } catch (err) {
       await pool.end();
       throw err;
@@ -343,9 +348,12 @@ export class PostgresRegionStore implements RegionStore {
         if (allowed === 0) return [];
         exact = allowed <= EXACT_SEARCH_MAX;
       }
-      // Iterative scans (pgvector ≥ 0.8) go on past the search list until k rows pass the filter, in distance order.
+      // Iterative scans (pgvector ≥ 0.8) go on past the search list, in distance order, until k rows pass the filter
+      // or MAX_SCAN_TUPLES index tuples were visited (pgvector's default, 20 000, would starve a filter keeping a
+      // small share of a large index).
       await client.query(`SET LOCAL hnsw.ef_search = ${EF_SEARCH}`);
       await client.query(`SET LOCAL hnsw.iterative_scan = strict_order`);
+      await client.query(`SET LOCAL hnsw.max_scan_tuples = ${MAX_SCAN_TUPLES}`);
       // A materialised CTE cannot use the HNSW index: a narrow filter is ranked exactly.
       const sql = exact
         ? `WITH allowed AS MATERIALIZED (SELECT ${REGION_COLUMNS}, feature FROM regions ${ranked.condition})
@@ -370,6 +378,18 @@ export class PostgresRegionStore implements RegionStore {
   async claim(contentKey: string): Promise<Claim | null> {
     this.assertOpen();
     const client = await this.pool.connect();
+    // The pool stops listening to a connection it lends out: a server that drops this one (a restart) must not end
+    // the process. The lock went with it; the connection is discarded at release.
+    let lost: Error | undefined;
+    const onError = (err: Error): void => {
+      lost = err;
+      this.logger.warn(`index: the connection holding a claim on ${contentKey} was lost (${err.message})`);
+    };
+    client.on('error', onError);
+    const done = (err?: Error): void => {
+      client.off('error', onError);
+      client.release(err ?? lost);
+    };
     const locking = async (sql: string): Promise<boolean> => {
       await client.query('BEGIN');
       const result = (await client.query<{ done: boolean }>(sql, [contentKey])).rows[0]!.done;
@@ -378,20 +398,20 @@ export class PostgresRegionStore implements RegionStore {
     };
     try {
       if (!(await locking('SELECT pg_try_advisory_lock(hashtextextended($1, 0)) AS done'))) {
-        client.release();
+        done();
         return null;
       }
     } catch (err) {
-      client.release(err as Error);
+      done(err as Error);
       throw err;
     }
     return {
       release: async () => {
         try {
-          await locking('SELECT pg_advisory_unlock(hashtextextended($1, 0)) AS done');
-          client.release();
+          if (!lost) await locking('SELECT pg_advisory_unlock(hashtextextended($1, 0)) AS done');
+          done();
         } catch (err) {
-          client.release(err as Error); // the lock goes with the connection
+          done(err as Error); // the lock goes with the connection
         }
       },
     };

@@ -29,6 +29,8 @@ interface Engine {
   reopenAfterCrash(store: RegionStore): Promise<RegionStore>;
   /** the same index opened for another dimension */
   openWithDim(dim: number): Promise<RegionStore>;
+  /** advisory locks held now, where the engine takes them for claims */
+  advisoryLocks?: () => Promise<number>;
 }
 
 let server: PgliteServer;
@@ -92,6 +94,15 @@ const postgres: Engine = {
   },
   async openWithDim(dim) {
     return kept(await PostgresRegionStore.open(server.url, { dim }));
+  },
+  async advisoryLocks() {
+    const client = new pg.Client(server.url);
+    await client.connect();
+    try {
+      return Number((await client.query<{ n: string }>(`SELECT count(*) AS n FROM pg_locks WHERE locktype = 'advisory'`)).rows[0]!.n);
+    } finally {
+      await client.end();
+    }
   },
 };
 
@@ -267,11 +278,13 @@ describe.each([embedded, postgres])('RegionStore contract: $name', (engine) => {
 
   it('a file can be claimed, released and claimed again', async () => {
     // Exclusion between holders needs two server sessions: PGlite serves every connection from one, and the
-    // embedded index has one writer process; here the calls and their release are checked.
+    // embedded index has one writer process; here the lock's taking and release are checked where there is one.
     const store = await engine.create();
     const claim = await store.claim('content-key');
     expect(claim).not.toBeNull();
+    if (engine.advisoryLocks) expect(await engine.advisoryLocks()).toBe(1);
     await claim!.release();
+    if (engine.advisoryLocks) expect(await engine.advisoryLocks()).toBe(0);
     const again = await store.claim('content-key');
     expect(again).not.toBeNull();
     await again!.release();
