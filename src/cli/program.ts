@@ -158,7 +158,7 @@ export function createProgram(): Command {
     .command('worker')
     .description('cluster mode: index the files queued on NATS JetStream (dasr index --nats) into a shared index, one job at a time, until Ctrl-C')
     .requiredOption('--nats <servers>', 'NATS servers with JetStream (nats://host:4222, comma-separated)')
-    .requiredOption('--index <location>', 'the index: postgres://user:password@host/db (shared by every worker and API replica) or a data directory')
+    .requiredOption('--index <location>', 'the index: postgres://user:password@host/db (shared by every worker) or a data directory')
     .option('--ack-wait <seconds>', `how long a job may go without a sign of life from its worker before another worker takes it over; sets the queue's (default when the queue is created: ${DEFAULT_ACK_WAIT_MS / 1000}; give every worker the same)`, positive)
     .action(async (options: { nats: string; index: string; ackWait?: number }) => {
       if (options.ackWait !== undefined && !(options.ackWait >= 1)) throw new InvalidArgumentError('--ack-wait must be at least 1 second');
