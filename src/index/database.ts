@@ -407,6 +407,41 @@ export function decodeTrackerState(value: unknown): TrackerState | undefined {
 
 const finite = (x: number) => typeof x === 'number' && Number.isFinite(x);
 
+/** Refuses a batch that no index engine can store: RangeError naming the keyframe and region at fault. */
+export function assertKeyframeBatch(batch: readonly KeyframeInput[], dim: number): void {
+  for (const [i, kf] of batch.entries()) {
+    if (!finite(kf.t)) throw new RangeError(`keyframe ${i}: t must be finite`);
+    for (const [j, r] of kf.regions.entries()) {
+      if (!(r.feature instanceof Float32Array) || r.feature.length !== dim)
+        throw new RangeError(`keyframe ${i} region ${j}: feature must be a Float32Array of length ${dim}`);
+      if (r.box.length !== 4 || !r.box.every(finite)) throw new RangeError(`keyframe ${i} region ${j}: bad box`);
+      if (!finite(r.score)) throw new RangeError(`keyframe ${i} region ${j}: score must be finite`);
+      if (r.trackId != null && !Number.isSafeInteger(r.trackId))
+        throw new RangeError(`keyframe ${i} region ${j}: trackId must be an integer`);
+    }
+  }
+}
+
+/** Where ingestion resumes after a committed batch: the given point, else its latest keyframe (null for none). */
+export function resumePoint(batch: readonly KeyframeInput[], lastCommittedT: number | undefined): number | null {
+  return lastCommittedT ?? (batch.length ? Math.max(...batch.map((kf) => kf.t)) : null);
+}
+
+/**
+ * The region a track update names as its best: undefined when it names none (nothing to change), `id: null` to
+ * clear it, a region of this batch (`regionIds` from the commit), or a region committed before (`committed`: its
+ * owner is for the engine to check). RangeError for a batch position that does not exist.
+ */
+export function namedBestRegion(update: TrackUpdate, regionIds: readonly (readonly number[])[]): { id: number | null; committed: boolean } | undefined {
+  const named = update.bestRegion;
+  if (named === undefined) return undefined;
+  if (named === null) return { id: null, committed: false };
+  if ('regionId' in named) return { id: named.regionId, committed: true };
+  const id = regionIds[named.keyframe]?.[named.region];
+  if (id === undefined) throw new RangeError(`track ${update.id}: no region [${named.keyframe}][${named.region}] in batch`);
+  return { id, committed: false };
+}
+
 /** Runs a statement over id lists in bounded chunks (json_each keeps the SQL fixed). */
 const ID_CHUNK = 10_000;
 
@@ -651,18 +686,8 @@ export class IndexDatabase {
     trackerState?: TrackerState,
     lastCommittedT?: number,
   ): CommitResult {
-    for (const [i, kf] of batch.entries()) {
-      if (!finite(kf.t)) throw new RangeError(`keyframe ${i}: t must be finite`);
-      for (const [j, r] of kf.regions.entries()) {
-        if (!(r.feature instanceof Float32Array) || r.feature.length !== this.dim)
-          throw new RangeError(`keyframe ${i} region ${j}: feature must be a Float32Array of length ${this.dim}`);
-        if (r.box.length !== 4 || !r.box.every(finite)) throw new RangeError(`keyframe ${i} region ${j}: bad box`);
-        if (!finite(r.score)) throw new RangeError(`keyframe ${i} region ${j}: score must be finite`);
-        if (r.trackId != null && !Number.isSafeInteger(r.trackId))
-          throw new RangeError(`keyframe ${i} region ${j}: trackId must be an integer`);
-      }
-    }
-    const resumeT = lastCommittedT ?? (batch.length ? Math.max(...batch.map((kf) => kf.t)) : undefined);
+    assertKeyframeBatch(batch, this.dim);
+    const resumeT = resumePoint(batch, lastCommittedT);
 
     const insertKeyframe = this.stmt('INSERT INTO keyframes (video_id, t, width, height) VALUES (?, ?, ?, ?)');
     const keyframeAt = this.stmt('SELECT id FROM keyframes WHERE video_id = ? AND t = ?').pluck();
@@ -734,28 +759,20 @@ export class IndexDatabase {
       if (batch.length > 0 && repeated.length === batch.length) return { keyframeIds, regionIds, repeated };
 
       for (const update of trackUpdates) {
-        if (update.bestRegion === undefined) continue;
-        let best: number | null = null;
-        if (update.bestRegion !== null) {
-          if ('regionId' in update.bestRegion) {
-            best = update.bestRegion.regionId;
-            const owner = regionVideo.get(best) as number | undefined;
-            // A live run's retention may have removed the tracker's best region: the track keeps the best it has.
-            if (owner === undefined) continue;
-            if (owner !== videoId) throw new Error(`region ${best} is not in video ${videoId}`);
-          } else {
-            const { keyframe, region } = update.bestRegion;
-            const id = regionIds[keyframe]?.[region];
-            if (id === undefined) throw new RangeError(`track ${update.id}: no region [${keyframe}][${region}] in batch`);
-            best = id;
-          }
+        const best = namedBestRegion(update, regionIds);
+        if (best === undefined) continue;
+        if (best.committed) {
+          const owner = regionVideo.get(best.id) as number | undefined;
+          // A live run's retention may have removed the tracker's best region: the track keeps the best it has.
+          if (owner === undefined) continue;
+          if (owner !== videoId) throw new Error(`region ${best.id} is not in video ${videoId}`);
         }
-        if (setBest.run(best, update.id, videoId).changes === 0)
+        if (setBest.run(best.id, update.id, videoId).changes === 0)
           throw new Error(`track ${update.id} does not exist in video ${videoId}`);
       }
 
       if (trackerState !== undefined) saveState.run(videoId, encodeTrackerState(trackerState), Date.now());
-      touchVideo.run(resumeT ?? null, Date.now(), videoId);
+      touchVideo.run(resumeT, Date.now(), videoId);
       return { keyframeIds, regionIds, repeated };
     }).immediate();
   }

@@ -10,7 +10,10 @@
 import pg from 'pg';
 import { defaultLogger, type Logger } from '../log.js';
 import {
+  assertKeyframeBatch,
   DEFAULT_DIM,
+  namedBestRegion,
+  resumePoint,
   decodeTrackerState,
   encodeTrackerState,
   regionFromRow,
@@ -210,15 +213,7 @@ export class PostgresRegionStore implements RegionStore {
 
   async commit(videoId: number, batch: readonly KeyframeInput[], trackUpdates: readonly TrackUpdate[] = [], trackerState?: TrackerState, lastCommittedT?: number): Promise<CommitResult> {
     this.assertOpen();
-    for (const [i, kf] of batch.entries()) {
-      if (!Number.isFinite(kf.t)) throw new RangeError(`keyframe ${i}: t must be finite`);
-      for (const [j, r] of kf.regions.entries()) {
-        if (!(r.feature instanceof Float32Array) || r.feature.length !== this.dim) throw new RangeError(`keyframe ${i} region ${j}: feature must be a Float32Array of length ${this.dim}`);
-        if (r.box.length !== 4 || !r.box.every(Number.isFinite)) throw new RangeError(`keyframe ${i} region ${j}: bad box`);
-        if (!Number.isFinite(r.score)) throw new RangeError(`keyframe ${i} region ${j}: score must be finite`);
-        if (r.trackId != null && !Number.isSafeInteger(r.trackId)) throw new RangeError(`keyframe ${i} region ${j}: trackId must be an integer`);
-      }
-    }
+    assertKeyframeBatch(batch, this.dim);
     return transaction(this.pool, async (client) => {
       // The row lock orders the commits of one video, whichever worker sends them.
       const video = (await client.query<{ status: VideoStatus }>('SELECT status FROM videos WHERE id = $1 FOR UPDATE', [videoId])).rows[0];
@@ -261,22 +256,14 @@ export class PostgresRegionStore implements RegionStore {
       if (batch.length > 0 && repeated.length === batch.length) return { keyframeIds, regionIds, repeated };
 
       for (const update of trackUpdates) {
-        if (update.bestRegion === undefined) continue;
-        let best: number | null = null;
-        if (update.bestRegion !== null) {
-          if ('regionId' in update.bestRegion) {
-            best = update.bestRegion.regionId;
-            const owner = (await client.query<{ video_id: number }>('SELECT video_id FROM regions WHERE id = $1', [best])).rows[0]?.video_id;
-            if (owner === undefined) continue;
-            if (owner !== videoId) throw new Error(`region ${best} is not in video ${videoId}`);
-          } else {
-            const { keyframe, region } = update.bestRegion;
-            const id = regionIds[keyframe]?.[region];
-            if (id === undefined) throw new RangeError(`track ${update.id}: no region [${keyframe}][${region}] in batch`);
-            best = id;
-          }
+        const best = namedBestRegion(update, regionIds);
+        if (best === undefined) continue;
+        if (best.committed) {
+          const owner = (await client.query<{ video_id: number }>('SELECT video_id FROM regions WHERE id = $1', [best.id])).rows[0]?.video_id;
+          if (owner === undefined) continue;
+          if (owner !== videoId) throw new Error(`region ${best.id} is not in video ${videoId}`);
         }
-        const { rowCount } = await client.query('UPDATE tracks SET best_region_id = $1 WHERE id = $2 AND video_id = $3', [best, update.id, videoId]);
+        const { rowCount } = await client.query('UPDATE tracks SET best_region_id = $1 WHERE id = $2 AND video_id = $3', [best.id, update.id, videoId]);
         if (rowCount === 0) throw new Error(`track ${update.id} does not exist in video ${videoId}`);
       }
 
@@ -289,8 +276,7 @@ export class PostgresRegionStore implements RegionStore {
           [videoId, typeof encoded === 'string' ? null : encoded, typeof encoded === 'string' ? encoded : null, now],
         );
       }
-      const resumeT = lastCommittedT ?? (batch.length ? Math.max(...batch.map((kf) => kf.t)) : null);
-      await client.query('UPDATE videos SET last_committed_t = coalesce($1, last_committed_t), updated_at = $2 WHERE id = $3', [resumeT, now, videoId]);
+      await client.query('UPDATE videos SET last_committed_t = coalesce($1, last_committed_t), updated_at = $2 WHERE id = $3', [resumePoint(batch, lastCommittedT), now, videoId]);
       return { keyframeIds, regionIds, repeated };
     });
   }
