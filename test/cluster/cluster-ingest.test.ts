@@ -11,8 +11,8 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import Database from 'better-sqlite3';
-import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { RegionRow as StoredRegionRow } from '../../src/index/database.js';
 import { IndexStore } from '../../src/index/index-store.js';
 import { PostgresRegionStore } from '../../src/index/postgres-store.js';
 import { createLogger } from '../../src/log.js';
@@ -61,10 +61,7 @@ afterAll(async () => {
 
 /** A fresh shared index: the previous test's tables go, and empty ones for 2048-d descriptors take their place. */
 async function resetSharedIndex(): Promise<void> {
-  const client = new pg.Client(postgres.url);
-  await client.connect();
-  await client.query('DROP TABLE IF EXISTS regions, tracks, keyframes, video_state, videos, dasr_meta CASCADE; DROP SEQUENCE IF EXISTS dasr_track_ids');
-  await client.end();
+  await postgres.dropIndex();
   await (await PostgresRegionStore.open(postgres.url, { dim: 2048 })).close();
 }
 
@@ -95,15 +92,6 @@ async function queue(paths: readonly string[], indexing = INDEXING): Promise<voi
   expect(run.code).toBe(0);
 }
 
-async function sharedQuery<T extends pg.QueryResultRow>(sql: string): Promise<T[]> {
-  const client = new pg.Client(postgres.url);
-  await client.connect();
-  try {
-    return (await client.query<T>(sql)).rows;
-  } finally {
-    await client.end();
-  }
-}
 
 async function waitUntil(what: string, condition: () => Promise<boolean>, timeoutMs: number, logs: () => string): Promise<void> {
   const deadline = Date.now() + timeoutMs;
@@ -113,19 +101,11 @@ async function waitUntil(what: string, condition: () => Promise<boolean>, timeou
   }
 }
 
-const readyCount = async (): Promise<number> => Number((await sharedQuery<{ n: string }>(`SELECT count(*) AS n FROM videos WHERE status = 'ready'`))[0]!.n);
-const keyframeCount = async (): Promise<number> => Number((await sharedQuery<{ n: string }>('SELECT count(*) AS n FROM keyframes'))[0]!.n);
+const readyCount = async (): Promise<number> => Number((await postgres.query<{ n: string }>(`SELECT count(*) AS n FROM videos WHERE status = 'ready'`))[0]!.n);
+const keyframeCount = async (): Promise<number> => Number((await postgres.query<{ n: string }>('SELECT count(*) AS n FROM keyframes'))[0]!.n);
 
-interface RegionRow {
-  path: string;
-  t: number;
-  x1: number;
-  y1: number;
-  x2: number;
-  y2: number;
-  score: number;
-  track_id: number | null;
-}
+/** A region row of either engine, with its video's path: the columns both schemas share. */
+type RegionRow = Pick<StoredRegionRow, 't' | 'x1' | 'y1' | 'x2' | 'y2' | 'score' | 'track_id'> & { path: string };
 
 /**
  * Every video's regions in order, rounded (a resumed run recomputes a keyframe, and threaded sums differ in the last
@@ -147,13 +127,14 @@ function canonical(rows: readonly RegionRow[]): Record<string, unknown[]> {
   return out;
 }
 
-const REGION_ORDER = 'ORDER BY v.path, k.t, r.id';
-const sharedRegions = async () => canonical(await sharedQuery<RegionRow>(`SELECT v.path, k.t, r.x1, r.y1, r.x2, r.y2, r.score, r.track_id FROM regions r JOIN keyframes k ON k.id = r.keyframe_id JOIN videos v ON v.id = r.video_id ${REGION_ORDER}`));
+/** The same SQL reads both engines' tables. */
+const ALL_REGIONS = 'SELECT v.path, k.t, r.x1, r.y1, r.x2, r.y2, r.score, r.track_id FROM regions r JOIN keyframes k ON k.id = r.keyframe_id JOIN videos v ON v.id = r.video_id ORDER BY v.path, k.t, r.id';
+const sharedRegions = async () => canonical(await postgres.query<RegionRow>(ALL_REGIONS));
 
 function embeddedRegions(dataDir: string): Record<string, unknown[]> {
   const db = new Database(join(dataDir, 'index.db'), { readonly: true });
   try {
-    return canonical(db.prepare(`SELECT v.path, k.t, r.x1, r.y1, r.x2, r.y2, r.score, r.track_id FROM regions r JOIN keyframes k ON k.id = r.keyframe_id JOIN videos v ON v.id = r.video_id ${REGION_ORDER}`).all() as RegionRow[]);
+    return canonical(db.prepare(ALL_REGIONS).all() as RegionRow[]);
   } finally {
     db.close();
   }
@@ -185,7 +166,7 @@ describe('cluster ingestion: NATS JetStream jobs, dasr worker processes, one Pos
     expect(Object.keys(expected)).toHaveLength(6);
     expect(Object.values(expected).every((regions) => regions.length > 0)).toBe(true);
     expect(await sharedRegions()).toEqual(expected);
-    const perVideo = await sharedQuery<{ path: string; n: string; distinct_t: string }>('SELECT v.path, count(*) AS n, count(DISTINCT k.t) AS distinct_t FROM keyframes k JOIN videos v ON v.id = k.video_id GROUP BY v.path');
+    const perVideo = await postgres.query<{ path: string; n: string; distinct_t: string }>('SELECT v.path, count(*) AS n, count(DISTINCT k.t) AS distinct_t FROM keyframes k JOIN videos v ON v.id = k.video_id GROUP BY v.path');
     expect(perVideo).toHaveLength(6);
     for (const row of perVideo) expect(row.n).toBe(row.distinct_t);
 

@@ -6,7 +6,6 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import pg from 'pg';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { KeyframeInput } from '../../src/index/database.js';
 import { IndexStore } from '../../src/index/index-store.js';
@@ -81,10 +80,7 @@ const postgres: Engine = {
   precision: HALF_PRECISION,
   async create() {
     // A fresh index: the previous test's schema goes.
-    const client = new pg.Client(server.url);
-    await client.connect();
-    await client.query('DROP TABLE IF EXISTS regions, tracks, keyframes, video_state, videos, dasr_meta CASCADE; DROP SEQUENCE IF EXISTS dasr_track_ids');
-    await client.end();
+    await server.dropIndex();
     return kept(await PostgresRegionStore.open(server.url, { dim: DIM }));
   },
   async reopenAfterCrash(store) {
@@ -96,13 +92,7 @@ const postgres: Engine = {
     return kept(await PostgresRegionStore.open(server.url, { dim }));
   },
   async advisoryLocks() {
-    const client = new pg.Client(server.url);
-    await client.connect();
-    try {
-      return Number((await client.query<{ n: string }>(`SELECT count(*) AS n FROM pg_locks WHERE locktype = 'advisory'`)).rows[0]!.n);
-    } finally {
-      await client.end();
-    }
+    return Number((await server.query<{ n: string }>(`SELECT count(*) AS n FROM pg_locks WHERE locktype = 'advisory'`))[0]!.n);
   },
 };
 
