@@ -9,7 +9,7 @@ import { LivePublisher } from '../support/live-publisher.js';
 import { runIndex } from '../support/kill-index.js';
 
 const quiet = createLogger('error');
-const LIVE_KILLS = 8;
+const LIVE_KILLS = 5;
 const liveIndexArgs = (url: string): string[] => ['--long-side', '256', '--max-peaks', '4', 'index', url, '--interval', '0.5'];
 
 describe('crash safety of live ingestion', () => {

@@ -22,7 +22,7 @@ const MAX_IMAGE_BYTES = 5 * 2 ** 20;
 const MAX_UPLOAD_BYTES = 20 * 2 ** 20;
 const JSON_LIMIT = 2 ** 20;
 /** Seeded random inputs beyond the listed ones: with those, over 10 000 in all. */
-const RANDOM_HTTP_PROBES = 5000;
+const RANDOM_HTTP_PROBES = 2000;
 const RANDOM_WS_MESSAGES = 5000;
 
 function pickFrom<T>(random: () => number, items: readonly T[]): T {
