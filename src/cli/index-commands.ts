@@ -95,7 +95,7 @@ export async function removeCommand(ids: readonly number[], options: { data: str
 
 /** Follows a live source until Ctrl-C, printing its state changes and, every 10 s, its counters. */
 async function indexLive(url: string, dasr: Detector, store: IndexStore, options: { interval: number; stillThreshold: number }, signal: AbortSignal): Promise<void> {
-  const live = new LiveIngestion(url, dasr, store, options).start();
+  const live = (await LiveIngestion.open(url, dasr, store, options)).start();
   process.stderr.write(`${url}: live as video ${live.videoId}; Ctrl-C stops\n`);
   live.state$.subscribe((state) => process.stderr.write(`${url}: ${state}${live.counters.lastError && state === 'reconnecting' ? ` (${live.counters.lastError})` : ''}\n`));
   const report = setInterval(() => {

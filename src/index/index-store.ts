@@ -422,6 +422,15 @@ export class IndexStore implements RegionStore {
     this.db.setVideoStatus(id, status, error);
   }
 
+  async setVideoSize(id: number, size: { width: number; height: number }): Promise<void> {
+    this.assertWritable();
+    this.db.updateVideoInfo(id, size);
+  }
+
+  async liveVideosIndexing(): Promise<VideoRecord[]> {
+    return this.db.listVideos().filter((v) => v.sourceKind === 'live' && v.status === 'indexing');
+  }
+
   async videoState(id: number): Promise<VideoState | undefined> {
     return this.db.videoState(id);
   }

@@ -201,6 +201,16 @@ export class PostgresRegionStore implements RegionStore {
     if (rowCount === 0) throw new Error(`no video ${id}`);
   }
 
+  async setVideoSize(id: number, size: { width: number; height: number }): Promise<void> {
+    const { rowCount } = await this.query('UPDATE videos SET width = $1, height = $2, updated_at = $3 WHERE id = $4', [size.width, size.height, Date.now(), id]);
+    if (rowCount === 0) throw new Error(`no video ${id}`);
+  }
+
+  async liveVideosIndexing(): Promise<VideoRecord[]> {
+    const { rows } = await this.query<VideoRow>(`SELECT * FROM videos WHERE source_kind = 'live' AND status = 'indexing' ORDER BY id`);
+    return rows.map(videoFromRow);
+  }
+
   async videoState(id: number): Promise<VideoState | undefined> {
     const { rows } = await this.query<{ last_committed_t: number | null; tracker_state: Buffer | null; tracker_state_json: string | null }>(
       'SELECT v.last_committed_t, s.tracker_state, s.tracker_state_json FROM videos v LEFT JOIN video_state s ON s.video_id = v.id WHERE v.id = $1',

@@ -36,6 +36,10 @@ export interface RegionStore {
   /** the most recent video not deleted with this content key (fileContentKey): what a file's job resumes */
   findVideoByContentKey(contentKey: string): Promise<VideoRecord | undefined>;
   setVideoStatus(id: number, status: VideoStatus, error?: string | null): Promise<void>;
+  /** records a video's display size once known (a live stream's, at its first keyframe) */
+  setVideoSize(id: number, size: { width: number; height: number }): Promise<void>;
+  /** live videos still being indexed, oldest first: the streams a cluster's workers are to hold */
+  liveVideosIndexing(): Promise<VideoRecord[]>;
   /** resume point and tracker state of a video */
   videoState(id: number): Promise<VideoState | undefined>;
   commit(videoId: number, batch: readonly KeyframeInput[], trackUpdates?: readonly TrackUpdate[], trackerState?: TrackerState, lastCommittedT?: number): Promise<CommitResult>;

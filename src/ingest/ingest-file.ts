@@ -8,7 +8,7 @@ import { parseSource, type SourceSpec } from '../source/source-spec.js';
 import { fileContentKey } from '../index/database.js';
 import type { RegionStore } from '../index/region-store.js';
 import { Tracker, type TrackerConfig } from '../track/tracker.js';
-import { decodeTrackerState } from '../track/state.js';
+import { committedTrackerState } from '../track/state.js';
 import { defaultLogger, type Logger } from '../log.js';
 import type { IngestProgress } from './progress.js';
 import { regionsInVideoPixels, trackAndCommit } from './commit-keyframe.js';
@@ -136,9 +136,8 @@ async function ingestClaimed(
   options.onVideo?.(video.id);
   const state = resuming ? await store.videoState(video.id) : undefined;
   const resumeAfter = state?.lastCommittedT ?? Number.NEGATIVE_INFINITY;
-  const trackerState = typeof state?.trackerState === 'string' ? decodeTrackerState(state.trackerState) : {};
-  const trackIds = new TrackIdReserve(store);
-  const tracker = new Tracker(options.tracker, trackerState, trackIds.take);
+    const trackIds = new TrackIdReserve(store);
+  const tracker = new Tracker(options.tracker, committedTrackerState(state), trackIds.take);
   if (resuming) logger.info(`resuming video ${video.id} after t = ${resumeAfter.toFixed(3)} s`);
 
   const progress: IngestProgress = { label: `video ${video.id}`, position: 0, duration: info.duration, keyframes: 0, regions: 0, elapsedMs: 0 };

@@ -7,8 +7,12 @@ import { KeyframeSelector } from '../decode/keyframes.js';
 import { probeVideo } from '../decode/probe.js';
 import { parseSource, SourceError, type SourceSpec } from '../source/source-spec.js';
 import { checkSourceHost, type HostPolicy } from '../source/host-policy.js';
-import type { IndexStore } from '../index/index-store.js';
-import { Tracker, type Track, type TrackerConfig } from '../track/tracker.js';
+import { IndexStore } from '../index/index-store.js';
+import type { RegionStore } from '../index/region-store.js';
+import type { VideoRecord } from '../index/database.js';
+import { Tracker, type Track, type TrackerConfig, type TrackerState } from '../track/tracker.js';
+import { committedTrackerState } from '../track/state.js';
+import { TrackIdReserve } from './track-ids.js';
 import { defaultLogger, type Logger } from '../log.js';
 import { processLatest, type LatestStats } from './flow.js';
 import { DEFAULT_STILL_THRESHOLD, StillGate } from './still-gate.js';
@@ -78,8 +82,13 @@ export interface LiveOptions {
   stillThreshold?: number;
   /** where the source may point (checked before every connection); absent: anywhere, as a local user chose */
   hostPolicy?: HostPolicy;
-  /** record the stream (segments, retention) so that its hits have clips; absent: not recorded */
+  /** record the stream (segments, retention) so that its hits have clips; absent: not recorded. Embedded index only. */
   record?: RecordingOptions;
+  /**
+   * Continue this live video of the index instead of starting one: a stream another worker held until it died. Its
+   * tracks go on from the committed tracker state, and its times from the last committed keyframe.
+   */
+  continueVideo?: number;
   logger?: Logger;
 }
 
@@ -89,17 +98,20 @@ const DEFAULT_BACKOFF = { initialMs: 1000, maxMs: 30_000 };
  * Ingests a live source until stopped. Frames are read as fast as the source sends them; when inference is
  * slower, only the newest keyframe waits (older ones are dropped and counted), so latency stays bounded. A
  * lost source is reconnected with exponential backoff; `state$` says where it stands.
+ *
+ * A keyframe's index time is seconds since the video was created, so a stream continued by another process
+ * (`continueVideo`) keeps one timeline, with the outage as a gap.
  */
 export class LiveIngestion {
   readonly state$ = new BehaviorSubject<LiveState>('connecting');
   readonly keyframes$ = new Subject<LiveKeyframe>();
   readonly counters: LiveCounters = { framesDecoded: 0, keyframes: 0, carried: 0, processed: 0, dropped: 0, regions: 0, reconnects: 0, lastError: null };
   readonly videoId: number;
-  private readonly spec: SourceSpec;
   private readonly abort = new AbortController();
   private readonly tracker: Tracker;
-  private readonly startedAt = Date.now();
-  private lastT = -1;
+  private readonly trackIds: TrackIdReserve;
+  private readonly startedAt: number;
+  private lastT: number;
   private lastSave = Date.now();
   private running: Promise<void> | null = null;
   /** Keyframes are processed strictly one after another, also across a reconnect (the tracker needs order). */
@@ -110,22 +122,42 @@ export class LiveIngestion {
   private connection = -1;
   private readonly offsets = new Map<number, number>();
 
-  constructor(
-    readonly url: string,
-    private readonly dasr: Detector,
-    private readonly store: IndexStore,
-    private readonly options: LiveOptions,
-  ) {
-    this.logger = options.logger ?? defaultLogger;
-    this.spec = parseSource(url, { allowedProtocols: options.allowedProtocols });
-    if (this.spec.kind === 'file') throw new SourceError('protocol-not-allowed', `${url} is a file: index it with the file ingestion`);
-    this.videoId = store.db.addVideo({ path: url, sourceKind: 'live', status: 'indexing', config: { dasr: dasr.config, topDown: dasr.topDown ?? null, interval: options.interval } }).id;
-    this.tracker = new Tracker(options.tracker, {}, () => store.allocateTrackId());
-    this.still = new StillGate({ threshold: options.stillThreshold ?? DEFAULT_STILL_THRESHOLD });
-    this.recording = options.record ? new LiveRecording(store, this.videoId, options.record, this.logger) : undefined;
+  /** Checks the source, then starts a live video in the index (or takes up `continueVideo`); call start() next. */
+  static async open(url: string, dasr: Detector, store: RegionStore, options: LiveOptions): Promise<LiveIngestion> {
+    const spec = parseSource(url, { allowedProtocols: options.allowedProtocols });
+    if (spec.kind === 'file') throw new SourceError('protocol-not-allowed', `${url} is a file: index it with the file ingestion`);
+    if (options.record && !(store instanceof IndexStore)) throw new Error('live recording needs the embedded index (a data directory)');
+    if (options.continueVideo === undefined) {
+      const video = await store.addVideo({ path: url, sourceKind: 'live', status: 'indexing', config: { dasr: dasr.config, topDown: dasr.topDown ?? null, interval: options.interval } });
+      return new LiveIngestion(url, spec, dasr, store, options, video, {}, -1);
+    }
+    const [video, state] = await Promise.all([store.getVideo(options.continueVideo), store.videoState(options.continueVideo)]);
+    if (!video || video.sourceKind !== 'live' || video.path !== url) throw new Error(`video ${options.continueVideo} is not the live video of ${url}`);
+    return new LiveIngestion(url, spec, dasr, store, options, video, committedTrackerState(state), state?.lastCommittedT ?? -1);
   }
 
-  private sizeRecorded = false;
+  private constructor(
+    readonly url: string,
+    private readonly spec: SourceSpec,
+    private readonly dasr: Detector,
+    private readonly store: RegionStore,
+    private readonly options: LiveOptions,
+    video: VideoRecord,
+    trackerState: Partial<TrackerState>,
+    lastT: number,
+  ) {
+    this.logger = options.logger ?? defaultLogger;
+    this.videoId = video.id;
+    this.startedAt = video.createdAt;
+    this.lastT = lastT;
+    this.sizeRecorded = video.width !== null;
+    this.trackIds = new TrackIdReserve(store);
+    this.tracker = new Tracker(options.tracker, trackerState, this.trackIds.take);
+    this.still = new StillGate({ threshold: options.stillThreshold ?? DEFAULT_STILL_THRESHOLD });
+    this.recording = options.record && store instanceof IndexStore ? new LiveRecording(store, this.videoId, options.record, this.logger) : undefined;
+  }
+
+  private sizeRecorded: boolean;
   private readonly still: StillGate;
   /** the last analysed keyframe's detection, carried by still keyframes */
   private lastDetection: Detection | undefined;
@@ -141,11 +173,29 @@ export class LiveIngestion {
 
   /** Stops reading, waits for the keyframe in flight, and marks the stream's index complete. */
   async stop(): Promise<void> {
+    await this.halt();
+    await this.store.setVideoStatus(this.videoId, 'ready');
+    await this.store.checkpoint();
+    this.end();
+  }
+
+  /**
+   * Stops reading and waits for the keyframe in flight, leaving the video indexing: the stream is handed to another
+   * process, which continues it (`continueVideo`).
+   */
+  async handOver(): Promise<void> {
+    await this.halt();
+    await this.store.checkpoint();
+    this.end();
+  }
+
+  private async halt(): Promise<void> {
     this.abort.abort();
     await this.running;
     await this.inFlight;
-    this.store.db.setVideoStatus(this.videoId, 'ready');
-    await this.store.saveVectors();
+  }
+
+  private end(): void {
     this.state$.next('stopped');
     this.state$.complete();
     this.keyframes$.complete();
@@ -232,7 +282,7 @@ export class LiveIngestion {
   private async processKeyframe(frame: DecodedFrame, width: number, height: number, connection: number): Promise<void> {
     if (!this.sizeRecorded) {
       // Query crops are described at the scale of the indexed frames: a stream's size counts once it is known.
-      this.store.db.updateVideoInfo(this.videoId, { width, height });
+      await this.store.setVideoSize(this.videoId, { width, height });
       this.sizeRecorded = true;
     }
     let detection = this.lastDetection;
@@ -246,13 +296,13 @@ export class LiveIngestion {
     const offset = this.offsets.get(connection);
     const t = offset === undefined ? wall : Math.max(this.lastT + 1e-3, offset + frame.pts);
     this.lastT = t;
-    const { assignments, committed, ended } = await trackAndCommit(this.store, this.videoId, this.tracker, { t, width, height, regions });
+    const { assignments, committed, ended } = await trackAndCommit(this.store, this.videoId, this.tracker, { t, width, height, regions }, this.trackIds);
     this.counters.keyframes++;
     this.counters.regions += regions.length;
     if (connection === this.connection) await this.syncRecording();
     if (Date.now() - this.lastSave > (this.options.saveEverySeconds ?? 30) * 1000) {
       this.lastSave = Date.now();
-      await this.store.saveVectors();
+      await this.store.checkpoint();
     }
     this.keyframes$.next({
       videoId: this.videoId,

@@ -62,6 +62,8 @@ export class LiveStreams {
   private readonly file: string;
   private nextId: number;
 
+  private readonly saved: StreamSpec[];
+
   constructor(
     private readonly store: IndexStore,
     private readonly detector: Detector,
@@ -70,11 +72,16 @@ export class LiveStreams {
     this.file = join(options.dataDir, 'streams.json');
     const saved = readJsonFile<StreamsFile>(this.file, { nextId: 1, streams: [] });
     this.nextId = saved.nextId;
-    for (const spec of saved.streams) {
+    this.saved = saved.streams;
+  }
+
+  /** Starts the streams the list had when the service stopped. */
+  async restore(): Promise<void> {
+    for (const spec of this.saved.splice(0)) {
       try {
-        this.start(spec);
+        await this.start(spec);
       } catch (error) {
-        options.logger.error(`stream ${spec.id} (${spec.url}) not restarted: ${error instanceof Error ? error.message : String(error)}`);
+        this.options.logger.error(`stream ${spec.id} (${spec.url}) not restarted: ${error instanceof Error ? error.message : String(error)}`);
         this.notRestarted.push(spec);
       }
     }
@@ -88,7 +95,7 @@ export class LiveStreams {
     if (this.running.size >= this.options.maxStreams) throw new ApiError('too-many-requests', `${this.running.size} live streams are followed already, the most this service takes (serve --max-streams)`);
     const spec: StreamSpec = { id: this.nextId, url, interval, name, createdAt: Date.now(), owner };
     this.nextId++;
-    this.start(spec);
+    await this.start(spec);
     this.persist();
     return this.status(spec.id)!;
   }
@@ -121,8 +128,8 @@ export class LiveStreams {
     await Promise.all(entries.map((e) => e.ingestion.stop()));
   }
 
-  private start(spec: StreamSpec): void {
-    const ingestion = new LiveIngestion(spec.url, this.detector, this.store, {
+  private async start(spec: StreamSpec): Promise<void> {
+    const ingestion = await LiveIngestion.open(spec.url, this.detector, this.store, {
       interval: spec.interval,
       sceneThreshold: this.options.sceneThreshold,
       stillThreshold: this.options.stillThreshold,

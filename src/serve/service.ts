@@ -136,7 +136,9 @@ export class DasrService {
     }
     try {
       const kernel = await OnnxMatchKernel.create();
-      return DasrService.assemble(config, store, [await supervisors[0]!.current(), supervisors[0]!], [await supervisors[1]!.current(), supervisors[1]!], kernel, logger);
+      const service = DasrService.assemble(config, store, [await supervisors[0]!.current(), supervisors[0]!], [await supervisors[1]!.current(), supervisors[1]!], kernel, logger);
+      await service.streams.restore();
+      return service;
     } catch (error) {
       await Promise.all(supervisors.map((t) => t.close()));
       await store.close();

@@ -91,3 +91,8 @@ function decodeVector(text: string): Float32Array {
   // Copied into a fresh, aligned array (Buffer.from may return a slice of a shared pool at any offset).
   return float32FromLEBytes(bytes);
 }
+
+/** The tracker state committed with a video's last keyframe (a resumed run restores it); empty when there is none. */
+export function committedTrackerState(state: { trackerState?: unknown } | undefined): Partial<TrackerState> {
+  return typeof state?.trackerState === 'string' ? decodeTrackerState(state.trackerState) : {};
+}

@@ -189,6 +189,24 @@ describe.each([embedded, postgres])('RegionStore contract: $name', (engine) => {
     expect(await store.frameSizes([sized.id, old.id])).toEqual([{ width: 1280, height: 720 }]);
   });
 
+  it('live videos: the ones still indexing are listed oldest first, and a stream size is recorded once known', async () => {
+    const store = await engine.create();
+    const file = await store.addVideo({ path: 'a.mp4', sourceKind: 'file' });
+    const camera = await store.addVideo({ path: 'rtsp://cam/1', sourceKind: 'live', config: { interval: 0.5 } });
+    const stopped = await store.addVideo({ path: 'rtsp://cam/2', sourceKind: 'live' });
+    const later = await store.addVideo({ path: 'http://cam/3', sourceKind: 'live' });
+    await store.setVideoStatus(stopped.id, 'ready');
+    expect((await store.liveVideosIndexing()).map((v) => [v.id, v.path, v.config])).toEqual([[camera.id, 'rtsp://cam/1', { interval: 0.5 }], [later.id, 'http://cam/3', null]]);
+    await store.setVideoStatus(later.id, 'deleted');
+    expect((await store.liveVideosIndexing()).map((v) => v.id)).toEqual([camera.id]);
+
+    expect(await store.frameSizes([camera.id])).toEqual([]);
+    await store.setVideoSize(camera.id, { width: 1280, height: 720 });
+    expect(await store.getVideo(camera.id)).toMatchObject({ width: 1280, height: 720, status: 'indexing', config: { interval: 0.5 } });
+    expect(await store.frameSizes([camera.id, file.id])).toEqual([{ width: 1280, height: 720 }]);
+    await expect(store.setVideoSize(9_999, { width: 1, height: 1 })).rejects.toThrow(/no video 9999/);
+  });
+
   it('a repeated commit adds nothing and returns the ids it has; a batch overlapping it adds only what is new', async () => {
     const store = await engine.create();
     const random = mulberry32(13);

@@ -5,9 +5,10 @@ import { join } from 'node:path';
 import { filter, firstValueFrom } from 'rxjs';
 import { DetectorThread } from '../../src/detect/detector-thread.js';
 import { IndexStore } from '../../src/index/index-store.js';
-import { LiveIngestion, type LiveState } from '../../src/ingest/ingest-live.js';
+import { LiveIngestion, type LiveKeyframe, type LiveState } from '../../src/ingest/ingest-live.js';
 import { fixture } from '../video/fixtures.js';
 import { LivePublisher } from '../support/live-publisher.js';
+import { committedTrackerState } from '../../src/track/state.js';
 import { createLogger } from '../../src/log.js';
 
 const quiet = createLogger('error');
@@ -29,7 +30,7 @@ describe('live ingestion', () => {
     const publisher = new LivePublisher(fixture('moving-object.mp4'));
     await publisher.start();
     const store = await IndexStore.open(dir, { logger: quiet });
-    const live = new LiveIngestion(publisher.url, dasr, store, {
+    const live = await LiveIngestion.open(publisher.url, dasr, store, {
       interval: 0.5,
       backoff: { initialMs: 300, maxMs: 2000 },
       ioTimeoutMs: 2000,
@@ -72,10 +73,49 @@ describe('live ingestion', () => {
     await store.close();
   });
 
+  it('hands a stream over and continues it as the same video: one timeline, its tracks going on from the committed state', async () => {
+    const publisher = new LivePublisher(fixture('moving-object.mp4'));
+    await publisher.start();
+    const store = await IndexStore.open(mkdtempSync(join(tmpdir(), 'dasr-live-handover-')), { logger: quiet });
+    const options = { interval: 0.5, logger: quiet };
+    const keyframes = (live: LiveIngestion, count: number) => firstValueFrom(live.keyframes$.pipe(filter(() => live.counters.keyframes >= count)));
+    const first = (await LiveIngestion.open(publisher.url, dasr, store, options)).start();
+    const lastOfFirst = await keyframes(first, 3);
+    await first.handOver();
+    expect(first.state).toBe('stopped');
+    expect(await store.getVideo(first.videoId)).toMatchObject({ status: 'indexing', width: 640, height: 360 });
+    const committed = store.db.keyframesOfVideo(first.videoId).map((k) => k.t);
+    expect(committed.at(-1)).toBeGreaterThanOrEqual(lastOfFirst.t);
+
+    const open = new Set((committedTrackerState(await store.videoState(first.videoId)).tracks ?? []).map((t) => t.id));
+    await expect(LiveIngestion.open('http://127.0.0.1:1/other.ts', dasr, store, { ...options, continueVideo: first.videoId })).rejects.toThrow(/not the live video/);
+    const second = await LiveIngestion.open(publisher.url, dasr, store, { ...options, continueVideo: first.videoId });
+    expect(second.videoId).toBe(first.videoId);
+    const seen: LiveKeyframe[] = [];
+    second.keyframes$.subscribe((k) => seen.push(k));
+    second.start();
+    // 6 keyframes, 3 s: past the tracker's gap (2 s and 2 keyframes), so a track not followed on has been ended.
+    await keyframes(second, 6);
+    await second.stop();
+    await publisher.stop();
+
+    expect(seen[0]!.t).toBeGreaterThan(committed.at(-1)!);
+    const times = store.db.keyframesOfVideo(first.videoId).map((k) => k.t);
+    expect(times.slice(0, committed.length)).toEqual(committed);
+    expect([...times].sort((a, b) => a - b)).toEqual(times);
+    expect(store.db.listVideos().map((v) => [v.id, v.status])).toEqual([[first.videoId, 'ready']]);
+    // The tracker was restored from the committed state: each track open at the hand-over is followed on or ended
+    // by the second run (a fresh tracker would know none of them).
+    expect(open.size).toBeGreaterThan(0);
+    const takenUp = new Set(seen.flatMap((k) => [...k.regions.filter((r) => !r.isNewTrack).map((r) => r.trackId), ...k.endedTracks.map((t) => t.id)]));
+    expect([...open].filter((id) => !takenUp.has(id))).toEqual([]);
+    await store.close();
+  });
+
   it('refuses protocols outside the allowlist without touching the index', async () => {
     const store = await IndexStore.open(mkdtempSync(join(tmpdir(), 'dasr-live-refuse-')), { logger: quiet });
-    expect(() => new LiveIngestion('concat:/etc/passwd', dasr, store, { interval: 1 })).toThrow(/not allowed/);
-    expect(() => new LiveIngestion('rtsp://127.0.0.1/cam', dasr, store, { interval: 1, allowedProtocols: ['http'] })).toThrow(/not allowed/);
+    await expect(LiveIngestion.open('concat:/etc/passwd', dasr, store, { interval: 1 })).rejects.toThrow(/not allowed/);
+    await expect(LiveIngestion.open('rtsp://127.0.0.1/cam', dasr, store, { interval: 1, allowedProtocols: ['http'] })).rejects.toThrow(/not allowed/);
     expect(store.db.listVideos()).toEqual([]);
     await store.close();
   });
