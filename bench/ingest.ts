@@ -60,7 +60,7 @@ export async function run(args: string[]): Promise<void> {
     const publisher = new LivePublisher(video);
     await publisher.start();
     const liveStore = await IndexStore.open(join(work, 'live'), { logger: quiet });
-    const live = new LiveIngestion(publisher.url, dasr, liveStore, { interval: 0, logger: quiet }).start();
+    const live = (await LiveIngestion.open(publisher.url, dasr, liveStore, { interval: 0, logger: quiet })).start();
     const latencies: number[] = [];
     const rss: number[] = [];
     live.keyframes$.subscribe((k) => latencies.push(k.processedAt - k.receivedAt));

@@ -22,6 +22,8 @@ import { SERVE_DEFAULTS } from '../serve/config.js';
 import { resolve } from 'node:path';
 import { configuredLogLevel } from '../log.js';
 import { DEFAULT_ACK_WAIT_MS } from '../cluster/job-queue.js';
+import { DEFAULT_LEASE_TTL_MS } from '../cluster/stream-leases.js';
+import { DEFAULT_MATCH_THRESHOLD } from '../live/live-matcher.js';
 
 interface GlobalOptions {
   device: string;
@@ -160,10 +162,53 @@ export function createProgram(): Command {
     .requiredOption('--nats <servers>', 'NATS servers with JetStream (nats://host:4222, comma-separated)')
     .requiredOption('--index <location>', 'the index: postgres://user:password@host/db (shared by every worker) or a data directory')
     .option('--ack-wait <seconds>', `how long a job may go without a sign of life from its worker before another worker takes it over; sets the queue's (default when the queue is created: ${DEFAULT_ACK_WAIT_MS / 1000}; give every worker the same)`, positive)
-    .action(async (options: { nats: string; index: string; ackWait?: number }) => {
+    .option('--streams <n>', 'follow up to n of the live streams registered with dasr stream add (0: files only)', integer, 1)
+    .action(async (options: { nats: string; index: string; ackWait?: number; streams: number }) => {
       if (options.ackWait !== undefined && !(options.ackWait >= 1)) throw new InvalidArgumentError('--ack-wait must be at least 1 second');
       const { workerCommand } = await import('./cluster-commands.js');
       await workerCommand(dasrFromOptions, options);
+    });
+
+  const stream = program.command('stream').description(`cluster mode: the live streams the workers follow (each by one worker at a time, taken over within ~${(DEFAULT_LEASE_TTL_MS + 1000) / 1000} s when it dies)`);
+  stream
+    .command('add <url>')
+    .description('register a live stream (rtsp://, http://, …) for the workers to index and publish to live subscribers')
+    .requiredOption('--index <url>', 'the cluster index: postgres://user:password@host/db')
+    .option('--interval <seconds>', 'seconds between analysed keyframes', positive, 1)
+    .action(async (url: string, options: { index: string; interval: number }) => {
+      const { streamAddCommand } = await import('./cluster-commands.js');
+      await streamAddCommand(url, options);
+    });
+  stream
+    .command('stop <ids...>')
+    .description('stop following streams (what was indexed stays searchable)')
+    .requiredOption('--index <url>', 'the cluster index: postgres://user:password@host/db')
+    .action(async (ids: string[], options: { index: string }) => {
+      const { streamStopCommand } = await import('./cluster-commands.js');
+      await streamStopCommand(ids.map((id) => integer(id)), options);
+    });
+  stream
+    .command('list')
+    .description('the streams being followed: id, URL, keyframes indexed, and with --nats the worker holding each')
+    .requiredOption('--index <url>', 'the cluster index: postgres://user:password@host/db')
+    .option('--nats <servers>', 'also show which worker holds each stream')
+    .option('--json', 'print [{id, url, since, keyframes, holder?}]')
+    .action(async (options: { index: string; nats?: string; json?: boolean }) => {
+      const { streamListCommand } = await import('./cluster-commands.js');
+      await streamListCommand(options);
+    });
+
+  program
+    .command('watch <image>')
+    .description('cluster mode: a standing query — match every keyframe the workers analyse on the live streams against the object, printing each appearance (match, then ended) as a JSON line until Ctrl-C')
+    .requiredOption('--nats <servers>', 'NATS servers with JetStream (nats://host:4222, comma-separated)')
+    .requiredOption('--index <url>', 'the cluster index: postgres://user:password@host/db (for the streams\' frame size)')
+    .option('--box <x,y,w,h>', 'the object inside the image (default: the image is a cut-out crop of it)', parseBoxOption)
+    .option('--threshold <cosine>', 'the least similarity of a match', cosine, DEFAULT_MATCH_THRESHOLD)
+    .option('--stream <id>', 'only this stream (repeatable)', (v: string, all: number[] = []) => [...all, integer(v)])
+    .action(async (image: string, options: { nats: string; index: string; box?: Box; threshold: number; stream?: number[] }) => {
+      const { watchCommand } = await import('./cluster-commands.js');
+      await watchCommand(dasrFromOptions, image, options);
     });
 
   program

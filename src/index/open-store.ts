@@ -10,3 +10,8 @@ import { isPostgresLocation, type RegionStore } from './region-store.js';
 export function openRegionStore(location: string, options: { dim: number; writer: string; logger?: Logger }): Promise<RegionStore> {
   return isPostgresLocation(location) ? PostgresRegionStore.open(location, { dim: options.dim, logger: options.logger }) : IndexStore.open(location, options);
 }
+
+/** Opens the index at `location` to read it (searches): a cluster index must exist already, a data directory too. */
+export function openRegionStoreToRead(location: string): Promise<RegionStore> {
+  return isPostgresLocation(location) ? PostgresRegionStore.open(location, { create: false }) : IndexStore.open(location, { access: 'read' });
+}

@@ -20,6 +20,8 @@ import { packVectors } from './match-scores.js';
 import { javascriptKernel, type MatchKernel } from './match-kernel.js';
 
 export const JOIN_OVERLAP = 0.3;
+/** A subscription's least similarity of a match when it names none. */
+export const DEFAULT_MATCH_THRESHOLD = 0.7;
 export const UPDATE_MIN_GAIN = 0.02;
 
 export interface LiveSubscription {

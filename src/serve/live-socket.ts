@@ -19,11 +19,11 @@ import { mayAccess, presentedToken, type Principal, type TokenCheck } from './au
 import { ApiError } from './errors.js';
 import { parseBoxField, toApiError } from './app.js';
 import type { DasrService } from './service.js';
+import { DEFAULT_MATCH_THRESHOLD } from '../live/live-matcher.js';
 
 export const LIVE_PATH = '/v1/live';
 const HIGH_WATER = 1 * 2 ** 20;
 const RETRY_MS = 50;
-export const DEFAULT_THRESHOLD = 0.7;
 const MAX_SUBSCRIPTIONS_PER_CONNECTION = 32;
 /** Across the service: every subscription costs a descriptor, an outbox and a row of the match product. */
 export const MAX_SUBSCRIPTIONS = 10_000;
@@ -134,7 +134,7 @@ class LiveConnection {
     if (Array.isArray(message.box) && message.box.every((v) => typeof v === 'number')) box = parseBoxField(message.box.join(','));
     else if (typeof message.box === 'string') box = parseBoxField(message.box);
     else if (message.box !== undefined) throw new ApiError('bad-box', 'box must be [x, y, w, h] (four numbers, image pixels) or "x,y,w,h"');
-    const threshold = message.threshold === undefined ? DEFAULT_THRESHOLD : message.threshold;
+    const threshold = message.threshold === undefined ? DEFAULT_MATCH_THRESHOLD : message.threshold;
     if (typeof threshold !== 'number' || !(threshold >= -1 && threshold <= 1)) throw new ApiError('bad-request', 'threshold must be a number in [-1, 1]');
     let streams: number[] | null = null;
     if (message.streams !== undefined && message.streams !== null) {

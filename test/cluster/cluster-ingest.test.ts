@@ -4,12 +4,10 @@
  * processes to index them. What the workers build is compared with what `dasr index --data` builds from the same
  * files: the same keyframes, regions and tracks, and the same search results.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
+import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RegionRow as StoredRegionRow } from '../../src/index/database.js';
@@ -18,11 +16,11 @@ import { PostgresRegionStore } from '../../src/index/postgres-store.js';
 import { createLogger } from '../../src/log.js';
 import { connectNats, ensureJobQueue } from '../../src/cluster/job-queue.js';
 import { runCli } from '../support/cli.js';
+import { startDasr, stopDasr, waitUntil, type DasrProcess } from '../support/dasr-process.js';
 import { startNatsServer, type NatsServer } from '../support/nats-server.js';
 import { startPgliteServer, type PgliteServer } from '../support/pglite-server.js';
 import { fixture } from '../video/fixtures.js';
 
-const ROOT = resolve(import.meta.dirname, '..', '..');
 const DETECTOR = ['--long-side', '256', '--max-peaks', '4'];
 const INDEXING = ['--interval', '0.5'];
 /** short, so that a dead worker's job is redelivered quickly */
@@ -65,25 +63,8 @@ async function resetSharedIndex(): Promise<void> {
   await (await PostgresRegionStore.open(postgres.url, { dim: 2048 })).close();
 }
 
-function startWorker(): ChildProcess & { log: string } {
-  const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'src/cli/main.ts'), ...DETECTOR, 'worker', '--nats', nats.url, '--index', postgres.url, '--ack-wait', String(ACK_WAIT_S)], {
-    cwd: ROOT,
-    stdio: ['ignore', 'ignore', 'pipe'],
-    env: { ...process.env, DASR_LOG_LEVEL: 'warn' },
-  }) as ChildProcess & { log: string };
-  child.log = '';
-  child.stderr!.on('data', (chunk: Buffer) => (child.log += chunk.toString()));
-  workers.add(child);
-  child.once('exit', () => workers.delete(child));
-  return child;
-}
-
-function stopWorker(child: ChildProcess, signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
-  return new Promise((done) => {
-    child.once('exit', () => done());
-    child.kill(signal);
-  });
+function startWorker(): DasrProcess {
+  return startDasr([...DETECTOR, 'worker', '--nats', nats.url, '--index', postgres.url, '--ack-wait', String(ACK_WAIT_S), '--streams', '0'], workers);
 }
 
 async function queue(paths: readonly string[], indexing = INDEXING): Promise<void> {
@@ -92,14 +73,6 @@ async function queue(paths: readonly string[], indexing = INDEXING): Promise<voi
   expect(run.code).toBe(0);
 }
 
-
-async function waitUntil(what: string, condition: () => Promise<boolean>, timeoutMs: number, logs: () => string): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await condition())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting until ${what}\nworkers said:\n${logs()}`);
-    await sleep(200);
-  }
-}
 
 const readyCount = async (): Promise<number> => Number((await postgres.query<{ n: string }>(`SELECT count(*) AS n FROM videos WHERE status = 'ready'`))[0]!.n);
 const keyframeCount = async (): Promise<number> => Number((await postgres.query<{ n: string }>('SELECT count(*) AS n FROM keyframes'))[0]!.n);
@@ -156,7 +129,7 @@ describe('cluster ingestion: NATS JetStream jobs, dasr worker processes, one Pos
     await queue(videos);
     const reference = await embeddedIndex(videos);
     await waitUntil('six videos are ready', async () => (await readyCount()) === 6, 240_000, logs);
-    await Promise.all(pool.map((w) => stopWorker(w)));
+    await Promise.all(pool.map((w) => stopDasr(w)));
     // Each finished job is reported by the worker that did it: the work was shared.
     const finished = pool.map((w) => (w.log.match(/: video \d+ (indexed|resumed),/g) ?? []).length);
     expect(finished.reduce((a, b) => a + b, 0)).toBe(6);
@@ -216,11 +189,11 @@ describe('cluster ingestion: NATS JetStream jobs, dasr worker processes, one Pos
     const first = startWorker();
     await queue([video], dense);
     await waitUntil('the first worker committed a keyframe', async () => (await keyframeCount()) >= 1, 120_000, () => first.log);
-    await stopWorker(first, 'SIGKILL');
+    await stopDasr(first, 'SIGKILL');
     const atKill = { keyframes: await keyframeCount(), ready: await readyCount() };
     const second = startWorker();
     await waitUntil('the video is ready', async () => (await readyCount()) === 1, 120_000, () => `${first.log}\n${second.log}`);
-    await stopWorker(second);
+    await stopDasr(second);
     // The second worker resumed the job (it reports it so), from the keyframe after the last one committed.
     expect(second.log).toMatch(/: video \d+ resumed,/);
 
@@ -240,7 +213,7 @@ describe('cluster ingestion: NATS JetStream jobs, dasr worker processes, one Pos
     // The restart came mid-ingestion: not every queued video was indexed yet (the second waits in the stream).
     expect(await readyCount()).toBeLessThan(2);
     await waitUntil('both videos are ready', async () => (await readyCount()) === 2, 180_000, () => worker.log);
-    await stopWorker(worker);
+    await stopDasr(worker);
     expect(await sharedRegions()).toEqual(embeddedRegions(await embeddedIndex(pair)));
   }, 300_000);
 });
