@@ -12,6 +12,7 @@ const benches: Record<string, () => Promise<{ run(args: string[]): Promise<void>
   still: () => import('./still.js'),
   matching: () => import('./matching.js'),
   'vector-save': () => import('./vector-save.js'),
+  cluster: () => import('./cluster.js'),
 };
 
 const [name, ...args] = process.argv.slice(2);

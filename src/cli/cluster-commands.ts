@@ -48,16 +48,24 @@ export async function workerCommand(startDasr: () => Promise<DetectorThread>, op
   try {
     // The worker signals progress at a third of the ack wait in force, whoever set it.
     const ackWaitMs = await ensureJobQueue(nc, options.ackWait === undefined ? undefined : options.ackWait * 1000);
-    await ensureLiveFanout(nc);
-    const leases = await StreamLeases.open(nc);
+    // Streams are registered in a cluster index only (dasr stream add): a worker on a data directory has none to follow.
+    const followsStreams = options.streams > 0 && isPostgresLocation(options.index);
+    const leases = followsStreams ? await StreamLeases.open(nc) : null;
+    if (followsStreams) await ensureLiveFanout(nc);
     const dasr = await startDasr();
     try {
       const store = await openRegionStore(options.index, { dim: dasr.featureDim, writer: 'dasr worker' });
       try {
-        const streams = options.streams > 0 ? `, and follows up to ${options.streams} live stream${options.streams === 1 ? '' : 's'}` : '';
+        const streams = leases ? `, and follows up to ${options.streams} live stream${options.streams === 1 ? '' : 's'}` : '';
         process.stderr.write(`worker: indexing jobs from ${options.nats} into ${redactPassword(options.index)}${streams}; Ctrl-C stops\n`);
-        await Promise.all([
-          runWorker({
+        // Either part failing stops the other, so that the worker ends instead of half-running.
+        const stopOthersOnFailure = (work: Promise<void>): Promise<void> =>
+          work.catch((error: unknown) => {
+            abort.abort();
+            throw error;
+          });
+        const outcomes = await Promise.allSettled([
+          stopOthersOnFailure(runWorker({
             nc,
             store,
             detector: dasr,
@@ -66,9 +74,11 @@ export async function workerCommand(startDasr: () => Promise<DetectorThread>, op
             onJob: (job, { result }) => {
               if (result) process.stderr.write(`${job.path}: video ${result.videoId} ${result.status}, ${result.keyframes} keyframes, ${result.regions} regions\n`);
             },
-          }),
-          options.streams > 0 ? holdStreams({ nc, store, detector: dasr, leases, holder: `${hostname()}:${process.pid}`, maxStreams: options.streams, signal: abort.signal }) : undefined,
+          })),
+          leases ? stopOthersOnFailure(holdStreams({ nc, store, detector: dasr, leases, holder: `${hostname()}:${process.pid}`, maxStreams: options.streams, signal: abort.signal })) : Promise.resolve(),
         ]);
+        const failed = outcomes.find((o): o is PromiseRejectedResult => o.status === 'rejected');
+        if (failed) throw failed.reason;
       } finally {
         await store.close();
       }
@@ -91,6 +101,7 @@ async function openClusterIndex(location: string): Promise<RegionStore> {
 /** `dasr stream add`: registers a live stream; a worker with room takes it up within a second or so. */
 export async function streamAddCommand(url: string, options: { index: string; interval: number }): Promise<void> {
   if (parseSource(url).kind === 'file') throw new Error(`${url} is a file: queue it with dasr index --nats`);
+  if (!(options.interval > 0)) throw new Error('--interval must be above 0 seconds for a live stream');
   const store = await openClusterIndex(options.index);
   try {
     const video = await store.addVideo({ path: url, sourceKind: 'live', status: 'indexing', config: { interval: options.interval } });

@@ -169,7 +169,7 @@ export function createProgram(): Command {
       await workerCommand(dasrFromOptions, options);
     });
 
-  const stream = program.command('stream').description(`cluster mode: the live streams the workers follow (each by one worker at a time, taken over within ~${(DEFAULT_LEASE_TTL_MS + 1000) / 1000} s when it dies)`);
+  const stream = program.command('stream').description(`cluster mode: the live streams the workers follow (each by one worker at a time; when it dies, another takes the stream once its ${DEFAULT_LEASE_TTL_MS / 1000}-s lease has expired)`);
   stream
     .command('add <url>')
     .description('register a live stream (rtsp://, http://, …) for the workers to index and publish to live subscribers')

@@ -6,6 +6,7 @@
  */
 import { connect, millis, nanos, type NatsConnection } from '@nats-io/transport-node';
 import { AckPolicy, jetstream, jetstreamManager, JetStreamApiError, RetentionPolicy, StorageType, type Consumer, type JsMsg } from '@nats-io/jetstream';
+import { ensureStream } from './jetstream-streams.js';
 
 export const JOB_STREAM = 'DASR_JOBS';
 export const JOB_SUBJECT = 'dasr.jobs.ingest';
@@ -35,13 +36,8 @@ export function connectNats(servers: string, name: string): Promise<NatsConnecti
  * enqueuer gives none, so queuing jobs never changes it). Returns the ack wait in force, in milliseconds.
  */
 export async function ensureJobQueue(nc: NatsConnection, ackWaitMs?: number): Promise<number> {
+  await ensureStream(nc, { name: JOB_STREAM, subjects: [JOB_SUBJECT], retention: RetentionPolicy.Workqueue, storage: StorageType.File });
   const jsm = await jetstreamManager(nc);
-  try {
-    await jsm.streams.info(JOB_STREAM);
-  } catch (err) {
-    if (!(err instanceof JetStreamApiError)) throw err;
-    await jsm.streams.add({ name: JOB_STREAM, subjects: [JOB_SUBJECT], retention: RetentionPolicy.Workqueue, storage: StorageType.File });
-  }
   const wanted = ackWaitMs === undefined ? undefined : nanos(ackWaitMs);
   try {
     const existing = await jsm.consumers.info(JOB_STREAM, WORKER_CONSUMER);

@@ -2,14 +2,16 @@
  * Live keyframes from the workers to every API replica (and `dasr watch`): each analysed keyframe of a stream is
  * published on `dasr.live.<video id>` in a JetStream stream that keeps a minute of them. Each consumer reads them
  * with its own ordered consumer from the moment it starts, so every replica sees every keyframe and matches its
- * own subscriptions; a consumer that loses the server picks up where it was once it is back.
+ * own subscriptions; a consumer that loses the server picks up where it was once it is back (the stream is on disk).
  *
  * A message carries what a subscriber's match needs without asking the worker anything: the regions with their
  * descriptors (the index has them too, in half precision), the tracks the keyframe ended, and the analysed frame as
  * a JPEG for the match's picture.
  */
-import type { NatsConnection } from '@nats-io/transport-node';
-import { DeliverPolicy, DiscardPolicy, jetstream, jetstreamManager, JetStreamApiError, RetentionPolicy, StorageType } from '@nats-io/jetstream';
+import { nanos, type NatsConnection } from '@nats-io/transport-node';
+import { DeliverPolicy, DiscardPolicy, jetstream, RetentionPolicy, StorageType } from '@nats-io/jetstream';
+import { float32FromLEBytes, float32ToLEBytes } from '../util/float32-bytes.js';
+import { ensureStream } from './jetstream-streams.js';
 import type { Box } from '../detect/box.js';
 import { encodeImage } from '../image/annotate.js';
 import type { LiveKeyframe } from '../ingest/ingest-live.js';
@@ -37,7 +39,7 @@ interface WireRegion {
   score: number;
   trackId: number;
   isNewTrack: boolean;
-  /** Float32 little-endian, base64 */
+  /** float32 little-endian, base64 */
   feature: string;
 }
 
@@ -54,22 +56,19 @@ interface WireKeyframe {
   frame: string;
 }
 
-/** Creates the stream of live keyframes when missing (workers and consumers both call it). */
-export async function ensureLiveFanout(nc: NatsConnection): Promise<void> {
-  const jsm = await jetstreamManager(nc);
-  try {
-    await jsm.streams.info(LIVE_STREAM);
-  } catch (err) {
-    if (!(err instanceof JetStreamApiError)) throw err;
-    await jsm.streams.add({
-      name: LIVE_STREAM,
-      subjects: [`${LIVE_SUBJECT_PREFIX}>`],
-      retention: RetentionPolicy.Limits,
-      storage: StorageType.Memory,
-      max_age: KEEP_MS * 1_000_000,
-      discard: DiscardPolicy.Old,
-    });
-  }
+/**
+ * Creates the stream of live keyframes when missing (workers and consumers both call it). On disk, so that it
+ * outlives a restart of the server (a stream in memory loses its definition with it); the minute it keeps stays small.
+ */
+export function ensureLiveFanout(nc: NatsConnection): Promise<void> {
+  return ensureStream(nc, {
+    name: LIVE_STREAM,
+    subjects: [`${LIVE_SUBJECT_PREFIX}>`],
+    retention: RetentionPolicy.Limits,
+    storage: StorageType.File,
+    max_age: nanos(KEEP_MS),
+    discard: DiscardPolicy.Old,
+  });
 }
 
 /** Publishes one analysed keyframe of a stream; resolves once the server has stored it. */
@@ -87,7 +86,7 @@ export async function publishLiveKeyframe(nc: NatsConnection, keyframe: LiveKeyf
       score: r.score,
       trackId: r.trackId,
       isNewTrack: r.isNewTrack,
-      feature: Buffer.from(r.feature.buffer, r.feature.byteOffset, r.feature.byteLength).toString('base64'),
+      feature: float32ToLEBytes(r.feature).toString('base64'),
     })),
     endedTrackIds: keyframe.endedTracks.map((track) => track.id),
     frame: (await encodeImage(keyframe.frame, 'jpeg', 85)).toString('base64'),
@@ -100,10 +99,12 @@ export async function publishLiveKeyframe(nc: NatsConnection, keyframe: LiveKeyf
  * A message that is not a keyframe is skipped.
  */
 export async function followLiveKeyframes(nc: NatsConnection, onKeyframe: (keyframe: FannedKeyframe) => Promise<void> | void, signal: AbortSignal): Promise<void> {
+  if (signal.aborted) return;
   const consumer = await jetstream(nc).consumers.get(LIVE_STREAM, { deliver_policy: DeliverPolicy.New });
   const messages = await consumer.consume();
   const stop = (): void => void messages.close();
   signal.addEventListener('abort', stop, { once: true });
+  if (signal.aborted) stop(); // aborted while the consumer was being made
   try {
     for await (const message of messages) {
       const keyframe = parseKeyframe(message.string());
@@ -126,9 +127,7 @@ function parseKeyframe(text: string): FannedKeyframe | null {
       width: wire.width,
       height: wire.height,
       regions: wire.regions.map((r) => {
-        // copied out: a decoded Buffer may sit at an offset of a shared pool that a Float32Array cannot start at
-        const feature = new Float32Array(new Uint8Array(Buffer.from(r.feature, 'base64')).buffer);
-        return { regionId: r.regionId, box: r.box, score: r.score, trackId: r.trackId, isNewTrack: r.isNewTrack, feature };
+        return { regionId: r.regionId, box: r.box, score: r.score, trackId: r.trackId, isNewTrack: r.isNewTrack, feature: float32FromLEBytes(Buffer.from(r.feature, 'base64')) };
       }),
       endedTrackIds: wire.endedTrackIds,
       frame: Buffer.from(wire.frame, 'base64'),

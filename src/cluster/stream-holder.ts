@@ -1,9 +1,10 @@
 /**
  * A worker's share of the cluster's live streams. The streams are the index's live videos still indexing (`dasr
  * stream add` registers one); each is followed by exactly one worker at a time, the holder of its lease
- * (stream-leases.ts). Every second a worker renews its leases, drops the streams it lost or that were stopped, and
- * takes free ones up to its capacity, continuing each as the same video from its last committed keyframe. Each
- * analysed keyframe is committed, then published for the API replicas (live-fanout.ts).
+ * (stream-leases.ts). Leases are renewed on their own clock, all at once, so that nothing the worker does delays
+ * them. Every second the worker also drops the streams that were stopped or failed and takes free ones up to its
+ * capacity, continuing each as the same video from its last committed keyframe. Each analysed keyframe is
+ * committed, then published for the API replicas (live-fanout.ts), in order.
  */
 import { setTimeout as delay } from 'node:timers/promises';
 import type { NatsConnection } from '@nats-io/transport-node';
@@ -14,7 +15,7 @@ import { LiveIngestion, type LiveOptions } from '../ingest/ingest-live.js';
 import { SourceError } from '../source/source-spec.js';
 import { defaultLogger, type Logger } from '../log.js';
 import { publishLiveKeyframe } from './live-fanout.js';
-import type { StreamLease, StreamLeases } from './stream-leases.js';
+import { RENEWALS_PER_TTL, type StreamLease, type StreamLeases } from './stream-leases.js';
 
 export interface StreamHolderOptions {
   nc: NatsConnection;
@@ -35,53 +36,78 @@ export interface StreamHolderOptions {
 /** Keyframe interval of a stream registered without one. */
 const DEFAULT_STREAM_INTERVAL = 1;
 
+/** How often the worker looks for stopped, failed and free streams. */
+const LOOK_EVERY_MS = 1_000;
+
 interface Held {
   lease: StreamLease;
   ingestion: LiveIngestion;
+  /** the keyframes published so far, one after another */
+  published: Promise<void>;
+  renewing: boolean;
 }
 
 /** Follows streams until `signal` ends it; then hands each over and releases its lease. */
 export async function holdStreams(options: StreamHolderOptions): Promise<void> {
   const logger = options.logger ?? defaultLogger;
   const held = new Map<number, Held>();
-  const tickMs = Math.min(1_000, options.leases.ttlMs / 3);
-  const drop = async (videoId: number, why: string): Promise<void> => {
-    const entry = held.get(videoId)!;
+  const leaving = new Set<Promise<void>>();
+  /** Stops following a stream at once (it leaves `held` now); hands it over and releases its lease in the background. */
+  const drop = (videoId: number, why: string): void => {
+    const entry = held.get(videoId);
+    if (!entry) return;
     held.delete(videoId);
     logger.info(`stream ${videoId}: ${why}`);
-    await entry.ingestion.handOver();
-    await entry.lease.release().catch((error: unknown) => logger.warn(`stream ${videoId}: lease not released (${String(error)}); it expires`));
+    const left = (async () => {
+      await entry.ingestion.handOver().catch((error: unknown) => logger.warn(`stream ${videoId}: hand-over: ${error instanceof Error ? error.message : String(error)}`));
+      await entry.published;
+      await entry.lease.release().catch((error: unknown) => logger.warn(`stream ${videoId}: lease not released (${String(error)}); it expires`));
+    })();
+    leaving.add(left);
+    void left.finally(() => leaving.delete(left));
   };
-
-  while (!options.signal.aborted) {
+  const renewals = setInterval(() => {
     for (const [videoId, entry] of held) {
-      if (!(await entry.lease.renew())) {
-        await drop(videoId, 'lease lost; another worker follows it');
-      } else if (entry.ingestion.state === 'failed') {
+      if (entry.renewing) continue;
+      entry.renewing = true;
+      void entry.lease.renew().then((kept) => {
+        entry.renewing = false;
+        if (!kept) drop(videoId, 'lease lost; another worker follows it');
+      });
+    }
+  }, options.leases.ttlMs / RENEWALS_PER_TTL);
+
+  try {
+    while (!options.signal.aborted) {
+      for (const [videoId, entry] of held) {
+        if (entry.ingestion.state !== 'failed') continue;
         const error = entry.ingestion.counters.lastError ?? 'failed';
         await options.store.setVideoStatus(videoId, 'failed', error).catch((e: unknown) => logger.warn(`stream ${videoId}: not marked failed (${String(e)})`));
-        await drop(videoId, `failed: ${error}`);
+        drop(videoId, `failed: ${error}`);
       }
-    }
-    let wanted: VideoRecord[] | null = null;
-    try {
-      wanted = await options.store.liveVideosIndexing();
-    } catch (error) {
-      logger.warn(`streams: the index is unreachable (${error instanceof Error ? error.message : String(error)}); looking again`);
-    }
-    if (wanted) {
-      const ids = new Set(wanted.map((v) => v.id));
-      for (const videoId of [...held.keys()]) if (!ids.has(videoId)) await drop(videoId, 'stopped');
-      for (const video of wanted) {
-        if (held.size >= options.maxStreams || options.signal.aborted) break;
-        if (held.has(video.id)) continue;
-        const entry = await takeStream(video, options, logger);
-        if (entry) held.set(video.id, entry);
+      let wanted: VideoRecord[] | null = null;
+      try {
+        wanted = await options.store.liveVideosIndexing();
+      } catch (error) {
+        logger.warn(`streams: the index is unreachable (${error instanceof Error ? error.message : String(error)}); looking again`);
       }
+      if (wanted) {
+        const ids = new Set(wanted.map((v) => v.id));
+        for (const videoId of [...held.keys()]) if (!ids.has(videoId)) drop(videoId, 'stopped');
+        for (const video of wanted) {
+          if (held.size >= options.maxStreams || options.signal.aborted) break;
+          if (held.has(video.id)) continue;
+          const entry = await takeStream(video, options, logger);
+          if (entry) held.set(video.id, entry);
+        }
+      }
+      await delay(LOOK_EVERY_MS, undefined, { signal: options.signal }).catch(() => undefined); // an abort ends the wait
     }
-    await delay(tickMs, undefined, { signal: options.signal }).catch(() => undefined); // an abort ends the wait
+  } finally {
+    clearInterval(renewals);
+    for (const videoId of [...held.keys()]) drop(videoId, 'handed over (worker stopping)');
+    await Promise.all(leaving);
   }
-  for (const videoId of [...held.keys()]) await drop(videoId, 'handed over (worker stopping)');
 }
 
 /** Takes a free stream's lease and starts following it; null when another worker holds it or it cannot start. */
@@ -102,12 +128,15 @@ async function takeStream(video: VideoRecord, options: StreamHolderOptions, logg
       continueVideo: video.id,
       logger,
     });
+    const entry: Held = { lease, ingestion, published: Promise.resolve(), renewing: false };
     ingestion.keyframes$.subscribe((keyframe) => {
-      publishLiveKeyframe(options.nc, keyframe).catch((error: unknown) => logger.warn(`stream ${video.id}: keyframe at t = ${keyframe.t.toFixed(2)} s not published (${String(error)})`));
+      entry.published = entry.published.then(() =>
+        publishLiveKeyframe(options.nc, keyframe).catch((error: unknown) => logger.warn(`stream ${video.id}: keyframe at t = ${keyframe.t.toFixed(2)} s not published (${String(error)})`)),
+      );
     });
     ingestion.start();
     logger.info(`stream ${video.id}: following ${video.path}`);
-    return { lease, ingestion };
+    return entry;
   } catch (error) {
     const message = error instanceof Error ? error.message : String(error);
     if (error instanceof SourceError) {

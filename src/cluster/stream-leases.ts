@@ -1,9 +1,13 @@
 /**
  * Who follows which live stream in cluster mode: one lease per stream in a JetStream key-value bucket whose entries
  * expire (the bucket's TTL). A worker takes a lease by creating its key, which fails while another holds it, and
- * keeps it by rewriting it at the revision it last wrote, well within the TTL. A worker that dies stops rewriting;
+ * keeps it by rewriting it at the revision it last wrote, several times per TTL. A worker that dies stops rewriting;
  * the entry expires and the next worker that looks creates it. A worker that stops cleanly deletes its entry, so
  * the stream is taken over at once.
+ *
+ * A holder that cannot get a renewal confirmed for half the TTL (NATS unreachable, or too slow to answer) counts the
+ * lease as lost and stops the stream: its entry lives at least a TTL after the last confirmed write was sent, so it
+ * has stopped before anyone else can take the stream.
  */
 import type { NatsConnection } from '@nats-io/transport-node';
 import { JetStreamApiCodes, JetStreamApiError, StorageType } from '@nats-io/jetstream';
@@ -12,10 +16,14 @@ import { Kvm, type KV } from '@nats-io/kv';
 export const LEASE_BUCKET = 'dasr_stream_leases';
 
 /**
- * How long a lease outlives its holder's last renewal. With renewals at a third of it and workers looking for free
- * streams every second, a dead worker's stream is taken over within about TTL + 1 s of its last renewal.
+ * How long a lease outlives its holder's last renewal. With renewals every sixth of it and workers looking for free
+ * streams every second, a dead worker's stream is taken over within about TTL + 1 s of its last renewal, plus the
+ * time the next worker needs to connect to the camera and analyse a keyframe.
  */
 export const DEFAULT_LEASE_TTL_MS = 6_000;
+
+/** Renewals per TTL: a lease survives five in a row going unanswered. */
+export const RENEWALS_PER_TTL = 6;
 
 export class StreamLeases {
   private constructor(
@@ -34,9 +42,10 @@ export class StreamLeases {
 
   /** Takes the lease of a stream (its live video's id) for `holder`; null while another holds it. */
   async take(videoId: number, holder: string): Promise<StreamLease | null> {
+    const sentAt = Date.now();
     try {
       const revision = await this.kv.create(leaseKey(videoId), holder);
-      return new StreamLease(this.kv, videoId, holder, revision, this.ttlMs);
+      return new StreamLease(this.kv, videoId, holder, revision, this.ttlMs, sentAt);
     } catch (error) {
       if (isWrongRevision(error)) return null;
       throw error;
@@ -56,29 +65,30 @@ export class StreamLeases {
 }
 
 export class StreamLease {
-  private renewedAt = Date.now();
-
   constructor(
     private readonly kv: KV,
     readonly videoId: number,
     readonly holder: string,
     private revision: number,
     private readonly ttlMs: number,
+    /** when the last write the server confirmed was sent: the entry lives at least a TTL after it */
+    private confirmedSentAt: number,
   ) {}
 
   /**
-   * Rewrites the lease. False when it is lost: another worker took it, or it may have expired because no renewal
-   * reached the server within the TTL (NATS unreachable); the holder must then stop following the stream.
-   * A renewal that fails for a moment within the TTL is retried at the next call.
+   * Rewrites the lease. False when it is lost: another worker took it, or no renewal has been confirmed for half the
+   * TTL; the holder must then stop following the stream. One that fails for a moment before that is retried at the
+   * next call. Never rejects.
    */
   async renew(): Promise<boolean> {
+    const sentAt = Date.now();
     try {
-      this.revision = await this.kv.update(leaseKey(this.videoId), this.holder, this.revision);
-      this.renewedAt = Date.now();
+      this.revision = await this.kv.update(leaseKey(this.videoId), this.holder, this.revision, this.ttlMs / RENEWALS_PER_TTL);
+      this.confirmedSentAt = sentAt;
       return true;
     } catch (error) {
       if (isWrongRevision(error)) return false;
-      return Date.now() - this.renewedAt < this.ttlMs;
+      return Date.now() - this.confirmedSentAt < this.ttlMs / 2;
     }
   }
 

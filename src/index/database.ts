@@ -570,6 +570,12 @@ export class IndexDatabase {
     }));
   }
 
+  /** Live videos still being indexed, oldest first. */
+  liveVideosIndexing(): VideoRecord[] {
+    const rows = this.stmt(`SELECT * FROM videos WHERE source_kind = 'live' AND status = 'indexing' ORDER BY id`).all() as VideoRow[];
+    return rows.map(videoFromRow);
+  }
+
   /** Frame sizes of the videos and streams not deleted (those whose size is known), one per video. */
   frameSizes(videoIds?: readonly number[]): { width: number; height: number }[] {
     const rows = this

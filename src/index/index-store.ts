@@ -428,7 +428,7 @@ export class IndexStore implements RegionStore {
   }
 
   async liveVideosIndexing(): Promise<VideoRecord[]> {
-    return this.db.listVideos().filter((v) => v.sourceKind === 'live' && v.status === 'indexing');
+    return this.db.liveVideosIndexing();
   }
 
   async videoState(id: number): Promise<VideoState | undefined> {

@@ -46,8 +46,9 @@ export interface LiveRegion {
 export interface LiveKeyframe {
   videoId: number;
   /**
-   * seconds since ingestion started: the keyframe's time in the index, monotonic across reconnects. Wall clock at
-   * a connection's first keyframe, then that plus the stream's own time, so recorded segments line up frame-exactly.
+   * seconds since the live video was created: the keyframe's time in the index, monotonic across reconnects and
+   * hand-overs. Wall clock at a connection's first keyframe, then that plus the stream's own time, so recorded segments
+   * line up frame-exactly.
    */
   t: number;
   /** the frame's presentation time in the current connection's stream */
@@ -133,6 +134,7 @@ export class LiveIngestion {
     }
     const [video, state] = await Promise.all([store.getVideo(options.continueVideo), store.videoState(options.continueVideo)]);
     if (!video || video.sourceKind !== 'live' || video.path !== url) throw new Error(`video ${options.continueVideo} is not the live video of ${url}`);
+    if (video.status !== 'indexing') throw new Error(`live video ${video.id} is ${video.status}: only a stream still being indexed is continued`);
     return new LiveIngestion(url, spec, dasr, store, options, video, committedTrackerState(state), state?.lastCommittedT ?? -1);
   }
 
@@ -173,10 +175,13 @@ export class LiveIngestion {
 
   /** Stops reading, waits for the keyframe in flight, and marks the stream's index complete. */
   async stop(): Promise<void> {
-    await this.halt();
-    await this.store.setVideoStatus(this.videoId, 'ready');
-    await this.store.checkpoint();
-    this.end();
+    try {
+      await this.halt();
+      await this.store.setVideoStatus(this.videoId, 'ready');
+      await this.store.checkpoint();
+    } finally {
+      this.end();
+    }
   }
 
   /**
@@ -184,9 +189,12 @@ export class LiveIngestion {
    * process, which continues it (`continueVideo`).
    */
   async handOver(): Promise<void> {
-    await this.halt();
-    await this.store.checkpoint();
-    this.end();
+    try {
+      await this.halt();
+      await this.store.checkpoint();
+    } finally {
+      this.end();
+    }
   }
 
   private async halt(): Promise<void> {

@@ -8,7 +8,7 @@ import type { ChildProcess } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connectNats } from '../../src/cluster/job-queue.js';
 import { ensureLiveFanout, followLiveKeyframes, type FannedKeyframe } from '../../src/cluster/live-fanout.js';
-import { DEFAULT_LEASE_TTL_MS } from '../../src/cluster/stream-leases.js';
+import { DEFAULT_LEASE_TTL_MS, StreamLeases } from '../../src/cluster/stream-leases.js';
 import { DetectorThread } from '../../src/detect/detector-thread.js';
 import { dot } from '../../src/detect/vector.js';
 import { decodeImage } from '../../src/image/load.js';
@@ -74,7 +74,7 @@ async function streams(): Promise<Holder[]> {
 }
 
 describe('cluster live streams: one worker per stream, taken over when it dies, keyframes fanned out to watchers', () => {
-  it('a killed worker\'s stream is continued by the other worker as the same video, and the watchers keep receiving its keyframes', async () => {
+  it('a killed worker\'s stream is continued by the other worker as the same video, and the watchers keep receiving its keyframes, through a NATS restart too', async () => {
     const workers = [0, 1].map(() => startDasr([...DETECTOR, 'worker', '--nats', nats.url, '--index', postgres.url, '--streams', '1'], running));
     const logs = (): string => [...workers, watch].map((p) => p.log).join('\n');
     const watch: DasrProcess = startDasr([...DETECTOR, 'watch', QUERY, '--nats', nats.url, '--index', postgres.url, '--threshold', String(THRESHOLD)], running);
@@ -85,52 +85,63 @@ describe('cluster live streams: one worker per stream, taken over when it dies, 
     const received: (FannedKeyframe & { at: number })[] = [];
     const abort = new AbortController();
     const following = followLiveKeyframes(nc, (k) => void received.push({ ...k, at: Date.now() }), abort.signal);
+    try {
+      const added = await runCli(['stream', 'add', publisher.url, '--index', postgres.url, '--interval', '0.5']);
+      expect(added.code, added.stderr).toBe(0);
+      const id = Number(/^stream (\d+):/.exec(added.stdout)?.[1]);
+      expect(await runCli(['stream', 'add', fixture('moving-object.mp4'), '--index', postgres.url])).toMatchObject({ code: 1, stderr: expect.stringMatching(/is a file: queue it with dasr index --nats/) });
 
-    const added = await runCli(['stream', 'add', publisher.url, '--index', postgres.url, '--interval', '0.5']);
-    expect(added.code, added.stderr).toBe(0);
-    const id = Number(/^stream (\d+):/.exec(added.stdout)?.[1]);
-    expect(await runCli(['stream', 'add', fixture('moving-object.mp4'), '--index', postgres.url])).toMatchObject({ code: 1, stderr: expect.stringMatching(/is a file: queue it with dasr index --nats/) });
+      await waitUntil('the watcher printed a match', async () => /"type":"match"/.test(watch.out), 120_000, logs);
+      const [held] = await streams();
+      expect(held).toMatchObject({ id, url: publisher.url, holder: expect.stringMatching(/:\d+$/) });
+      const holderPid = Number(held!.holder!.split(':').at(-1));
+      const victim = workers.find((w) => w.pid === holderPid)!;
+      const survivor = workers.find((w) => w !== victim)!;
+      expect(victim).toBeDefined();
+      expect(received.length).toBeGreaterThan(0);
+      expect(received.every((k) => k.videoId === id && k.streamId === id)).toBe(true);
 
-    await waitUntil('the watcher printed a match', async () => /"type":"match"/.test(watch.out), 120_000, logs);
-    const [held] = await streams();
-    expect(held).toMatchObject({ id, url: publisher.url, holder: expect.stringMatching(/:\d+$/) });
-    const holderPid = Number(held!.holder!.split(':').at(-1));
-    const victim = workers.find((w) => w.pid === holderPid)!;
-    const survivor = workers.find((w) => w !== victim)!;
-    expect(victim).toBeDefined();
-    expect(received.length).toBeGreaterThan(0);
-    expect(received.every((k) => k.videoId === id && k.streamId === id)).toBe(true);
+      await stopDasr(victim, 'SIGKILL');
+      const killedAt = Date.now();
+      const lastBefore = received.at(-1)!;
+      await waitUntil('the other worker analysed a keyframe', async () => received.some((k) => k.processedAt > killedAt), TAKEOVER_BOUND_MS, logs);
+      const firstAfter = received.find((k) => k.processedAt > killedAt)!;
+      console.log(`takeover: first keyframe of the other worker processed ${firstAfter.processedAt - killedAt} ms after the kill (bound ${TAKEOVER_BOUND_MS} ms)`);
+      expect(firstAfter.t).toBeGreaterThan(lastBefore.t);
+      expect((await streams())[0]).toMatchObject({ id, holder: expect.stringMatching(new RegExp(`:${survivor.pid}$`)) });
+      // The object comes back into view every 6 s: a region of the continued stream matches the query again.
+      await waitUntil('a keyframe after the takeover matched the query', async () => received.some((k) => k.processedAt > killedAt && k.regions.some((r) => dot(r.feature, query) >= THRESHOLD)), 30_000, logs);
 
-    await stopDasr(victim, 'SIGKILL');
-    const killedAt = Date.now();
-    const lastBefore = received.at(-1)!;
-    await waitUntil('the other worker analysed a keyframe', async () => received.some((k) => k.processedAt > killedAt), TAKEOVER_BOUND_MS, logs);
-    const firstAfter = received.find((k) => k.processedAt > killedAt)!;
-    console.log(`takeover: first keyframe of the other worker processed ${firstAfter.processedAt - killedAt} ms after the kill (bound ${TAKEOVER_BOUND_MS} ms)`);
-    expect(firstAfter.t).toBeGreaterThan(lastBefore.t);
-    expect((await streams())[0]).toMatchObject({ id, holder: expect.stringMatching(new RegExp(`:${survivor.pid}$`)) });
-    // The object comes back into view every 6 s: a region of the continued stream matches the query again.
-    await waitUntil('a keyframe after the takeover matched the query', async () => received.some((k) => k.processedAt > killedAt && k.regions.some((r) => dot(r.feature, query) >= THRESHOLD)), 30_000, logs);
+      // nats-server restarted under the stream: the holder keeps (or retakes) it and the fan-out goes on.
+      await nats.restart({ downMs: 1_000 });
+      const restartedAt = Date.now();
+      await waitUntil('keyframes flow again after the NATS restart', async () => received.some((k) => k.processedAt > restartedAt), 30_000, logs);
 
-    const stopped = await runCli(['stream', 'stop', String(id), '--index', postgres.url]);
-    expect(stopped.code, stopped.stderr).toBe(0);
-    expect(await runCli(['stream', 'stop', String(id), '--index', postgres.url])).toMatchObject({ code: 1, stderr: expect.stringMatching(new RegExp(`no live stream ${id}`)) });
-    await waitUntil('the worker let the stream go', async () => (await streams()).length === 0, 10_000, logs);
-    const settled = received.length;
-    await new Promise((resolve) => setTimeout(resolve, 2_000));
-    expect(received.length).toBe(settled);
-    abort.abort();
-    await following;
-    await nc.close();
-    await Promise.all([stopDasr(survivor), stopDasr(watch)]);
+      const leases = await StreamLeases.open(nc);
+      const stopped = await runCli(['stream', 'stop', String(id), '--index', postgres.url]);
+      expect(stopped.code, stopped.stderr).toBe(0);
+      expect(await runCli(['stream', 'stop', String(id), '--index', postgres.url])).toMatchObject({ code: 1, stderr: expect.stringMatching(new RegExp(`no live stream ${id}`)) });
+      expect(await streams()).toEqual([]);
+      await waitUntil('the worker let the stream go (its lease released)', async () => !(await leases.holders()).has(id), 10_000, logs);
+      const settled = received.length;
+      await new Promise((resolve) => setTimeout(resolve, 2_000));
+      expect(received.length).toBe(settled);
+      abort.abort();
+      await following;
+      await Promise.all([stopDasr(survivor), stopDasr(watch)]);
 
-    // One video, every published keyframe committed once, in time order across both workers.
-    const video = (await postgres.query<{ status: string; width: number; height: number }>(`SELECT status, width, height FROM videos WHERE id = ${id}`))[0];
-    expect(video).toEqual({ status: 'ready', width: 640, height: 360 });
-    const times = (await postgres.query<{ t: number }>(`SELECT t FROM keyframes WHERE video_id = ${id} ORDER BY id`)).map((r) => Number(r.t));
-    expect([...times].sort((a, b) => a - b)).toEqual(times);
-    expect(new Set(times).size).toBe(times.length);
-    const published = received.map((k) => k.t);
-    expect(published.filter((t) => !times.includes(t))).toEqual([]);
+      // One video, every published keyframe committed once, in time order across both workers.
+      const video = (await postgres.query<{ status: string; width: number; height: number }>(`SELECT status, width, height FROM videos WHERE id = ${id}`))[0];
+      expect(video).toEqual({ status: 'ready', width: 640, height: 360 });
+      const times = (await postgres.query<{ t: number }>(`SELECT t FROM keyframes WHERE video_id = ${id} ORDER BY id`)).map((r) => Number(r.t));
+      expect([...times].sort((a, b) => a - b)).toEqual(times);
+      expect(new Set(times).size).toBe(times.length);
+      const published = received.map((k) => k.t);
+      expect(published.filter((t) => !times.includes(t))).toEqual([]);
+    } finally {
+      abort.abort();
+      await following.catch(() => undefined);
+      await nc.close();
+    }
   }, 300_000);
 });

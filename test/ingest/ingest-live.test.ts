@@ -1,4 +1,4 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -76,7 +76,13 @@ describe('live ingestion', () => {
   it('hands a stream over and continues it as the same video: one timeline, its tracks going on from the committed state', async () => {
     const publisher = new LivePublisher(fixture('moving-object.mp4'));
     await publisher.start();
-    const store = await IndexStore.open(mkdtempSync(join(tmpdir(), 'dasr-live-handover-')), { logger: quiet });
+    const dataDir = mkdtempSync(join(tmpdir(), 'dasr-live-handover-'));
+    const store = await IndexStore.open(dataDir, { logger: quiet });
+    onTestFinished(async () => {
+      await publisher.stop();
+      await store.close().catch(() => undefined); // closed already when the test passed
+      rmSync(dataDir, { recursive: true, force: true });
+    });
     const options = { interval: 0.5, logger: quiet };
     const keyframes = (live: LiveIngestion, count: number) => firstValueFrom(live.keyframes$.pipe(filter(() => live.counters.keyframes >= count)));
     const first = (await LiveIngestion.open(publisher.url, dasr, store, options)).start();
