@@ -1,6 +1,7 @@
 /**
- * `npm run bench -- cluster [workers…] [--videos n] [--seconds s]`: keyframes per second indexed by 1, 2 and 3 `dasr
- * worker` processes (default) pulling the same queued files from NATS JetStream into one PostgreSQL index.
+ * `npm run bench -- cluster [workers…] [--videos n] [--seconds s] [--threads n]`: keyframes per second indexed by 1, 2
+ * and 3 `dasr worker` processes (default) pulling the same queued files from NATS JetStream into one PostgreSQL index;
+ * `--threads` gives each worker that many inference threads (default: as many as the machine has cores).
  *
  * The index is PGlite (PostgreSQL in WebAssembly, served over the wire protocol as in the tests) with the HNSW index
  * on the descriptors dropped: PGlite inserts into it at tens of rows per second, which would measure PGlite rather
@@ -42,6 +43,7 @@ export async function run(args: string[]): Promise<void> {
   const rest = [...args];
   const videoCount = option(rest, '--videos', 6);
   const seconds = option(rest, '--seconds', 10);
+  const threads = option(rest, '--threads', 0);
   const counts = rest.length ? rest.map(Number) : [1, 2, 3];
   const work = mkdtempSync(join(tmpdir(), 'dasr-bench-cluster-'));
   const [nats, postgres] = await Promise.all([startNatsServer(), startPgliteServer()]);
@@ -54,14 +56,14 @@ export async function run(args: string[]): Promise<void> {
     });
     const nc = await connectNats(nats.url, 'bench');
     await ensureJobQueue(nc);
-    process.stdout.write(`${videoCount} files of ${seconds} s 720p at 1 keyframe/s, DASR defaults, ${cpus().length} cores; index: PGlite without its HNSW index\n`);
+    process.stdout.write(`${videoCount} files of ${seconds} s 720p at 1 keyframe/s, DASR defaults, ${cpus().length} cores, ${threads || cpus().length} inference threads per worker; index: PGlite without its HNSW index\n`);
     process.stdout.write('workers | keyframes | wall s | keyframes/s | × the first row\n');
     let first = 0;
     for (const count of counts) {
       await postgres.dropIndex();
       await (await PostgresRegionStore.open(postgres.url, { dim: 2048 })).close();
       await postgres.query('DROP INDEX regions_feature');
-      const pool = Array.from({ length: count }, () => startDasr(['worker', '--nats', nats.url, '--index', postgres.url, '--streams', '0'], running));
+      const pool = Array.from({ length: count }, () => startDasr([...(threads ? ['--threads', String(threads)] : []), 'worker', '--nats', nats.url, '--index', postgres.url, '--streams', '0'], running));
       const logs = (): string => pool.map((w) => w.log).join('\n');
       // Timed from when every worker is up (model loaded, pulling): start-up is not throughput.
       await waitUntil('the workers are up', async () => pool.every((w) => /worker: indexing jobs/.test(w.log)), 120_000, logs);

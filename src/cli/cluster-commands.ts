@@ -11,7 +11,7 @@ import { holdStreams } from '../cluster/stream-holder.js';
 import { StreamLeases } from '../cluster/stream-leases.js';
 import { runWorker } from '../cluster/worker.js';
 import { LiveMatcher, type LiveEvent } from '../live/live-matcher.js';
-import { openRegionStore, openRegionStoreToRead } from '../index/open-store.js';
+import { openRegionStore, openExistingRegionStore } from '../index/open-store.js';
 import { PostgresRegionStore, redactPassword } from '../index/postgres-store.js';
 import { isPostgresLocation, type RegionStore } from '../index/region-store.js';
 import { describeQuery, typicalFrameSize } from '../search/describe-query.js';
@@ -164,7 +164,7 @@ export async function watchCommand(
 ): Promise<void> {
   if (!isPostgresLocation(options.index)) throw new Error('dasr watch follows the live streams of a cluster (--index postgres://…); the embedded service has WebSocket subscriptions');
   const image = await decodeImage(imagePath);
-  const store = await openRegionStoreToRead(options.index);
+  const store = await openExistingRegionStore(options.index);
   const nc = await connectNats(options.nats, 'dasr watch');
   const abort = new AbortController();
   const stop = (): void => abort.abort();

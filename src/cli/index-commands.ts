@@ -2,6 +2,9 @@ import type { Detector } from '../detect/detector.js';
 import { IndexStore } from '../index/index-store.js';
 import { ingestFile } from '../ingest/ingest-file.js';
 import { LiveIngestion } from '../ingest/ingest-live.js';
+import { openExistingRegionStore } from '../index/open-store.js';
+import { redactPassword } from '../index/postgres-store.js';
+import { isPostgresLocation } from '../index/region-store.js';
 import { probeVideo } from '../decode/probe.js';
 import { parseSource } from '../source/source-spec.js';
 import { progressPrinter } from '../ingest/progress.js';
@@ -57,16 +60,17 @@ export async function indexCommand(
   }
 }
 
-export async function videosCommand(options: { data: string; json?: boolean }): Promise<void> {
-  const store = await IndexStore.open(options.data, { access: 'read' });
+export async function videosCommand(options: { data: string; index?: string; json?: boolean }): Promise<void> {
+  const location = options.index ?? options.data;
+  const store = await openExistingRegionStore(location);
   try {
-    const videos = store.db.listVideos();
+    const videos = await store.listVideos();
     if (options.json) {
       process.stdout.write(`${JSON.stringify(videos.map(videoJson))}\n`);
       return;
     }
     if (videos.length === 0) {
-      process.stdout.write(`no videos indexed in ${options.data}\n`);
+      process.stdout.write(`no videos indexed in ${isPostgresLocation(location) ? redactPassword(location) : location}\n`);
       return;
     }
     process.stdout.write(`${'id'.padStart(4)}  ${'status'.padEnd(8)}  ${'duration'.padStart(8)}  ${'keyframes'.padStart(9)}  ${'regions'.padStart(7)}  ${'tracks'.padStart(6)}  path\n`);
@@ -81,11 +85,12 @@ export async function videosCommand(options: { data: string; json?: boolean }): 
   }
 }
 
-export async function removeCommand(ids: readonly number[], options: { data: string }): Promise<void> {
-  const store = await IndexStore.open(options.data, { writer: 'dasr remove' });
+export async function removeCommand(ids: readonly number[], options: { data: string; index?: string }): Promise<void> {
+  const location = options.index ?? options.data;
+  const store = await openExistingRegionStore(location, { writer: 'dasr remove' });
   try {
     for (const id of ids) {
-      if (!(await store.deleteVideo(id))) throw new Error(`no video ${id} in ${options.data}`);
+      if (!(await store.deleteVideo(id))) throw new Error(`no video ${id} in ${isPostgresLocation(location) ? redactPassword(location) : location}`);
       process.stdout.write(`removed video ${id}\n`);
     }
   } finally {

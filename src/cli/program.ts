@@ -215,6 +215,7 @@ export function createProgram(): Command {
     .command('videos')
     .description('list indexed videos')
     .option('--data <dir>', 'data directory', DEFAULT_DATA_DIR)
+    .option('--index <location>', 'list this index instead of --data: a data directory, or a cluster index at postgres://user:password@host/db')
     .option('--json', 'print [{id, path, duration, keyframes, regions, tracks, status}]')
     .action(videosCommand);
 
@@ -222,7 +223,8 @@ export function createProgram(): Command {
     .command('rm <ids...>')
     .description('delete videos from the index (their regions leave search results)')
     .option('--data <dir>', 'data directory', DEFAULT_DATA_DIR)
-    .action(async (ids: string[], options: { data: string }) => removeCommand(ids.map((id) => integer(id)), options));
+    .option('--index <location>', 'delete from this index instead of --data: a data directory, or a cluster index at postgres://user:password@host/db')
+    .action(async (ids: string[], options: { data: string; index?: string }) => removeCommand(ids.map((id) => integer(id)), options));
 
   program
     .command('search <images...>')

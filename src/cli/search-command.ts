@@ -7,7 +7,7 @@ import { describeShotQuery, searchShots, type ShotHit } from '../search/shot-sea
 import { describeExamples, typicalFrameSize } from '../search/describe-query.js';
 import { IndexStore } from '../index/index-store.js';
 import { redactPassword } from '../index/postgres-store.js';
-import { openRegionStoreToRead } from '../index/open-store.js';
+import { openExistingRegionStore } from '../index/open-store.js';
 import { isPostgresLocation } from '../index/region-store.js';
 import { expansion, searchByExample, type TrackHit } from '../search/search.js';
 import { formatClock } from '../ingest/progress.js';
@@ -59,7 +59,7 @@ export async function searchCommand(startDasr: () => Promise<Detector>, imagePat
   const shared = isPostgresLocation(location);
   if (shared && options.shot) throw new Error('shot search needs the embedded index (--data): the cluster index has no shot vectors');
   const where = shared ? redactPassword(location) : location;
-  const store = await openRegionStoreToRead(location);
+  const store = await openExistingRegionStore(location);
   try {
     if (options.shot) return await shotSearchCommand(store as IndexStore, startDasr, images, imagePaths, options);
     const query = await describeExamples(await startDasr(), images, options.box ?? [], await typicalFrameSize(store, options.video));

@@ -413,6 +413,10 @@ export class IndexStore implements RegionStore {
     return this.db.listVideos({ id, includeDeleted: true })[0];
   }
 
+  async listVideos(): Promise<VideoSummary[]> {
+    return this.db.listVideos();
+  }
+
   async findVideoByContentKey(contentKey: string): Promise<VideoRecord | undefined> {
     return this.db.findVideoByContentKey(contentKey);
   }

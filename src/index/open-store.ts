@@ -11,7 +11,11 @@ export function openRegionStore(location: string, options: { dim: number; writer
   return isPostgresLocation(location) ? PostgresRegionStore.open(location, { dim: options.dim, logger: options.logger }) : IndexStore.open(location, options);
 }
 
-/** Opens the index at `location` to read it (searches): a cluster index must exist already, a data directory too. */
-export function openRegionStoreToRead(location: string): Promise<RegionStore> {
-  return isPostgresLocation(location) ? PostgresRegionStore.open(location, { create: false }) : IndexStore.open(location, { access: 'read' });
+/**
+ * Opens an index that exists already: a cluster index (readers and writers alike), or a data directory, to read it
+ * or, with `writer`, as its one writer (a command that deletes).
+ */
+export function openExistingRegionStore(location: string, options: { writer?: string } = {}): Promise<RegionStore> {
+  if (isPostgresLocation(location)) return PostgresRegionStore.open(location, { create: false });
+  return options.writer ? IndexStore.open(location, { writer: options.writer }) : IndexStore.open(location, { access: 'read' });
 }

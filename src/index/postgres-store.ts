@@ -179,16 +179,23 @@ export class PostgresRegionStore implements RegionStore {
   }
 
   async videoSummary(id: number): Promise<VideoSummary | undefined> {
+    return (await this.videoSummaries('v.id = $1', [id]))[0];
+  }
+
+  async listVideos(): Promise<VideoSummary[]> {
+    return this.videoSummaries(`v.status <> 'deleted'`, []);
+  }
+
+  private async videoSummaries(where: string, params: unknown[]): Promise<VideoSummary[]> {
     const { rows } = await this.query<VideoRow & { keyframe_count: number; region_count: number; track_count: number }>(
       `SELECT v.*,
          (SELECT count(*) FROM keyframes k WHERE k.video_id = v.id) AS keyframe_count,
          (SELECT count(*) FROM regions r WHERE r.video_id = v.id) AS region_count,
          (SELECT count(*) FROM tracks t WHERE t.video_id = v.id) AS track_count
-       FROM videos v WHERE v.id = $1`,
-      [id],
+       FROM videos v WHERE ${where} ORDER BY v.id`,
+      params,
     );
-    const row = rows[0];
-    return row && { ...videoFromRow(row), keyframeCount: row.keyframe_count, regionCount: row.region_count, trackCount: row.track_count };
+    return rows.map((row) => ({ ...videoFromRow(row), keyframeCount: row.keyframe_count, regionCount: row.region_count, trackCount: row.track_count }));
   }
 
   async findVideoByContentKey(contentKey: string): Promise<VideoRecord | undefined> {

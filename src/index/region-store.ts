@@ -33,6 +33,8 @@ export interface RegionStore {
   getVideo(id: number): Promise<VideoRecord | undefined>;
   /** a video with its keyframe, region and track counts */
   videoSummary(id: number): Promise<VideoSummary | undefined>;
+  /** every video not deleted, with its counts, in id order */
+  listVideos(): Promise<VideoSummary[]>;
   /** the most recent video not deleted with this content key (fileContentKey): what a file's job resumes */
   findVideoByContentKey(contentKey: string): Promise<VideoRecord | undefined>;
   setVideoStatus(id: number, status: VideoStatus, error?: string | null): Promise<void>;

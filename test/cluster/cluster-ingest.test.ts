@@ -179,6 +179,16 @@ describe('cluster ingestion: NATS JetStream jobs, dasr worker processes, one Pos
     const top = (run: { stdout: string }) => (JSON.parse(run.stdout) as { hits: { path: string; score: number; best: { t: number } }[] }).hits[0]!;
     expect(top(fromShared)).toMatchObject({ path: top(fromEmbedded).path, best: { t: top(fromEmbedded).best.t } });
     expect(Math.abs(top(fromShared).score - top(fromEmbedded).score)).toBeLessThanOrEqual(5e-3);
+
+    // dasr videos and dasr rm on the cluster's index.
+    const listed = async () => JSON.parse((await runCli(['videos', '--index', postgres.url, '--json'])).stdout) as { id: number; path: string; status: string; keyframes: number }[];
+    const before = await listed();
+    expect(before.map((v) => [v.path, v.status]).sort()).toEqual(videos.map((path) => [path, 'ready']).sort());
+    expect(before.reduce((sum, v) => sum + v.keyframes, 0)).toBe(await keyframeCount());
+    const removed = await runCli(['rm', String(before[0]!.id), '--index', postgres.url]);
+    expect(removed).toMatchObject({ code: 0, stdout: `removed video ${before[0]!.id}\n` });
+    expect((await listed()).map((v) => v.id)).toEqual(before.slice(1).map((v) => v.id));
+    expect(await runCli(['rm', String(before[0]!.id), '--index', postgres.url])).toMatchObject({ code: 1, stderr: expect.stringMatching(new RegExp(`no video ${before[0]!.id} in postgres://`)) });
   }, 300_000);
 
   it('a worker killed with SIGKILL mid-video: another takes the job over and resumes it, no keyframe missing or twice', async () => {

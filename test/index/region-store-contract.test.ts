@@ -187,6 +187,10 @@ describe.each([embedded, postgres])('RegionStore contract: $name', (engine) => {
     expect(await store.frameSizes()).toEqual([{ width: 1280, height: 720 }]);
     expect(await store.frameSizes([old.id])).toEqual([]);
     expect(await store.frameSizes([sized.id, old.id])).toEqual([{ width: 1280, height: 720 }]);
+    expect((await store.listVideos()).map((v) => [v.path, v.status, v.keyframeCount, v.regionCount, v.trackCount])).toEqual([
+      ['a.mp4', 'indexing', 3, 6, 1],
+      ['b.mp4', 'indexing', 0, 0, 0],
+    ]);
   });
 
   it('live videos: the ones still indexing are listed oldest first, and a stream size is recorded once known', async () => {
