@@ -24,8 +24,19 @@ export interface WorkerOptions {
 /** A job that failed for one of these will fail again on any worker: it is dropped, not retried. */
 const PERMANENT_FAILURES = new Set(['not-found', 'empty', 'no-video-stream', 'corrupt']);
 
-/** Wait before a failed job is offered again (the store or the disk may be back by then). */
+/** Wait before a job whose file another worker holds is offered again. */
 const RETRY_DELAY_MS = 5_000;
+
+/** The longest wait before a failed job is offered again. */
+const MAX_RETRY_DELAY_MS = 5 * 60_000;
+
+/**
+ * Wait before a job that failed (the store or the disk unreachable, say) is offered again: 5 s, doubling with each
+ * delivery up to 5 min, so a job that keeps failing costs the cluster little while it stays queued for an operator.
+ */
+export function retryDelayMs(deliveryCount: number): number {
+  return Math.min(MAX_RETRY_DELAY_MS, RETRY_DELAY_MS * 2 ** Math.max(0, deliveryCount - 1));
+}
 
 /** How long one pull waits for a job before the worker checks whether it should stop. */
 const PULL_EXPIRES_MS = 2_000;
@@ -87,8 +98,9 @@ async function runJob(job: IngestJob, message: JsMsg, options: WorkerOptions, lo
       message.term(error.message);
       logger.error(`${job.path}: ${error.message}; the job is dropped`);
     } else {
-      message.nak(RETRY_DELAY_MS);
-      logger.warn(`${job.path}: ${error instanceof Error ? error.message : String(error)}; retried in ${RETRY_DELAY_MS / 1000} s`);
+      const delayMs = retryDelayMs(message.info.deliveryCount);
+      message.nak(delayMs);
+      logger.warn(`${job.path}: ${error instanceof Error ? error.message : String(error)}; retried in ${delayMs / 1000} s (delivery ${message.info.deliveryCount})`);
     }
     options.onJob?.(job, { error });
   } finally {
