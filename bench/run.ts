@@ -13,6 +13,7 @@ const benches: Record<string, () => Promise<{ run(args: string[]): Promise<void>
   matching: () => import('./matching.js'),
   'vector-save': () => import('./vector-save.js'),
   cluster: () => import('./cluster.js'),
+  'cluster-storage': () => import('./cluster-storage.js'),
 };
 
 const [name, ...args] = process.argv.slice(2);
