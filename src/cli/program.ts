@@ -31,6 +31,7 @@ interface GlobalOptions {
   modelCache: string;
   variant: DasrConfig['variant'];
   longSide: number;
+  poolLongSide?: number;
   nms: number;
   pooling: DasrConfig['poolingLayer'];
   maxPeaks: number;
@@ -42,7 +43,7 @@ interface GlobalOptions {
 
 /** The detector's configuration as the global options give it. */
 function dasrConfigFromOptions(o: GlobalOptions): DasrConfig {
-  return { variant: o.variant, longSide: o.longSide, nmsIou: o.nms, poolingLayer: o.pooling, maxPeaks: o.maxPeaks, objectRegions: o.objectRegions ?? false, extents: o.extents };
+  return { variant: o.variant, longSide: o.longSide, poolLongSide: o.poolLongSide ?? null, nmsIou: o.nms, poolingLayer: o.pooling, maxPeaks: o.maxPeaks, objectRegions: o.objectRegions ?? false, extents: o.extents };
 }
 
 /** The `dasr` command line: its commands, options and their checks. */
@@ -56,6 +57,7 @@ export function createProgram(): Command {
     .option('--model-cache <dir>', 'where generated ONNX models are kept', defaultModelCache())
     .addOption(new Option('--variant <variant>', 'DASR (peaks ≥ mean) or DASR* (all peaks + NMS)').choices(['dasr', 'dasr-star']).default(DEFAULT_DASR_CONFIG.variant))
     .option('--long-side <px>', 'network input size (longer image side)', integer, DEFAULT_DASR_CONFIG.longSide)
+    .option('--pool-long-side <px>', 'describe regions on a second, finer forward pass at this long side (peaks and boxes stay at --long-side; queries are described the same way; one more forward per keyframe, frames decoded at this size)', integer)
     .option('--nms <iou>', 'DASR* NMS IoU threshold β', fraction, DEFAULT_DASR_CONFIG.nmsIou)
     .addOption(new Option('--pooling <layer>', 'feature map pooled for descriptors').choices(['res5a', 'res5c']).default(DEFAULT_DASR_CONFIG.poolingLayer))
     .option('--max-peaks <n>', 'peaks back-propagated per image', integer, DEFAULT_DASR_CONFIG.maxPeaks)

@@ -136,7 +136,10 @@ export class Dasr {
     const boxesMs = performance.now() - t;
 
     t = performance.now();
-    const pooled = this.poolingMap(outputs);
+    const pooling = await this.poolingPass(image, prepared, outputs);
+    const poolMs = performance.now() - t;
+
+    t = performance.now();
     const sx = prepared.original.width / prepared.width;
     const sy = prepared.original.height / prepared.height;
     const regions = candidates.map(({ box, score, peak }, i): Region => {
@@ -144,7 +147,7 @@ export class Dasr {
         box: clipBox(scaleBox(box, sx, sy), prepared.original.width, prepared.original.height),
         score,
         peak: [((peak.x + 0.5) * RES5_STRIDE) * sx, ((peak.y + 0.5) * RES5_STRIDE) * sy] as [number, number],
-        feature: this.describePooled(pooled, box),
+        feature: this.describePooled(pooling.map, scaleBox(box, pooling.scaleX, pooling.scaleY)),
       };
       if (i >= partCount && i < partCount + extentCount) {
         const first = candidates.findIndex((c) => c.peak === peak);
@@ -159,7 +162,7 @@ export class Dasr {
       input: { width: prepared.width, height: prepared.height },
       peaks: peaks.length,
       regions,
-      timings: { networkMs, boxesMs, poolingMs },
+      timings: { networkMs: networkMs + poolMs, boxesMs, poolingMs },
     };
   }
 
@@ -168,7 +171,7 @@ export class Dasr {
    * image when omitted, i.e. a crop) is pooled on that map, exactly as database regions are.
    */
   async describe(image: DecodedImage, box?: Box): Promise<Float32Array> {
-    const prepared = this.prepare(image);
+    const prepared = this.prepare(image, this.config.poolLongSide ?? this.config.longSide);
     const region = box ?? ([0, 0, image.width, image.height] as Box);
     assertQueryRegion(image, region, `box [${region.join(', ')}]`);
     const outputs = await this.backbone.forward(prepared.tensor, prepared.height, prepared.width);
@@ -186,23 +189,34 @@ export class Dasr {
    * whole image.
    */
   async describeCrop(crop: DecodedImage, frame: { width: number; height: number }): Promise<Float32Array> {
-    const canvas = cropAtFrameScale(crop, frame, this.config.longSide);
+    const canvas = cropAtFrameScale(crop, frame, this.config.poolLongSide ?? this.config.longSide);
     if (!canvas) return this.describe(crop);
     assertQueryRegion(crop, [0, 0, crop.width, crop.height], `the ${crop.width}×${crop.height} crop`); // refuses crops under MIN_QUERY_BOX_SIDE
     const outputs = await this.backbone.forward(canvas.tensor, canvas.height, canvas.width);
     return this.describePooled(this.poolingMap(outputs), canvas.box);
   }
 
-  private prepare(image: DecodedImage): PreparedImage {
+  private prepare(image: DecodedImage, longSide = this.config.longSide): PreparedImage {
     // Upscaling a thumbnail to the network size would invent detail, so the original must be big enough too.
     assertMinimumSize(image, MIN_INPUT_SIDE);
-    const resized = resizeLongSide(image, this.config.longSide);
+    const resized = resizeLongSide(image, longSide);
     assertMinimumSize(resized, MIN_INPUT_SIDE);
     return { original: { width: image.width, height: image.height }, width: resized.width, height: resized.height, tensor: toCaffeTensor(resized) };
   }
 
   private poolingMap(outputs: Pick<BackboneOutputs, 'res5a' | 'res5c'>): FeatureMap {
     return outputs[this.config.poolingLayer];
+  }
+
+  /**
+   * The map a detection's regions are pooled on, and the factors from the detection's input pixels to that map's
+   * input: the detection's own pass, or a forward at poolLongSide.
+   */
+  private async poolingPass(image: DecodedImage, detected: PreparedImage, outputs: Pick<BackboneOutputs, 'res5a' | 'res5c'>): Promise<{ map: FeatureMap; scaleX: number; scaleY: number }> {
+    if (this.config.poolLongSide === null || this.config.poolLongSide === this.config.longSide) return { map: this.poolingMap(outputs), scaleX: 1, scaleY: 1 };
+    const fine = this.prepare(image, this.config.poolLongSide);
+    const map = this.poolingMap(await this.backbone.forward(fine.tensor, fine.height, fine.width));
+    return { map, scaleX: fine.width / detected.width, scaleY: fine.height / detected.height };
   }
 
   /** L2 → optional PCA-whitening (which ends with its own L2) of the box's average-pooled features. */

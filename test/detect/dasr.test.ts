@@ -134,6 +134,22 @@ describe('DASR on the real ResNet-50', () => {
     expect(Array.from(await dasr.describe(coffee))).toEqual(Array.from(await dasr.describe(coffee, [0, 0, 600, 400])));
   });
 
+  it('with poolLongSide, describes the regions of the detection pass on a finer forward, and queries the same way', async () => {
+    const plain = await new Dasr(backbone, { longSide: 256 }).detect(coffee);
+    const fine = new Dasr(backbone, { longSide: 256, poolLongSide: 512 });
+    const detection = await fine.detect(coffee);
+    // The same peaks and boxes: only the descriptors change.
+    expect(detection.regions.map((r) => r.box)).toEqual(plain.regions.map((r) => r.box));
+    expect(Math.min(...detection.regions.map((r, i) => dot(r.feature, plain.regions[i]!.feature)))).toBeLessThan(0.99);
+    for (const region of detection.regions) {
+      expect(norm(region.feature)).toBeCloseTo(1, 5);
+      expect(dot(await fine.describe(coffee, region.box), region.feature)).toBeGreaterThan(0.9999);
+      // …which is what a detector at long side 512 makes of that box.
+      expect(dot(await new Dasr(backbone, { longSide: 512 }).describe(coffee, region.box), region.feature)).toBeGreaterThan(0.9999);
+    }
+    expect(() => new Dasr(backbone, { longSide: 512, poolLongSide: 256 })).toThrow(/poolLongSide must be null or an integer in \[longSide \(512\), 4096\]/);
+  });
+
   it('applies a whitening to database and query alike', async () => {
     // A hand-made whitening (fitting a 2048-d one takes most of a minute): centre, then scale each axis.
     const dim = 2048;
