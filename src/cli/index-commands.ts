@@ -70,7 +70,7 @@ export async function videosCommand(options: { data: string; index?: string; jso
       return;
     }
     if (videos.length === 0) {
-      process.stdout.write(`no videos indexed in ${isPostgresLocation(location) ? redactPassword(location) : location}\n`);
+      process.stdout.write(`no videos indexed in ${redactPassword(location)}\n`);
       return;
     }
     process.stdout.write(`${'id'.padStart(4)}  ${'status'.padEnd(8)}  ${'duration'.padStart(8)}  ${'keyframes'.padStart(9)}  ${'regions'.padStart(7)}  ${'tracks'.padStart(6)}  path\n`);
@@ -87,10 +87,16 @@ export async function videosCommand(options: { data: string; index?: string; jso
 
 export async function removeCommand(ids: readonly number[], options: { data: string; index?: string }): Promise<void> {
   const location = options.index ?? options.data;
+  const where = redactPassword(location);
   const store = await openExistingRegionStore(location, { writer: 'dasr remove' });
   try {
     for (const id of ids) {
-      if (!(await store.deleteVideo(id))) throw new Error(`no video ${id} in ${isPostgresLocation(location) ? redactPassword(location) : location}`);
+      const video = await store.getVideo(id);
+      // A data directory has one writer, this command: nothing else is indexing it. A cluster's workers may be.
+      if (video?.status === 'indexing' && isPostgresLocation(location)) {
+        throw new Error(`video ${id} is being indexed: ${video.sourceKind === 'live' ? `stop the stream first (dasr stream stop ${id})` : 'remove it once its job has finished'}`);
+      }
+      if (!(await store.deleteVideo(id))) throw new Error(`no video ${id} in ${where}`);
       process.stdout.write(`removed video ${id}\n`);
     }
   } finally {

@@ -43,7 +43,7 @@ interface GlobalOptions {
 
 /** The detector's configuration as the global options give it. */
 function dasrConfigFromOptions(o: GlobalOptions): DasrConfig {
-  return { variant: o.variant, longSide: o.longSide, poolLongSide: o.poolLongSide ?? null, nmsIou: o.nms, poolingLayer: o.pooling, maxPeaks: o.maxPeaks, objectRegions: o.objectRegions ?? false, extents: o.extents };
+  return { variant: o.variant, longSide: o.longSide, poolLongSide: o.poolLongSide, nmsIou: o.nms, poolingLayer: o.pooling, maxPeaks: o.maxPeaks, objectRegions: o.objectRegions ?? false, extents: o.extents };
 }
 
 /** The `dasr` command line: its commands, options and their checks. */

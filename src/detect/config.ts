@@ -5,12 +5,13 @@ export interface DasrConfig {
   /** The image is resized so its longer side has this many pixels before the network. */
   longSide: number;
   /**
-   * Describe regions on a second forward pass at this long side (null: on the detection's own pass). Peaks and boxes
-   * still come from the pass at `longSide`; a finer feature map describes a small region with less of its
+   * Describe regions on a second forward pass at this long side (absent: on the detection's own pass). Peaks and
+   * boxes still come from the pass at `longSide`; a finer feature map describes a small region with less of its
    * surroundings (queries are described at the same scale). Costs one forward at this size per keyframe, and frames
-   * are decoded at this size.
+   * are decoded at this size. Absent from a resolved configuration unless it is larger than `longSide`, so that the
+   * settings stored with indexed videos stay as they were without it.
    */
-  poolLongSide: number | null;
+  poolLongSide?: number;
   /** IoU above which DASR* suppresses a lower-scored region (β); plain DASR applies no NMS. */
   nmsIou: number;
   /** Feature map pooled inside the box for the region descriptor. */
@@ -30,7 +31,6 @@ export interface DasrConfig {
 export const DEFAULT_DASR_CONFIG: DasrConfig = {
   variant: 'dasr-star',
   longSide: 512,
-  poolLongSide: null,
   nmsIou: 0.3,
   poolingLayer: 'res5a',
   maxPeaks: 16,
@@ -42,8 +42,11 @@ export const DEFAULT_DASR_CONFIG: DasrConfig = {
 /** The smallest input the network takes: res5 has stride 32, so a side below 32 px leaves no feature cell. */
 export const MIN_INPUT_SIDE = 32;
 
-/** The long side frames are decoded at for a detector: the larger of its two passes. */
-export function decodeLongSide(config: Pick<DasrConfig, 'longSide' | 'poolLongSide'>): number {
+/**
+ * The long side regions and queries are described at, and frames decoded at: the pooling pass's (poolLongSide), or
+ * the detection's own.
+ */
+export function poolingLongSide(config: Pick<DasrConfig, 'longSide' | 'poolLongSide'>): number {
   return config.poolLongSide ?? config.longSide;
 }
 
@@ -53,8 +56,11 @@ export function resolveDasrConfig(partial: Partial<DasrConfig> = {}): DasrConfig
   if (!Number.isInteger(config.longSide) || config.longSide < MIN_INPUT_SIDE || config.longSide > 4096) {
     throw new RangeError(`longSide must be an integer in [${MIN_INPUT_SIDE}, 4096], got ${config.longSide}`);
   }
-  if (config.poolLongSide !== null && !(Number.isInteger(config.poolLongSide) && config.poolLongSide >= config.longSide && config.poolLongSide <= 4096)) {
-    throw new RangeError(`poolLongSide must be null or an integer in [longSide (${config.longSide}), 4096], got ${config.poolLongSide}`);
+  if (config.poolLongSide !== undefined) {
+    if (!(Number.isInteger(config.poolLongSide) && config.poolLongSide >= config.longSide && config.poolLongSide <= 4096)) {
+      throw new RangeError(`poolLongSide must be an integer in [longSide (${config.longSide}), 4096], got ${config.poolLongSide}`);
+    }
+    if (config.poolLongSide === config.longSide) delete config.poolLongSide;
   }
   if (!(config.nmsIou >= 0 && config.nmsIou <= 1)) throw new RangeError(`nmsIou must be in [0, 1], got ${config.nmsIou}`);
   if (config.poolingLayer !== 'res5a' && config.poolingLayer !== 'res5c') throw new RangeError(`poolingLayer must be res5a or res5c, got ${String(config.poolingLayer)}`);

@@ -4,7 +4,7 @@ import { toCaffeTensor } from '../image/tensor.js';
 import { RES5_STRIDE, type Backbone, type BackboneOutputs, type FeatureMap } from '../model/backbone.js';
 import type { TopDownLevel } from '../model/provision.js';
 import { clipBox, iou, scaleBox, type Box } from './box.js';
-import { MIN_INPUT_SIDE, resolveDasrConfig, type DasrConfig } from './config.js';
+import { MIN_INPUT_SIDE, poolingLongSide, resolveDasrConfig, type DasrConfig } from './config.js';
 import { nonMaximumSuppression } from './nms.js';
 import { groupObjects } from './object-regions.js';
 import { boxAboveFraction, boxFromSaliency, SALIENT_PERCENTILE } from './region-box.js';
@@ -29,7 +29,7 @@ export interface Region {
 }
 
 export interface DetectionTimings {
-  /** the one model run: forward, peaks and the top-down pass */
+  /** the one model run (forward, peaks and the top-down pass), and the pooling pass's forward when there is one */
   networkMs: number;
   boxesMs: number;
   poolingMs: number;
@@ -136,7 +136,8 @@ export class Dasr {
     const boxesMs = performance.now() - t;
 
     t = performance.now();
-    const pooling = await this.poolingPass(image, prepared, outputs);
+    // Nothing to describe, no second pass.
+    const pooling = candidates.length > 0 ? await this.poolingPass(image, prepared, outputs) : null;
     const poolMs = performance.now() - t;
 
     t = performance.now();
@@ -147,7 +148,7 @@ export class Dasr {
         box: clipBox(scaleBox(box, sx, sy), prepared.original.width, prepared.original.height),
         score,
         peak: [((peak.x + 0.5) * RES5_STRIDE) * sx, ((peak.y + 0.5) * RES5_STRIDE) * sy] as [number, number],
-        feature: this.describePooled(pooling.map, scaleBox(box, pooling.scaleX, pooling.scaleY)),
+        feature: this.describePooled(pooling!.map, scaleBox(box, pooling!.scaleX, pooling!.scaleY)),
       };
       if (i >= partCount && i < partCount + extentCount) {
         const first = candidates.findIndex((c) => c.peak === peak);
@@ -171,7 +172,7 @@ export class Dasr {
    * image when omitted, i.e. a crop) is pooled on that map, exactly as database regions are.
    */
   async describe(image: DecodedImage, box?: Box): Promise<Float32Array> {
-    const prepared = this.prepare(image, this.config.poolLongSide ?? this.config.longSide);
+    const prepared = this.prepare(image, poolingLongSide(this.config));
     const region = box ?? ([0, 0, image.width, image.height] as Box);
     assertQueryRegion(image, region, `box [${region.join(', ')}]`);
     const outputs = await this.backbone.forward(prepared.tensor, prepared.height, prepared.width);
@@ -189,7 +190,7 @@ export class Dasr {
    * whole image.
    */
   async describeCrop(crop: DecodedImage, frame: { width: number; height: number }): Promise<Float32Array> {
-    const canvas = cropAtFrameScale(crop, frame, this.config.poolLongSide ?? this.config.longSide);
+    const canvas = cropAtFrameScale(crop, frame, poolingLongSide(this.config));
     if (!canvas) return this.describe(crop);
     assertQueryRegion(crop, [0, 0, crop.width, crop.height], `the ${crop.width}×${crop.height} crop`); // refuses crops under MIN_QUERY_BOX_SIDE
     const outputs = await this.backbone.forward(canvas.tensor, canvas.height, canvas.width);
@@ -213,7 +214,7 @@ export class Dasr {
    * input: the detection's own pass, or a forward at poolLongSide.
    */
   private async poolingPass(image: DecodedImage, detected: PreparedImage, outputs: Pick<BackboneOutputs, 'res5a' | 'res5c'>): Promise<{ map: FeatureMap; scaleX: number; scaleY: number }> {
-    if (this.config.poolLongSide === null || this.config.poolLongSide === this.config.longSide) return { map: this.poolingMap(outputs), scaleX: 1, scaleY: 1 };
+    if (this.config.poolLongSide === undefined) return { map: this.poolingMap(outputs), scaleX: 1, scaleY: 1 };
     const fine = this.prepare(image, this.config.poolLongSide);
     const map = this.poolingMap(await this.backbone.forward(fine.tensor, fine.height, fine.width));
     return { map, scaleX: fine.width / detected.width, scaleY: fine.height / detected.height };

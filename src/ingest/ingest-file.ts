@@ -1,7 +1,7 @@
 import { EMPTY, from, lastValueFrom, defaultIfEmpty } from 'rxjs';
 import { performance } from 'node:perf_hooks';
 import type { Detector } from '../detect/detector.js';
-import { decodeLongSide } from '../detect/config.js';
+import { poolingLongSide } from '../detect/config.js';
 import { concatMapFrames, type DecodedFrame } from '../decode/frames.js';
 import { KeyframeSelector } from '../decode/keyframes.js';
 import { probeVideo, type VideoInfo } from '../decode/probe.js';
@@ -182,7 +182,7 @@ async function ingestClaimed(
 
   try {
     await lastValueFrom(
-      concatMapFrames(spec, { longSide: decodeLongSide(dasr.config), info, signal: options.signal }, (frame) => {
+      concatMapFrames(spec, { longSide: poolingLongSide(dasr.config), info, signal: options.signal }, (frame) => {
         // Every frame goes through the selector (scene detection compares consecutive frames), also the
         // ones already indexed before a crash.
         const decision = selector.offer(frame);

@@ -1,6 +1,6 @@
 import { BehaviorSubject, Subject, defaultIfEmpty, filter, lastValueFrom, tap } from 'rxjs';
 import type { Detector } from '../detect/detector.js';
-import { decodeLongSide } from '../detect/config.js';
+import { poolingLongSide } from '../detect/config.js';
 import type { Box } from '../detect/box.js';
 import type { DecodedImage } from '../image/load.js';
 import { decodeFrames, type DecodedFrame } from '../decode/frames.js';
@@ -251,7 +251,7 @@ export class LiveIngestion {
     const connection = ++this.connection;
     const record = this.recording?.nextConnection();
     await lastValueFrom(
-      decodeFrames(this.spec, { ...common, longSide: decodeLongSide(this.dasr.config), info, stallTimeoutMs: this.options.stallTimeoutMs, record }).pipe(
+      decodeFrames(this.spec, { ...common, longSide: poolingLongSide(this.dasr.config), info, stallTimeoutMs: this.options.stallTimeoutMs, record }).pipe(
         tap(() => {
           this.counters.framesDecoded++;
           if (first) {

@@ -90,6 +90,7 @@ describe('cluster live streams: one worker per stream, taken over when it dies, 
       expect(added.code, added.stderr).toBe(0);
       const id = Number(/^stream (\d+):/.exec(added.stdout)?.[1]);
       expect(await runCli(['stream', 'add', fixture('moving-object.mp4'), '--index', postgres.url])).toMatchObject({ code: 1, stderr: expect.stringMatching(/is a file: queue it with dasr index --nats/) });
+      expect(await runCli(['rm', String(id), '--index', postgres.url])).toMatchObject({ code: 1, stderr: expect.stringMatching(new RegExp(`video ${id} is being indexed: stop the stream first \\(dasr stream stop ${id}\\)`)) });
 
       await waitUntil('the watcher printed a match', async () => /"type":"match"/.test(watch.out), 120_000, logs);
       const [held] = await streams();

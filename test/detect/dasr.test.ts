@@ -147,7 +147,10 @@ describe('DASR on the real ResNet-50', () => {
       // …which is what a detector at long side 512 makes of that box.
       expect(dot(await new Dasr(backbone, { longSide: 512 }).describe(coffee, region.box), region.feature)).toBeGreaterThan(0.9999);
     }
-    expect(() => new Dasr(backbone, { longSide: 512, poolLongSide: 256 })).toThrow(/poolLongSide must be null or an integer in \[longSide \(512\), 4096\]/);
+    expect(() => new Dasr(backbone, { longSide: 512, poolLongSide: 256 })).toThrow(/poolLongSide must be an integer in \[longSide \(512\), 4096\]/);
+    // A pooling pass at the detection's own size is no second pass: the configuration says nothing of it.
+    expect(new Dasr(backbone, { longSide: 256, poolLongSide: 256 }).config).toEqual(new Dasr(backbone, { longSide: 256 }).config);
+    expect('poolLongSide' in new Dasr(backbone).config).toBe(false);
   });
 
   it('applies a whitening to database and query alike', async () => {
