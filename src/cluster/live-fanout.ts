@@ -23,6 +23,14 @@ const LIVE_SUBJECT_PREFIX = 'dasr.live.';
 /** How long analysed keyframes stay in the stream: enough for a consumer that reconnects to catch up. */
 const KEEP_MS = 60_000;
 
+/**
+ * Each pull of a consumer lasts this long. It also paces the client's recovery after a server restart: a consumer
+ * that cannot be checked at once (JetStream still starting) is checked again after one pull's time, and missed
+ * heartbeats (at half of it) reveal a consumer the server lost. The client's default, 30 s, left watchers deaf for
+ * half a minute after a restart.
+ */
+const PULL_EXPIRES_MS = 5_000;
+
 /** One analysed live keyframe, as a consumer receives it. */
 export interface FannedKeyframe extends StreamKeyframe {
   /** the stream's display size: the coordinate system of the boxes */
@@ -101,7 +109,7 @@ export async function publishLiveKeyframe(nc: NatsConnection, keyframe: LiveKeyf
 export async function followLiveKeyframes(nc: NatsConnection, onKeyframe: (keyframe: FannedKeyframe) => Promise<void> | void, signal: AbortSignal): Promise<void> {
   if (signal.aborted) return;
   const consumer = await jetstream(nc).consumers.get(LIVE_STREAM, { deliver_policy: DeliverPolicy.New });
-  const messages = await consumer.consume();
+  const messages = await consumer.consume({ expires: PULL_EXPIRES_MS });
   const stop = (): void => void messages.close();
   signal.addEventListener('abort', stop, { once: true });
   if (signal.aborted) stop(); // aborted while the consumer was being made

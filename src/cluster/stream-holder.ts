@@ -72,7 +72,7 @@ export async function holdStreams(options: StreamHolderOptions): Promise<void> {
       entry.renewing = true;
       void entry.lease.renew().then((kept) => {
         entry.renewing = false;
-        if (!kept) drop(videoId, 'lease lost; another worker follows it');
+        if (!kept && held.get(videoId) === entry) drop(videoId, 'lease lost; another worker follows it');
       });
     }
   }, options.leases.ttlMs / RENEWALS_PER_TTL);

@@ -117,6 +117,7 @@ describe('cluster live streams: one worker per stream, taken over when it dies, 
       await nats.restart({ downMs: 1_000 });
       const restartedAt = Date.now();
       await waitUntil('keyframes flow again after the NATS restart', async () => received.some((k) => k.processedAt > restartedAt), 30_000, logs);
+      console.log(`NATS restart: the first keyframe after it reached the consumer ${received.find((k) => k.processedAt > restartedAt)!.at - restartedAt} ms after the server was back`);
 
       const leases = await StreamLeases.open(nc);
       const stopped = await runCli(['stream', 'stop', String(id), '--index', postgres.url]);
