@@ -10,6 +10,7 @@ import { ensureLiveFanout, followLiveKeyframes } from '../cluster/live-fanout.js
 import { holdStreams } from '../cluster/stream-holder.js';
 import { StreamLeases } from '../cluster/stream-leases.js';
 import { runWorker } from '../cluster/worker.js';
+import { interruptSignal } from './interrupt.js';
 import { LiveMatcher, type LiveEvent } from '../live/live-matcher.js';
 import { openRegionStore, openExistingRegionStore } from '../index/open-store.js';
 import { PostgresRegionStore, redactPassword } from '../index/postgres-store.js';
@@ -41,10 +42,7 @@ export async function enqueueCommand(inputs: readonly string[], options: { nats:
  */
 export async function workerCommand(startDasr: () => Promise<DetectorThread>, options: { nats: string; index: string; ackWait?: number; streams: number }): Promise<void> {
   const nc = await connectNats(options.nats, 'dasr worker');
-  const abort = new AbortController();
-  const stop = (): void => abort.abort();
-  process.once('SIGINT', stop);
-  process.once('SIGTERM', stop);
+  const interrupt = interruptSignal();
   try {
     // The worker signals progress at a third of the ack wait in force, whoever set it.
     const ackWaitMs = await ensureJobQueue(nc, options.ackWait === undefined ? undefined : options.ackWait * 1000);
@@ -61,7 +59,7 @@ export async function workerCommand(startDasr: () => Promise<DetectorThread>, op
         // Either part failing stops the other, so that the worker ends instead of half-running.
         const stopOthersOnFailure = (work: Promise<void>): Promise<void> =>
           work.catch((error: unknown) => {
-            abort.abort();
+            interrupt.abort();
             throw error;
           });
         const outcomes = await Promise.allSettled([
@@ -69,13 +67,13 @@ export async function workerCommand(startDasr: () => Promise<DetectorThread>, op
             nc,
             store,
             detector: dasr,
-            signal: abort.signal,
+            signal: interrupt.signal,
             ackWaitMs,
             onJob: (job, { result }) => {
               if (result) process.stderr.write(`${job.path}: video ${result.videoId} ${result.status}, ${result.keyframes} keyframes, ${result.regions} regions\n`);
             },
           })),
-          leases ? stopOthersOnFailure(holdStreams({ nc, store, detector: dasr, leases, holder: `${hostname()}:${process.pid}`, maxStreams: options.streams, signal: abort.signal })) : Promise.resolve(),
+          leases ? stopOthersOnFailure(holdStreams({ nc, store, detector: dasr, leases, holder: `${hostname()}:${process.pid}`, maxStreams: options.streams, signal: interrupt.signal })) : Promise.resolve(),
         ]);
         const failed = outcomes.find((o): o is PromiseRejectedResult => o.status === 'rejected');
         if (failed) throw failed.reason;
@@ -86,8 +84,7 @@ export async function workerCommand(startDasr: () => Promise<DetectorThread>, op
       await dasr.terminate();
     }
   } finally {
-    process.off('SIGINT', stop);
-    process.off('SIGTERM', stop);
+    interrupt.release();
     await nc.close();
   }
 }
@@ -166,10 +163,7 @@ export async function watchCommand(
   const image = await decodeImage(imagePath);
   const store = await openExistingRegionStore(options.index);
   const nc = await connectNats(options.nats, 'dasr watch');
-  const abort = new AbortController();
-  const stop = (): void => abort.abort();
-  process.once('SIGINT', stop);
-  process.once('SIGTERM', stop);
+  const interrupt = interruptSignal();
   try {
     const dasr = await startDasr();
     let vector: Float32Array;
@@ -185,10 +179,9 @@ export async function watchCommand(
     process.stderr.write(`watch: matching the live streams at cosine ≥ ${options.threshold}; Ctrl-C stops\n`);
     await followLiveKeyframes(nc, async (keyframe) => {
       for (const event of await matcher.offer(keyframe)) process.stdout.write(`${JSON.stringify(watchEvent(event))}\n`);
-    }, abort.signal);
+    }, interrupt.signal);
   } finally {
-    process.off('SIGINT', stop);
-    process.off('SIGTERM', stop);
+    interrupt.release();
     await nc.close();
     await store.close();
   }

@@ -2,6 +2,7 @@ import type { Detector } from '../detect/detector.js';
 import { IndexStore } from '../index/index-store.js';
 import { ingestFile } from '../ingest/ingest-file.js';
 import { LiveIngestion } from '../ingest/ingest-live.js';
+import { interruptSignal } from './interrupt.js';
 import { openExistingRegionStore } from '../index/open-store.js';
 import { redactPassword } from '../index/postgres-store.js';
 import { isPostgresLocation } from '../index/region-store.js';
@@ -25,14 +26,11 @@ export async function indexCommand(
   const dasr = await startDasr();
   // A new data directory takes the detector's descriptor length; an existing one of another length is refused.
   const store = await IndexStore.open(options.data, { dim: dasr.featureDim, writer: 'dasr index' });
-  const abort = new AbortController();
-  const stop = (): void => abort.abort();
-  process.once('SIGINT', stop);
-  process.once('SIGTERM', stop);
+  const interrupt = interruptSignal();
   try {
     for (const input of inputs) {
       if (parseSource(input).kind !== 'file') {
-        await indexLive(input, dasr, store, { interval: options.interval, stillThreshold: options.still }, abort.signal);
+        await indexLive(input, dasr, store, { interval: options.interval, stillThreshold: options.still }, interrupt.signal);
         continue;
       }
       const printer = progressPrinter();
@@ -41,7 +39,7 @@ export async function indexCommand(
         sceneThreshold: options.scene,
         stillThreshold: options.still,
         force: options.force,
-        signal: abort.signal,
+        signal: interrupt.signal,
         onProgress: (p) => printer.update(p),
       });
       if (result.status !== 'already-indexed') printer.done(result.progress);
@@ -54,8 +52,7 @@ export async function indexCommand(
       );
     }
   } finally {
-    process.off('SIGINT', stop);
-    process.off('SIGTERM', stop);
+    interrupt.release();
     await store.close();
   }
 }

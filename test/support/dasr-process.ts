@@ -1,15 +1,13 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-
-const ROOT = resolve(import.meta.dirname, '..', '..');
+import { dasrArgv, ROOT } from './cli.js';
 
 /** A long-running `dasr` process (a worker, a watcher): its stderr gathered in `log`, its stdout in `out`. */
 export type DasrProcess = ChildProcess & { log: string; out: string };
 
 /** Starts `dasr <args>` from the sources (through tsx), logging warnings and errors only. `running` tracks it until it exits. */
 export function startDasr(args: readonly string[], running?: Set<ChildProcess>): DasrProcess {
-  const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'src/cli/main.ts'), ...args], {
+  const child = spawn(process.execPath, dasrArgv(args), {
     cwd: ROOT,
     stdio: ['ignore', 'pipe', 'pipe'],
     env: { ...process.env, DASR_LOG_LEVEL: 'warn' },

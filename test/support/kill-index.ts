@@ -1,10 +1,9 @@
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { DATABASE_FILE } from '../../src/index/database.js';
-
-const ROOT = resolve(import.meta.dirname, '..', '..');
+import { dasrArgv, ROOT } from './cli.js';
 
 /** Keyframes committed so far, read from outside the process as any other reader would. */
 export function committedKeyframes(dataDir: string): number {
@@ -35,7 +34,7 @@ export interface KillPlan {
  */
 export function runIndex(dataDir: string, args: readonly string[], kill?: KillPlan & { signal?: NodeJS.Signals }): Promise<{ code: number | null; signal: NodeJS.Signals | null; stderr: string }> {
   return new Promise((done, fail) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'src/cli/main.ts'), ...args, '--data', dataDir], {
+    const child = spawn(process.execPath, dasrArgv([...args, '--data', dataDir]), {
       cwd: ROOT,
       stdio: ['ignore', 'ignore', 'pipe'],
       env: { ...process.env, DASR_LOG_LEVEL: 'warn' },
