@@ -7,6 +7,7 @@ import type { DetectorThread } from '../detect/detector-thread.js';
 import { decodeImage } from '../image/load.js';
 import { connectNats, ensureJobQueue, enqueueJobs, type IngestJob } from '../cluster/job-queue.js';
 import { ensureLiveFanout, followLiveKeyframes } from '../cluster/live-fanout.js';
+import { registerStream, stopStream } from '../cluster/cluster-streams.js';
 import { holdStreams } from '../cluster/stream-holder.js';
 import { StreamLeases } from '../cluster/stream-leases.js';
 import { runWorker } from '../cluster/worker.js';
@@ -101,7 +102,7 @@ export async function streamAddCommand(url: string, options: { index: string; in
   if (!(options.interval > 0)) throw new Error('--interval must be above 0 seconds for a live stream');
   const store = await openClusterIndex(options.index);
   try {
-    const video = await store.addVideo({ path: url, sourceKind: 'live', status: 'indexing', config: { interval: options.interval } });
+    const video = await registerStream(store, url, { interval: options.interval });
     process.stdout.write(`stream ${video.id}: ${url}, a keyframe every ${options.interval} s; the workers take it up\n`);
   } finally {
     await store.close();
@@ -112,10 +113,8 @@ export async function streamAddCommand(url: string, options: { index: string; in
 export async function streamStopCommand(ids: readonly number[], options: { index: string }): Promise<void> {
   const store = await openClusterIndex(options.index);
   try {
-    const live = new Set((await store.liveVideosIndexing()).map((v) => v.id));
     for (const id of ids) {
-      if (!live.has(id)) throw new Error(`no live stream ${id} is being followed in this index`);
-      await store.setVideoStatus(id, 'ready');
+      if (!(await stopStream(store, id))) throw new Error(`no live stream ${id} is being followed in this index`);
       process.stdout.write(`stream ${id}: stopped\n`);
     }
   } finally {

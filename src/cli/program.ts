@@ -24,6 +24,7 @@ import { configuredLogLevel } from '../log.js';
 import { DEFAULT_ACK_WAIT_MS } from '../cluster/job-queue.js';
 import { DEFAULT_LEASE_TTL_MS } from '../cluster/stream-leases.js';
 import { DEFAULT_MATCH_THRESHOLD } from '../live/live-matcher.js';
+import { isPostgresLocation } from '../index/region-store.js';
 
 interface GlobalOptions {
   device: string;
@@ -286,7 +287,9 @@ export function createProgram(): Command {
   program
     .command('serve')
     .description('run the service: HTTP API (+ OpenAPI at /openapi.json), WebSocket subscriptions at /v1/live, web UI at /')
-    .option('--data <dir>', 'data directory', DEFAULT_DATA_DIR)
+    .option('--data <dir>', 'data directory (in cluster mode: this replica\'s token, uploads and media cache only)', DEFAULT_DATA_DIR)
+    .option('--index <postgres-url>', 'cluster mode: serve the shared index (postgres://…) as one API replica; needs --nats')
+    .option('--nats <servers>', 'cluster mode: NATS servers with JetStream (nats://host:4222, comma-separated): jobs go to the workers, live keyframes come from them')
     .option('--host <address>', 'address to listen on', SERVE_DEFAULTS.host)
     .option('--port <n>', 'port (0: any free port)', integer, SERVE_DEFAULTS.port)
     .option('--root <dir>', 'a directory whose video files may be indexed by path (repeatable; default: uploads only)', (v: string, all: string[] = []) => [...all, resolve(v)])
@@ -305,13 +308,15 @@ export function createProgram(): Command {
     .option('--no-record', 'do not record live streams (their hits then have no clips)')
     .option('--record-hours <h>', 'recordings of live streams older than this are deleted, with what was indexed from them', positive, SERVE_DEFAULTS.record.maxAgeSeconds / 3600)
     .option('--record-gb <n>', 'the oldest recordings are deleted (with what was indexed from them) while all together take more than this', positive, SERVE_DEFAULTS.record.maxBytes / 2 ** 30)
-    .action(async (options: { data: string; accessLog: boolean; record: boolean; recordHours: number; recordGb: number; host: string; port: number; root?: string[]; allowProtocols: string; allowPrivateHosts?: boolean; allowListeners?: boolean; still: number; maxStreams: number; mediaJobs: number; clipCacheMb: number; maxUploadMb: number; interval: number; scene: number; queue: number }) => {
+    .action(async (options: { data: string; index?: string; nats?: string; accessLog: boolean; record: boolean; recordHours: number; recordGb: number; host: string; port: number; root?: string[]; allowProtocols: string; allowPrivateHosts?: boolean; allowListeners?: boolean; still: number; maxStreams: number; mediaJobs: number; clipCacheMb: number; maxUploadMb: number; interval: number; scene: number; queue: number }) => {
       const { serveCommand } = await import('./serve-command.js');
       const g = program.opts<GlobalOptions>();
+      const cluster = clusterOptions(options);
       await serveCommand({
         host: options.host,
         port: options.port,
         dataDir: resolve(options.data),
+        cluster,
         pathRoots: options.root ?? [],
         allowedProtocols: options.allowProtocols.split(',').map((p) => p.trim().toLowerCase()).filter(Boolean),
         hostPolicy: { allowPrivateHosts: options.allowPrivateHosts ?? false, allowListeners: options.allowListeners ?? false },
@@ -327,7 +332,8 @@ export function createProgram(): Command {
         mediaQueue: SERVE_DEFAULTS.mediaQueue,
         clipCacheBytes: options.clipCacheMb * 2 ** 20,
         accessLog: options.accessLog && configuredLogLevel(),
-      record: options.record ? { segmentSeconds: SERVE_DEFAULTS.record.segmentSeconds, maxAgeSeconds: options.recordHours * 3600, maxBytes: options.recordGb * 2 ** 30 } : null,
+        // A cluster's streams are followed by its workers, which do not record them.
+        record: options.record && !cluster ? { segmentSeconds: SERVE_DEFAULTS.record.segmentSeconds, maxAgeSeconds: options.recordHours * 3600, maxBytes: options.recordGb * 2 ** 30 } : null,
         detector: {
           backbone: { device: parseDevice(g.device), threads: g.threads, cacheDir: g.modelCache, topDown: g.topdown },
           config: dasrConfigFromOptions(g),
@@ -410,6 +416,14 @@ export async function runDasr(argv: readonly string[]): Promise<number> {
 }
 
 /** A number argument; blank text is not one (Number('') is 0). */
+/** `dasr serve`'s cluster mode: both --index postgres://… and --nats, or neither. */
+function clusterOptions(options: { index?: string; nats?: string }): { index: string; nats: string } | undefined {
+  if (options.index === undefined && options.nats === undefined) return undefined;
+  if (options.index === undefined || options.nats === undefined) throw new InvalidArgumentError('an API replica of a cluster needs both --index postgres://… and --nats nats://…');
+  if (!isPostgresLocation(options.index)) throw new InvalidArgumentError(`--index ${options.index}: an API replica serves a cluster's index (postgres://…); the embedded service takes --data`);
+  return { index: options.index, nats: options.nats };
+}
+
 function numeric(value: string): number {
   return value.trim() === '' ? Number.NaN : Number(value);
 }

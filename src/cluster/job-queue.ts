@@ -55,10 +55,12 @@ function ackWaitOf(config: { ack_wait?: number }): number {
   return millis(config.ack_wait ?? nanos(DEFAULT_ACK_WAIT_MS));
 }
 
-/** Publishes jobs; resolves once the stream has stored each one. */
-export async function enqueueJobs(nc: NatsConnection, jobs: readonly IngestJob[]): Promise<void> {
+/** Publishes jobs; resolves once the stream has stored each one, with their sequence numbers in the stream. */
+export async function enqueueJobs(nc: NatsConnection, jobs: readonly IngestJob[]): Promise<number[]> {
   const js = jetstream(nc);
-  for (const job of jobs) await js.publish(JOB_SUBJECT, JSON.stringify(job));
+  const sequences: number[] = [];
+  for (const job of jobs) sequences.push((await js.publish(JOB_SUBJECT, JSON.stringify(job))).seq);
+  return sequences;
 }
 
 export async function jobConsumer(nc: NatsConnection): Promise<Consumer> {
@@ -66,7 +68,7 @@ export async function jobConsumer(nc: NatsConnection): Promise<Consumer> {
 }
 
 /** A job's message read back; null when it is not one (it is then terminated: no worker could do it). */
-export function parseJob(message: JsMsg): IngestJob | null {
+export function parseJob(message: Pick<JsMsg, 'json'>): IngestJob | null {
   try {
     const job = message.json<Partial<IngestJob>>();
     const numbers = [job.interval, job.sceneThreshold, job.stillThreshold];

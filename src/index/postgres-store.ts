@@ -134,15 +134,8 @@ export class PostgresRegionStore implements RegionStore {
 
   /** Connects, creating the schema when the database has none; a database made for another dimension is refused. */
   static async open(url: string, options: PostgresStoreOptions = {}): Promise<PostgresRegionStore> {
-    const pool = new pg.Pool({
-      connectionString: url,
-      max: options.connections ?? 4,
-      // bigint ids and counts as numbers: ids stay far below 2^53.
-      types: { getTypeParser: ((oid: number, format?: string) => (oid === INT8_OID ? Number : pg.types.getTypeParser(oid, format as 'text'))) as typeof pg.types.getTypeParser },
-    });
-    // An idle connection the server drops (a restart) must not end the process; the pool replaces it.
     const logger = options.logger ?? defaultLogger;
-    pool.on('error', (err) => logger.warn(`index: PostgreSQL connection lost (${err.message}); reconnecting on next use`));
+    const pool = openPool(url, options.connections ?? 4, logger);
     try {
       const dim = await transaction(pool, async (client) => {
         await client.query('SELECT pg_advisory_xact_lock($1)', [SCHEMA_LOCK]);
@@ -457,7 +450,21 @@ function regionFilter(filters: SearchFilters, first: number): { condition: strin
 }
 
 /** Runs `work` in one transaction on one pooled connection; rolled back if it throws. */
-async function transaction<T>(pool: pg.Pool, work: (client: pg.PoolClient) => Promise<T>): Promise<T> {
+/**
+ * A pool on the cluster's database: bigint ids and counts read as numbers (ids stay far below 2^53), and an idle
+ * connection the server drops (a restart) replaced on next use instead of ending the process.
+ */
+export function openPool(url: string, connections: number, logger: Logger): pg.Pool {
+  const pool = new pg.Pool({
+    connectionString: url,
+    max: connections,
+    types: { getTypeParser: ((oid: number, format?: string) => (oid === INT8_OID ? Number : pg.types.getTypeParser(oid, format as 'text'))) as typeof pg.types.getTypeParser },
+  });
+  pool.on('error', (err) => logger.warn(`PostgreSQL connection lost (${err.message}); reconnecting on next use`));
+  return pool;
+}
+
+export async function transaction<T>(pool: pg.Pool, work: (client: pg.PoolClient) => Promise<T>): Promise<T> {
   const client = await pool.connect();
   let broken: Error | undefined;
   try {

@@ -12,7 +12,8 @@ import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest }
 import multipart, { type MultipartFile } from '@fastify/multipart';
 import serveStatic from '@fastify/static';
 import type { Box } from '../detect/box.js';
-import type { VideoRecord, VideoSummary } from '../index/database.js';
+import type { SegmentRecord, VideoRecord, VideoSummary } from '../index/database.js';
+import type { IndexStore } from '../index/index-store.js';
 import { decodeImage } from '../image/load.js';
 import { probeVideo } from '../decode/probe.js';
 import { frameThumbnail, hitThumbnail } from '../clip/thumbnail.js';
@@ -139,18 +140,18 @@ export async function buildApp(service: DasrService): Promise<FastifyInstance> {
   app.get('/ready', { schema: ROUTES.ready }, async (_request, reply) => {
     const workers = service.workers();
     const ready = workers.every((w) => w.state === 'running');
-    return reply.status(ready ? 200 : 503).send({ ready, regions: service.store.db.regionCount(), variant: service.ingestDetector.config.variant, workers });
+    return reply.status(ready ? 200 : 503).send({ ready, regions: await service.store.regionCount(), variant: service.queryDetector.config.variant, workers });
   });
   app.get('/metrics', { schema: ROUTES.metrics }, async (_request, reply) => reply.type('text/plain; version=0.0.4').send(await service.metrics.text()));
   app.get('/openapi.json', { schema: ROUTES.openapi }, async () => app.swagger());
 
   // ---- videos ----
-  app.get('/v1/videos', { schema: ROUTES.listVideos }, async () => ({ videos: service.store.db.listVideos().map((v) => videoView(service, v)), jobs: service.jobs.list() }));
+  app.get('/v1/videos', { schema: ROUTES.listVideos }, async () => ({ videos: (await service.store.listVideos()).map((v) => videoView(service, v)), jobs: await service.jobs.list() }));
 
   app.get('/v1/videos/:id', { schema: ROUTES.getVideo }, async (request) => {
     const { id } = request.params as { id: number };
-    const [video] = service.store.db.listVideos({ id });
-    if (!video) throw new ApiError('not-found', `no video ${id}`);
+    const video = await service.store.videoSummary(id);
+    if (!video || video.status === 'deleted') throw new ApiError('not-found', `no video ${id}`);
     return videoView(service, video);
   });
 
@@ -168,20 +169,21 @@ export async function buildApp(service: DasrService): Promise<FastifyInstance> {
       path = confinedPath((request.body as { path: string }).path, config.pathRoots);
       await checkVideo(path, false);
     }
-    const job = service.jobs.submit(path, uploaded);
+    const job = await service.jobs.submit(path, uploaded);
     return reply.status(202).send({ job });
   });
 
   app.delete('/v1/videos/:id', { schema: ROUTES.deleteVideo }, async (request, reply) => {
     const { id } = request.params as { id: number };
-    const video = service.store.db.getVideo(id);
+    const video = await service.store.getVideo(id);
     if (!video || video.status === 'deleted') throw new ApiError('not-found', `no video ${id}`);
-    if (video.sourceKind === 'live' && service.streams.list().some((s) => s.videoId === id)) {
+    if (video.sourceKind === 'live' && (await service.streams.list()).some((s) => s.videoId === id)) {
       throw new ApiError('conflict', `video ${id} is the current run of a live stream: remove the stream first`);
     }
-    await service.jobs.cancelVideo(id);
-    const regionIds = service.store.db.regionIdsOfVideo(id);
-    const keyframeIds = service.store.db.keyframesOfVideo(id).map((k) => k.id);
+    await service.jobs.cancelVideo(video);
+    // (A cluster's ids are never given out again: a picture cached under one is merely never asked for.)
+    const regionIds = service.embedded?.db.regionIdsOfVideo(id) ?? [];
+    const keyframeIds = service.embedded?.db.keyframesOfVideo(id).map((k) => k.id) ?? [];
     await service.store.deleteVideo(id);
     // What was made from it goes too: the upload, the cached clips and thumbnails.
     if (video.sourceKind === 'file' && video.path.startsWith(uploadDir(config.dataDir))) await rm(dirname(video.path), { recursive: true, force: true });
@@ -196,7 +198,7 @@ export async function buildApp(service: DasrService): Promise<FastifyInstance> {
   // ---- media: thumbnails and clips ----
   app.get('/v1/regions/:id/thumbnail', { schema: ROUTES.regionThumbnail }, async (request, reply) => {
     const { id } = request.params as { id: number };
-    const region = service.store.db.regionsByIds([id])[0];
+    const region = (await service.store.regionsByIds([id]))[0];
     if (!region) throw new ApiError('not-found', `no region ${id}`);
     const file = regionThumbnailPath(config.dataDir, id);
     if (!existsSync(file)) await savePicture(service, reply, { what: `region ${id}`, videoId: region.videoId, t: region.t, region: { box: region.box, score: region.score, track: region.trackId } }, file);
@@ -205,7 +207,7 @@ export async function buildApp(service: DasrService): Promise<FastifyInstance> {
 
   app.get('/v1/keyframes/:id/thumbnail', { schema: ROUTES.keyframeThumbnail }, async (request, reply) => {
     const { id } = request.params as { id: number };
-    const keyframe = service.store.db.keyframesByIds([id])[0];
+    const keyframe = service.embedded?.db.keyframesByIds([id])[0];
     if (!keyframe) throw new ApiError('not-found', `no keyframe ${id}`);
     const file = keyframeThumbnailPath(config.dataDir, id);
     if (!existsSync(file)) await savePicture(service, reply, { what: `keyframe ${id}`, videoId: keyframe.videoId, t: keyframe.t, region: null }, file);
@@ -215,9 +217,9 @@ export async function buildApp(service: DasrService): Promise<FastifyInstance> {
   app.get('/v1/tracks/:id/clip', { schema: ROUTES.trackClip }, async (request, reply) => {
     const { id } = request.params as { id: number };
     const query = request.query as { pad?: number; boxes?: boolean };
-    const track = service.store.db.getTrack(id);
+    const track = await service.store.getTrack(id);
     if (!track) throw new ApiError('not-found', `no track ${id}`);
-    const boxes = query.boxes === false ? undefined : followedBoxes(service.store.db.regionsOfTrack(id));
+    const boxes = query.boxes === false ? undefined : followedBoxes(await service.store.regionsOfTrack(id));
     const file = await clipFile(service, track.videoId, track.firstT, track.lastT, query.pad ?? 1, boxes, clientGone(reply));
     return sendFile(reply, file);
   });
@@ -236,7 +238,7 @@ export async function buildApp(service: DasrService): Promise<FastifyInstance> {
     const images = await Promise.all(form.images.map((bytes) => decodeImage(bytes, { maxPixels: config.maxImagePixels })));
     const vector = await describeExamples(service.queryDetector, images, form.boxes, await typicalFrameSize(service.store, form.videos));
     const marked = [...form.right, ...form.wrong];
-    const known = new Set(service.store.db.regionsByIds(marked).map((r) => r.id));
+    const known = new Set((await service.store.regionsByIds(marked)).map((r) => r.id));
     const unknown = marked.filter((id) => !known.has(id));
     if (unknown.length > 0) throw new ApiError('bad-request', `no region ${unknown.join(', ')} in the index: right and wrong name regions of earlier hits (best.region)`);
     const image = images[0]!;
@@ -246,9 +248,9 @@ export async function buildApp(service: DasrService): Promise<FastifyInstance> {
     return {
       query: { width: image.width, height: image.height, box: form.boxes[0] ?? [0, 0, image.width, image.height] },
       examples: images.length,
-      hits: json.hits.map((hit, i) => {
+      hits: await Promise.all(json.hits.map(async (hit, i) => {
         const { videoId, best, track } = hits[i]!;
-        const video = service.store.db.getVideo(videoId);
+        const video = await service.store.getVideo(videoId);
         // A live region has pictures where its moment was recorded (or it matched a subscription).
         const recorded = wasRecorded(service, video, best.t, best.t);
         const pictured = recorded || existsSync(regionThumbnailPath(config.dataDir, best.regionId));
@@ -258,7 +260,7 @@ export async function buildApp(service: DasrService): Promise<FastifyInstance> {
           thumbnail: pictured ? service.mediaUrls.sign(`/v1/regions/${best.regionId}/thumbnail`) : null,
           clip: recorded && track !== null ? service.mediaUrls.sign(`/v1/tracks/${track}/clip`) : null,
         };
-      }),
+      })),
     };
   });
 
@@ -266,11 +268,12 @@ export async function buildApp(service: DasrService): Promise<FastifyInstance> {
   app.post('/v1/shots/search', { schema: ROUTES.shotSearch }, async (request) => {
     const started = performance.now();
     const form = await readSearchForm(request, config.maxImageBytes, SHOT_SEARCH_FIELDS);
-    if (!service.store.shotCodebook) throw new ApiError('conflict', 'this index has no shot codebook yet: learn one (POST /v1/shots/learn, or dasr shots learn)');
+    const index = embeddedIndex(service);
+    if (!index.shotCodebook) throw new ApiError('conflict', 'this index has no shot codebook yet: learn one (POST /v1/shots/learn, or dasr shots learn)');
     const images = await Promise.all(form.images.map((bytes) => decodeImage(bytes, { maxPixels: config.maxImagePixels })));
     const vlads: Float32Array[] = [];
-    for (const image of images) vlads.push(await describeShotQuery(service.queryDetector, service.store, image));
-    const hits = await searchShots(service.store, combineExamples(vlads), { top: form.top, videoIds: form.videos, from: form.from, to: form.to, minScore: form.minScore });
+    for (const image of images) vlads.push(await describeShotQuery(service.queryDetector, index, image));
+    const hits = await searchShots(index, combineExamples(vlads), { top: form.top, videoIds: form.videos, from: form.from, to: form.to, minScore: form.minScore });
     service.metrics.searchSeconds.observe((performance.now() - started) / 1000);
     const json = shotSearchJson(hits);
     return {
@@ -278,7 +281,7 @@ export async function buildApp(service: DasrService): Promise<FastifyInstance> {
       examples: images.length,
       hits: json.hits.map((hit, i) => {
         const { videoId, best, start, end } = hits[i]!;
-        const video = service.store.db.getVideo(videoId);
+        const video = index.db.getVideo(videoId);
         return {
           ...hit,
           duration: video?.duration ?? null,
@@ -302,12 +305,12 @@ export async function buildApp(service: DasrService): Promise<FastifyInstance> {
 
   // ---- live streams ----
   // Another owner's stream or subscription answers as one that does not exist: its id tells nothing.
-  const ownStream = (request: FastifyRequest, id: number) => {
-    const status = service.streams.status(id);
+  const ownStream = async (request: FastifyRequest, id: number) => {
+    const status = await service.streams.status(id);
     if (!status || !mayAccess(request.principal!, status.owner)) throw new ApiError('not-found', `no stream ${id}`);
     return status;
   };
-  app.get('/v1/streams', { schema: ROUTES.listStreams }, async (request) => ({ streams: service.streams.list(request.principal!) }));
+  app.get('/v1/streams', { schema: ROUTES.listStreams }, async (request) => ({ streams: await service.streams.list(request.principal!) }));
   app.get('/v1/streams/:id', { schema: ROUTES.getStream }, async (request) => ownStream(request, (request.params as { id: number }).id));
   app.post('/v1/streams', { schema: ROUTES.addStream }, async (request, reply) => {
     const body = request.body as { url: string; interval?: number; name?: string };
@@ -318,7 +321,7 @@ export async function buildApp(service: DasrService): Promise<FastifyInstance> {
   });
   app.delete('/v1/streams/:id', { schema: ROUTES.deleteStream }, async (request, reply) => {
     const { id } = request.params as { id: number };
-    ownStream(request, id);
+    await ownStream(request, id);
     if (!(await service.streams.remove(id))) throw new ApiError('not-found', `no stream ${id}`);
     return reply.status(204).send();
   });
@@ -328,7 +331,7 @@ export async function buildApp(service: DasrService): Promise<FastifyInstance> {
   app.delete('/v1/subscriptions/:id', { schema: ROUTES.deleteSubscription }, async (request, reply) => {
     const { id } = request.params as { id: string };
     const subscription = service.hub.get(id);
-    if (!subscription || !mayAccess(request.principal!, subscription.owner) || !service.hub.remove(id)) throw new ApiError('not-found', `no subscription ${id}`);
+    if (!subscription || !mayAccess(request.principal!, subscription.owner) || !(await service.hub.remove(id))) throw new ApiError('not-found', `no subscription ${id}`);
     return reply.status(204).send();
   });
 
@@ -337,7 +340,8 @@ export async function buildApp(service: DasrService): Promise<FastifyInstance> {
 
 /** Learns the index's shot codebook from its keyframes (fitted off the event loop) and installs it. */
 async function learnShotCodebook(service: DasrService, body: ShotLearnSettings & { sample?: number }): Promise<Record<string, number>> {
-  const { sets, keyframes } = indexTrainingSet(service.store, body.sample);
+  const index = embeddedIndex(service);
+  const { sets, keyframes } = indexTrainingSet(index, body.sample);
   let options;
   try {
     options = vladOptionsFor(sets, body);
@@ -350,8 +354,8 @@ async function learnShotCodebook(service: DasrService, body: ShotLearnSettings &
   } catch (error) {
     throw new ApiError('bad-request', (error as Error).message);
   }
-  await service.store.installShotCodebook(codebook);
-  return { keyframes: service.store.db.shotCount(), trainingKeyframes: sets.length, indexedKeyframes: keyframes, k: codebook.k, localDims: codebook.local.outputDim, dim: vladDim(codebook) };
+  await index.installShotCodebook(codebook);
+  return { keyframes: index.db.shotCount(), trainingKeyframes: sets.length, indexedKeyframes: keyframes, k: codebook.k, localDims: codebook.local.outputDim, dim: vladDim(codebook) };
 }
 
 /**
@@ -364,7 +368,7 @@ async function savePicture(
   moment: { what: string; videoId: number; t: number; region: { box: Box; score: number; track: number | null } | null },
   file: string,
 ): Promise<void> {
-  const video = service.store.db.getVideo(moment.videoId)!;
+  const video = (await service.store.getVideo(moment.videoId))!;
   const width = Math.min(640, video.width ?? 640);
   const { region } = moment;
   const picture = (path: string, t: number) => (signal: AbortSignal) =>
@@ -373,7 +377,7 @@ async function savePicture(
   if (video.sourceKind === 'file') {
     jpeg = await service.media.run(picture(video.path, moment.t), clientGone(reply));
   } else {
-    const span = recordedSpan(service.store.db.segmentsOfVideo(video.id, moment.t - 5, moment.t), moment.t);
+    const span = recordedSpan(recordedSegments(service, video.id, moment.t - 5, moment.t), moment.t);
     if (!span) throw new ApiError('not-found', `${moment.what} of live stream run ${video.id} has no picture: that moment was not recorded (or retention removed it)`);
     const gone = clientGone(reply);
     try {
@@ -391,7 +395,18 @@ async function savePicture(
 /** Whether [from, to] of a video can be shown: a file always, a live run where it was recorded (retention keeps it). */
 function wasRecorded(service: DasrService, video: VideoRecord | undefined, from: number, to: number): boolean {
   if (!video) return false;
-  return video.sourceKind === 'file' || service.store.db.segmentsOfVideo(video.id, from, to).length > 0;
+  return video.sourceKind === 'file' || recordedSegments(service, video.id, from, to).length > 0;
+}
+
+/** The recorded segments of a live run over [from, to] (only the embedded service records streams). */
+function recordedSegments(service: DasrService, videoId: number, from: number, to: number): SegmentRecord[] {
+  return service.embedded?.db.segmentsOfVideo(videoId, from, to) ?? [];
+}
+
+/** The embedded index, for what only it has (shot search); a cluster replica answers 409. */
+function embeddedIndex(service: DasrService): IndexStore {
+  if (!service.embedded) throw new ApiError('conflict', 'shot search needs the embedded index (dasr serve --data): a cluster index has no shot vectors');
+  return service.embedded;
 }
 
 /** The cached whole-frame picture of a keyframe (shot search results). */
@@ -400,9 +415,8 @@ function keyframeThumbnailPath(dataDir: string, keyframeId: number): string {
 }
 
 function videoView(service: DasrService, video: VideoSummary): Record<string, unknown> {
-  const job = service.jobs.jobOfVideo(video.id);
   const { config: _settings, contentKey: _key, ...rest } = video;
-  return { ...rest, progress: job ? { state: job.state, position: job.position, duration: job.duration } : null };
+  return { ...rest, progress: service.jobs.progress(video) };
 }
 
 /** Streams the multipart field "file" to `<data>/uploads/`, checks it is a video, and returns its path. */
@@ -589,12 +603,12 @@ function clientGone(reply: FastifyReply): AbortSignal {
  * clips leave when the cache outgrows its size). Cut under the service's media limit.
  */
 async function clipFile(service: DasrService, videoId: number, start: number, end: number, pad: number, boxes: { t: number; box: Box }[] | undefined, signal: AbortSignal): Promise<string> {
-  const video = service.store.db.getVideo(videoId);
+  const video = await service.store.getVideo(videoId);
   if (!video || video.status === 'deleted') throw new ApiError('not-found', `no video ${videoId}`);
   if (!(end >= start)) throw new ApiError('bad-request', `end (${end}) must not be before start (${start})`);
   let span: RecordedSpan | null = null;
   if (video.sourceKind !== 'file') {
-    span = recordedSpan(service.store.db.segmentsOfVideo(videoId, start - pad, end + pad), start);
+    span = recordedSpan(recordedSegments(service, videoId, start - pad, end + pad), start);
     if (!span) throw new ApiError('not-found', `this span of live stream run ${videoId} was not recorded (or retention removed it), so there is no clip`);
   }
   const source = span ? span.segments.map((s) => s.id) : video.contentKey;

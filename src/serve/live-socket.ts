@@ -110,9 +110,9 @@ class LiveConnection {
           return await run;
         }
         case 'resume':
-          return this.resume(message, requestId);
+          return await this.resume(message, requestId);
         case 'unsubscribe':
-          return this.unsubscribe(message, requestId);
+          return await this.unsubscribe(message, requestId);
         case 'ping':
           return this.reply({ type: 'pong', requestId });
         default:
@@ -151,15 +151,23 @@ class LiveConnection {
     const vector = await describeQuery(this.service.queryDetector, image, box, await typicalFrameSize(this.service.store));
     if (this.closed) return;
     this.checkRoom(1);
-    const info = this.service.hub.create({ vector, threshold, streams, updates: message.updates === true, persist: message.persist === true, name: (message.name as string | undefined) ?? null, owner: this.principal.owner });
+    const info = await this.service.hub.create({ vector, threshold, streams, updates: message.updates === true, persist: message.persist === true, name: (message.name as string | undefined) ?? null, owner: this.principal.owner });
+    if (this.closed) {
+      // The client left while its subscription was being saved: a persisted one waits for it, any other goes.
+      this.service.hub.detach(info.id);
+      return;
+    }
     this.subscriptions.add(info.id);
     this.service.hub.attach(info.id, () => this.pump(), () => this.removedElsewhere(info.id));
     this.reply({ type: 'subscribed', requestId, subscription: this.service.hub.get(info.id) });
   }
 
-  private resume(message: Record<string, unknown>, requestId: unknown): void {
+  private async resume(message: Record<string, unknown>, requestId: unknown): Promise<void> {
     const id = message.subscription;
     if (typeof id !== 'string') throw new ApiError('bad-request', 'subscription must be a subscription id');
+    // Created on another replica of a cluster a moment ago: this one reads it now rather than at its next poll.
+    if (!this.service.hub.get(id)) await this.service.hub.refresh();
+    if (this.closed) return;
     const info = this.service.hub.get(id);
     if (!info || !mayAccess(this.principal, info.owner)) throw new ApiError('not-found', `no subscription ${id}`);
     if (this.subscriptions.has(id)) throw new ApiError('conflict', `subscription ${id} is already on this connection`);
@@ -186,12 +194,12 @@ class LiveConnection {
     if (this.service.hub.size + adding > MAX_SUBSCRIPTIONS) throw new ApiError('conflict', `the service holds its maximum of ${MAX_SUBSCRIPTIONS} subscriptions`);
   }
 
-  private unsubscribe(message: Record<string, unknown>, requestId: unknown): void {
+  private async unsubscribe(message: Record<string, unknown>, requestId: unknown): Promise<void> {
     const id = message.subscription;
     if (typeof id !== 'string' || !this.subscriptions.has(id)) throw new ApiError('not-found', `no subscription ${String(id)} on this connection`);
     this.subscriptions.delete(id);
     this.service.hub.detach(id);
-    this.service.hub.remove(id);
+    await this.service.hub.remove(id);
     this.reply({ type: 'unsubscribed', requestId, subscription: id });
   }
 

@@ -1,5 +1,13 @@
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 
+/**
+ * The signing key of a cluster's API replicas: derived from the API tokens they share, so that a URL one replica
+ * gave out is served by any other.
+ */
+export function sharedMediaKey(tokens: readonly string[]): Buffer {
+  return createHmac('sha256', [...tokens].sort().join('\n')).update('dasr media URLs').digest();
+}
+
 /** The media routes (thumbnails, clips): GETs a signed URL may make without a token. */
 export const MEDIA_PATH = /^\/v1\/(regions\/\d+\/thumbnail|keyframes\/\d+\/thumbnail|tracks\/\d+\/clip|videos\/\d+\/clip)$/;
 
@@ -17,7 +25,7 @@ export function clipSpan(start: number, end: number): { start: number; end: numb
  * player asks instead of being downloaded whole through fetch. The signature covers the path, the span of a video
  * clip (start, end: which frames it shows) and the expiry; the other query parameters (pad, up to 60 s; boxes) only
  * shape the picture. Expiries are rounded up to a step so that the same media keeps one URL (and the browser's
- * cache) for a while. The key is the process's own: URLs die with it.
+ * cache) for a while. The key is the process's own (URLs die with it), or on a cluster's replicas one they share.
  */
 export class MediaSigner {
   constructor(

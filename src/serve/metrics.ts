@@ -4,11 +4,13 @@
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 
+type MaybePromise<T> = T | Promise<T>;
+
 export interface MetricSources {
-  streams(): { id: number; counters: { framesDecoded: number; processed: number; dropped: number; keyframes: number; regions: number; reconnects: number } }[];
-  indexRegions(): number;
-  indexVideos(): number;
-  pendingJobs(): number;
+  streams(): MaybePromise<{ id: number; counters: { framesDecoded: number; processed: number; dropped: number; keyframes: number; regions: number; reconnects: number } }[]>;
+  indexRegions(): MaybePromise<number>;
+  indexVideos(): MaybePromise<number>;
+  pendingJobs(): MaybePromise<number>;
   subscriptions(): number;
   queuedPushes(): number;
   openSockets(): number;
@@ -37,15 +39,16 @@ export class ServiceMetrics {
     this.searchSeconds = new Histogram({ name: 'dasr_search_seconds', help: 'search request time (query description included)', buckets: LATENCY_BUCKETS, registers: [registry] });
     this.httpRequests = new Counter({ name: 'dasr_http_requests_total', help: 'HTTP requests by route and status', labelNames: ['method', 'route', 'status'], registers: [registry] });
 
-    const perStream = (name: string, help: string, pick: (c: ReturnType<MetricSources['streams']>[number]['counters']) => number): void => {
+    const perStream = (name: string, help: string, pick: (c: Awaited<ReturnType<MetricSources['streams']>>[number]['counters']) => number): void => {
       new Counter({
         name,
         help,
         labelNames: ['stream'],
         registers: [registry],
-        collect() {
+        async collect() {
+          const streams = await sources.streams();
           this.reset();
-          for (const s of sources.streams()) this.inc({ stream: String(s.id) }, pick(s.counters));
+          for (const s of streams) this.inc({ stream: String(s.id) }, pick(s.counters));
         },
       });
     };
@@ -54,13 +57,13 @@ export class ServiceMetrics {
     perStream('dasr_frames_dropped_total', 'keyframes dropped because inference was busy (current run)', (c) => c.dropped);
     perStream('dasr_stream_reconnects_total', 'reconnections per live stream (current run)', (c) => c.reconnects);
 
-    const gauge = (name: string, help: string, read: () => number): void => {
+    const gauge = (name: string, help: string, read: () => MaybePromise<number>): void => {
       new Gauge({
         name,
         help,
         registers: [registry],
-        collect() {
-          this.set(read());
+        async collect() {
+          this.set(await read());
         },
       });
     };

@@ -1,6 +1,11 @@
 /**
- * The service's state, independent of HTTP: the index, two DASR threads (ingestion, and queries so that a search
- * never waits behind a keyframe), the indexing jobs, the live streams and the subscriptions, wired together.
+ * The service's state, independent of HTTP, wired together: the index, the indexing jobs, the live streams, the
+ * subscriptions, and DASR threads. Two kinds:
+ * - embedded (`--data`): SQLite + hnswlib-node in the data directory, two DASR threads (ingestion, and queries so
+ *   that a search never waits behind a keyframe), jobs and streams run here;
+ * - a cluster's API replica (`--index postgres://… --nats …`): the shared index, one DASR thread for queries; jobs go
+ *   to the workers through NATS JetStream, streams are the index's (their workers hold leases), and live keyframes
+ *   come from the workers' fan-out. Persisted subscriptions are in PostgreSQL, so any replica can resume them.
  */
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
@@ -11,18 +16,31 @@ import type { Detection } from '../detect/dasr.js';
 import type { Detector } from '../detect/detector.js';
 import type { DecodedImage } from '../image/load.js';
 import { IndexStore } from '../index/index-store.js';
+import { PostgresRegionStore } from '../index/postgres-store.js';
+import type { RegionStore } from '../index/region-store.js';
+import { ClusterJobs } from '../cluster/cluster-jobs.js';
+import { ClusterStreams } from '../cluster/cluster-streams.js';
+import { connectNats, ensureJobQueue } from '../cluster/job-queue.js';
+import { ensureLiveFanout, followLiveKeyframes } from '../cluster/live-fanout.js';
+import { PostgresSubscriptionRecords } from '../cluster/postgres-subscriptions.js';
+import { StreamLeases } from '../cluster/stream-leases.js';
+import type { NatsConnection } from '@nats-io/transport-node';
+import { setTimeout as delay } from 'node:timers/promises';
 import { Supervisor, type SupervisedState } from '../util/supervisor.js';
 import { WorkLimiter } from '../util/work-limiter.js';
 import { FileCache } from '../util/file-cache.js';
 import { OnnxMatchKernel } from '../live/match-kernel.js';
 import type { Logger } from '../log.js';
-import { MediaSigner } from './media-urls.js';
+import { MediaSigner, sharedMediaKey } from './media-urls.js';
 import { splitInferenceThreads, type ServeConfig } from './config.js';
 import { LiveStreams } from './live-streams.js';
 import { ServiceMetrics } from './metrics.js';
 import { SubscriptionHub } from './subscriptions.js';
+import type { SubscriptionRecords } from './subscription-records.js';
+import type { IndexingJobs, StreamRegistry } from './ingest-control.js';
 import { VideoJobs } from './video-jobs.js';
 import { applyRetention, recoverRecordings } from '../record/live-recording.js';
+import { DEFAULT_STILL_THRESHOLD } from '../ingest/still-gate.js';
 
 /**
  * A supervised DASR thread (restarted when it dies) whose calls are timed into the inference histogram. Settings
@@ -80,6 +98,36 @@ export interface WorkerStatus {
 /** How often age-based retention of live recordings runs on its own. */
 const RETENTION_PERIOD_MS = 60_000;
 
+/** How often a cluster replica follows the shared subscriptions and notices streams that stopped. */
+const CLUSTER_POLL_MS = 2_000;
+
+/** Beyond this, no keyframe of a stopped stream is still in the fan-out (it keeps a minute). */
+const LATE_KEYFRAME_MS = 120_000;
+
+/** A cluster replica's links: NATS, the shared subscription records, and what follows them. */
+interface ClusterLink {
+  nc: NatsConnection;
+  records: SubscriptionRecords;
+  /** ends the fan-out consumer and the polling */
+  stop: AbortController;
+  following: Promise<void>;
+  polling: Promise<void>;
+}
+
+type DetectorPair = [DetectorThread, Supervisor<DetectorThread>];
+
+interface ServiceParts {
+  store: RegionStore;
+  /** the embedded index (shots, recordings and the vector thread are its own); null on a cluster replica */
+  embedded: IndexStore | null;
+  ingest: DetectorPair | null;
+  query: DetectorPair;
+  kernel: OnnxMatchKernel;
+  records?: SubscriptionRecords;
+  /** builds the jobs and streams of this kind of service */
+  ingestion(ingestDetector: TimedDetector | null, hub: SubscriptionHub): { jobs: IndexingJobs; streams: StreamRegistry };
+}
+
 export class DasrService {
   openSockets = 0;
   /** ffmpeg work for clips and thumbnails: capped, queued, cancelled when the client leaves */
@@ -88,14 +136,18 @@ export class DasrService {
   /** age-based retention of live recordings, when streams are recorded, and its latest run */
   private readonly retentionTimer: NodeJS.Timeout | null = null;
   private retention: Promise<void> = Promise.resolve();
+  /** set on a cluster replica */
+  private cluster: ClusterLink | null = null;
 
   private constructor(
     readonly config: ServeConfig,
-    readonly store: IndexStore,
-    readonly ingestDetector: TimedDetector,
+    readonly store: RegionStore,
+    readonly embedded: IndexStore | null,
+    /** null on a cluster replica: the workers ingest */
+    readonly ingestDetector: TimedDetector | null,
     readonly queryDetector: TimedDetector,
-    readonly jobs: VideoJobs,
-    readonly streams: LiveStreams,
+    readonly jobs: IndexingJobs,
+    readonly streams: StreamRegistry,
     readonly hub: SubscriptionHub,
     readonly metrics: ServiceMetrics,
     readonly logger: Logger,
@@ -106,24 +158,28 @@ export class DasrService {
     this.media = new WorkLimiter(config.mediaConcurrency, config.mediaQueue);
     this.clipCache = new FileCache(join(config.dataDir, 'clips'), config.clipCacheBytes);
     const record = config.record;
-    if (record) {
+    if (record && embedded) {
       // Recordings age whether or not a stream still records (a recording stream also applies it per segment).
       this.retentionTimer = setInterval(() => {
-        this.retention = applyRetention(store, config.dataDir, record, logger).catch((error: unknown) => logger.warn(`retention failed: ${error instanceof Error ? error.message : String(error)}`));
+        this.retention = applyRetention(embedded, config.dataDir, record, logger).catch((error: unknown) => logger.warn(`retention failed: ${error instanceof Error ? error.message : String(error)}`));
       }, RETENTION_PERIOD_MS);
       this.retentionTimer.unref();
     }
   }
 
-  static async start(config: ServeConfig, logger: Logger): Promise<DasrService> {
+  /** The embedded service (`--data`), or a cluster's API replica when `config.cluster` is set. */
+  static start(config: ServeConfig, logger: Logger): Promise<DasrService> {
     mkdirSync(config.dataDir, { recursive: true });
+    return config.cluster ? DasrService.startReplica(config, config.cluster, logger) : DasrService.startEmbedded(config, logger);
+  }
+
+  private static async startEmbedded(config: ServeConfig, logger: Logger): Promise<DasrService> {
     const supervisors: Supervisor<DetectorThread>[] = [];
     let store: IndexStore;
     try {
       const split = splitInferenceThreads(config.detector.backbone.threads);
       for (const [role, share] of [['ingest', split.ingest], ['query', split.query]] as const) {
-        const data = { ...config.detector, backbone: { ...config.detector.backbone, threads: share } };
-        supervisors.push(await Supervisor.start(() => DetectorThread.start(data), { name: `${role} DASR thread`, logger }));
+        supervisors.push(await startDetector(config, share, role, logger));
       }
       // A new data directory takes the detector's descriptor length (a reduced whitening's, say); another is refused.
       const first = await supervisors[0]!.current();
@@ -136,8 +192,33 @@ export class DasrService {
     }
     try {
       const kernel = await OnnxMatchKernel.create();
-      const service = DasrService.assemble(config, store, [await supervisors[0]!.current(), supervisors[0]!], [await supervisors[1]!.current(), supervisors[1]!], kernel, logger);
-      await service.streams.restore();
+      const service = await DasrService.assemble(config, logger, {
+        store,
+        embedded: store,
+        ingest: [await supervisors[0]!.current(), supervisors[0]!],
+        query: [await supervisors[1]!.current(), supervisors[1]!],
+        kernel,
+        ingestion: (ingestDetector, hub) => {
+          const jobs = new VideoJobs(store, ingestDetector!, { dataDir: config.dataDir, interval: config.interval, sceneThreshold: config.sceneThreshold, stillThreshold: config.stillThreshold, logger });
+          const streams = new LiveStreams(store, ingestDetector!, {
+            dataDir: config.dataDir,
+            allowedProtocols: config.allowedProtocols,
+            hostPolicy: config.hostPolicy,
+            maxStreams: config.maxStreams,
+            sceneThreshold: config.sceneThreshold,
+            stillThreshold: config.stillThreshold,
+            logger,
+            ioTimeoutMs: config.streamIoTimeoutMs,
+            backoff: config.streamBackoff,
+            record: config.record,
+            onKeyframe: (stream, keyframe) => void hub.offerKeyframe(stream.id, { ...keyframe, endedTrackIds: keyframe.endedTracks.map((track) => track.id) }),
+            onStopped: (stream) => void hub.endStream(stream.id),
+          });
+          resumeUnfinishedJobs(jobs, store, config.dataDir, logger);
+          return { jobs, streams };
+        },
+      });
+      await (service.streams as LiveStreams).restore();
       return service;
     } catch (error) {
       await Promise.all(supervisors.map((t) => t.close()));
@@ -146,35 +227,67 @@ export class DasrService {
     }
   }
 
-  private static assemble(
-    config: ServeConfig,
-    store: IndexStore,
-    ingest: [DetectorThread, Supervisor<DetectorThread>],
-    query: [DetectorThread, Supervisor<DetectorThread>],
-    kernel: OnnxMatchKernel,
-    logger: Logger,
-  ): DasrService {
+  private static async startReplica(config: ServeConfig, cluster: { index: string; nats: string }, logger: Logger): Promise<DasrService> {
+    const query = await startDetector(config, config.detector.backbone.threads ?? 0, 'query', logger);
+    const opened: { close(): Promise<void> }[] = [{ close: () => query.close() }];
+    try {
+      const detector = await query.current();
+      // Replicas may start before any worker: the schema is made by whoever comes first.
+      const store = await PostgresRegionStore.open(cluster.index, { dim: detector.featureDim, logger });
+      opened.push(store);
+      const records = await PostgresSubscriptionRecords.open(cluster.index, logger);
+      opened.push(records);
+      const nc = await connectNats(cluster.nats, 'dasr serve');
+      opened.push({ close: () => nc.close() });
+      await ensureJobQueue(nc);
+      await ensureLiveFanout(nc);
+      const leases = await StreamLeases.open(nc);
+      const kernel = await OnnxMatchKernel.create();
+      opened.push({ close: () => kernel.release() });
+      const service = await DasrService.assemble(config, logger, {
+        store,
+        embedded: null,
+        ingest: null,
+        query: [detector, query],
+        kernel,
+        records,
+        ingestion: () => ({
+          jobs: new ClusterJobs(nc, { interval: config.interval, sceneThreshold: config.sceneThreshold, stillThreshold: config.stillThreshold ?? DEFAULT_STILL_THRESHOLD }, uploadDir(config.dataDir)),
+          streams: new ClusterStreams(store, leases, { allowedProtocols: config.allowedProtocols, hostPolicy: config.hostPolicy, maxStreams: config.maxStreams }),
+        }),
+      });
+      service.followCluster(nc, records);
+      return service;
+    } catch (error) {
+      for (const part of opened.reverse()) await part.close().catch(() => undefined);
+      throw error;
+    }
+  }
+
+  private static async assemble(config: ServeConfig, logger: Logger, parts: ServiceParts): Promise<DasrService> {
+    const { store } = parts;
     let service: DasrService | null = null;
     const metrics = new ServiceMetrics({
-      streams: () => service?.streams.list() ?? [],
-      indexRegions: () => store.db.regionCount(),
-      indexVideos: () => store.db.videoCount(),
-      pendingJobs: () => service?.jobs.pending ?? 0,
+      streams: async () => (await service?.streams.list()) ?? [],
+      indexRegions: () => store.regionCount(),
+      indexVideos: async () => (await store.listVideos()).length,
+      pendingJobs: async () => (await service?.jobs.pendingCount()) ?? 0,
       subscriptions: () => service?.hub.size ?? 0,
       queuedPushes: () => service?.hub.queued ?? 0,
       openSockets: () => service?.openSockets ?? 0,
       workers: () => service?.workers() ?? [],
     });
-    const ingestDetector = new TimedDetector(ingest[0], ingest[1], metrics);
-    const queryDetector = new TimedDetector(query[0], query[1], metrics);
-    const mediaUrls = new MediaSigner();
-    const hub = new SubscriptionHub({
+    const ingestDetector = parts.ingest && new TimedDetector(parts.ingest[0], parts.ingest[1], metrics);
+    const queryDetector = new TimedDetector(parts.query[0], parts.query[1], metrics);
+    const mediaUrls = parts.embedded ? new MediaSigner() : new MediaSigner(undefined, undefined, sharedMediaKey(config.tokens));
+    const hub = await SubscriptionHub.open({
       dataDir: config.dataDir,
+      records: parts.records,
       signMedia: (path, span) => mediaUrls.sign(path, span),
-      recorded: config.record !== null,
+      recorded: config.record !== null && parts.embedded !== null,
       dim: store.dim,
       queueCapacity: config.queueCapacity,
-      kernel,
+      kernel: parts.kernel,
       logger,
       onPushed: (message, sinceProcessedMs, sinceFrameMs) => {
         metrics.pushes.inc({ type: message.type });
@@ -182,57 +295,104 @@ export class DasrService {
         metrics.frameToPushSeconds.observe(sinceFrameMs / 1000);
       },
     });
-    const jobs = new VideoJobs(store, ingestDetector, { dataDir: config.dataDir, interval: config.interval, sceneThreshold: config.sceneThreshold, stillThreshold: config.stillThreshold, logger });
-    const streams = new LiveStreams(store, ingestDetector, {
-      dataDir: config.dataDir,
-      allowedProtocols: config.allowedProtocols,
-      hostPolicy: config.hostPolicy,
-      maxStreams: config.maxStreams,
-      sceneThreshold: config.sceneThreshold,
-      stillThreshold: config.stillThreshold,
-      logger,
-      ioTimeoutMs: config.streamIoTimeoutMs,
-      backoff: config.streamBackoff,
-      record: config.record,
-      onKeyframe: (stream, keyframe) => void hub.offerKeyframe(stream.id, keyframe),
-      onStopped: (stream) => void hub.endStream(stream.id),
-    });
-    service = new DasrService(config, store, ingestDetector, queryDetector, jobs, streams, hub, metrics, logger, kernel, mediaUrls);
-    // Work accepted before a stop or crash: the jobs file first, then videos left half-indexed by other means.
-    const resubmitted = new Set<string>();
-    for (const saved of jobs.saved()) {
-      if (saved.videoId !== null && store.db.getVideo(saved.videoId)?.status === 'deleted') continue;
-      logger.info(`resuming the indexing of ${saved.path}`);
-      jobs.submit(saved.path, saved.uploaded, saved.videoId);
-      resubmitted.add(saved.path);
-    }
-    // (Live runs cut by a crash were closed when the store opened.)
-    for (const video of store.db.listVideos()) {
-      if (video.status === 'indexing' && video.sourceKind === 'file' && !resubmitted.has(video.path)) {
-        jobs.submit(video.path, video.path.startsWith(uploadDir(config.dataDir)), video.id);
-      }
-    }
+    const { jobs, streams } = parts.ingestion(ingestDetector, hub);
+    service = new DasrService(config, store, parts.embedded, ingestDetector, queryDetector, jobs, streams, hub, metrics, logger, parts.kernel, mediaUrls);
     return service;
+  }
+
+  /**
+   * A replica's part of the cluster's live side: every keyframe the workers publish is matched against this
+   * replica's subscriptions, and every few seconds the shared subscriptions are followed and the appearances of
+   * streams that stopped are ended. A lost NATS or PostgreSQL is retried, not fatal.
+   */
+  private followCluster(nc: NatsConnection, records: SubscriptionRecords): void {
+    const stop = new AbortController();
+    const { logger, hub, store } = this;
+    // Streams this replica saw stop, and when: a keyframe of theirs still on its way (its worker lets a stream go
+    // within a second) would open an appearance that nothing ends. Forgotten once no such keyframe can be left.
+    const ended = new Map<number, number>();
+    const following = (async () => {
+      while (!stop.signal.aborted) {
+        try {
+          await followLiveKeyframes(nc, (keyframe) => (ended.has(keyframe.streamId) ? undefined : hub.offerKeyframe(keyframe.streamId, keyframe)), stop.signal);
+        } catch (error) {
+          if (stop.signal.aborted) break;
+          logger.warn(`live fan-out: ${error instanceof Error ? error.message : String(error)}; following again shortly`);
+        }
+        await delay(1_000, undefined, { signal: stop.signal }).catch(() => undefined);
+      }
+    })();
+    const polling = (async () => {
+      let live: Set<number> | null = null;
+      while (!stop.signal.aborted) {
+        try {
+          await hub.refresh();
+          const now = new Set((await store.liveVideosIndexing()).map((v) => v.id));
+          for (const id of live ?? []) {
+            if (now.has(id)) continue;
+            ended.set(id, Date.now());
+            await hub.endStream(id);
+          }
+          for (const [id, at] of ended) if (Date.now() - at > LATE_KEYFRAME_MS) ended.delete(id);
+          live = now;
+        } catch (error) {
+          logger.warn(`cluster subscriptions and streams not followed this time: ${error instanceof Error ? error.message : String(error)}`);
+        }
+        await delay(CLUSTER_POLL_MS, undefined, { signal: stop.signal }).catch(() => undefined);
+      }
+    })();
+    this.cluster = { nc, records, stop, following, polling };
   }
 
   /** The worker threads, each kept alive by a supervisor: for /ready and /metrics. */
   workers(): WorkerStatus[] {
-    return [
-      { worker: 'ingest-dasr', state: this.ingestDetector.supervisor.state, restarts: this.ingestDetector.supervisor.restarts },
-      { worker: 'query-dasr', state: this.queryDetector.supervisor.state, restarts: this.queryDetector.supervisor.restarts },
-      { worker: 'vectors', state: this.store.vectorWorker.state, restarts: this.store.vectorWorker.restarts },
-    ];
+    const threads: WorkerStatus[] = [];
+    if (this.ingestDetector) threads.push({ worker: 'ingest-dasr', state: this.ingestDetector.supervisor.state, restarts: this.ingestDetector.supervisor.restarts });
+    threads.push({ worker: 'query-dasr', state: this.queryDetector.supervisor.state, restarts: this.queryDetector.supervisor.restarts });
+    if (this.embedded) threads.push({ worker: 'vectors', state: this.embedded.vectorWorker.state, restarts: this.embedded.vectorWorker.restarts });
+    return threads;
   }
 
   /** Stops ingestion (keeping what was committed), saves the vector graph and ends the threads. */
   async close(): Promise<void> {
     if (this.retentionTimer) clearInterval(this.retentionTimer);
     await this.retention;
+    if (this.cluster) {
+      this.cluster.stop.abort();
+      await Promise.all([this.cluster.following, this.cluster.polling]);
+    }
     await this.jobs.close();
     await this.streams.close();
     await this.hub.settled();
-    await Promise.all([this.ingestDetector.supervisor.close(), this.queryDetector.supervisor.close(), this.kernel.release()]);
+    await Promise.all([this.ingestDetector?.supervisor.close(), this.queryDetector.supervisor.close(), this.kernel.release()]);
+    if (this.cluster) {
+      await this.cluster.records.close();
+      await this.cluster.nc.close();
+    }
     await this.store.close();
+  }
+}
+
+/** A supervised DASR thread with `threads` inference threads (0: every core). */
+function startDetector(config: ServeConfig, threads: number, role: 'ingest' | 'query', logger: Logger): Promise<Supervisor<DetectorThread>> {
+  const data = { ...config.detector, backbone: { ...config.detector.backbone, threads } };
+  return Supervisor.start(() => DetectorThread.start(data), { name: `${role} DASR thread`, logger });
+}
+
+/** Work accepted before a stop or crash: the jobs file first, then videos left half-indexed by other means. */
+function resumeUnfinishedJobs(jobs: VideoJobs, store: IndexStore, dataDir: string, logger: Logger): void {
+  const resubmitted = new Set<string>();
+  for (const saved of jobs.saved()) {
+    if (saved.videoId !== null && store.db.getVideo(saved.videoId)?.status === 'deleted') continue;
+    logger.info(`resuming the indexing of ${saved.path}`);
+    jobs.submit(saved.path, saved.uploaded, saved.videoId);
+    resubmitted.add(saved.path);
+  }
+  // (Live runs cut by a crash were closed when the store opened.)
+  for (const video of store.db.listVideos()) {
+    if (video.status === 'indexing' && video.sourceKind === 'file' && !resubmitted.has(video.path)) {
+      jobs.submit(video.path, video.path.startsWith(uploadDir(dataDir)), video.id);
+    }
   }
 }
 

@@ -1,25 +1,27 @@
 /**
- * Standing "tell me when this appears" queries: their records (persisted ones in `<data>/subscriptions.json`),
- * the matcher they share, and one bounded outbox each. Every processed live keyframe is matched against all
- * subscriptions at once (LiveMatcher); the resulting messages wait in the subscription's outbox until its
- * WebSocket client takes them. A detached persisted subscription (its client is gone, or the service restarted)
- * keeps collecting, bounded, until a client resumes it.
+ * Standing "tell me when this appears" queries: their records (persisted ones in SubscriptionRecords: a JSON file
+ * of the data directory, or the cluster's PostgreSQL), the matcher they share, and one bounded outbox each. Every
+ * processed live keyframe is matched against all subscriptions at once (LiveMatcher); the resulting messages wait
+ * in the subscription's outbox until its WebSocket client takes them. A detached persisted subscription (its client
+ * is gone, or the service restarted) keeps collecting, bounded, until a client resumes it.
+ *
+ * In a cluster every API replica holds every persisted subscription (refresh() follows the shared records), so a
+ * client whose replica died resumes its subscription on another one, whose outbox has collected meanwhile.
  */
 import type { MatchKernel } from '../live/match-kernel.js';
-import { ADMIN_OWNER, mayAccess, type Principal } from './auth.js';
+import { mayAccess, type Principal } from './auth.js';
 import { randomUUID } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Box } from '../detect/box.js';
 import { drawDetections } from '../image/annotate.js';
-import type { LiveKeyframe } from '../ingest/ingest-live.js';
-import { LiveMatcher, type LiveEvent } from '../live/live-matcher.js';
+import { decodeImage, type DecodedImage } from '../image/load.js';
+import { LiveMatcher, type LiveEvent, type StreamKeyframe } from '../live/live-matcher.js';
 import { Outbox } from '../live/outbox.js';
-import { float32FromLEBytes, float32ToLEBytes } from '../util/float32-bytes.js';
 import type { Logger } from '../log.js';
-import { readJsonFile, writeJsonAtomic } from './json-file.js';
 import { clipSpan } from './media-urls.js';
+import { JsonSubscriptionRecords, type SavedSubscription, type SubscriptionRecords } from './subscription-records.js';
 
 export interface SubscriptionParams {
   vector: Float32Array;
@@ -75,6 +77,8 @@ export type PushMessage =
 interface Subscription extends SubscriptionParams {
   id: string;
   createdAt: number;
+  /** the refresh generation at which its save was confirmed (Infinity while unconfirmed; -1: read at open) */
+  confirmedAt: number;
   outbox: Outbox<QueuedMessage>;
   pushed: number;
   /** the attached client's pump, called when something was queued */
@@ -83,20 +87,10 @@ interface Subscription extends SubscriptionParams {
   onRemoved: (() => void) | null;
 }
 
-interface SavedSubscription {
-  id: string;
-  vector: string;
-  threshold: number;
-  streams: number[] | null;
-  updates: boolean;
-  name: string | null;
-  createdAt: number;
-  /** absent in files written before subscriptions had owners: the administrator's */
-  owner?: string;
-}
-
 export interface HubOptions {
   dataDir: string;
+  /** where persisted subscriptions are kept; default `<data>/subscriptions.json` */
+  records?: SubscriptionRecords;
   dim: number;
   /** messages kept per subscription for a slow or absent client */
   queueCapacity: number;
@@ -113,39 +107,108 @@ export interface HubOptions {
 
 export type QueuedMessage = PushMessage & { processedMs?: number; frameMs?: number };
 
+/** A processed live keyframe as the hub matches it: from this service's own stream, or from the cluster's fan-out. */
+export interface OfferedKeyframe extends Omit<StreamKeyframe, 'streamId' | 'regions'> {
+  regions: (StreamKeyframe['regions'][number] & { score: number })[];
+  /** the stream's display size: the coordinate system of the boxes */
+  width: number;
+  height: number;
+  /** the analysed frame, decoded or as an image file (the fan-out's JPEG), for the match's picture */
+  frame: DecodedImage | Buffer;
+}
+
 export class SubscriptionHub {
   readonly matcher: LiveMatcher;
   private readonly subscriptions = new Map<string, Subscription>();
-  private readonly file: string;
+  private readonly records: SubscriptionRecords;
   private readonly thumbnailDir: string;
   /** keyframes are turned into messages strictly in order, thumbnails included */
   private chain: Promise<void> = Promise.resolve();
+  /**
+   * Counts refreshes, so that one never acts on records read before a change this hub made: a subscription is dropped
+   * only when its save was confirmed before the refresh read, and one removed here is not brought back by a read
+   * that started before its deletion was confirmed.
+   */
+  private generation = 0;
+  private readonly removedAt = new Map<string, number>();
+  private refreshing: Promise<void> | null = null;
 
-  constructor(private readonly options: HubOptions) {
+  private constructor(
+    private readonly options: HubOptions,
+    records: SubscriptionRecords,
+  ) {
     this.matcher = new LiveMatcher(options.dim);
-    this.file = join(options.dataDir, 'subscriptions.json');
+    this.records = records;
     this.thumbnailDir = join(options.dataDir, 'thumbnails');
     mkdirSync(this.thumbnailDir, { recursive: true });
-    for (const saved of readJsonFile<{ subscriptions: SavedSubscription[] }>(this.file, { subscriptions: [] }).subscriptions) {
-      this.insert(saved.id, { vector: float32FromLEBytes(Buffer.from(saved.vector, 'base64')), threshold: saved.threshold, streams: saved.streams, updates: saved.updates, persist: true, name: saved.name, owner: saved.owner ?? ADMIN_OWNER }, saved.createdAt);
-    }
   }
 
-  create(params: SubscriptionParams): SubscriptionInfo {
-    const subscription = this.insert(randomUUID(), params, Date.now());
-    if (params.persist) this.persist();
+  /** A hub holding the persisted subscriptions the records have. */
+  static async open(options: HubOptions): Promise<SubscriptionHub> {
+    const hub = new SubscriptionHub(options, options.records ?? new JsonSubscriptionRecords(join(options.dataDir, 'subscriptions.json')));
+    for (const saved of await hub.records.load()) hub.insertSaved(saved, -1);
+    return hub;
+  }
+
+  /** Creates a subscription; a persisted one is saved before this resolves (nothing acknowledged is lost on a crash). */
+  async create(params: SubscriptionParams): Promise<SubscriptionInfo> {
+    const subscription = this.insert(randomUUID(), params, Date.now(), Number.POSITIVE_INFINITY);
+    if (params.persist) {
+      try {
+        await this.records.save(toSaved(subscription));
+      } catch (error) {
+        this.drop(subscription.id);
+        throw error;
+      }
+      subscription.confirmedAt = this.generation;
+    }
     return this.info(subscription);
   }
 
-  /** Removes a subscription; an attached client is told through the `onRemoved` it gave to attach(). */
-  remove(id: string): boolean {
-    const subscription = this.subscriptions.get(id);
+  /**
+   * Follows the shared records: persisted subscriptions created elsewhere join, those removed elsewhere leave (their
+   * attached client is told). Concurrent calls share one read.
+   */
+  refresh(): Promise<void> {
+    this.refreshing ??= (async () => {
+      const started = ++this.generation;
+      try {
+        const present = new Set(await this.records.ids());
+        const joining = [...present].filter((id) => !this.subscriptions.has(id) && !this.removedAt.has(id));
+        if (joining.length > 0) {
+          for (const record of await this.records.load(joining)) if (!this.subscriptions.has(record.id) && !this.removedAt.has(record.id)) this.insertSaved(record, started);
+        }
+        for (const subscription of [...this.subscriptions.values()]) {
+          if (subscription.persist && subscription.confirmedAt < started && !present.has(subscription.id)) this.drop(subscription.id);
+        }
+        for (const [id, at] of this.removedAt) if (at < started) this.removedAt.delete(id);
+      } finally {
+        this.refreshing = null;
+      }
+    })();
+    return this.refreshing;
+  }
+
+  /** Removes a subscription (from the records too); an attached client is told through the `onRemoved` it gave to attach(). */
+  async remove(id: string): Promise<boolean> {
+    const subscription = this.drop(id);
     if (!subscription) return false;
+    if (subscription.persist) {
+      this.removedAt.set(id, Number.POSITIVE_INFINITY);
+      await this.records.remove(id);
+      this.removedAt.set(id, this.generation);
+    }
+    return true;
+  }
+
+  /** Forgets a subscription here only, telling its client; the records are the caller's business. */
+  private drop(id: string): Subscription | undefined {
+    const subscription = this.subscriptions.get(id);
+    if (!subscription) return undefined;
     this.subscriptions.delete(id);
     this.matcher.remove(id);
-    if (subscription.persist) this.persist();
     subscription.onRemoved?.();
-    return true;
+    return subscription;
   }
 
   get(id: string): SubscriptionInfo | undefined {
@@ -188,7 +251,7 @@ export class SubscriptionHub {
     if (!subscription) return;
     subscription.listener = null;
     subscription.onRemoved = null;
-    if (!subscription.persist) this.remove(id);
+    if (!subscription.persist) this.drop(id);
   }
 
   /** The next message for the client, a drop notice first when messages were lost. */
@@ -211,15 +274,15 @@ export class SubscriptionHub {
   }
 
   /** Matches a processed keyframe of a live stream against every subscription. */
-  offerKeyframe(streamId: number, keyframe: LiveKeyframe): Promise<void> {
-    const streamKeyframe = {
+  offerKeyframe(streamId: number, keyframe: OfferedKeyframe): Promise<void> {
+    const streamKeyframe: StreamKeyframe = {
       streamId,
       videoId: keyframe.videoId,
       t: keyframe.t,
       receivedAt: keyframe.receivedAt,
       processedAt: keyframe.processedAt,
       regions: keyframe.regions,
-      endedTrackIds: keyframe.endedTracks.map((track) => track.id),
+      endedTrackIds: keyframe.endedTrackIds,
     };
     return this.enqueue(async () => this.deliver(await this.matcher.offer(streamKeyframe, this.options.kernel), keyframe));
   }
@@ -245,9 +308,11 @@ export class SubscriptionHub {
     return this.chain;
   }
 
-  private async deliver(events: LiveEvent[], keyframe: LiveKeyframe | null): Promise<void> {
-    // One picture per matching region, however many subscriptions it matched.
+  private async deliver(events: LiveEvent[], keyframe: OfferedKeyframe | null): Promise<void> {
+    // One picture per matching region, however many subscriptions it matched; the frame decoded once for them.
     const thumbnails = new Map<number, Promise<boolean>>();
+    let frame: Promise<DecodedImage> | null = null;
+    const decodedFrame = (from: OfferedKeyframe): Promise<DecodedImage> => (frame ??= Buffer.isBuffer(from.frame) ? decodeImage(from.frame) : Promise.resolve(from.frame));
     for (const event of events) {
       const subscription = this.subscriptions.get(event.subscriptionId);
       if (!subscription) continue;
@@ -257,7 +322,7 @@ export class SubscriptionHub {
       } else {
         let pictured = false;
         if (keyframe) {
-          if (!thumbnails.has(event.regionId)) thumbnails.set(event.regionId, this.saveThumbnail(event.regionId, keyframe, event.box));
+          if (!thumbnails.has(event.regionId)) thumbnails.set(event.regionId, this.saveThumbnail(event.regionId, keyframe, decodedFrame, event.box));
           pictured = await thumbnails.get(event.regionId)!;
         }
         subscription.outbox.push({
@@ -287,12 +352,13 @@ export class SubscriptionHub {
    * The thumbnail of a live region: the analysed frame with the box drawn (kept, so the picture stays after retention removes the recording).
    * false when it could not be written (the message then goes out without a picture rather than not at all).
    */
-  private async saveThumbnail(regionId: number, keyframe: LiveKeyframe, box: Box): Promise<boolean> {
+  private async saveThumbnail(regionId: number, keyframe: OfferedKeyframe, decodedFrame: (from: OfferedKeyframe) => Promise<DecodedImage>, box: Box): Promise<boolean> {
     try {
-      const sx = keyframe.frame.width / keyframe.width;
-      const sy = keyframe.frame.height / keyframe.height;
+      const frame = await decodedFrame(keyframe);
+      const sx = frame.width / keyframe.width;
+      const sy = frame.height / keyframe.height;
       const score = keyframe.regions.find((r) => r.regionId === regionId)?.score ?? Number.NaN;
-      const jpeg = await drawDetections(keyframe.frame, [{ box: [box[0] * sx, box[1] * sy, box[2] * sx, box[3] * sy], score, label: `t=${keyframe.t.toFixed(1)}s peak` }], { format: 'jpeg' });
+      const jpeg = await drawDetections(frame, [{ box: [box[0] * sx, box[1] * sy, box[2] * sx, box[3] * sy], score, label: `t=${keyframe.t.toFixed(1)}s peak` }], { format: 'jpeg' });
       await writeFile(regionThumbnailPath(this.options.dataDir, regionId), jpeg);
       return true;
     } catch (error) {
@@ -301,18 +367,20 @@ export class SubscriptionHub {
     }
   }
 
-  private insert(id: string, params: SubscriptionParams, createdAt: number): Subscription {
-    const subscription: Subscription = { ...params, id, createdAt, outbox: new Outbox(this.options.queueCapacity), pushed: 0, listener: null, onRemoved: null };
+  private insert(id: string, params: SubscriptionParams, createdAt: number, confirmedAt: number): Subscription {
+    const subscription: Subscription = { ...params, id, createdAt, confirmedAt, outbox: new Outbox(this.options.queueCapacity), pushed: 0, listener: null, onRemoved: null };
     this.matcher.add({ id, vector: params.vector, threshold: params.threshold, streams: params.streams, updates: params.updates });
     this.subscriptions.set(id, subscription);
     return subscription;
   }
 
-  private persist(): void {
-    const saved: SavedSubscription[] = [...this.subscriptions.values()]
-      .filter((s) => s.persist)
-      .map((s) => ({ id: s.id, vector: float32ToLEBytes(s.vector).toString('base64'), threshold: s.threshold, streams: s.streams, updates: s.updates, name: s.name, createdAt: s.createdAt, owner: s.owner }));
-    writeJsonAtomic(this.file, { subscriptions: saved });
+  private insertSaved(saved: SavedSubscription, confirmedAt: number): void {
+    if (saved.vector.length !== this.options.dim) {
+      this.options.logger.warn(`subscription ${saved.id} skipped: its descriptor is ${saved.vector.length}-d, the index's ${this.options.dim}-d`);
+      return;
+    }
+    const { id, createdAt, ...params } = saved;
+    this.insert(id, { ...params, persist: true }, createdAt, confirmedAt);
   }
 
   private info(s: Subscription): SubscriptionInfo {
@@ -323,6 +391,10 @@ export class SubscriptionHub {
 /** Where a region's thumbnail is kept (live regions: written when they match; file regions: on first request). */
 export function regionThumbnailPath(dataDir: string, regionId: number): string {
   return join(dataDir, 'thumbnails', `region-${regionId}.jpg`);
+}
+
+function toSaved(s: Subscription): SavedSubscription {
+  return { id: s.id, vector: s.vector, threshold: s.threshold, streams: s.streams, updates: s.updates, name: s.name, createdAt: s.createdAt, owner: s.owner };
 }
 
 function round(v: number): number {

@@ -7,10 +7,12 @@
 import { rm } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import type { Detector } from '../detect/detector.js';
+import type { VideoRecord, VideoSummary } from '../index/database.js';
 import type { IndexStore } from '../index/index-store.js';
 import { ingestFile } from '../ingest/ingest-file.js';
 import type { IngestProgress } from '../ingest/progress.js';
 import type { Logger } from '../log.js';
+import type { IndexingJobs } from './ingest-control.js';
 import { readJsonFile, writeJsonAtomic } from './json-file.js';
 
 export type JobState = 'queued' | 'indexing' | 'done' | 'failed' | 'cancelled';
@@ -47,7 +49,7 @@ interface SavedJob {
   videoId: number | null;
 }
 
-export class VideoJobs {
+export class VideoJobs implements IndexingJobs {
   private readonly jobs: VideoJob[] = [];
   private readonly file: string;
   private nextId = 1;
@@ -82,18 +84,19 @@ export class VideoJobs {
     return this.jobs.map((job) => ({ ...job }));
   }
 
-  /** Jobs waiting or running. */
-  get pending(): number {
+  pendingCount(): number {
     return this.jobs.filter(unfinished).length;
   }
 
-  /** The unfinished job of a video, if any. */
-  jobOfVideo(videoId: number): VideoJob | undefined {
-    return this.jobs.find((j) => j.videoId === videoId && unfinished(j));
+  /** The video's unfinished job's. */
+  progress(video: VideoSummary): { state: JobState; position: number; duration: number | null } | null {
+    const job = this.jobs.find((j) => j.videoId === video.id && unfinished(j));
+    return job ? { state: job.state, position: job.position, duration: job.duration } : null;
   }
 
   /** Stops the video's job (running or queued) before the video is deleted; resolves once it no longer writes. */
-  async cancelVideo(videoId: number): Promise<void> {
+  async cancelVideo(video: VideoRecord): Promise<void> {
+    const videoId = video.id;
     for (const job of this.jobs) if (job.videoId === videoId && job.state === 'queued') job.state = 'cancelled';
     this.persist();
     if (this.current?.job.videoId === videoId) {

@@ -92,7 +92,7 @@ describe('fuzzed requests', () => {
       videos: await get('/v1/videos'),
       streams: await get('/v1/streams'),
       subscriptions: await get('/v1/subscriptions'),
-      regions: server.service.store.db.regionCount(),
+      regions: server.service.embedded!.db.regionCount(),
       files: storedFiles(server.dataDir),
     };
   }

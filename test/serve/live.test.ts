@@ -1,8 +1,8 @@
 import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import WebSocket from 'ws';
 import { fixture } from '../video/fixtures.js';
 import { decodeImage } from '../../src/image/load.js';
+import { LiveClient } from '../support/live-client.js';
 import { LivePublisher } from '../support/live-publisher.js';
 import { startTestServer, waitFor, type TestServer } from '../support/serve.js';
 
@@ -10,47 +10,6 @@ import { startTestServer, waitFor, type TestServer } from '../support/serve.js';
 // region ≤ 0.54 (measured with `dasr search --keyframes`), so 0.6 separates them with a margin.
 const DETECTOR = { backbone: {}, config: { longSide: 384, maxPeaks: 6 }, logLevel: 'error' as const };
 const THRESHOLD = 0.6;
-
-interface Received {
-  at: number;
-  message: Record<string, unknown> & { type: string };
-}
-
-/** A WebSocket client that records every message with its arrival time. */
-class Client {
-  readonly received: Received[] = [];
-  private constructor(readonly ws: WebSocket) {
-    ws.on('message', (data) => this.received.push({ at: Date.now(), message: JSON.parse(String(data)) }));
-  }
-
-  static async connect(server: TestServer): Promise<Client> {
-    const ws = new WebSocket(`${server.url.replace('http', 'ws')}/v1/live?token=${server.token}`);
-    await new Promise((resolve, reject) => {
-      ws.once('open', resolve);
-      ws.once('error', reject);
-    });
-    return new Client(ws);
-  }
-
-  send(message: object): void {
-    this.ws.send(JSON.stringify(message));
-  }
-
-  of(type: string): Received[] {
-    return this.received.filter((r) => r.message.type === type);
-  }
-
-  next(type: string, timeoutMs: number, after = 0): Promise<Received> {
-    return waitFor(() => this.of(type)[after], timeoutMs, `a "${type}" message`);
-  }
-
-  close(): Promise<void> {
-    return new Promise((resolve) => {
-      this.ws.once('close', () => resolve());
-      this.ws.close();
-    });
-  }
-}
 
 const queryImage = (): string => readFileSync(fixture('moving-object-query.png')).toString('base64');
 
@@ -62,7 +21,7 @@ describe('live subscriptions', () => {
   afterAll(() => server?.stop());
 
   it('pushes exactly one match when the object appears on a live stream, soon after the frame is processed, then one ended', { timeout: 300_000 }, async () => {
-    const client = await Client.connect(server);
+    const client = await LiveClient.connect(server);
     client.send({ type: 'subscribe', image: queryImage(), threshold: THRESHOLD, requestId: 'r1' });
     const subscribed = (await client.next('subscribed', 60_000)).message as unknown as { requestId: string; subscription: { id: string; threshold: number; attached: boolean } };
     expect(subscribed.requestId).toBe('r1');
@@ -127,7 +86,7 @@ describe('live subscriptions', () => {
   });
 
   it('keeps a persisted subscription across a restart, and a client resumes it', { timeout: 300_000 }, async () => {
-    const client = await Client.connect(server);
+    const client = await LiveClient.connect(server);
     client.send({ type: 'subscribe', image: queryImage(), box: [10, 10, 100, 100], threshold: 0.75, persist: true, name: 'kept' });
     const { subscription } = (await client.next('subscribed', 60_000)).message as unknown as { subscription: { id: string } };
     await client.close();
@@ -142,15 +101,15 @@ describe('live subscriptions', () => {
     // While nobody listens, a keyframe with a region like the query arrives: its match waits for the client.
     const query = await server.service.queryDetector.describe(await decodeImage(fixture('moving-object-query.png')), [10, 10, 110, 110]);
     await server.service.hub.offerKeyframe(99, {
-      videoId: 1, t: 5, pts: 5, receivedAt: Date.now() - 500, processedAt: Date.now(), endedTracks: [],
-      regions: [{ regionId: 1, box: [0, 0, 64, 64], score: 1, trackId: 1, isNewTrack: true, feature: query }],
+      videoId: 1, t: 5, receivedAt: Date.now() - 500, processedAt: Date.now(), endedTrackIds: [],
+      regions: [{ regionId: 1, box: [0, 0, 64, 64], score: 1, trackId: 1, feature: query }],
       frame: { width: 32, height: 32, data: Buffer.alloc(32 * 32 * 3, 90) }, width: 640, height: 640,
     });
-    const again = await Client.connect(server);
+    const again = await LiveClient.connect(server);
     again.send({ type: 'resume', subscription: subscription.id });
     expect((await again.next('resumed', 10_000)).message).toMatchObject({ subscription: { id: subscription.id, attached: true } });
     expect((await again.next('match', 10_000)).message).toMatchObject({ subscription: subscription.id, stream: 99, track: 1, box: [0, 0, 64, 64] });
-    const other = await Client.connect(server);
+    const other = await LiveClient.connect(server);
     other.send({ type: 'resume', subscription: subscription.id });
     expect((await other.next('error', 10_000)).message).toMatchObject({ error: { code: 'conflict' } });
     again.send({ type: 'unsubscribe', subscription: subscription.id });

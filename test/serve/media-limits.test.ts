@@ -15,7 +15,7 @@ describe('bounded media work and streams', () => {
     execFileSync('ffmpeg', ['-hide_banner', '-loglevel', 'error', '-y', '-f', 'lavfi', '-i', 'testsrc2=size=1280x720:rate=25', '-t', '60', '-c:v', 'libx264', '-preset', 'ultrafast', '-pix_fmt', 'yuv420p', video]);
     server = await startTestServer({ mediaConcurrency: 1, mediaQueue: 1, clipCacheBytes: 1, maxStreams: 1 });
     // a file video as indexing leaves it (clips need its row, not its regions)
-    videoId = server.service.store.db.addVideo({ path: video, sourceKind: 'file', contentKey: 'long-720p', width: 1280, height: 720, duration: 60, fps: 25, status: 'ready' }).id;
+    videoId = server.service.embedded!.db.addVideo({ path: video, sourceKind: 'file', contentKey: 'long-720p', width: 1280, height: 720, duration: 60, fps: 25, status: 'ready' }).id;
   }, 120_000);
   afterAll(async () => {
     await server.stop();

@@ -36,7 +36,7 @@ describe('recorded live streams', () => {
     // Two loops of the 6 s file: the object crosses twice.
     const stream = await streamFor(server, publisher, 24);
     expect((await server.api(`/v1/streams/${stream.id}`, { method: 'DELETE' })).status).toBe(204);
-    const segments = server.service.store.db.segmentsOfVideo(stream.videoId);
+    const segments = server.service.embedded!.db.segmentsOfVideo(stream.videoId);
     expect(segments.length).toBeGreaterThan(5);
     for (const [i, s] of segments.entries()) {
       expect(s.tEnd).toBeGreaterThan(s.tStart);
@@ -63,7 +63,7 @@ describe('recorded live streams', () => {
     writeFileSync(file, Buffer.from(await clip.arrayBuffer()));
     // Its frame at the best time, described at the best box, is what was indexed there: the same picture, up to
     // re-encoding.
-    const stored = server.service.store.db.features([hit.best.region]).get(hit.best.region)!;
+    const stored = server.service.embedded!.db.features([hit.best.region]).get(hit.best.region)!;
     const detector = server.service.queryDetector;
     const similarityAt = async (t: number): Promise<number> => cosine(await detector.describe(await grabFrame(file, t), hit.best.box as [number, number, number, number]), stored);
     // (the frame at the best time or a neighbour: times are exact to a frame, 40 ms, after two muxings)
@@ -85,7 +85,7 @@ describe('recorded live streams', () => {
     const maxBytes = 400_000;
     server = await startTestServer({ detector: DETECTOR, record: { segmentSeconds: 1, maxAgeSeconds: 3600, maxBytes } });
     const stream = await streamFor(server, publisher, 4);
-    const db = server.service.store.db;
+    const db = server.service.embedded!.db;
     let retained = false;
     for (let check = 0; check < 12; check++) {
       await new Promise((resolve) => setTimeout(resolve, 1000));
@@ -118,6 +118,6 @@ describe('recorded live streams', () => {
     const regions = db.regionsByIds(db.regionIdsOfVideo(stream.videoId));
     expect(regions.length).toBeGreaterThan(0);
     expect(Math.min(...regions.map((r) => r.t))).toBeGreaterThanOrEqual(firstKept - 1e-6);
-    expect((await server.service.store.vectors.ids({ live: true })).sort((a, b) => a - b)).toEqual(db.regionIds().sort((a, b) => a - b));
+    expect((await server.service.embedded!.vectors.ids({ live: true })).sort((a, b) => a - b)).toEqual(db.regionIds().sort((a, b) => a - b));
   }, 300_000);
 });

@@ -2,9 +2,8 @@ import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import type { LiveKeyframe } from '../../src/ingest/ingest-live.js';
 import { createLogger } from '../../src/log.js';
-import { SubscriptionHub, regionThumbnailPath, type QueuedMessage } from '../../src/serve/subscriptions.js';
+import { SubscriptionHub, regionThumbnailPath, type OfferedKeyframe, type QueuedMessage } from '../../src/serve/subscriptions.js';
 import { mulberry32, randomUnitVector } from '../support/random.js';
 
 const DIM = 16;
@@ -13,22 +12,21 @@ afterEach(() => {
   for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
 });
 
-function hub(queueCapacity: number): SubscriptionHub {
+function hub(queueCapacity: number): Promise<SubscriptionHub> {
   const dataDir = mkdtempSync(join(tmpdir(), 'dasr-hub-'));
   dirs.push(dataDir);
-  return new SubscriptionHub({ dataDir, dim: DIM, queueCapacity, logger: createLogger('error') });
+  return SubscriptionHub.open({ dataDir, dim: DIM, queueCapacity, logger: createLogger('error') });
 }
 
 /** Keyframe k of a stream: one region starting track k, or with `end` no region and track k ended; a grey frame. */
-function keyframe(k: number, feature: Float32Array, end = false): LiveKeyframe {
+function keyframe(k: number, feature: Float32Array, end = false): OfferedKeyframe {
   return {
     videoId: 1,
     t: k,
-    pts: k,
     receivedAt: 1_000_000 + 1000 * k,
     processedAt: 1_000_500 + 1000 * k,
-    regions: end ? [] : [{ regionId: 100 + k, box: [300, 100, 400, 200], score: 1, trackId: k, isNewTrack: true, feature }],
-    endedTracks: end ? [{ id: k } as LiveKeyframe['endedTracks'][number]] : [],
+    regions: end ? [] : [{ regionId: 100 + k, box: [300, 100, 400, 200], score: 1, trackId: k, feature }],
+    endedTrackIds: end ? [k] : [],
     frame: { width: 32, height: 18, data: Buffer.alloc(32 * 18 * 3, 128) },
     width: 640,
     height: 360,
@@ -37,10 +35,10 @@ function keyframe(k: number, feature: Float32Array, end = false): LiveKeyframe {
 
 describe('SubscriptionHub', () => {
   it('keeps at most its capacity for a client that does not read, and says how many it dropped', async () => {
-    const h = hub(8);
+    const h = await hub(8);
     const rand = mulberry32(1);
     const feature = randomUnitVector(rand, DIM);
-    const { id } = h.create({ vector: feature, threshold: 0.5, streams: null, updates: false, persist: false, name: null, owner: 'admin' });
+    const { id } = await h.create({ vector: feature, threshold: 0.5, streams: null, updates: false, persist: false, name: null, owner: 'admin' });
     // 100 appearances, each a match then an ended message; only the newest 8 wait.
     for (let k = 0; k < 100; k++) {
       await h.offerKeyframe(7, keyframe(k, feature));
@@ -60,10 +58,10 @@ describe('SubscriptionHub', () => {
   });
 
   it('matches only above the threshold, and removes a non-persisted subscription when its client leaves', async () => {
-    const h = hub(8);
+    const h = await hub(8);
     const rand = mulberry32(2);
     const wanted = randomUnitVector(rand, DIM);
-    const { id } = h.create({ vector: wanted, threshold: 0.9, streams: null, updates: false, persist: false, name: null, owner: 'admin' });
+    const { id } = await h.create({ vector: wanted, threshold: 0.9, streams: null, updates: false, persist: false, name: null, owner: 'admin' });
     await h.offerKeyframe(1, keyframe(0, randomUnitVector(rand, DIM)));
     expect(h.queued).toBe(0);
     let woken = 0;
@@ -76,14 +74,14 @@ describe('SubscriptionHub', () => {
     expect(h.get(id)).toBeUndefined();
   });
 
-  it('tells the attached client when its subscription is removed by someone else', () => {
-    const h = hub(8);
-    const { id } = h.create({ vector: randomUnitVector(mulberry32(3), DIM), threshold: 0.9, streams: null, updates: false, persist: true, name: null, owner: 'admin' });
+  it('tells the attached client when its subscription is removed by someone else', async () => {
+    const h = await hub(8);
+    const { id } = await h.create({ vector: randomUnitVector(mulberry32(3), DIM), threshold: 0.9, streams: null, updates: false, persist: true, name: null, owner: 'admin' });
     const removed: string[] = [];
     h.attach(id, () => undefined, () => removed.push(id));
-    expect(h.remove(id)).toBe(true);
+    expect(await h.remove(id)).toBe(true);
     expect(removed).toEqual([id]);
-    expect(h.remove(id)).toBe(false);
+    expect(await h.remove(id)).toBe(false);
     expect(removed).toEqual([id]);
   });
 });

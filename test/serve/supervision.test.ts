@@ -42,7 +42,7 @@ describe('supervised workers', () => {
     expect(await search()).toEqual(before);
     expect((await ready()).body.workers).toContainEqual({ worker: 'query-dasr', state: 'running', restarts: 1 });
 
-    await server.service.store.vectors.terminate();
+    await server.service.embedded!.vectors.terminate();
     expect((await ready()).body.workers).toContainEqual({ worker: 'vectors', state: 'restarting', restarts: 0 });
     expect(await search()).toEqual(before);
     const after = await ready();

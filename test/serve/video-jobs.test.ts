@@ -57,7 +57,7 @@ describe('VideoJobs', () => {
     const store = await IndexStore.open(first.dataDir, { logger: quiet });
     const jobs = new VideoJobs(store, slowDetector(0), { dataDir: first.dataDir, interval: 1, sceneThreshold: 0, logger: quiet });
     for (const saved of jobs.saved()) jobs.submit(saved.path, saved.uploaded, saved.videoId);
-    await waitFor(() => (jobs.pending === 0 ? true : undefined), 60_000, 'the resumed jobs');
+    await waitFor(() => (jobs.pendingCount() === 0 ? true : undefined), 60_000, 'the resumed jobs');
     expect(jobs.list().map((j) => j.state)).toEqual(['done', 'done']);
     expect(store.db.listVideos().map((v) => [v.status, v.keyframeCount])).toEqual([['ready', 6], ['ready', 4]]);
     expect(jobs.saved()).toEqual([]);
@@ -70,7 +70,7 @@ describe('VideoJobs', () => {
     const running = jobs.submit(fixture('moving-object.mp4'), false);
     await waitFor(() => (jobs.list()[0]!.videoId !== null ? true : undefined), 30_000, 'the video row');
     const started = Date.now();
-    await jobs.cancelVideo(jobs.list()[0]!.videoId!);
+    await jobs.cancelVideo(store.db.getVideo(jobs.list()[0]!.videoId!)!);
     expect(Date.now() - started).toBeLessThan(5000);
     expect(jobs.list().find((j) => j.id === running.id)!.state).toBe('cancelled');
     await store.deleteVideo(jobs.list()[0]!.videoId!);

@@ -5,12 +5,15 @@ import { dasrArgv, ROOT } from './cli.js';
 /** A long-running `dasr` process (a worker, a watcher): its stderr gathered in `log`, its stdout in `out`. */
 export type DasrProcess = ChildProcess & { log: string; out: string };
 
-/** Starts `dasr <args>` from the sources (through tsx), logging warnings and errors only. `running` tracks it until it exits. */
-export function startDasr(args: readonly string[], running?: Set<ChildProcess>): DasrProcess {
+/**
+ * Starts `dasr <args>` from the sources (through tsx), logging warnings and errors only, with `env` added to the
+ * environment. `running` tracks it until it exits.
+ */
+export function startDasr(args: readonly string[], running?: Set<ChildProcess>, env: NodeJS.ProcessEnv = {}): DasrProcess {
   const child = spawn(process.execPath, dasrArgv(args), {
     cwd: ROOT,
     stdio: ['ignore', 'pipe', 'pipe'],
-    env: { ...process.env, DASR_LOG_LEVEL: 'warn' },
+    env: { ...process.env, DASR_LOG_LEVEL: 'warn', ...env },
   }) as DasrProcess;
   child.log = '';
   child.out = '';

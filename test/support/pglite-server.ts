@@ -34,7 +34,7 @@ export async function startPgliteServer(): Promise<PgliteServer> {
     url,
     query,
     async dropIndex() {
-      await query('DROP TABLE IF EXISTS regions, tracks, keyframes, video_state, videos, dasr_meta CASCADE; DROP SEQUENCE IF EXISTS dasr_track_ids');
+      await query('DROP TABLE IF EXISTS regions, tracks, keyframes, video_state, videos, dasr_meta, dasr_subscriptions CASCADE; DROP SEQUENCE IF EXISTS dasr_track_ids');
     },
     async stop() {
       await server.stop();

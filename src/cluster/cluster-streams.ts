@@ -1,0 +1,110 @@
+/**
+ * The cluster's live streams as the API and `dasr stream` see them. A stream is a live video of the shared index that
+ * is still indexing: registering one adds the video, and a worker with room takes it up (stream-holder.ts);
+ * stopping one marks the video ready, and its holder lets it go. Its id is the video's.
+ */
+import type { VideoRecord } from '../index/database.js';
+import type { RegionStore } from '../index/region-store.js';
+import { ADMIN_OWNER, mayAccess, type Principal } from '../serve/auth.js';
+import { ApiError } from '../serve/errors.js';
+import type { StreamRegistry } from '../serve/ingest-control.js';
+import type { StreamStatus } from '../serve/live-streams.js';
+import { checkSourceHost, type HostPolicy } from '../source/host-policy.js';
+import { parseSource } from '../source/source-spec.js';
+import type { StreamLeases } from './stream-leases.js';
+
+/** What a stream's video records beside its URL. */
+export interface StreamSettings {
+  /** seconds between analysed keyframes */
+  interval: number;
+  name?: string | null;
+  owner?: string;
+}
+
+/** Registers a live stream: its video, indexing, which the workers take up. */
+export function registerStream(store: RegionStore, url: string, settings: StreamSettings): Promise<VideoRecord> {
+  return store.addVideo({ path: url, sourceKind: 'live', status: 'indexing', config: settings });
+}
+
+/** Stops a stream (its worker lets it go; what was indexed stays searchable); false when no such stream is followed. */
+export async function stopStream(store: RegionStore, id: number): Promise<boolean> {
+  if (!(await store.liveVideosIndexing()).some((v) => v.id === id)) return false;
+  await store.setVideoStatus(id, 'ready');
+  return true;
+}
+
+export interface ClusterStreamsOptions {
+  allowedProtocols: readonly string[];
+  hostPolicy: HostPolicy;
+  /** streams followed at once across the cluster */
+  maxStreams: number;
+}
+
+/** A stream's status in a cluster; `holder` names the worker that follows it (null while none has taken it). */
+export type ClusterStreamStatus = StreamStatus & { holder: string | null };
+
+export class ClusterStreams implements StreamRegistry {
+  constructor(
+    private readonly store: RegionStore,
+    private readonly leases: StreamLeases,
+    private readonly options: ClusterStreamsOptions,
+  ) {}
+
+  async add(url: string, interval: number, name: string | null, owner: string): Promise<StreamStatus> {
+    const source = parseSource(url, { allowedProtocols: this.options.allowedProtocols });
+    if (source.kind === 'file') throw new ApiError('bad-request', 'a live stream needs a URL (rtsp://, http://, …); upload or index files as videos');
+    await checkSourceHost(source, this.options.hostPolicy);
+    const followed = (await this.store.liveVideosIndexing()).length;
+    if (followed >= this.options.maxStreams) throw new ApiError('too-many-requests', `${followed} live streams are followed already, the most this cluster takes (serve --max-streams)`);
+    const video = await registerStream(this.store, url, { interval, name, owner });
+    return this.statusOf(video, 0, 0, null);
+  }
+
+  remove(id: number): Promise<boolean> {
+    return stopStream(this.store, id);
+  }
+
+  async list(principal?: Principal): Promise<ClusterStreamStatus[]> {
+    const videos = await this.store.liveVideosIndexing();
+    const holders = await this.leases.holders();
+    const visible = videos.filter((v) => !principal || mayAccess(principal, ownerOf(v)));
+    return Promise.all(visible.map(async (v) => {
+      const summary = await this.store.videoSummary(v.id);
+      return this.statusOf(v, summary?.keyframeCount ?? 0, summary?.regionCount ?? 0, holders.get(v.id) ?? null);
+    }));
+  }
+
+  async status(id: number): Promise<ClusterStreamStatus | undefined> {
+    const video = (await this.store.liveVideosIndexing()).find((v) => v.id === id);
+    if (!video) return undefined;
+    const summary = await this.store.videoSummary(id);
+    return this.statusOf(video, summary?.keyframeCount ?? 0, summary?.regionCount ?? 0, (await this.leases.holders()).get(id) ?? null);
+  }
+
+  /** (The workers' streams outlive the API.) */
+  async close(): Promise<void> {}
+
+  /**
+   * What the index and the leases tell of a stream. The decoder's own counters stay with its worker: here they
+   * read 0, keyframes and regions count what the index holds.
+   */
+  private statusOf(video: VideoRecord, keyframes: number, regions: number, holder: string | null): ClusterStreamStatus {
+    const settings = (video.config ?? {}) as Partial<StreamSettings>;
+    return {
+      id: video.id,
+      url: video.path,
+      interval: typeof settings.interval === 'number' ? settings.interval : 1,
+      name: settings.name ?? null,
+      createdAt: video.createdAt,
+      owner: ownerOf(video),
+      state: holder ? 'live' : 'connecting',
+      videoId: video.id,
+      holder,
+      counters: { framesDecoded: 0, keyframes, carried: 0, processed: keyframes, dropped: 0, regions, reconnects: 0, lastError: null },
+    };
+  }
+}
+
+function ownerOf(video: VideoRecord): string {
+  return ((video.config ?? {}) as Partial<StreamSettings>).owner ?? ADMIN_OWNER;
+}
