@@ -332,8 +332,7 @@ export function createProgram(): Command {
         mediaQueue: SERVE_DEFAULTS.mediaQueue,
         clipCacheBytes: options.clipCacheMb * 2 ** 20,
         accessLog: options.accessLog && configuredLogLevel(),
-        // A cluster's streams are followed by its workers, which do not record them.
-        record: options.record && !cluster ? { segmentSeconds: SERVE_DEFAULTS.record.segmentSeconds, maxAgeSeconds: options.recordHours * 3600, maxBytes: options.recordGb * 2 ** 30 } : null,
+        record: options.record ? { segmentSeconds: SERVE_DEFAULTS.record.segmentSeconds, maxAgeSeconds: options.recordHours * 3600, maxBytes: options.recordGb * 2 ** 30 } : null,
         detector: {
           backbone: { device: parseDevice(g.device), threads: g.threads, cacheDir: g.modelCache, topDown: g.topdown },
           config: dasrConfigFromOptions(g),
@@ -415,7 +414,6 @@ export async function runDasr(argv: readonly string[]): Promise<number> {
   }
 }
 
-/** A number argument; blank text is not one (Number('') is 0). */
 /** `dasr serve`'s cluster mode: both --index postgres://… and --nats, or neither. */
 function clusterOptions(options: { index?: string; nats?: string }): { index: string; nats: string } | undefined {
   if (options.index === undefined && options.nats === undefined) return undefined;
@@ -424,6 +422,7 @@ function clusterOptions(options: { index?: string; nats?: string }): { index: st
   return { index: options.index, nats: options.nats };
 }
 
+/** A number argument; blank text is not one (Number('') is 0). */
 function numeric(value: string): number {
   return value.trim() === '' ? Number.NaN : Number(value);
 }

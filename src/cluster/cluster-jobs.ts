@@ -13,7 +13,7 @@ import { enqueueJobs, JOB_STREAM, parseJob, WORKER_CONSUMER, type IngestJob } fr
 
 /** Jobs listed at most, oldest first; and sequence numbers looked at to find them (acknowledged ones leave gaps). */
 const MAX_LISTED = 200;
-const MAX_LOOKED_AT = 2_000;
+const MAX_LOOKED_AT = 500;
 
 export class ClusterJobs implements IndexingJobs {
   constructor(
@@ -28,7 +28,10 @@ export class ClusterJobs implements IndexingJobs {
     return jobView(seq!, path, 'queued', Date.now(), uploaded);
   }
 
-  /** The jobs in the queue: running when a worker has been given it (it is not acknowledged yet), else queued. */
+  /**
+   * The jobs in the queue: 'indexing' once a worker has been given it and not acknowledged it (a job waiting to be
+   * redelivered after a failure reads so too), else 'queued'.
+   */
   async list(): Promise<VideoJob[]> {
     const jsm = await jetstreamManager(this.nc);
     const { state } = await jsm.streams.info(JOB_STREAM);

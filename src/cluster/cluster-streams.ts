@@ -11,7 +11,6 @@ import type { StreamRegistry } from '../serve/ingest-control.js';
 import type { StreamStatus } from '../serve/live-streams.js';
 import { checkSourceHost, type HostPolicy } from '../source/host-policy.js';
 import { parseSource } from '../source/source-spec.js';
-import type { StreamLeases } from './stream-leases.js';
 
 /** What a stream's video records beside its URL. */
 export interface StreamSettings {
@@ -19,6 +18,15 @@ export interface StreamSettings {
   interval: number;
   name?: string | null;
   owner?: string;
+}
+
+/** Keyframe interval of a stream registered without one. */
+const DEFAULT_STREAM_INTERVAL = 1;
+
+/** The seconds between a stream's analysed keyframes, as registered. */
+export function streamInterval(video: VideoRecord): number {
+  const { interval } = (video.config ?? {}) as Partial<StreamSettings>;
+  return typeof interval === 'number' && interval > 0 ? interval : DEFAULT_STREAM_INTERVAL;
 }
 
 /** Registers a live stream: its video, indexing, which the workers take up. */
@@ -46,7 +54,8 @@ export type ClusterStreamStatus = StreamStatus & { holder: string | null };
 export class ClusterStreams implements StreamRegistry {
   constructor(
     private readonly store: RegionStore,
-    private readonly leases: StreamLeases,
+    /** who holds each stream's lease now, by stream id */
+    private readonly holders: () => Promise<Map<number, string>>,
     private readonly options: ClusterStreamsOptions,
   ) {}
 
@@ -66,7 +75,7 @@ export class ClusterStreams implements StreamRegistry {
 
   async list(principal?: Principal): Promise<ClusterStreamStatus[]> {
     const videos = await this.store.liveVideosIndexing();
-    const holders = await this.leases.holders();
+    const holders = await this.holders();
     const visible = videos.filter((v) => !principal || mayAccess(principal, ownerOf(v)));
     return Promise.all(visible.map(async (v) => {
       const summary = await this.store.videoSummary(v.id);
@@ -78,7 +87,7 @@ export class ClusterStreams implements StreamRegistry {
     const video = (await this.store.liveVideosIndexing()).find((v) => v.id === id);
     if (!video) return undefined;
     const summary = await this.store.videoSummary(id);
-    return this.statusOf(video, summary?.keyframeCount ?? 0, summary?.regionCount ?? 0, (await this.leases.holders()).get(id) ?? null);
+    return this.statusOf(video, summary?.keyframeCount ?? 0, summary?.regionCount ?? 0, (await this.holders()).get(id) ?? null);
   }
 
   /** (The workers' streams outlive the API.) */
@@ -89,12 +98,11 @@ export class ClusterStreams implements StreamRegistry {
    * read 0, keyframes and regions count what the index holds.
    */
   private statusOf(video: VideoRecord, keyframes: number, regions: number, holder: string | null): ClusterStreamStatus {
-    const settings = (video.config ?? {}) as Partial<StreamSettings>;
     return {
       id: video.id,
       url: video.path,
-      interval: typeof settings.interval === 'number' ? settings.interval : 1,
-      name: settings.name ?? null,
+      interval: streamInterval(video),
+      name: ((video.config ?? {}) as Partial<StreamSettings>).name ?? null,
       createdAt: video.createdAt,
       owner: ownerOf(video),
       state: holder ? 'live' : 'connecting',

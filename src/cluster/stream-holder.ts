@@ -14,6 +14,7 @@ import type { VideoRecord } from '../index/database.js';
 import { LiveIngestion, type LiveOptions } from '../ingest/ingest-live.js';
 import { SourceError } from '../source/source-spec.js';
 import { defaultLogger, type Logger } from '../log.js';
+import { streamInterval } from './cluster-streams.js';
 import { publishLiveKeyframe } from './live-fanout.js';
 import { RENEWALS_PER_TTL, type StreamLease, type StreamLeases } from './stream-leases.js';
 
@@ -32,9 +33,6 @@ export interface StreamHolderOptions {
   live?: Pick<LiveOptions, 'sceneThreshold' | 'stillThreshold' | 'ioTimeoutMs' | 'stallTimeoutMs' | 'backoff'>;
   logger?: Logger;
 }
-
-/** Keyframe interval of a stream registered without one. */
-const DEFAULT_STREAM_INTERVAL = 1;
 
 /** How often the worker looks for stopped, failed and free streams. */
 const LOOK_EVERY_MS = 1_000;
@@ -120,11 +118,10 @@ async function takeStream(video: VideoRecord, options: StreamHolderOptions, logg
     return null;
   }
   if (!lease) return null;
-  const interval = (video.config as { interval?: unknown } | null)?.interval;
   try {
     const ingestion = await LiveIngestion.open(video.path, options.detector, options.store, {
       ...options.live,
-      interval: typeof interval === 'number' && interval > 0 ? interval : DEFAULT_STREAM_INTERVAL,
+      interval: streamInterval(video),
       continueVideo: video.id,
       logger,
     });

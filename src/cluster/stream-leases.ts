@@ -40,6 +40,20 @@ export class StreamLeases {
     return new StreamLeases(kv, status.ttl);
   }
 
+  /**
+   * Opens the bucket where the workers made it; null while there is none. For readers (an API replica), which must
+   * not create it: the bucket's TTL is the first worker's to set (dasr worker --lease-ttl).
+   */
+  static async openExisting(nc: NatsConnection): Promise<StreamLeases | null> {
+    const kv = await new Kvm(nc).open(LEASE_BUCKET);
+    try {
+      return new StreamLeases(kv, (await kv.status()).ttl);
+    } catch (error) {
+      if (error instanceof JetStreamApiError && error.code === JetStreamApiCodes.StreamNotFound) return null;
+      throw error;
+    }
+  }
+
   /** Takes the lease of a stream (its live video's id) for `holder`; null while another holds it. */
   async take(videoId: number, holder: string): Promise<StreamLease | null> {
     const sentAt = Date.now();

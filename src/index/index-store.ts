@@ -459,6 +459,10 @@ export class IndexStore implements RegionStore {
     return this.db.regionCount();
   }
 
+  async videoCount(): Promise<number> {
+    return this.db.videoCount();
+  }
+
   async frameSizes(videoIds?: readonly number[]): Promise<{ width: number; height: number }[]> {
     return this.db.frameSizes(videoIds);
   }

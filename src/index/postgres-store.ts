@@ -322,6 +322,10 @@ export class PostgresRegionStore implements RegionStore {
     return (await this.query<{ n: number }>('SELECT count(*) AS n FROM regions')).rows[0]!.n;
   }
 
+  async videoCount(): Promise<number> {
+    return (await this.query<{ n: number }>(`SELECT count(*) AS n FROM videos WHERE status <> 'deleted'`)).rows[0]!.n;
+  }
+
   async frameSizes(videoIds?: readonly number[]): Promise<{ width: number; height: number }[]> {
     const { rows } = await this.query<{ width: number; height: number }>(
       `SELECT width, height FROM videos WHERE status <> 'deleted' AND width IS NOT NULL AND height IS NOT NULL AND ($1::bigint[] IS NULL OR id = ANY($1::bigint[])) ORDER BY id`,
@@ -449,7 +453,6 @@ function regionFilter(filters: SearchFilters, first: number): { condition: strin
   return { condition: where.length > 0 ? `WHERE ${where.join(' AND ')}` : '', params };
 }
 
-/** Runs `work` in one transaction on one pooled connection; rolled back if it throws. */
 /**
  * A pool on the cluster's database: bigint ids and counts read as numbers (ids stay far below 2^53), and an idle
  * connection the server drops (a restart) replaced on next use instead of ending the process.
@@ -458,12 +461,15 @@ export function openPool(url: string, connections: number, logger: Logger): pg.P
   const pool = new pg.Pool({
     connectionString: url,
     max: connections,
+    // a server that cannot be reached fails the query after 10 s instead of holding it (and whoever waits) for ever
+    connectionTimeoutMillis: 10_000,
     types: { getTypeParser: ((oid: number, format?: string) => (oid === INT8_OID ? Number : pg.types.getTypeParser(oid, format as 'text'))) as typeof pg.types.getTypeParser },
   });
   pool.on('error', (err) => logger.warn(`PostgreSQL connection lost (${err.message}); reconnecting on next use`));
   return pool;
 }
 
+/** Runs `work` in one transaction on one pooled connection; rolled back if it throws. */
 export async function transaction<T>(pool: pg.Pool, work: (client: pg.PoolClient) => Promise<T>): Promise<T> {
   const client = await pool.connect();
   let broken: Error | undefined;

@@ -55,6 +55,8 @@ export interface RegionStore {
   /** stored descriptors by region id (as stored: the cluster's are half precision); missing ids are absent */
   features(ids: readonly number[]): Promise<Map<number, Float32Array>>;
   regionCount(): Promise<number>;
+  /** videos not deleted */
+  videoCount(): Promise<number>;
   /** frame sizes of the videos not deleted whose size is known (of `videoIds` only, when given), one per video */
   frameSizes(videoIds?: readonly number[]): Promise<{ width: number; height: number }[]>;
   /** the k regions most similar to a unit `feature`, most similar first */

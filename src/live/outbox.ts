@@ -20,8 +20,11 @@ export class Outbox<T> {
     return this.count;
   }
 
-  push(item: T): void {
+  /** Adds an item; returns the oldest one when it was dropped to make room. */
+  push(item: T): T | undefined {
+    let dropped: T | undefined;
     if (this.count === this.capacity) {
+      dropped = this.slots[this.head];
       this.head = (this.head + 1) % this.capacity;
       this.count--;
       this.droppedSinceNotice++;
@@ -29,6 +32,7 @@ export class Outbox<T> {
     }
     this.slots[(this.head + this.count) % this.capacity] = item;
     this.count++;
+    return dropped;
   }
 
   shift(): T | undefined {

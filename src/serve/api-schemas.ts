@@ -45,8 +45,8 @@ export const SHARED_SCHEMAS: Record<string, Json> = {
     type: 'object',
     required: ['ready', 'regions', 'variant', 'workers'],
     properties: {
-      ready: { type: 'boolean', description: 'every worker thread runs' },
-      regions: { type: 'integer', minimum: 0, description: 'regions in the index' },
+      ready: { type: 'boolean', description: 'the index answers and every worker thread runs' },
+      regions: { type: ['integer', 'null'], minimum: 0, description: 'regions in the index (null: the index did not answer)' },
       variant: { type: 'string', enum: ['dasr', 'dasr-star'], description: 'the DASR variant used for ingestion' },
       workers: {
         type: 'array',
@@ -399,9 +399,9 @@ export const ROUTES = {
   health: { tags: ['service'], summary: 'Liveness (no token needed)', operationId: 'health', security: [], response: { 200: json(ref('Health'), 'the service is up') } },
   ready: {
     tags: ['service'],
-    summary: 'Readiness: the index is open and every worker thread runs (503 while one is being restarted)',
+    summary: 'Readiness: the index answers and every worker thread runs (503 while one is being restarted, or the index is unreachable)',
     operationId: 'ready',
-    response: { 200: json(ref('Ready'), 'ready'), 503: json(ref('Ready'), 'a worker is being restarted'), ...errors(401) },
+    response: { 200: json(ref('Ready'), 'ready'), 503: json(ref('Ready'), 'a worker is being restarted, or the index does not answer'), ...errors(401) },
   },
   metrics: {
     tags: ['service'],

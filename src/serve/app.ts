@@ -139,8 +139,10 @@ export async function buildApp(service: DasrService): Promise<FastifyInstance> {
   app.get('/health', { schema: ROUTES.health }, async () => ({ status: 'ok' }));
   app.get('/ready', { schema: ROUTES.ready }, async (_request, reply) => {
     const workers = service.workers();
-    const ready = workers.every((w) => w.state === 'running');
-    return reply.status(ready ? 200 : 503).send({ ready, regions: await service.store.regionCount(), variant: service.queryDetector.config.variant, workers });
+    // An index that does not answer (a cluster's PostgreSQL down) is not ready either.
+    const regions = await service.store.regionCount().catch(() => null);
+    const ready = regions !== null && workers.every((w) => w.state === 'running');
+    return reply.status(ready ? 200 : 503).send({ ready, regions, variant: service.queryDetector.config.variant, workers });
   });
   app.get('/metrics', { schema: ROUTES.metrics }, async (_request, reply) => reply.type('text/plain; version=0.0.4').send(await service.metrics.text()));
   app.get('/openapi.json', { schema: ROUTES.openapi }, async () => app.swagger());

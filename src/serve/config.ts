@@ -11,7 +11,7 @@ import type { RetentionLimits } from '../record/retention.js';
 export interface ServeConfig {
   host: string;
   port: number;
-  /** the embedded index, or on a cluster replica this service's own files: token, uploads, thumbnails, clip cache */
+  /** the embedded index, or on a cluster replica this service's own files: uploads, thumbnails, clip cache */
   dataDir: string;
   /** set: this service is an API replica of a cluster (shared index in PostgreSQL, workers on NATS JetStream) */
   cluster?: { index: string; nats: string };

@@ -7,8 +7,7 @@ import type { VideoRecord, VideoSummary } from '../index/database.js';
 import type { Principal } from './auth.js';
 import type { StreamStatus } from './live-streams.js';
 import type { JobState, VideoJob } from './video-jobs.js';
-
-type MaybePromise<T> = T | Promise<T>;
+import type { MaybePromise } from '../util/maybe-promise.js';
 
 export interface IndexingJobs {
   /** queues a video file for indexing */

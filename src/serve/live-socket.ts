@@ -2,7 +2,9 @@
  * WebSocket subscriptions at /v1/live. A client sends JSON messages:
  *   {"type": "subscribe", "image": "<base64 JPEG/PNG>", "box"?: [x, y, w, h], "threshold"?: 0.8,
  *    "streams"?: [ids], "updates"?: false, "persist"?: false, "name"?: "...", "requestId"?: "..."}
- *   {"type": "resume", "subscription": "<id>"}      (a persisted subscription, e.g. after a restart)
+ *   {"type": "resume", "subscription": "<id>", "since"?: "<ISO time>"}   (a persisted subscription, e.g. after a
+ *      restart, or on another replica of a cluster; `since`: the processedAt of the last message received, so that
+ *      what the client has already is not sent again)
  *   {"type": "unsubscribe", "subscription": "<id>"}
  *   {"type": "ping"}
  * and receives "subscribed" / "resumed" / "unsubscribed" / "pong" replies, "error" messages with the API's
@@ -165,6 +167,11 @@ class LiveConnection {
   private async resume(message: Record<string, unknown>, requestId: unknown): Promise<void> {
     const id = message.subscription;
     if (typeof id !== 'string') throw new ApiError('bad-request', 'subscription must be a subscription id');
+    let since: number | undefined;
+    if (message.since !== undefined) {
+      since = typeof message.since === 'string' ? Date.parse(message.since) : Number.NaN;
+      if (!Number.isFinite(since)) throw new ApiError('bad-request', 'since must be an ISO 8601 time: the processedAt of the last message received');
+    }
     // Created on another replica of a cluster a moment ago: this one reads it now rather than at its next poll.
     if (!this.service.hub.get(id)) await this.service.hub.refresh();
     if (this.closed) return;
@@ -174,7 +181,7 @@ class LiveConnection {
     if (this.subscriptions.size >= MAX_SUBSCRIPTIONS_PER_CONNECTION) throw new ApiError('bad-request', `at most ${MAX_SUBSCRIPTIONS_PER_CONNECTION} subscriptions per connection`);
     // Registered before attaching: attach() calls the pump at once when messages waited while detached.
     this.subscriptions.add(id);
-    if (!this.service.hub.attach(id, () => this.pump(), () => this.removedElsewhere(id))) {
+    if (!this.service.hub.attach(id, () => this.pump(), () => this.removedElsewhere(id), since)) {
       this.subscriptions.delete(id);
       throw new ApiError('conflict', `subscription ${id} is attached to another connection`);
     }

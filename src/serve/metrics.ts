@@ -3,8 +3,7 @@
  * counters, index size, queue lengths) are read when scraped instead of being copied on every change.
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
-
-type MaybePromise<T> = T | Promise<T>;
+import type { MaybePromise } from '../util/maybe-promise.js';
 
 export interface MetricSources {
   streams(): MaybePromise<{ id: number; counters: { framesDecoded: number; processed: number; dropped: number; keyframes: number; regions: number; reconnects: number } }[]>;

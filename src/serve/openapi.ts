@@ -24,7 +24,9 @@ Client → service:
   "streams"?: [stream ids] | null, "updates"?: false, "persist"?: false, "name"?: "...", "requestId"?: "..."}\` —
   a standing query against live streams (all streams when \`streams\` is absent or null); \`threshold\` is a cosine
   in [-1, 1] (default 0.7); at most 32 subscriptions per connection.
-- \`{"type": "resume", "subscription": "<id>"}\` — take over a persisted subscription (e.g. after a restart).
+- \`{"type": "resume", "subscription": "<id>", "since"?: "<ISO time>"}\` — take over a persisted subscription (e.g. after a
+  restart, or on another API replica of a cluster); \`since\`, the \`processedAt\` of the last message received, leaves
+  out what the client already has.
 - \`{"type": "unsubscribe", "subscription": "<id>"}\` — remove one of this connection's subscriptions.
 - \`{"type": "ping"}\`
 
@@ -36,7 +38,7 @@ Service → client (replies carry the request's \`requestId\` when it was a stri
   - \`{"type": "match", "subscription", "appearance", "stream", "video", "track", "region", "t", "frameTime",
     "processedAt", "box": [x1, y1, x2, y2], "score", "thumbnail"}\` — an object appeared (first match of an appearance);
   - \`{"type": "update", ...the same fields}\` — a better-scoring view of it (only when \`updates\` is true);
-  - \`{"type": "ended", "subscription", "appearance", "stream", "video", "tracks", "start", "end", "bestScore"}\` —
+  - \`{"type": "ended", "subscription", "appearance", "stream", "video", "tracks", "start", "end", "bestScore", "processedAt"}\` —
     the appearance is over (its tracks ended, or the stream stopped);
   - \`{"type": "dropped", "subscription", "count"}\` — the client was too slow and \`count\` older messages were
     discarded.
@@ -71,7 +73,7 @@ const wsClientMessages: Record<string, Json> = {
   resume: {
     type: 'object',
     required: ['type', 'subscription'],
-    properties: { type: { const: 'resume' }, subscription: { type: 'string', format: 'uuid' }, requestId: { type: 'string' } },
+    properties: { type: { const: 'resume' }, subscription: { type: 'string', format: 'uuid' }, since: { type: 'string', format: 'date-time', description: 'processedAt of the last message received: messages of keyframes processed until then are not sent again' }, requestId: { type: 'string' } },
   },
   unsubscribe: {
     type: 'object',
@@ -120,6 +122,7 @@ const wsServerMessages: Record<string, Json> = {
       start: { type: 'number', description: 'seconds in the stream run' },
       end: { type: 'number' },
       bestScore: { type: 'number' },
+      processedAt: { type: 'string', format: 'date-time', description: 'when the keyframe that ended it was processed (or the stream stopped)' },
     },
   },
   dropped: {

@@ -21,7 +21,7 @@ import type { RegionStore } from '../index/region-store.js';
 import { ClusterJobs } from '../cluster/cluster-jobs.js';
 import { ClusterStreams } from '../cluster/cluster-streams.js';
 import { connectNats, ensureJobQueue } from '../cluster/job-queue.js';
-import { ensureLiveFanout, followLiveKeyframes } from '../cluster/live-fanout.js';
+import { ensureLiveFanout, followLiveKeyframes, type FannedKeyframe } from '../cluster/live-fanout.js';
 import { PostgresSubscriptionRecords } from '../cluster/postgres-subscriptions.js';
 import { StreamLeases } from '../cluster/stream-leases.js';
 import type { NatsConnection } from '@nats-io/transport-node';
@@ -33,7 +33,7 @@ import { OnnxMatchKernel } from '../live/match-kernel.js';
 import type { Logger } from '../log.js';
 import { MediaSigner, sharedMediaKey } from './media-urls.js';
 import { splitInferenceThreads, type ServeConfig } from './config.js';
-import { LiveStreams } from './live-streams.js';
+import { LiveStreams, type StreamStatus } from './live-streams.js';
 import { ServiceMetrics } from './metrics.js';
 import { SubscriptionHub } from './subscriptions.js';
 import type { SubscriptionRecords } from './subscription-records.js';
@@ -241,7 +241,12 @@ export class DasrService {
       opened.push({ close: () => nc.close() });
       await ensureJobQueue(nc);
       await ensureLiveFanout(nc);
-      const leases = await StreamLeases.open(nc);
+      // The leases' bucket is the workers' (its TTL is theirs to set): read where it exists, never made here.
+      let leases: StreamLeases | null = null;
+      const holders = async (): Promise<Map<number, string>> => {
+        leases ??= await StreamLeases.openExisting(nc);
+        return leases ? leases.holders() : new Map();
+      };
       const kernel = await OnnxMatchKernel.create();
       opened.push({ close: () => kernel.release() });
       const service = await DasrService.assemble(config, logger, {
@@ -253,7 +258,7 @@ export class DasrService {
         records,
         ingestion: () => ({
           jobs: new ClusterJobs(nc, { interval: config.interval, sceneThreshold: config.sceneThreshold, stillThreshold: config.stillThreshold ?? DEFAULT_STILL_THRESHOLD }, uploadDir(config.dataDir)),
-          streams: new ClusterStreams(store, leases, { allowedProtocols: config.allowedProtocols, hostPolicy: config.hostPolicy, maxStreams: config.maxStreams }),
+          streams: new ClusterStreams(store, holders, { allowedProtocols: config.allowedProtocols, hostPolicy: config.hostPolicy, maxStreams: config.maxStreams }),
         }),
       });
       service.followCluster(nc, records);
@@ -267,10 +272,16 @@ export class DasrService {
   private static async assemble(config: ServeConfig, logger: Logger, parts: ServiceParts): Promise<DasrService> {
     const { store } = parts;
     let service: DasrService | null = null;
+    // One scrape reads the streams once, not once per metric that shows them (in a cluster that is a query each).
+    let streamsRead: { at: number; streams: Promise<StreamStatus[]> } | null = null;
     const metrics = new ServiceMetrics({
-      streams: async () => (await service?.streams.list()) ?? [],
+      streams: async () => {
+        if (!service) return [];
+        if (!streamsRead || Date.now() - streamsRead.at > 1_000) streamsRead = { at: Date.now(), streams: Promise.resolve(service.streams.list()) };
+        return streamsRead.streams;
+      },
       indexRegions: () => store.regionCount(),
-      indexVideos: async () => (await store.listVideos()).length,
+      indexVideos: () => store.videoCount(),
       pendingJobs: async () => (await service?.jobs.pendingCount()) ?? 0,
       subscriptions: () => service?.hub.size ?? 0,
       queuedPushes: () => service?.hub.queued ?? 0,
@@ -284,6 +295,7 @@ export class DasrService {
       dataDir: config.dataDir,
       records: parts.records,
       signMedia: (path, span) => mediaUrls.sign(path, span),
+      // (a cluster's workers do not record their streams)
       recorded: config.record !== null && parts.embedded !== null,
       dim: store.dim,
       queueCapacity: config.queueCapacity,
@@ -308,13 +320,20 @@ export class DasrService {
   private followCluster(nc: NatsConnection, records: SubscriptionRecords): void {
     const stop = new AbortController();
     const { logger, hub, store } = this;
-    // Streams this replica saw stop, and when: a keyframe of theirs still on its way (its worker lets a stream go
-    // within a second) would open an appearance that nothing ends. Forgotten once no such keyframe can be left.
+    // Streams whose keyframes this replica matched (their appearances end when they stop), and those it saw stop,
+    // with when: a keyframe of theirs still on its way (a worker lets a stream go within a second) would open an
+    // appearance that nothing ends. Forgotten once no such keyframe can be left.
+    const matched = new Set<number>();
     const ended = new Map<number, number>();
+    const offer = (keyframe: FannedKeyframe): Promise<void> | undefined => {
+      if (ended.has(keyframe.streamId)) return undefined;
+      matched.add(keyframe.streamId);
+      return hub.offerKeyframe(keyframe.streamId, keyframe);
+    };
     const following = (async () => {
       while (!stop.signal.aborted) {
         try {
-          await followLiveKeyframes(nc, (keyframe) => (ended.has(keyframe.streamId) ? undefined : hub.offerKeyframe(keyframe.streamId, keyframe)), stop.signal);
+          await followLiveKeyframes(nc, offer, stop.signal);
         } catch (error) {
           if (stop.signal.aborted) break;
           logger.warn(`live fan-out: ${error instanceof Error ? error.message : String(error)}; following again shortly`);
@@ -323,18 +342,17 @@ export class DasrService {
       }
     })();
     const polling = (async () => {
-      let live: Set<number> | null = null;
       while (!stop.signal.aborted) {
         try {
           await hub.refresh();
-          const now = new Set((await store.liveVideosIndexing()).map((v) => v.id));
-          for (const id of live ?? []) {
-            if (now.has(id)) continue;
+          const live = new Set((await store.liveVideosIndexing()).map((v) => v.id));
+          for (const id of matched) {
+            if (live.has(id)) continue;
+            matched.delete(id);
             ended.set(id, Date.now());
             await hub.endStream(id);
           }
           for (const [id, at] of ended) if (Date.now() - at > LATE_KEYFRAME_MS) ended.delete(id);
-          live = now;
         } catch (error) {
           logger.warn(`cluster subscriptions and streams not followed this time: ${error instanceof Error ? error.message : String(error)}`);
         }

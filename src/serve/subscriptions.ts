@@ -12,7 +12,6 @@ import type { MatchKernel } from '../live/match-kernel.js';
 import { mayAccess, type Principal } from './auth.js';
 import { randomUUID } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
-import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Box } from '../detect/box.js';
 import { drawDetections } from '../image/annotate.js';
@@ -20,6 +19,8 @@ import { decodeImage, type DecodedImage } from '../image/load.js';
 import { LiveMatcher, type LiveEvent, type StreamKeyframe } from '../live/live-matcher.js';
 import { Outbox } from '../live/outbox.js';
 import type { Logger } from '../log.js';
+import { writeFileAtomic } from '../util/atomic-file.js';
+import { ApiError } from './errors.js';
 import { clipSpan } from './media-urls.js';
 import { JsonSubscriptionRecords, type SavedSubscription, type SubscriptionRecords } from './subscription-records.js';
 
@@ -71,7 +72,7 @@ export type PushMessage =
       /** the track's clip, cut from the stream's recording (null when streams are not recorded) */
       clip: string | null;
     }
-  | { type: 'ended'; subscription: string; appearance: number; stream: number; video: number; tracks: number[]; start: number; end: number; bestScore: number; clip: string | null }
+  | { type: 'ended'; subscription: string; appearance: number; stream: number; video: number; tracks: number[]; start: number; end: number; bestScore: number; clip: string | null; processedAt: string }
   | { type: 'dropped'; subscription: string; count: number };
 
 interface Subscription extends SubscriptionParams {
@@ -79,6 +80,8 @@ interface Subscription extends SubscriptionParams {
   createdAt: number;
   /** the refresh generation at which its save was confirmed (Infinity while unconfirmed; -1: read at open) */
   confirmedAt: number;
+  /** the latest processing time (Unix ms) of a message dropped from the outbox */
+  droppedUpTo: number;
   outbox: Outbox<QueuedMessage>;
   pushed: number;
   /** the attached client's pump, called when something was queued */
@@ -131,7 +134,9 @@ export class SubscriptionHub {
    */
   private generation = 0;
   private readonly removedAt = new Map<string, number>();
-  private refreshing: Promise<void> | null = null;
+  private refreshing: Promise<void> = Promise.resolve();
+  /** persisted subscriptions whose descriptor does not fit this index (said once, not at every refresh) */
+  private readonly incompatible = new Set<string>();
 
   private constructor(
     private readonly options: HubOptions,
@@ -160,6 +165,11 @@ export class SubscriptionHub {
         this.drop(subscription.id);
         throw error;
       }
+      if (!this.subscriptions.has(subscription.id)) {
+        // removed (over HTTP) while it was being saved: the save must not outlive the removal
+        await this.records.remove(subscription.id);
+        throw new ApiError('conflict', `subscription ${subscription.id} was removed while it was being made`);
+      }
       subscription.confirmedAt = this.generation;
     }
     return this.info(subscription);
@@ -167,26 +177,26 @@ export class SubscriptionHub {
 
   /**
    * Follows the shared records: persisted subscriptions created elsewhere join, those removed elsewhere leave (their
-   * attached client is told). Concurrent calls share one read.
+   * attached client is told). Each call reads the records after it was made (calls queue behind each other).
    */
   refresh(): Promise<void> {
-    this.refreshing ??= (async () => {
-      const started = ++this.generation;
-      try {
-        const present = new Set(await this.records.ids());
-        const joining = [...present].filter((id) => !this.subscriptions.has(id) && !this.removedAt.has(id));
-        if (joining.length > 0) {
-          for (const record of await this.records.load(joining)) if (!this.subscriptions.has(record.id) && !this.removedAt.has(record.id)) this.insertSaved(record, started);
-        }
-        for (const subscription of [...this.subscriptions.values()]) {
-          if (subscription.persist && subscription.confirmedAt < started && !present.has(subscription.id)) this.drop(subscription.id);
-        }
-        for (const [id, at] of this.removedAt) if (at < started) this.removedAt.delete(id);
-      } finally {
-        this.refreshing = null;
-      }
-    })();
-    return this.refreshing;
+    const run = this.refreshing.then(() => this.refreshOnce());
+    this.refreshing = run.catch(() => undefined);
+    return run;
+  }
+
+  private async refreshOnce(): Promise<void> {
+    const started = ++this.generation;
+    const present = new Set(await this.records.ids());
+    const absent = (id: string): boolean => !this.subscriptions.has(id) && !this.removedAt.has(id) && !this.incompatible.has(id);
+    const joining = [...present].filter(absent);
+    if (joining.length > 0) {
+      for (const record of await this.records.load(joining)) if (absent(record.id)) this.insertSaved(record, started);
+    }
+    for (const subscription of [...this.subscriptions.values()]) {
+      if (subscription.persist && subscription.confirmedAt < started && !present.has(subscription.id)) this.drop(subscription.id);
+    }
+    for (const [id, at] of this.removedAt) if (at < started) this.removedAt.delete(id);
   }
 
   /** Removes a subscription (from the records too); an attached client is told through the `onRemoved` it gave to attach(). */
@@ -195,7 +205,13 @@ export class SubscriptionHub {
     if (!subscription) return false;
     if (subscription.persist) {
       this.removedAt.set(id, Number.POSITIVE_INFINITY);
-      await this.records.remove(id);
+      try {
+        await this.records.remove(id);
+      } catch (error) {
+        // still in the records: the next refresh brings it back, and a retried removal finds it
+        this.removedAt.delete(id);
+        throw error;
+      }
       this.removedAt.set(id, this.generation);
     }
     return true;
@@ -236,9 +252,10 @@ export class SubscriptionHub {
    * A client takes the subscription's messages from now on (`listener` is called when some are queued, `onRemoved`
    * if the subscription is removed by someone else); `false` when it does not exist or is taken.
    */
-  attach(id: string, listener: () => void, onRemoved?: () => void): boolean {
+  attach(id: string, listener: () => void, onRemoved?: () => void, since?: number): boolean {
     const subscription = this.subscriptions.get(id);
     if (!subscription || subscription.listener) return false;
+    if (since !== undefined) this.forgetUpTo(subscription, since);
     subscription.listener = listener;
     subscription.onRemoved = onRemoved ?? null;
     if (subscription.outbox.length > 0) listener();
@@ -317,15 +334,16 @@ export class SubscriptionHub {
       const subscription = this.subscriptions.get(event.subscriptionId);
       if (!subscription) continue;
       if (event.kind === 'ended') {
+        const processedMs = keyframe?.processedAt ?? Date.now();
         const clip = this.options.recorded ? this.sign(`/v1/videos/${event.videoId}/clip`, clipSpan(event.firstT, event.lastT)) : null;
-        subscription.outbox.push({ type: 'ended', subscription: event.subscriptionId, appearance: event.appearance, stream: event.streamId, video: event.videoId, tracks: event.trackIds, start: event.firstT, end: event.lastT, bestScore: round(event.bestScore), clip });
+        this.queue(subscription, { type: 'ended', subscription: event.subscriptionId, appearance: event.appearance, stream: event.streamId, video: event.videoId, tracks: event.trackIds, start: event.firstT, end: event.lastT, bestScore: round(event.bestScore), clip, processedAt: new Date(processedMs).toISOString(), processedMs });
       } else {
         let pictured = false;
         if (keyframe) {
           if (!thumbnails.has(event.regionId)) thumbnails.set(event.regionId, this.saveThumbnail(event.regionId, keyframe, decodedFrame, event.box));
           pictured = await thumbnails.get(event.regionId)!;
         }
-        subscription.outbox.push({
+        this.queue(subscription, {
           type: event.kind,
           subscription: event.subscriptionId,
           appearance: event.appearance,
@@ -359,7 +377,8 @@ export class SubscriptionHub {
       const sy = frame.height / keyframe.height;
       const score = keyframe.regions.find((r) => r.regionId === regionId)?.score ?? Number.NaN;
       const jpeg = await drawDetections(frame, [{ box: [box[0] * sx, box[1] * sy, box[2] * sx, box[3] * sy], score, label: `t=${keyframe.t.toFixed(1)}s peak` }], { format: 'jpeg' });
-      await writeFile(regionThumbnailPath(this.options.dataDir, regionId), jpeg);
+      // atomically: replicas sharing a data directory write the same picture at once
+      await writeFileAtomic(regionThumbnailPath(this.options.dataDir, regionId), jpeg);
       return true;
     } catch (error) {
       this.options.logger.warn(`thumbnail of live region ${regionId} not written: ${error instanceof Error ? error.message : String(error)}`);
@@ -367,8 +386,27 @@ export class SubscriptionHub {
     }
   }
 
+  /** Queues a message, noting up to when messages were dropped to make room (a resume past that needs no notice). */
+  private queue(subscription: Subscription, message: QueuedMessage): void {
+    const dropped = subscription.outbox.push(message);
+    if (dropped) subscription.droppedUpTo = Math.max(subscription.droppedUpTo, dropped.processedMs ?? Number.POSITIVE_INFINITY);
+  }
+
+  /**
+   * Leaves out what a resuming client already has: the messages of keyframes processed up to `since` (Unix ms), which
+   * it received from the replica it was attached to before, and the notice of drops that lost only such messages.
+   */
+  private forgetUpTo(subscription: Subscription, since: number): void {
+    const kept: QueuedMessage[] = [];
+    for (let message = subscription.outbox.shift(); message; message = subscription.outbox.shift()) {
+      if (!(message.processedMs !== undefined && message.processedMs <= since)) kept.push(message);
+    }
+    for (const message of kept) subscription.outbox.push(message);
+    if (subscription.droppedUpTo <= since) subscription.outbox.takeDropped();
+  }
+
   private insert(id: string, params: SubscriptionParams, createdAt: number, confirmedAt: number): Subscription {
-    const subscription: Subscription = { ...params, id, createdAt, confirmedAt, outbox: new Outbox(this.options.queueCapacity), pushed: 0, listener: null, onRemoved: null };
+    const subscription: Subscription = { ...params, id, createdAt, confirmedAt, outbox: new Outbox(this.options.queueCapacity), droppedUpTo: Number.NEGATIVE_INFINITY, pushed: 0, listener: null, onRemoved: null };
     this.matcher.add({ id, vector: params.vector, threshold: params.threshold, streams: params.streams, updates: params.updates });
     this.subscriptions.set(id, subscription);
     return subscription;
@@ -376,6 +414,7 @@ export class SubscriptionHub {
 
   private insertSaved(saved: SavedSubscription, confirmedAt: number): void {
     if (saved.vector.length !== this.options.dim) {
+      this.incompatible.add(saved.id);
       this.options.logger.warn(`subscription ${saved.id} skipped: its descriptor is ${saved.vector.length}-d, the index's ${this.options.dim}-d`);
       return;
     }

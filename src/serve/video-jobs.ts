@@ -84,11 +84,12 @@ export class VideoJobs implements IndexingJobs {
     return this.jobs.map((job) => ({ ...job }));
   }
 
+  /** Jobs waiting or running. */
   pendingCount(): number {
     return this.jobs.filter(unfinished).length;
   }
 
-  /** The video's unfinished job's. */
+  /** How far the video's unfinished job has come, if it has one. */
   progress(video: VideoSummary): { state: JobState; position: number; duration: number | null } | null {
     const job = this.jobs.find((j) => j.videoId === video.id && unfinished(j));
     return job ? { state: job.state, position: job.position, duration: job.duration } : null;

@@ -4,7 +4,7 @@
  * process, one in this process. A stream added through one replica is followed by the worker and seen through the
  * other; a file queued through one is indexed and searched alike through both; a persisted subscription made on the
  * process replica gets matches, and when that replica is SIGKILLed its client reconnects to the other, resumes the
- * subscription and keeps getting matches, while the survivor keeps serving search.
+ * subscription (without what it already had) and keeps getting its messages, while the survivor keeps serving search.
  */
 import type { ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -63,6 +63,15 @@ async function search(url: string, videoId: number): Promise<{ hits: Record<stri
   return (await response.json()) as { hits: Record<string, unknown>[] };
 }
 
+/** `waiting`, failing with what the processes said. */
+async function withLogs<T>(waiting: Promise<T>, logs: () => string): Promise<T> {
+  try {
+    return await waiting;
+  } catch (error) {
+    throw new Error(`${(error as Error).message}\nthe processes said:\n${logs()}`);
+  }
+}
+
 /** A search's hits without their signed media URLs (each replica signs its own moment). */
 function hitsOf(result: { hits: Record<string, unknown>[] }): Record<string, unknown>[] {
   return result.hits.map(({ thumbnail: _t, clip: _c, ...hit }) => hit);
@@ -113,7 +122,7 @@ describe('cluster API replicas: jobs, streams, search and subscriptions through 
       // A persisted subscription made on the process replica gets matches from the worker's stream.
       const client = await LiveClient.connect({ url: a, token: TEST_TOKEN });
       client.send({ type: 'subscribe', image: readFileSync(QUERY).toString('base64'), threshold: THRESHOLD, persist: true, name: 'bag' });
-      const { message: subscribed } = await client.next('subscribed', 60_000);
+      const { message: subscribed } = await withLogs(client.next('subscribed', 60_000), () => `${logs()}\nthe client received: ${JSON.stringify(client.received)}`);
       const subscription = (subscribed.subscription as { id: string }).id;
       expect((await client.next('match', 60_000)).message).toMatchObject({ subscription, stream: stream.id, video: stream.id, score: expect.any(Number) });
       // the other replica holds it too (it follows the shared records), detached there
@@ -128,19 +137,19 @@ describe('cluster API replicas: jobs, streams, search and subscriptions through 
       await closed;
       expect(hitsOf(await search(b, file.id))).toEqual(hitsOf(fromB));
       const again = await LiveClient.connect({ url: b, token: TEST_TOKEN });
-      again.send({ type: 'resume', subscription });
+      // what the client has already (from the dead replica) is not sent again
+      const since = client.received.map((r) => r.message.processedAt).filter((t): t is string => typeof t === 'string').at(-1)!;
+      again.send({ type: 'resume', subscription, since });
       expect((await again.next('resumed', 10_000)).message).toMatchObject({ subscription: { id: subscription, name: 'bag', persist: true, attached: true } });
-      // The survivor matched the stream's keyframes for the subscription while no client was attached (it has held
-      // it since its last refresh): its matches wait in the outbox or come live. (A new match needs a new
-      // appearance, whose timing the tracker decides, so the test does not wait for one processed after the kill.)
-      const match = await again.next('match', 30_000);
-      expect(match.message).toMatchObject({ subscription, stream: stream.id, video: stream.id });
-
-      // Stopped through the survivor: it notices and ends the stream's open appearances for the client.
+      // The survivor has matched the stream's keyframes for the subscription since its last refresh, while no client
+      // was attached: what came after `since` waits in its outbox or comes live. Stopping the stream through it ends
+      // the appearances it holds open, and the client hears of each appearance it was told of.
       expect((await api(b, `/v1/streams/${stream.id}`, { method: 'DELETE' })).status).toBe(204);
+      await again.next('ended', 30_000);
       const appearances = (): Set<unknown> => new Set(again.of('match').map((m) => m.message.appearance));
       await waitFor(() => ([...appearances()].every((n) => again.of('ended').some((e) => e.message.appearance === n)) ? true : undefined), 10_000, 'the appearances to end with the stream');
       expect(again.of('ended').at(-1)!.message).toMatchObject({ subscription, stream: stream.id, tracks: expect.any(Array) });
+      expect(again.received.filter((r) => typeof r.message.processedAt === 'string' && Date.parse(r.message.processedAt) <= Date.parse(since))).toEqual([]);
       expect(await (await api(b, '/v1/streams')).json()).toEqual({ streams: [] });
       expect((await api(b, `/v1/subscriptions/${subscription}`, { method: 'DELETE' })).status).toBe(204);
       expect((await again.next('unsubscribed', 5_000)).message).toMatchObject({ subscription, reason: 'removed' });

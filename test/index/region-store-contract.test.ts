@@ -191,6 +191,7 @@ describe.each([embedded, postgres])('RegionStore contract: $name', (engine) => {
       ['a.mp4', 'indexing', 3, 6, 1],
       ['b.mp4', 'indexing', 0, 0, 0],
     ]);
+    expect(await store.videoCount()).toBe(2);
   });
 
   it('live videos: the ones still indexing are listed oldest first, and a stream size is recorded once known', async () => {

@@ -143,4 +143,26 @@ describe('hubs sharing records (API replicas of a cluster)', () => {
     await hub.refresh();
     expect([hub.get(created.id)?.id, hub.get(old.id)]).toEqual([created.id, undefined]);
   });
+
+  it('a subscription removed while it is being saved is not saved after all', async () => {
+    const inner = new JsonSubscriptionRecords(join(mkdtempSync(join(tmpdir(), 'dasr-records-')), 'subscriptions.json'));
+    const saving = deferred();
+    const records: SubscriptionRecords = {
+      ids: () => inner.ids(),
+      load: (ids) => inner.load(ids),
+      save: async (s) => {
+        await saving.promise;
+        await inner.save(s);
+      },
+      remove: (id) => inner.remove(id),
+      close: () => inner.close(),
+    };
+    const hub = await open(records);
+    const creating = hub.create(params(5, true));
+    const [id] = hub.list({ owner: 'admin', role: 'admin' }).map((s) => s.id);
+    expect(await hub.remove(id!)).toBe(true);
+    saving.resolve();
+    await expect(creating).rejects.toThrow(/was removed while it was being made/);
+    expect(await inner.ids()).toEqual([]);
+  });
 });

@@ -84,4 +84,32 @@ describe('SubscriptionHub', () => {
     expect(await h.remove(id)).toBe(false);
     expect(removed).toEqual([id]);
   });
+
+  it('a client resuming with `since` gets only what came after, and no drop notice for messages it already had', async () => {
+    const h = await hub(4);
+    const feature = randomUnitVector(mulberry32(4), DIM);
+    const { id } = await h.create({ vector: feature, threshold: 0.5, streams: null, updates: false, persist: true, name: null, owner: 'admin' });
+    // appearances k = 0..4: a match then an ended each, processed at 1 000 500 + 1000 k; the outbox keeps the last 4
+    for (let k = 0; k < 5; k++) {
+      await h.offerKeyframe(7, keyframe(k, feature));
+      await h.offerKeyframe(7, keyframe(k, feature, true));
+    }
+    const processedAt = (k: number): number => 1_000_500 + 1000 * k;
+    // the client had everything up to keyframe 3 (appearance 3 began and ended there): only appearance 4 is new, and
+    // what was dropped (appearances 0-2) it had
+    expect(h.attach(id, () => undefined, undefined, processedAt(3))).toBe(true);
+    const taken: QueuedMessage[] = [];
+    for (let m = h.take(id); m; m = h.take(id)) taken.push(m);
+    expect(taken.map((m) => [m.type, m.processedMs])).toEqual([['match', processedAt(4)], ['ended', processedAt(4)]]);
+    h.detach(id);
+
+    // a client that had less than what was dropped is told
+    for (let k = 5; k < 10; k++) {
+      await h.offerKeyframe(7, keyframe(k, feature));
+      await h.offerKeyframe(7, keyframe(k, feature, true));
+    }
+    expect(h.attach(id, () => undefined, undefined, processedAt(4))).toBe(true);
+    expect(h.take(id)).toEqual({ type: 'dropped', subscription: id, count: 6 });
+    expect(h.take(id)).toMatchObject({ type: 'match', track: 8 });
+  });
 });
