@@ -461,8 +461,12 @@ export function openPool(url: string, connections: number, logger: Logger): pg.P
   const pool = new pg.Pool({
     connectionString: url,
     max: connections,
-    // a server that cannot be reached fails the query after 10 s instead of holding it (and whoever waits) for ever
+    // A server that cannot be reached, or stops answering, fails the query instead of holding it (and whoever waits
+    // on it: a replica's polling, its shutdown) for ever: 10 s to connect, 2 min for an answer (a search scans at
+    // most a million index entries, about a second), TCP keepalive for a peer that vanished.
     connectionTimeoutMillis: 10_000,
+    query_timeout: 120_000,
+    keepAlive: true,
     types: { getTypeParser: ((oid: number, format?: string) => (oid === INT8_OID ? Number : pg.types.getTypeParser(oid, format as 'text'))) as typeof pg.types.getTypeParser },
   });
   pool.on('error', (err) => logger.warn(`PostgreSQL connection lost (${err.message}); reconnecting on next use`));

@@ -38,7 +38,7 @@ Service → client (replies carry the request's \`requestId\` when it was a stri
   - \`{"type": "match", "subscription", "appearance", "stream", "video", "track", "region", "t", "frameTime",
     "processedAt", "box": [x1, y1, x2, y2], "score", "thumbnail"}\` — an object appeared (first match of an appearance);
   - \`{"type": "update", ...the same fields}\` — a better-scoring view of it (only when \`updates\` is true);
-  - \`{"type": "ended", "subscription", "appearance", "stream", "video", "tracks", "start", "end", "bestScore", "processedAt"}\` —
+  - \`{"type": "ended", "subscription", "appearance", "stream", "video", "tracks", "start", "end", "bestScore", "clip", "processedAt"}\` —
     the appearance is over (its tracks ended, or the stream stopped);
   - \`{"type": "dropped", "subscription", "count"}\` — the client was too slow and \`count\` older messages were
     discarded.
@@ -111,7 +111,7 @@ const wsServerMessages: Record<string, Json> = {
   update: ref('LiveMatch'),
   ended: {
     type: 'object',
-    required: ['type', 'subscription', 'appearance', 'stream', 'video', 'tracks', 'start', 'end', 'bestScore'],
+    required: ['type', 'subscription', 'appearance', 'stream', 'video', 'tracks', 'start', 'end', 'bestScore', 'clip', 'processedAt'],
     properties: {
       type: { const: 'ended' },
       subscription: { type: 'string', format: 'uuid' },
@@ -122,7 +122,8 @@ const wsServerMessages: Record<string, Json> = {
       start: { type: 'number', description: 'seconds in the stream run' },
       end: { type: 'number' },
       bestScore: { type: 'number' },
-      processedAt: { type: 'string', format: 'date-time', description: 'when the keyframe that ended it was processed (or the stream stopped)' },
+      clip: { type: ['string', 'null'], description: "the appearance's clip from the stream's recording (null when streams are not recorded)" },
+      processedAt: { type: 'string', format: 'date-time', description: "when the keyframe that ended it was processed (for a stream that stopped: its last keyframe's)" },
     },
   },
   dropped: {

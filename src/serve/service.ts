@@ -345,8 +345,10 @@ export class DasrService {
       while (!stop.signal.aborted) {
         try {
           await hub.refresh();
+          // the streams matched before the read: one registered (and matched) while it runs is not taken for stopped
+          const seen = [...matched];
           const live = new Set((await store.liveVideosIndexing()).map((v) => v.id));
-          for (const id of matched) {
+          for (const id of seen) {
             if (live.has(id)) continue;
             matched.delete(id);
             ended.set(id, Date.now());

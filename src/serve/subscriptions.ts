@@ -82,6 +82,9 @@ interface Subscription extends SubscriptionParams {
   confirmedAt: number;
   /** the latest processing time (Unix ms) of a message dropped from the outbox */
   droppedUpTo: number;
+  /** what its client had when it resumed (Unix ms of processing; null: nothing), and matches held back under it */
+  since: number | null;
+  heldMatches: Map<number, QueuedMessage>;
   outbox: Outbox<QueuedMessage>;
   pushed: number;
   /** the attached client's pump, called when something was queued */
@@ -135,6 +138,10 @@ export class SubscriptionHub {
   private generation = 0;
   private readonly removedAt = new Map<string, number>();
   private refreshing: Promise<void> = Promise.resolve();
+  /** the refresh that will read next, shared by the calls made while another runs */
+  private nextRefresh: Promise<void> | null = null;
+  /** the latest processing time of each stream's keyframes: the time of its end, on every replica alike */
+  private readonly lastProcessed = new Map<number, number>();
   /** persisted subscriptions whose descriptor does not fit this index (said once, not at every refresh) */
   private readonly incompatible = new Set<string>();
 
@@ -167,8 +174,16 @@ export class SubscriptionHub {
       }
       if (!this.subscriptions.has(subscription.id)) {
         // removed (over HTTP) while it was being saved: the save must not outlive the removal
-        await this.records.remove(subscription.id);
-        throw new ApiError('conflict', `subscription ${subscription.id} was removed while it was being made`);
+        const { id } = subscription;
+        this.removedAt.set(id, Number.POSITIVE_INFINITY);
+        try {
+          await this.records.remove(id);
+          this.removedAt.set(id, this.generation);
+        } catch (error) {
+          this.removedAt.delete(id);
+          this.options.logger.warn(`subscription ${id}, removed while it was being saved, is still in the records: ${error instanceof Error ? error.message : String(error)}`);
+        }
+        throw new ApiError('conflict', `subscription ${id} was removed while it was being made`);
       }
       subscription.confirmedAt = this.generation;
     }
@@ -177,10 +192,16 @@ export class SubscriptionHub {
 
   /**
    * Follows the shared records: persisted subscriptions created elsewhere join, those removed elsewhere leave (their
-   * attached client is told). Each call reads the records after it was made (calls queue behind each other).
+   * attached client is told). Each call reads the records after it was made: one refresh runs, and the calls made
+   * meanwhile share the next.
    */
   refresh(): Promise<void> {
-    const run = this.refreshing.then(() => this.refreshOnce());
+    if (this.nextRefresh) return this.nextRefresh;
+    const run = this.refreshing.then(() => {
+      this.nextRefresh = null;
+      return this.refreshOnce();
+    });
+    this.nextRefresh = run;
     this.refreshing = run.catch(() => undefined);
     return run;
   }
@@ -255,7 +276,7 @@ export class SubscriptionHub {
   attach(id: string, listener: () => void, onRemoved?: () => void, since?: number): boolean {
     const subscription = this.subscriptions.get(id);
     if (!subscription || subscription.listener) return false;
-    if (since !== undefined) this.forgetUpTo(subscription, since);
+    this.resumeFrom(subscription, since ?? null);
     subscription.listener = listener;
     subscription.onRemoved = onRemoved ?? null;
     if (subscription.outbox.length > 0) listener();
@@ -301,12 +322,19 @@ export class SubscriptionHub {
       regions: keyframe.regions,
       endedTrackIds: keyframe.endedTrackIds,
     };
-    return this.enqueue(async () => this.deliver(await this.matcher.offer(streamKeyframe, this.options.kernel), keyframe));
+    return this.enqueue(async () => {
+      this.lastProcessed.set(streamId, keyframe.processedAt);
+      await this.deliver(await this.matcher.offer(streamKeyframe, this.options.kernel), keyframe);
+    });
   }
 
   /** The stream is gone: its open appearances end (after the keyframes offered before). */
   endStream(streamId: number): Promise<void> {
-    return this.enqueue(() => this.deliver(this.matcher.endStream(streamId), null));
+    return this.enqueue(() => {
+      const endedAt = this.lastProcessed.get(streamId) ?? Date.now();
+      this.lastProcessed.delete(streamId);
+      return this.deliver(this.matcher.endStream(streamId), null, endedAt);
+    });
   }
 
   private sign(path: string, span?: { start: number; end: number }): string {
@@ -325,7 +353,7 @@ export class SubscriptionHub {
     return this.chain;
   }
 
-  private async deliver(events: LiveEvent[], keyframe: OfferedKeyframe | null): Promise<void> {
+  private async deliver(events: LiveEvent[], keyframe: OfferedKeyframe | null, endedAt?: number): Promise<void> {
     // One picture per matching region, however many subscriptions it matched; the frame decoded once for them.
     const thumbnails = new Map<number, Promise<boolean>>();
     let frame: Promise<DecodedImage> | null = null;
@@ -334,7 +362,7 @@ export class SubscriptionHub {
       const subscription = this.subscriptions.get(event.subscriptionId);
       if (!subscription) continue;
       if (event.kind === 'ended') {
-        const processedMs = keyframe?.processedAt ?? Date.now();
+        const processedMs = keyframe?.processedAt ?? endedAt ?? Date.now();
         const clip = this.options.recorded ? this.sign(`/v1/videos/${event.videoId}/clip`, clipSpan(event.firstT, event.lastT)) : null;
         this.queue(subscription, { type: 'ended', subscription: event.subscriptionId, appearance: event.appearance, stream: event.streamId, video: event.videoId, tracks: event.trackIds, start: event.firstT, end: event.lastT, bestScore: round(event.bestScore), clip, processedAt: new Date(processedMs).toISOString(), processedMs });
       } else {
@@ -386,27 +414,51 @@ export class SubscriptionHub {
     }
   }
 
-  /** Queues a message, noting up to when messages were dropped to make room (a resume past that needs no notice). */
+  /**
+   * Queues a message, noting up to when messages were dropped to make room (a resume past that needs no notice).
+   * What the resumed client had already (processed up to its `since`) is left out, but for the match of an
+   * appearance the client hears more of: that match goes first, so every update and end names an appearance the
+   * client was told of by this replica (appearance numbers are each replica's own).
+   */
   private queue(subscription: Subscription, message: QueuedMessage): void {
+    if (message.type === 'dropped') return;
+    const { since, heldMatches } = subscription;
+    if (since !== null && message.processedMs !== undefined && message.processedMs <= since) {
+      if (message.type === 'match') heldMatches.set(message.appearance, message);
+      else if (message.type === 'ended') heldMatches.delete(message.appearance);
+      return;
+    }
+    const held = heldMatches.get(message.appearance);
+    if (held) {
+      heldMatches.delete(message.appearance);
+      this.push(subscription, held);
+    }
+    if (message.type === 'ended') heldMatches.delete(message.appearance);
+    this.push(subscription, message);
+  }
+
+  private push(subscription: Subscription, message: QueuedMessage): void {
     const dropped = subscription.outbox.push(message);
     if (dropped) subscription.droppedUpTo = Math.max(subscription.droppedUpTo, dropped.processedMs ?? Number.POSITIVE_INFINITY);
   }
 
   /**
-   * Leaves out what a resuming client already has: the messages of keyframes processed up to `since` (Unix ms), which
-   * it received from the replica it was attached to before, and the notice of drops that lost only such messages.
+   * A client resumes having had what was processed up to `since` (Unix ms; none: it had nothing): from the replica it
+   * was attached to before. What waits is queued again through that filter, and a drop notice that lost only such
+   * messages is withdrawn.
    */
-  private forgetUpTo(subscription: Subscription, since: number): void {
-    const kept: QueuedMessage[] = [];
-    for (let message = subscription.outbox.shift(); message; message = subscription.outbox.shift()) {
-      if (!(message.processedMs !== undefined && message.processedMs <= since)) kept.push(message);
-    }
-    for (const message of kept) subscription.outbox.push(message);
+  private resumeFrom(subscription: Subscription, since: number | null): void {
+    subscription.since = since;
+    subscription.heldMatches.clear();
+    if (since === null) return;
+    const waiting: QueuedMessage[] = [];
+    for (let message = subscription.outbox.shift(); message; message = subscription.outbox.shift()) waiting.push(message);
+    for (const message of waiting) this.queue(subscription, message);
     if (subscription.droppedUpTo <= since) subscription.outbox.takeDropped();
   }
 
   private insert(id: string, params: SubscriptionParams, createdAt: number, confirmedAt: number): Subscription {
-    const subscription: Subscription = { ...params, id, createdAt, confirmedAt, outbox: new Outbox(this.options.queueCapacity), droppedUpTo: Number.NEGATIVE_INFINITY, pushed: 0, listener: null, onRemoved: null };
+    const subscription: Subscription = { ...params, id, createdAt, confirmedAt, outbox: new Outbox(this.options.queueCapacity), droppedUpTo: Number.NEGATIVE_INFINITY, since: null, heldMatches: new Map(), pushed: 0, listener: null, onRemoved: null };
     this.matcher.add({ id, vector: params.vector, threshold: params.threshold, streams: params.streams, updates: params.updates });
     this.subscriptions.set(id, subscription);
     return subscription;

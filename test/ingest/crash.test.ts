@@ -8,7 +8,7 @@ import { createLogger } from '../../src/log.js';
 import { runIndex as runDasrIndex, type KillPlan } from '../support/kill-index.js';
 
 const quiet = createLogger('error');
-const KILLS = 10;
+const KILLS = 8;
 const INDEX_ARGS = ['--long-side', '256', '--max-peaks', '4', 'index', fixture('moving-object.mp4'), '--interval', '0.2'];
 const runIndex = (dataDir: string, kill?: KillPlan) => runDasrIndex(dataDir, INDEX_ARGS, kill);
 

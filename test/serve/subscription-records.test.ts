@@ -28,6 +28,12 @@ afterAll(async () => {
   for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
 });
 
+function temporaryDir(): string {
+  const dir = mkdtempSync(join(tmpdir(), 'dasr-records-'));
+  dirs.push(dir);
+  return dir;
+}
+
 function saved(id: string, seed: number, createdAt: number): SavedSubscription {
   return { id, vector: randomUnitVector(mulberry32(seed), DIM), threshold: 0.7 + seed / 100, streams: seed % 2 ? [seed, 9] : null, updates: seed % 2 === 0, name: seed % 2 ? `object ${seed}` : null, createdAt, owner: `owner-${seed}` };
 }
@@ -42,9 +48,7 @@ const ENGINES: Engine[] = [
   {
     name: 'JSON file',
     async create() {
-      const dir = mkdtempSync(join(tmpdir(), 'dasr-records-'));
-      dirs.push(dir);
-      const file = join(dir, 'subscriptions.json');
+      const file = join(temporaryDir(), 'subscriptions.json');
       return { records: new JsonSubscriptionRecords(file), reopen: async () => new JsonSubscriptionRecords(file) };
     },
   },
@@ -83,9 +87,7 @@ describe.each(ENGINES)('subscription records: $name', (engine) => {
 describe('hubs sharing records (API replicas of a cluster)', () => {
   const params = (seed: number, persist: boolean): SubscriptionParams => ({ vector: randomUnitVector(mulberry32(seed), DIM), threshold: 0.8, streams: null, updates: false, persist, name: `s${seed}`, owner: 'admin' });
   const open = async (records: SubscriptionRecords): Promise<SubscriptionHub> => {
-    const dataDir = mkdtempSync(join(tmpdir(), 'dasr-hub-'));
-    dirs.push(dataDir);
-    return SubscriptionHub.open({ dataDir, records, dim: DIM, queueCapacity: 8, logger: createLogger('error') });
+    return SubscriptionHub.open({ dataDir: temporaryDir(), records, dim: DIM, queueCapacity: 8, logger: createLogger('error') });
   };
 
   it('a persisted subscription joins the other hubs at their refresh and leaves them when removed; others stay local', async () => {
@@ -113,7 +115,7 @@ describe('hubs sharing records (API replicas of a cluster)', () => {
   });
 
   it('a refresh that read the records before a change made here neither drops a new subscription nor brings a removed one back', async () => {
-    const inner = new JsonSubscriptionRecords(join(mkdtempSync(join(tmpdir(), 'dasr-records-')), 'subscriptions.json'));
+    const inner = new JsonSubscriptionRecords(join(temporaryDir(), 'subscriptions.json'));
     const reading = deferred<string[]>();
     let hold = false;
     // ids() answers with what the records held when it was asked, but only when the test says so
@@ -145,7 +147,7 @@ describe('hubs sharing records (API replicas of a cluster)', () => {
   });
 
   it('a subscription removed while it is being saved is not saved after all', async () => {
-    const inner = new JsonSubscriptionRecords(join(mkdtempSync(join(tmpdir(), 'dasr-records-')), 'subscriptions.json'));
+    const inner = new JsonSubscriptionRecords(join(temporaryDir(), 'subscriptions.json'));
     const saving = deferred();
     const records: SubscriptionRecords = {
       ids: () => inner.ids(),

@@ -111,5 +111,17 @@ describe('SubscriptionHub', () => {
     expect(h.attach(id, () => undefined, undefined, processedAt(4))).toBe(true);
     expect(h.take(id)).toEqual({ type: 'dropped', subscription: id, count: 6 });
     expect(h.take(id)).toMatchObject({ type: 'match', track: 8 });
+    h.detach(id);
+
+    // an appearance that began before `since` and ends after it: what waits is all older than `since`, but the
+    // appearance's match (this hub's numbering) comes again before its end
+    const begun = { ...keyframe(20, feature), processedAt: processedAt(20) };
+    await h.offerKeyframe(7, begun);
+    expect(h.attach(id, () => undefined, undefined, processedAt(20))).toBe(true);
+    await h.offerKeyframe(7, { ...keyframe(21, feature, true), endedTrackIds: [20] });
+    const [match, ended] = [h.take(id), h.take(id)];
+    expect(match).toMatchObject({ type: 'match', track: 20, processedMs: processedAt(20) });
+    expect(ended).toMatchObject({ type: 'ended', tracks: [20], appearance: (match as { appearance: number }).appearance, processedMs: processedAt(21) });
+    expect(h.take(id)).toBeUndefined();
   });
 });
