@@ -287,7 +287,7 @@ export function createProgram(): Command {
   program
     .command('serve')
     .description('run the service: HTTP API (+ OpenAPI at /openapi.json), WebSocket subscriptions at /v1/live, web UI at /')
-    .option('--data <dir>', 'data directory (in cluster mode: this replica\'s token, uploads and media cache only)', DEFAULT_DATA_DIR)
+    .option('--data <dir>', 'data directory (in cluster mode: this replica\'s uploads and media cache only)', DEFAULT_DATA_DIR)
     .option('--index <postgres-url>', 'cluster mode: serve the shared index (postgres://…) as one API replica; needs --nats')
     .option('--nats <servers>', 'cluster mode: NATS servers with JetStream (nats://host:4222, comma-separated): jobs go to the workers, live keyframes come from them')
     .option('--host <address>', 'address to listen on', SERVE_DEFAULTS.host)

@@ -25,7 +25,7 @@ const DEFAULT_STREAM_INTERVAL = 1;
 
 /** The seconds between a stream's analysed keyframes, as registered. */
 export function streamInterval(video: VideoRecord): number {
-  const { interval } = (video.config ?? {}) as Partial<StreamSettings>;
+  const { interval } = settingsOf(video);
   return typeof interval === 'number' && interval > 0 ? interval : DEFAULT_STREAM_INTERVAL;
 }
 
@@ -77,21 +77,22 @@ export class ClusterStreams implements StreamRegistry {
     const videos = await this.store.liveVideosIndexing();
     const holders = await this.holders();
     const visible = videos.filter((v) => !principal || mayAccess(principal, ownerOf(v)));
-    return Promise.all(visible.map(async (v) => {
-      const summary = await this.store.videoSummary(v.id);
-      return this.statusOf(v, summary?.keyframeCount ?? 0, summary?.regionCount ?? 0, holders.get(v.id) ?? null);
-    }));
+    return Promise.all(visible.map((v) => this.described(v, holders)));
   }
 
   async status(id: number): Promise<ClusterStreamStatus | undefined> {
     const video = (await this.store.liveVideosIndexing()).find((v) => v.id === id);
-    if (!video) return undefined;
-    const summary = await this.store.videoSummary(id);
-    return this.statusOf(video, summary?.keyframeCount ?? 0, summary?.regionCount ?? 0, (await this.holders()).get(id) ?? null);
+    return video && this.described(video, await this.holders());
   }
 
   /** (The workers' streams outlive the API.) */
   async close(): Promise<void> {}
+
+  /** A stream with what the index holds of it, and its holder among `holders`. */
+  private async described(video: VideoRecord, holders: Map<number, string>): Promise<ClusterStreamStatus> {
+    const summary = await this.store.videoSummary(video.id);
+    return this.statusOf(video, summary?.keyframeCount ?? 0, summary?.regionCount ?? 0, holders.get(video.id) ?? null);
+  }
 
   /**
    * What the index and the leases tell of a stream. The decoder's own counters stay with its worker: here they
@@ -102,7 +103,7 @@ export class ClusterStreams implements StreamRegistry {
       id: video.id,
       url: video.path,
       interval: streamInterval(video),
-      name: ((video.config ?? {}) as Partial<StreamSettings>).name ?? null,
+      name: settingsOf(video).name ?? null,
       createdAt: video.createdAt,
       owner: ownerOf(video),
       state: holder ? 'live' : 'connecting',
@@ -113,6 +114,11 @@ export class ClusterStreams implements StreamRegistry {
   }
 }
 
+/** What a stream's video recorded of its registration (any of it may be missing: `dasr stream add` names no owner). */
+function settingsOf(video: VideoRecord): Partial<StreamSettings> {
+  return (video.config ?? {}) as Partial<StreamSettings>;
+}
+
 function ownerOf(video: VideoRecord): string {
-  return ((video.config ?? {}) as Partial<StreamSettings>).owner ?? ADMIN_OWNER;
+  return settingsOf(video).owner ?? ADMIN_OWNER;
 }

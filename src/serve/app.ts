@@ -247,12 +247,15 @@ export async function buildApp(service: DasrService): Promise<FastifyInstance> {
     const hits = await searchByExample(service.store, vector, { top: form.top, videoIds: form.videos, from: form.from, to: form.to, minScore: form.minScore, keyframes: form.keyframes, expand: expansion(form.expand), feedback: marked.length ? { right: form.right, wrong: form.wrong } : undefined });
     service.metrics.searchSeconds.observe((performance.now() - started) / 1000);
     const json = searchJson(hits);
+    // each video read once, however many of its tracks were hit (in a cluster, a query each)
+    const videoIds = [...new Set(hits.map((hit) => hit.videoId))];
+    const videos = new Map(await Promise.all(videoIds.map(async (id) => [id, await service.store.getVideo(id)] as const)));
     return {
       query: { width: image.width, height: image.height, box: form.boxes[0] ?? [0, 0, image.width, image.height] },
       examples: images.length,
-      hits: await Promise.all(json.hits.map(async (hit, i) => {
+      hits: json.hits.map((hit, i) => {
         const { videoId, best, track } = hits[i]!;
-        const video = await service.store.getVideo(videoId);
+        const video = videos.get(videoId);
         // A live region has pictures where its moment was recorded (or it matched a subscription).
         const recorded = wasRecorded(service, video, best.t, best.t);
         const pictured = recorded || existsSync(regionThumbnailPath(config.dataDir, best.regionId));
@@ -262,7 +265,7 @@ export async function buildApp(service: DasrService): Promise<FastifyInstance> {
           thumbnail: pictured ? service.mediaUrls.sign(`/v1/regions/${best.regionId}/thumbnail`) : null,
           clip: recorded && track !== null ? service.mediaUrls.sign(`/v1/tracks/${track}/clip`) : null,
         };
-      })),
+      }),
     };
   });
 

@@ -126,7 +126,6 @@ export interface OfferedKeyframe extends Omit<StreamKeyframe, 'streamId' | 'regi
 export class SubscriptionHub {
   readonly matcher: LiveMatcher;
   private readonly subscriptions = new Map<string, Subscription>();
-  private readonly records: SubscriptionRecords;
   private readonly thumbnailDir: string;
   /** keyframes are turned into messages strictly in order, thumbnails included */
   private chain: Promise<void> = Promise.resolve();
@@ -147,10 +146,9 @@ export class SubscriptionHub {
 
   private constructor(
     private readonly options: HubOptions,
-    records: SubscriptionRecords,
+    private readonly records: SubscriptionRecords,
   ) {
     this.matcher = new LiveMatcher(options.dim);
-    this.records = records;
     this.thumbnailDir = join(options.dataDir, 'thumbnails');
     mkdirSync(this.thumbnailDir, { recursive: true });
   }
@@ -175,14 +173,7 @@ export class SubscriptionHub {
       if (!this.subscriptions.has(subscription.id)) {
         // removed (over HTTP) while it was being saved: the save must not outlive the removal
         const { id } = subscription;
-        this.removedAt.set(id, Number.POSITIVE_INFINITY);
-        try {
-          await this.records.remove(id);
-          this.removedAt.set(id, this.generation);
-        } catch (error) {
-          this.removedAt.delete(id);
-          this.options.logger.warn(`subscription ${id}, removed while it was being saved, is still in the records: ${error instanceof Error ? error.message : String(error)}`);
-        }
+        await this.removeRecord(id).catch((error: unknown) => this.options.logger.warn(`subscription ${id}, removed while it was being saved, is still in the records: ${error instanceof Error ? error.message : String(error)}`));
         throw new ApiError('conflict', `subscription ${id} was removed while it was being made`);
       }
       subscription.confirmedAt = this.generation;
@@ -224,18 +215,23 @@ export class SubscriptionHub {
   async remove(id: string): Promise<boolean> {
     const subscription = this.drop(id);
     if (!subscription) return false;
-    if (subscription.persist) {
-      this.removedAt.set(id, Number.POSITIVE_INFINITY);
-      try {
-        await this.records.remove(id);
-      } catch (error) {
-        // still in the records: the next refresh brings it back, and a retried removal finds it
-        this.removedAt.delete(id);
-        throw error;
-      }
-      this.removedAt.set(id, this.generation);
-    }
+    if (subscription.persist) await this.removeRecord(id);
     return true;
+  }
+
+  /**
+   * Deletes a subscription's record, tombstoned meanwhile so that no refresh reading before the deletion brings it
+   * back. When the deletion fails the record stays: the next refresh brings it back, and a retried removal finds it.
+   */
+  private async removeRecord(id: string): Promise<void> {
+    this.removedAt.set(id, Number.POSITIVE_INFINITY);
+    try {
+      await this.records.remove(id);
+    } catch (error) {
+      this.removedAt.delete(id);
+      throw error;
+    }
+    this.removedAt.set(id, this.generation);
   }
 
   /** Forgets a subscription here only, telling its client; the records are the caller's business. */
@@ -433,7 +429,6 @@ export class SubscriptionHub {
       heldMatches.delete(message.appearance);
       this.push(subscription, held);
     }
-    if (message.type === 'ended') heldMatches.delete(message.appearance);
     this.push(subscription, message);
   }
 
