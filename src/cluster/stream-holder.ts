@@ -78,6 +78,7 @@ export async function holdStreams(options: StreamHolderOptions): Promise<void> {
   try {
     while (!options.signal.aborted) {
       for (const [videoId, entry] of held) {
+        if (entry.ingestion.state === 'superseded') drop(videoId, 'taken over by another worker');
         if (entry.ingestion.state !== 'failed') continue;
         const error = entry.ingestion.counters.lastError ?? 'failed';
         await options.store.setVideoStatus(videoId, 'failed', error).catch((e: unknown) => logger.warn(`stream ${videoId}: not marked failed (${String(e)})`));

@@ -22,6 +22,7 @@ import { open as openFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Box } from '../detect/box.js';
 import { float32FromLEBytes, float32ToLEBytes } from '../util/float32-bytes.js';
+import { assertWriterEpoch } from './region-store.js';
 
 export type SqliteDb = Database.Database;
 
@@ -273,6 +274,10 @@ export const MIGRATIONS: readonly Migration[] = [
       );
     `);
   },
+  // v4: the epoch of a video's writer; a commit made under an older one is refused (a superseded stream holder).
+  (db) => {
+    db.exec('ALTER TABLE videos ADD COLUMN writer_epoch INTEGER NOT NULL DEFAULT 0');
+  },
 ];
 
 /** float32 little-endian bytes of a feature (a view, not a copy, on little-endian hosts). */
@@ -322,6 +327,7 @@ export interface VideoRow {
   updated_at: number;
   last_committed_t: number | null;
   config_json: string | null;
+  writer_epoch: number;
 }
 
 interface VideoSummaryRow extends VideoRow {
@@ -691,6 +697,7 @@ export class IndexDatabase {
     trackUpdates: readonly TrackUpdate[] = [],
     trackerState?: TrackerState,
     lastCommittedT?: number,
+    writerEpoch?: number,
   ): CommitResult {
     assertKeyframeBatch(batch, this.dim);
     const resumeT = resumePoint(batch, lastCommittedT);
@@ -720,11 +727,12 @@ export class IndexDatabase {
     const insertShot = this.stmt('INSERT INTO shot_vectors (keyframe_id, vector) VALUES (?, ?)');
 
     return this.db.transaction((): CommitResult => {
-      const video = this.stmt('SELECT status FROM videos WHERE id = ?').pluck().get(videoId) as
-        | VideoStatus
+      const video = this.stmt('SELECT status, writer_epoch FROM videos WHERE id = ?').get(videoId) as
+        | { status: VideoStatus; writer_epoch: number }
         | undefined;
       if (video === undefined) throw new Error(`no video ${videoId}`);
-      if (video === 'deleted') throw new Error(`video ${videoId} is deleted`);
+      if (video.status === 'deleted') throw new Error(`video ${videoId} is deleted`);
+      assertWriterEpoch(videoId, video.writer_epoch, writerEpoch);
 
       const keyframeIds: number[] = [];
       const regionIds: number[][] = [];
@@ -781,6 +789,13 @@ export class IndexDatabase {
       touchVideo.run(resumeT, Date.now(), videoId);
       return { keyframeIds, regionIds, repeated };
     }).immediate();
+  }
+
+  /** See RegionStore.takeWriter. */
+  takeWriter(videoId: number): number {
+    const epoch = this.stmt('UPDATE videos SET writer_epoch = writer_epoch + 1 WHERE id = ? RETURNING writer_epoch').pluck().get(videoId) as number | undefined;
+    if (epoch === undefined) throw new Error(`no video ${videoId}`);
+    return epoch;
   }
 
   /** Resume point and tracker state of a video. */

@@ -358,9 +358,15 @@ export class IndexStore implements RegionStore {
     trackUpdates: readonly TrackUpdate[] = [],
     trackerState?: TrackerState,
     lastCommittedT?: number,
+    writerEpoch?: number,
   ): Promise<CommitResult> {
     this.assertWritable();
-    return this.serially(() => this.commitNow(videoId, batch, trackUpdates, trackerState, lastCommittedT));
+    return this.serially(() => this.commitNow(videoId, batch, trackUpdates, trackerState, lastCommittedT, writerEpoch));
+  }
+
+  async takeWriter(videoId: number): Promise<number> {
+    this.assertWritable();
+    return this.serially(async () => this.db.takeWriter(videoId));
   }
 
   private async commitNow(
@@ -369,13 +375,14 @@ export class IndexStore implements RegionStore {
     trackUpdates: readonly TrackUpdate[],
     trackerState: TrackerState | undefined,
     lastCommittedT: number | undefined,
+    writerEpoch: number | undefined,
   ): Promise<CommitResult> {
     await this.regionVectors.running();
     const codebook = this.codebook;
     const withShots = codebook
       ? batch.map((kf) => (kf.regions.length > 0 ? { ...kf, shotVector: encodeVlad(codebook, kf.regions.map((r) => r.feature))! } : kf))
       : batch;
-    const result = this.db.commitKeyframes(videoId, withShots, trackUpdates, trackerState, lastCommittedT);
+    const result = this.db.commitKeyframes(videoId, withShots, trackUpdates, trackerState, lastCommittedT, writerEpoch);
     const repeated = new Set(result.repeated);
     const added = batch.flatMap((kf, i) => (repeated.has(i) ? [] : kf.regions.map((r, j) => ({ id: result.regionIds[i]![j]!, feature: r.feature }))));
     await this.regionVectors.add(added.map((r) => r.id), packRows(added.map((r) => r.feature)));

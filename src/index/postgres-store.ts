@@ -35,7 +35,7 @@ import {
   type VideoSummary,
 } from './database.js';
 import type { SearchFilters, SearchHit } from './index-store.js';
-import { EXACT_SEARCH_MAX, type Claim, type RegionStore } from './region-store.js';
+import { assertWriterEpoch, EXACT_SEARCH_MAX, type Claim, type RegionStore } from './region-store.js';
 
 export interface PostgresStoreOptions {
   /** Feature dimension, recorded when the schema is created; must match afterwards. Default 2048. */
@@ -80,6 +80,7 @@ function schema(dim: number): string {
       last_committed_t double precision,
       config_json      text
     );
+    ALTER TABLE videos ADD COLUMN IF NOT EXISTS writer_epoch bigint NOT NULL DEFAULT 0;
     CREATE TABLE IF NOT EXISTS video_state (
       video_id           bigint PRIMARY KEY REFERENCES videos(id) ON DELETE CASCADE,
       tracker_state      bytea,
@@ -221,14 +222,22 @@ export class PostgresRegionStore implements RegionStore {
     return { videoId: id, lastCommittedT: row.last_committed_t, trackerState: decodeTrackerState(row.tracker_state ?? row.tracker_state_json) };
   }
 
-  async commit(videoId: number, batch: readonly KeyframeInput[], trackUpdates: readonly TrackUpdate[] = [], trackerState?: TrackerState, lastCommittedT?: number): Promise<CommitResult> {
+  async commit(
+    videoId: number,
+    batch: readonly KeyframeInput[],
+    trackUpdates: readonly TrackUpdate[] = [],
+    trackerState?: TrackerState,
+    lastCommittedT?: number,
+    writerEpoch?: number,
+  ): Promise<CommitResult> {
     this.assertOpen();
     assertKeyframeBatch(batch, this.dim);
     return transaction(this.pool, async (client) => {
-      // The row lock orders the commits of one video, whichever worker sends them.
-      const video = (await client.query<{ status: VideoStatus }>('SELECT status FROM videos WHERE id = $1 FOR UPDATE', [videoId])).rows[0];
+      // The row lock orders the commits of one video, whichever worker sends them, and takeWriter after them.
+      const video = (await client.query<{ status: VideoStatus; writer_epoch: number }>('SELECT status, writer_epoch FROM videos WHERE id = $1 FOR UPDATE', [videoId])).rows[0];
       if (!video) throw new Error(`no video ${videoId}`);
       if (video.status === 'deleted') throw new Error(`video ${videoId} is deleted`);
+      assertWriterEpoch(videoId, video.writer_epoch, writerEpoch);
 
       const keyframeIds: number[] = [];
       const regionIds: number[][] = [];
@@ -289,6 +298,13 @@ export class PostgresRegionStore implements RegionStore {
       await client.query('UPDATE videos SET last_committed_t = coalesce($1, last_committed_t), updated_at = $2 WHERE id = $3', [resumePoint(batch, lastCommittedT), now, videoId]);
       return { keyframeIds, regionIds, repeated };
     });
+  }
+
+  async takeWriter(videoId: number): Promise<number> {
+    this.assertOpen();
+    const { rows } = await this.query<{ writer_epoch: number }>('UPDATE videos SET writer_epoch = writer_epoch + 1 WHERE id = $1 RETURNING writer_epoch', [videoId]);
+    if (!rows[0]) throw new Error(`no video ${videoId}`);
+    return rows[0].writer_epoch;
   }
 
   async allocateTrackIds(count: number): Promise<number[]> {

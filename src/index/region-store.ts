@@ -8,6 +8,7 @@
  *   cannot duplicate a region) and its ids are returned, listed in `repeated`;
  * - a batch that was committed whole before changes nothing: not the tracks, the resume point or the tracker state;
  * - track ids come from the store and are unique across videos and writers;
+ * - a commit under a writer epoch older than the video's (takeWriter) changes nothing and is refused;
  * - a deleted video's regions leave the search at once;
  * - search filters restrict the nearest-neighbour search itself; similarity is the cosine of the unit vectors.
  */
@@ -44,7 +45,24 @@ export interface RegionStore {
   liveVideosIndexing(): Promise<VideoRecord[]>;
   /** resume point and tracker state of a video */
   videoState(id: number): Promise<VideoState | undefined>;
-  commit(videoId: number, batch: readonly KeyframeInput[], trackUpdates?: readonly TrackUpdate[], trackerState?: TrackerState, lastCommittedT?: number): Promise<CommitResult>;
+  /**
+   * Commits keyframes in one transaction. With `writerEpoch` (from takeWriter), a commit is refused with
+   * SupersededWriterError once another writer has taken the video since.
+   */
+  commit(
+    videoId: number,
+    batch: readonly KeyframeInput[],
+    trackUpdates?: readonly TrackUpdate[],
+    trackerState?: TrackerState,
+    lastCommittedT?: number,
+    writerEpoch?: number,
+  ): Promise<CommitResult>;
+  /**
+   * Makes the caller the video's only writer: returns a new writer epoch, and commits made under an older one are
+   * refused from now on. A commit in progress finishes first, so the state read after this is the last one written.
+   * For a stream whose holder seemed dead (its lease expired) but was only frozen: when it wakes, it cannot write.
+   */
+  takeWriter(videoId: number): Promise<number>;
   /** `count` track ids no writer of this index has been given (ids given out but never committed are skipped) */
   allocateTrackIds(count: number): Promise<number[]>;
   getTrack(id: number): Promise<TrackRecord | undefined>;
@@ -71,6 +89,19 @@ export interface RegionStore {
   /** makes what was committed quick to reopen (the embedded engine saves its graph); commits are durable without it */
   checkpoint(): Promise<void>;
   close(): Promise<void>;
+}
+
+/** A commit under a writer epoch that another writer has replaced since (RegionStore.takeWriter). */
+export class SupersededWriterError extends Error {
+  constructor(readonly videoId: number) {
+    super(`video ${videoId} was taken over by another writer`);
+    this.name = 'SupersededWriterError';
+  }
+}
+
+/** Refuses a commit under `epoch` when the video's writer epoch is now `current`; commits without one are not fenced. */
+export function assertWriterEpoch(videoId: number, current: number, epoch: number | undefined): void {
+  if (epoch !== undefined && epoch !== current) throw new SupersededWriterError(videoId);
 }
 
 export interface Claim {

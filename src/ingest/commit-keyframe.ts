@@ -27,6 +27,7 @@ export async function trackAndCommit(
   tracker: Tracker,
   keyframe: { t: number; width: number; height: number; regions: readonly Region[] },
   trackIds?: TrackIdReserve,
+  writerEpoch?: number,
 ): Promise<{ assignments: TrackAssignment[]; committed: CommitResult; ended: Track[] }> {
   const { t, regions } = keyframe;
   // Checked before the tracker moves on: the database would refuse the regions only after it had.
@@ -56,6 +57,7 @@ export async function trackAndCommit(
     trackUpdates,
     encodeTrackerState(tracker.snapshot()),
     t,
+    writerEpoch,
   );
   return { assignments, committed, ended };
 }

@@ -9,7 +9,7 @@ import { probeVideo } from '../decode/probe.js';
 import { parseSource, SourceError, type SourceSpec } from '../source/source-spec.js';
 import { checkSourceHost, type HostPolicy } from '../source/host-policy.js';
 import { IndexStore } from '../index/index-store.js';
-import type { RegionStore } from '../index/region-store.js';
+import { SupersededWriterError, type RegionStore } from '../index/region-store.js';
 import type { VideoRecord } from '../index/database.js';
 import { Tracker, type Track, type TrackerConfig, type TrackerState } from '../track/tracker.js';
 import { committedTrackerState } from '../track/state.js';
@@ -21,7 +21,8 @@ import type { Detection } from '../detect/dasr.js';
 import { regionsInVideoPixels, trackAndCommit } from './commit-keyframe.js';
 import { LiveRecording, type RecordingOptions } from '../record/live-recording.js';
 
-export type LiveState = 'connecting' | 'live' | 'reconnecting' | 'failed' | 'stopped';
+/** 'superseded': another process took the video over (RegionStore.takeWriter) and this one may no longer write it. */
+export type LiveState = 'connecting' | 'live' | 'reconnecting' | 'failed' | 'superseded' | 'stopped';
 
 export interface LiveCounters extends LatestStats {
   framesDecoded: number;
@@ -88,7 +89,8 @@ export interface LiveOptions {
   record?: RecordingOptions;
   /**
    * Continue this live video of the index instead of starting one: a stream another worker held until it died. Its
-   * tracks go on from the committed tracker state, and its times from the last committed keyframe.
+   * tracks go on from the committed tracker state, and its times from the last committed keyframe. This process
+   * becomes the video's writer: should the one before only have been frozen, its commits are refused from now on.
    */
   continueVideo?: number;
   logger?: Logger;
@@ -133,10 +135,13 @@ export class LiveIngestion {
       const video = await store.addVideo({ path: url, sourceKind: 'live', status: 'indexing', config: { dasr: dasr.config, topDown: dasr.topDown ?? null, interval: options.interval } });
       return new LiveIngestion(url, spec, dasr, store, options, video, {}, -1);
     }
-    const [video, state] = await Promise.all([store.getVideo(options.continueVideo), store.videoState(options.continueVideo)]);
+    const video = await store.getVideo(options.continueVideo);
     if (!video || video.sourceKind !== 'live' || video.path !== url) throw new Error(`video ${options.continueVideo} is not the live video of ${url}`);
     if (video.status !== 'indexing') throw new Error(`live video ${video.id} is ${video.status}: only a stream still being indexed is continued`);
-    return new LiveIngestion(url, spec, dasr, store, options, video, committedTrackerState(state), state?.lastCommittedT ?? -1);
+    // Taken before the state is read: the state is then the last one the previous writer could commit.
+    const writerEpoch = await store.takeWriter(video.id);
+    const state = await store.videoState(video.id);
+    return new LiveIngestion(url, spec, dasr, store, options, video, committedTrackerState(state), state?.lastCommittedT ?? -1, writerEpoch);
   }
 
   private constructor(
@@ -148,6 +153,8 @@ export class LiveIngestion {
     video: VideoRecord,
     trackerState: Partial<TrackerState>,
     lastT: number,
+    /** this process's writer epoch of a continued video (its commits are fenced by it) */
+    private readonly writerEpoch?: number,
   ) {
     this.logger = options.logger ?? defaultLogger;
     this.videoId = video.id;
@@ -230,6 +237,12 @@ export class LiveIngestion {
         this.logger.error(`live source ${this.url} failed: ${failure.message}`);
         return;
       }
+      if (failure instanceof SupersededWriterError) {
+        this.counters.lastError = failure.message;
+        this.state$.next('superseded');
+        this.logger.warn(`live source ${this.url}: ${failure.message}; this process stops following it`);
+        return;
+      }
       if (failure !== null) this.counters.lastError = failure instanceof Error ? failure.message.split('\n')[0]! : String(failure);
       const delay = Math.min(backoff.maxMs, backoff.initialMs * 2 ** failures);
       failures++;
@@ -305,7 +318,7 @@ export class LiveIngestion {
     const offset = this.offsets.get(connection);
     const t = offset === undefined ? wall : Math.max(this.lastT + 1e-3, offset + frame.pts);
     this.lastT = t;
-    const { assignments, committed, ended } = await trackAndCommit(this.store, this.videoId, this.tracker, { t, width, height, regions }, this.trackIds);
+    const { assignments, committed, ended } = await trackAndCommit(this.store, this.videoId, this.tracker, { t, width, height, regions }, this.trackIds, this.writerEpoch);
     this.counters.keyframes++;
     this.counters.regions += regions.length;
     if (connection === this.connection) await this.syncRecording();

@@ -273,7 +273,7 @@ export const SHARED_SCHEMAS: Record<string, Json> = {
       interval: { type: 'number' },
       name: { type: ['string', 'null'] },
       createdAt: { type: 'integer', description: 'Unix milliseconds' },
-      state: { type: 'string', enum: ['connecting', 'live', 'reconnecting', 'failed', 'stopped'] },
+      state: { type: 'string', enum: ['connecting', 'live', 'reconnecting', 'failed', 'superseded', 'stopped'] },
       videoId: { type: 'integer', description: "the current run's video id (in cluster mode the stream's id: a stream is one video)" },
       counters: ref('StreamCounters'),
       holder: { type: ['string', 'null'], description: 'cluster mode only: the worker following the stream (host:pid), null while none has taken it; its decoder counters stay with it and read 0 here' },

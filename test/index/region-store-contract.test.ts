@@ -10,7 +10,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { KeyframeInput } from '../../src/index/database.js';
 import { IndexStore } from '../../src/index/index-store.js';
 import { PostgresRegionStore } from '../../src/index/postgres-store.js';
-import type { RegionStore } from '../../src/index/region-store.js';
+import { SupersededWriterError, type RegionStore } from '../../src/index/region-store.js';
 import { startPgliteServer, type PgliteServer } from '../support/pglite-server.js';
 import { mulberry32, randomUnitVector } from '../support/random.js';
 
@@ -229,6 +229,29 @@ describe.each([embedded, postgres])('RegionStore contract: $name', (engine) => {
     const all = await store.search(batch[0]!.regions[0]!.feature, 100);
     expect(all).toHaveLength(8);
     expect(new Set(all.map((h) => h.id)).size).toBe(8);
+  });
+
+  it('a writer taken over cannot commit: its batch is refused whole and the new writer continues from what it left', async () => {
+    const store = await engine.create();
+    const random = mulberry32(17);
+    const camera = await store.addVideo({ path: 'rtsp://cam/1', sourceKind: 'live' });
+    const first = await store.takeWriter(camera.id);
+    await store.commit(camera.id, keyframes(random, 0, 2, 2), [], { seen: 2 }, undefined, first);
+    const second = await store.takeWriter(camera.id);
+    expect(second).toBe(first + 1);
+
+    const stale = store.commit(camera.id, keyframes(random, 1, 1, 2), [], { seen: 3 }, undefined, first);
+    await expect(stale).rejects.toBeInstanceOf(SupersededWriterError);
+    await expect(stale).rejects.toThrow(`video ${camera.id} was taken over by another writer`);
+    expect(await store.videoState(camera.id)).toEqual({ videoId: camera.id, lastCommittedT: 0.5, trackerState: { seen: 2 } });
+    expect(await store.videoSummary(camera.id)).toMatchObject({ keyframeCount: 2, regionCount: 4 });
+
+    await store.commit(camera.id, keyframes(random, 1, 1, 2), [], { seen: 3 }, undefined, second);
+    expect(await store.videoState(camera.id)).toEqual({ videoId: camera.id, lastCommittedT: 1, trackerState: { seen: 3 } });
+    // A commit with no epoch is not fenced (an embedded ingestion, the only writer of its index).
+    await store.commit(camera.id, keyframes(random, 1.5, 1, 1));
+    expect(await store.videoSummary(camera.id)).toMatchObject({ keyframeCount: 4, regionCount: 7 });
+    await expect(store.takeWriter(9_999)).rejects.toThrow(/no video 9999/);
   });
 
   it('track ids come from the store, unique across videos; tracks follow their regions', async () => {

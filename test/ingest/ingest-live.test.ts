@@ -118,6 +118,43 @@ describe('live ingestion', () => {
     await store.close();
   });
 
+  it('a process whose stream was taken over while it still ran (frozen past its lease) writes nothing more: it stops as superseded', async () => {
+    const publisher = new LivePublisher(fixture('moving-object.mp4'));
+    await publisher.start();
+    const dataDir = mkdtempSync(join(tmpdir(), 'dasr-live-superseded-'));
+    const store = await IndexStore.open(dataDir, { logger: quiet });
+    onTestFinished(async () => {
+      await publisher.stop();
+      await store.close().catch(() => undefined);
+      rmSync(dataDir, { recursive: true, force: true });
+    });
+    const options = { interval: 0.5, logger: quiet };
+    const keyframes = (live: LiveIngestion, count: number) => firstValueFrom(live.keyframes$.pipe(filter(() => live.counters.keyframes >= count)));
+    const video = await store.addVideo({ path: publisher.url, sourceKind: 'live', status: 'indexing' });
+    const stale = (await LiveIngestion.open(publisher.url, dasr, store, { ...options, continueVideo: video.id })).start();
+    await keyframes(stale, 2);
+
+    // Another process takes the video while the first one goes on reading: the first one's next commit is refused.
+    const fresh = await LiveIngestion.open(publisher.url, dasr, store, { ...options, continueVideo: video.id });
+    const committedBefore = store.db.keyframesOfVideo(video.id).length;
+    await firstValueFrom(stale.state$.pipe(filter((s) => s === 'superseded')));
+    expect(stale.counters.lastError).toBe(`video ${video.id} was taken over by another writer`);
+    expect(store.db.keyframesOfVideo(video.id)).toHaveLength(committedBefore);
+    expect(stale.counters.keyframes).toBe(committedBefore);
+    await stale.handOver();
+
+    fresh.start();
+    await keyframes(fresh, 3);
+    await fresh.stop();
+    const times = store.db.keyframesOfVideo(video.id).map((k) => k.t);
+    expect(times).toHaveLength(committedBefore + fresh.counters.keyframes);
+    // In commit order, one timeline going forward: nothing of the superseded process came in between.
+    expect([...times].sort((a, b) => a - b)).toEqual(times);
+    expect(new Set(times).size).toBe(times.length);
+    expect(await store.getVideo(video.id)).toMatchObject({ status: 'ready' });
+    await store.close();
+  });
+
   it('refuses protocols outside the allowlist without touching the index', async () => {
     const store = await IndexStore.open(mkdtempSync(join(tmpdir(), 'dasr-live-refuse-')), { logger: quiet });
     await expect(LiveIngestion.open('concat:/etc/passwd', dasr, store, { interval: 1 })).rejects.toThrow(/not allowed/);
