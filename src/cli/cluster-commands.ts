@@ -8,6 +8,7 @@ import { decodeImage } from '../image/load.js';
 import { connectNats, ensureJobQueue, enqueueJobs, type IngestJob } from '../cluster/job-queue.js';
 import { ensureLiveFanout, followLiveKeyframes } from '../cluster/live-fanout.js';
 import { registerStream, stopStream } from '../cluster/cluster-streams.js';
+import { splitFile } from '../ingest/ingest-file.js';
 import { holdStreams } from '../cluster/stream-holder.js';
 import { StreamLeases } from '../cluster/stream-leases.js';
 import { runWorker } from '../cluster/worker.js';
@@ -19,13 +20,26 @@ import { isPostgresLocation, type RegionStore } from '../index/region-store.js';
 import { describeQuery, typicalFrameSize } from '../search/describe-query.js';
 import { parseSource } from '../source/source-spec.js';
 
-/** `dasr index … --nats`: every file is checked here, then queued for the workers (who must see it at the same path). */
-export async function enqueueCommand(inputs: readonly string[], options: { nats: string; interval: number; scene: number; still: number; force?: boolean }): Promise<void> {
+/**
+ * `dasr index … --nats`: every file is checked here, then queued for the workers (who must see it at the same path):
+ * one job per file, or with `split` one per range of that many seconds, so that several workers index one video.
+ */
+export async function enqueueCommand(inputs: readonly string[], options: { nats: string; interval: number; scene: number; still: number; force?: boolean; split?: number }): Promise<void> {
+  const { split } = options;
+  if (split !== undefined) {
+    if (options.force) throw new Error('--split and --force do not go together: delete the video first (dasr rm), then queue it again');
+    // A range must begin on the keyframe grid, so that the ranges keep the keyframes a whole decode keeps.
+    const intervals = split / options.interval;
+    if (options.interval > 0 && Math.abs(intervals - Math.round(intervals)) > 1e-9) throw new Error(`--split ${split} is not a whole number of --interval ${options.interval} keyframe intervals`);
+  }
   const jobs: IngestJob[] = [];
   for (const input of inputs) {
     if (parseSource(input).kind !== 'file') throw new Error(`${input}: cluster mode queues video files; follow a live stream with dasr index --data or dasr serve`);
-    await probeVideo(input);
-    jobs.push({ path: resolve(input), interval: options.interval, sceneThreshold: options.scene, stillThreshold: options.still, force: options.force ?? false });
+    const info = await probeVideo(input);
+    const job: IngestJob = { path: resolve(input), interval: options.interval, sceneThreshold: options.scene, stillThreshold: options.still, force: options.force ?? false };
+    const ranges = split === undefined ? [] : splitFile(info.duration, split);
+    if (ranges.length > 1) for (const range of ranges) jobs.push({ ...job, range });
+    else jobs.push(job);
   }
   const nc = await connectNats(options.nats, 'dasr index');
   try {
@@ -34,7 +48,7 @@ export async function enqueueCommand(inputs: readonly string[], options: { nats:
   } finally {
     await nc.close();
   }
-  for (const job of jobs) process.stdout.write(`${job.path}: queued\n`);
+  for (const job of jobs) process.stdout.write(`${job.path}: queued${job.range ? ` (range ${job.range.index + 1} of ${job.range.count}, from ${(job.range.index * job.range.seconds).toFixed(3)} s)` : ''}\n`);
 }
 
 /**
@@ -71,7 +85,8 @@ export async function workerCommand(startDasr: () => Promise<DetectorThread>, op
             signal: interrupt.signal,
             ackWaitMs,
             onJob: (job, { result }) => {
-              if (result) process.stderr.write(`${job.path}: video ${result.videoId} ${result.status}, ${result.keyframes} keyframes, ${result.regions} regions\n`);
+              const part = job.range ? ` (range ${job.range.index + 1} of ${job.range.count})` : '';
+              if (result) process.stderr.write(`${job.path}${part}: video ${result.videoId} ${result.status}, ${result.keyframes} keyframes, ${result.regions} regions\n`);
             },
           })),
           leases ? stopOthersOnFailure(holdStreams({ nc, store, detector: dasr, leases, holder: `${hostname()}:${process.pid}`, maxStreams: options.streams, signal: interrupt.signal })) : Promise.resolve(),

@@ -150,7 +150,9 @@ export function createProgram(): Command {
     .option('--still <levels>', STILL_HELP, greyLevels, DEFAULT_STILL_THRESHOLD)
     .option('--force', 'index again even when already indexed')
     .option('--nats <servers>', 'cluster mode: queue the files for dasr worker processes instead of indexing them here (nats://host:4222, comma-separated)')
-    .action(async (inputs: string[], options: { data: string; interval: number; scene: number; still: number; force?: boolean; nats?: string }) => {
+    .option('--split <seconds>', 'cluster mode: queue each file as ranges of this many seconds (a whole number of --interval), one job each, so several workers index one long video; tracks are cut at range ends', positive)
+    .action(async (inputs: string[], options: { data: string; interval: number; scene: number; still: number; force?: boolean; nats?: string; split?: number }) => {
+      if (options.split !== undefined && options.nats === undefined) throw new InvalidArgumentError('--split queues ranges for cluster workers: it needs --nats');
       if (options.nats !== undefined) {
         const { enqueueCommand } = await import('./cluster-commands.js');
         await enqueueCommand(inputs, { ...options, nats: options.nats });

@@ -74,12 +74,14 @@ export async function runWorker(options: WorkerOptions): Promise<void> {
 async function runJob(job: IngestJob, message: JsMsg, options: WorkerOptions, logger: Logger): Promise<void> {
   const heartbeat = setInterval(() => message.working(), (options.ackWaitMs ?? DEFAULT_ACK_WAIT_MS) / 3);
   try {
-    logger.info(`${job.path}: job ${message.seq} (delivery ${message.info.deliveryCount})`);
+    const part = job.range ? `, range ${job.range.index + 1} of ${job.range.count}` : '';
+    logger.info(`${job.path}: job ${message.seq}${part} (delivery ${message.info.deliveryCount})`);
     const result = await ingestFile(job.path, options.detector, options.store, {
       interval: job.interval,
       sceneThreshold: job.sceneThreshold,
       stillThreshold: job.stillThreshold,
       force: job.force,
+      range: job.range,
       signal: options.signal,
       logger,
     });

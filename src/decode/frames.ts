@@ -14,6 +14,9 @@
  *   VFR).
  * - Timestamps are relative to the input's start time, as ffmpeg makes them without `-copyts` (for files starting at
  *   0, as almost all do, they are the stream's own timestamps).
+ * - A decode that starts part-way (`seek`: `-copyts -ss`) gets the stream's own timestamps from ffmpeg and shifts
+ *   them back by a whole number of time-base ticks, measured once (decodeTimeline), so each frame has to the bit the
+ *   pts a whole decode gives it: one video indexed in time ranges by several workers has one timeline.
  *
  * Backpressure: {@link readFrames} is an async generator and the primitive. It reads stdout in paused mode and only
  * when the consumer asks for the next frame, so when the consumer is slow, Node's buffer (about two frames), then
@@ -72,6 +75,65 @@ export interface DecodeOptions extends FfmpegBinaries {
   stats?: DecodeStats;
   /** Also record the video stream as it arrives (stream copy, no re-encode): see {@link RecordOutput}. */
   record?: RecordOutput;
+  /** Start near a time of a file instead of at its beginning: see {@link Seek}. */
+  seek?: Seek;
+}
+
+/**
+ * Where a decode starts: ffmpeg seeks to `seconds` (on the timeline a whole decode gives), accurately, so the first
+ * frame is about there, and keeps the stream's own timestamps (-copyts); `shift` (decodeTimeline), in seconds, is
+ * what a whole decode subtracts from them, and is subtracted here in whole ticks of the time base.
+ */
+export interface Seek {
+  seconds: number;
+  shift: number;
+}
+
+/** How a whole decode's timestamps relate to the stream's own, for decodes that seek. */
+export interface DecodeTimeline {
+  /** pts of the first frame of a whole decode */
+  firstPts: number;
+  /** seconds a whole decode subtracts from the stream's own timestamps (its start time, as ffmpeg counts it) */
+  shift: number;
+}
+
+/**
+ * Measures a file's DecodeTimeline by decoding its first frame twice (tiny frames), as a whole decode does and with
+ * the stream's own timestamps, rather than by re-deriving ffmpeg's start-time rules from the probe.
+ */
+export async function decodeTimeline(source: string | SourceSpec, info: VideoInfo, options: FfmpegBinaries & { signal?: AbortSignal } = {}): Promise<DecodeTimeline> {
+  const firstPts = async (seek?: Seek): Promise<number> => {
+    for await (const frame of readFrames(source, { ...options, longSide: 16, info, seek })) return frame.pts;
+    throw new DecodeError('empty', `${describeSource(toSourceSpec(source))}: no frame to decode`);
+  };
+  const whole = await firstPts();
+  const own = await firstPts({ seconds: 0, shift: 0 });
+  return { firstPts: whole, shift: own - whole };
+}
+
+/** Seek margins tried in turn: ffmpeg's seek lands exactly in MP4, but can land a keyframe late in MPEG-TS. */
+const SEEK_MARGINS_S = [1, 8, 60];
+
+/**
+ * A seek whose first frame comes at or before `seconds` (checked by decoding that frame, tiny), so that a decode from
+ * it misses nothing from there on; undefined when only a whole decode is sure to (then decode from the start).
+ */
+export async function seekBefore(
+  source: string | SourceSpec,
+  info: VideoInfo,
+  timeline: DecodeTimeline,
+  seconds: number,
+  options: FfmpegBinaries & { signal?: AbortSignal } = {},
+): Promise<Seek | undefined> {
+  for (const margin of SEEK_MARGINS_S) {
+    const seek = { seconds: seconds - margin, shift: timeline.shift };
+    if (seek.seconds <= timeline.firstPts) return undefined;
+    for await (const frame of readFrames(source, { ...options, longSide: 16, info, seek })) {
+      if (frame.pts <= seconds) return seek;
+      break;
+    }
+  }
+  return undefined;
 }
 
 /**
@@ -112,7 +174,7 @@ export function outputSize(displayWidth: number, displayHeight: number, longSide
 }
 
 /** The full ffmpeg argument list (without the binary) for a source. */
-export function decodeArgs(spec: SourceSpec, info: VideoInfo, size: OutputSize, ioTimeoutMs?: number, live?: boolean, record?: RecordOutput): string[] {
+export function decodeArgs(spec: SourceSpec, info: VideoInfo, size: OutputSize, ioTimeoutMs?: number, live?: boolean, record?: RecordOutput, seek?: Seek): string[] {
   const map = info.streamIndex >= 0 ? ['-map', `0:${info.streamIndex}`] : [];
   const recording = record
     ? [
@@ -135,6 +197,8 @@ export function decodeArgs(spec: SourceSpec, info: VideoInfo, size: OutputSize, 
     // Recording: both outputs on the input's own timeline (from 0), not each shifted to its own first packet; the
     // stream copy keeps packets the decoder cannot use yet (before the first keyframe), which would offset them.
     ...(record ? ['-copyts', '-start_at_zero'] : []),
+    // With -copyts, -ss counts from the input's start time, as a whole decode's timeline does.
+    ...(seek ? ['-copyts', '-ss', Math.max(0, seek.seconds).toFixed(6)] : []),
     ...inputArgs(spec, ioTimeoutMs, live),
     ...map,
     '-an',
@@ -167,9 +231,11 @@ export async function* readFrames(source: string | SourceSpec, options: DecodeOp
   options.signal?.throwIfAborted();
   const size = outputSize(info.displayWidth, info.displayHeight, options.longSide);
   const live = options.live ?? spec.kind === 'live';
-  const args = decodeArgs(spec, info, size, options.ioTimeoutMs, live, options.record);
+  if (options.seek && (options.record || spec.kind !== 'file')) throw new Error('only a file decode can seek, and not while recording');
+  const args = decodeArgs(spec, info, size, options.ioTimeoutMs, live, options.record, options.seek);
   const reader = new FfmpegFrameReader(ffmpegBinary(options), args, size, {
     name: describeSource(spec),
+    shift: options.seek?.shift,
     signal: options.signal,
     stallTimeoutMs: options.stallTimeoutMs ?? (live ? 30_000 : undefined),
     stats: options.stats,
@@ -283,7 +349,14 @@ class FfmpegFrameReader {
     command: string,
     args: string[],
     private readonly size: OutputSize,
-    private readonly opts: { name: string; signal?: AbortSignal | undefined; stallTimeoutMs?: number | undefined; stats?: DecodeStats | undefined },
+    private readonly opts: {
+      name: string;
+      signal?: AbortSignal | undefined;
+      stallTimeoutMs?: number | undefined;
+      stats?: DecodeStats | undefined;
+      /** seconds to subtract from ffmpeg's timestamps (Seek.shift), in whole ticks */
+      shift?: number | undefined;
+    },
   ) {
     this.frameBytes = size.width * size.height * 3;
     this.stats = opts.stats;
@@ -506,9 +579,12 @@ class FfmpegFrameReader {
     if (ptsText === 'NOPTS') {
       pts = NaN;
     } else if (this.timeBase && this.timeBase.den > 0) {
-      pts = (Number(ptsText) * this.timeBase.num) / this.timeBase.den;
+      const ticks = Number(ptsText);
+      const printed = (ticks * this.timeBase.num) / this.timeBase.den;
+      const shiftTicks = Math.round(((this.opts.shift ?? 0) * this.timeBase.den) / this.timeBase.num);
+      pts = ((ticks - shiftTicks) * this.timeBase.num) / this.timeBase.den;
       // pts_time is printed with 6 significant digits: it must agree to that precision.
-      if (Number.isFinite(ptsTime) && Math.abs(pts - ptsTime) > 1e-5 * Math.max(1, Math.abs(pts)) + 1e-6) {
+      if (Number.isFinite(ptsTime) && Math.abs(printed - ptsTime) > 1e-5 * Math.max(1, Math.abs(printed)) + 1e-6) {
         this.fail(
           new DecodeError(
             'protocol-mismatch',
@@ -518,7 +594,7 @@ class FfmpegFrameReader {
         return;
       }
     } else {
-      pts = ptsTime; // no time base line seen: fall back to the rounded value
+      pts = ptsTime - (this.opts.shift ?? 0); // no time base line seen: fall back to the rounded value
     }
     const entry: ShowinfoEntry = { n, pts };
     if (m[4] !== undefined) {

@@ -2,7 +2,7 @@
  * Which decoded frames go to the CNN: a pure, stateful selection over (pts, rgb24 pixels).
  *
  * Interval rule: the first frame is kept; after that a frame is kept when it is the first one in a new cell of a
- * time grid anchored at the first frame's pts: cell = floor((pts − t0) / interval). The grid does not drift (a 1 s
+ * time grid anchored at the first frame's pts (or at a given anchor): cell = floor((pts − t0) / interval). The grid does not drift (a 1 s
  * interval on 25 fps keeps exactly t0, t0+1, t0+2, ... even though each frame is 40 ms), and an interval no longer
  * than the frame duration keeps every frame. A tolerance of 1e-6 interval absorbs floating-point error in pts.
  *
@@ -31,6 +31,11 @@ export interface KeyframeOptions {
   interval: number;
   /** 0..1; 0 disables the scene rule. Default 0.3. */
   sceneThreshold?: number;
+  /**
+   * pts the interval grid is anchored at, instead of the first frame offered: the first frame of a whole decode, for
+   * a decode that starts part-way, so that it keeps the frames a whole decode keeps.
+   */
+  anchor?: number;
 }
 
 export interface KeyframeCandidate {
@@ -55,6 +60,7 @@ const MAX_SAMPLES_PER_SIDE = 160;
 export class KeyframeSelector {
   readonly interval: number;
   readonly sceneThreshold: number;
+  private readonly anchor: number | undefined;
   private t0: number | null = null;
   private lastCell = -Infinity;
   private previousHistogram: Float64Array | null = null;
@@ -67,6 +73,7 @@ export class KeyframeSelector {
     if (!(sceneThreshold >= 0 && sceneThreshold <= 1)) throw new RangeError(`sceneThreshold must be in 0..1, got ${sceneThreshold}`);
     this.interval = interval;
     this.sceneThreshold = sceneThreshold;
+    this.anchor = options.anchor;
   }
 
   offer(frame: KeyframeCandidate): KeyframeDecision {
@@ -82,8 +89,8 @@ export class KeyframeSelector {
     let intervalHit = false;
     if (Number.isFinite(frame.pts)) {
       if (this.t0 === null) {
-        this.t0 = frame.pts;
-        this.lastCell = 0;
+        this.t0 = this.anchor ?? frame.pts;
+        this.lastCell = this.interval === 0 ? 0 : Math.floor((frame.pts - this.t0) / this.interval + GRID_EPSILON);
       } else if (this.interval === 0) {
         intervalHit = true;
       } else {

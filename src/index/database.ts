@@ -92,6 +92,18 @@ export interface KeyframeInput {
   shotVector?: Float32Array;
 }
 
+/** Seconds [start, end) of a video; a file indexed in parts has one job per range. */
+export interface TimeRange {
+  start: number;
+  /** Infinity for the last range: to the end of the file */
+  end: number;
+}
+
+/** A finite bound for SQL comparisons of a range's end (Infinity is not a number there). */
+export function rangeEndBound(range: TimeRange): number {
+  return Number.isFinite(range.end) ? range.end : Number.MAX_VALUE;
+}
+
 /** A region either already committed (by id) or in the batch being committed (by position). */
 export type RegionRef = { regionId: number } | { keyframe: number; region: number };
 
@@ -277,6 +289,16 @@ export const MIGRATIONS: readonly Migration[] = [
   // v4: the epoch of a video's writer; a commit made under an older one is refused (a superseded stream holder).
   (db) => {
     db.exec('ALTER TABLE videos ADD COLUMN writer_epoch INTEGER NOT NULL DEFAULT 0');
+  },
+  // v5: the time ranges of a file indexed in parts (one job each) that are finished.
+  (db) => {
+    db.exec(`
+      CREATE TABLE finished_ranges (
+        video_id    INTEGER NOT NULL REFERENCES videos(id) ON DELETE CASCADE,
+        range_index INTEGER NOT NULL,
+        PRIMARY KEY (video_id, range_index)
+      );
+    `);
   },
 ];
 
@@ -788,6 +810,25 @@ export class IndexDatabase {
       if (trackerState !== undefined) saveState.run(videoId, encodeTrackerState(trackerState), Date.now());
       touchVideo.run(resumeT, Date.now(), videoId);
       return { keyframeIds, regionIds, repeated };
+    }).immediate();
+  }
+
+  /** See RegionStore.lastKeyframeTime. */
+  lastKeyframeTime(videoId: number, range: TimeRange): number | null {
+    const t = this.stmt('SELECT max(t) FROM keyframes WHERE video_id = ? AND t >= ? AND t < ?').pluck().get(videoId, range.start, rangeEndBound(range)) as number | null;
+    return t ?? null;
+  }
+
+  /** See RegionStore.finishRange. */
+  finishRange(videoId: number, range: { index: number; count: number }): boolean {
+    return this.db.transaction((): boolean => {
+      const status = this.stmt('SELECT status FROM videos WHERE id = ?').pluck().get(videoId) as VideoStatus | undefined;
+      if (status === undefined) throw new Error(`no video ${videoId}`);
+      this.stmt('INSERT INTO finished_ranges (video_id, range_index) VALUES (?, ?) ON CONFLICT DO NOTHING').run(videoId, range.index);
+      const finished = this.stmt('SELECT count(*) FROM finished_ranges WHERE video_id = ?').pluck().get(videoId) as number;
+      if (finished < range.count) return false;
+      if (status === 'indexing') this.stmt(`UPDATE videos SET status = 'ready', error = NULL, updated_at = ? WHERE id = ?`).run(Date.now(), videoId);
+      return true;
     }).immediate();
   }
 

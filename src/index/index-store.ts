@@ -22,6 +22,7 @@ import {
   type NewVideo,
   type RegionRecord,
   type SegmentRecord,
+  type TimeRange,
   type TrackerState,
   type TrackRecord,
   type TrackUpdate,
@@ -362,6 +363,15 @@ export class IndexStore implements RegionStore {
   ): Promise<CommitResult> {
     this.assertWritable();
     return this.serially(() => this.commitNow(videoId, batch, trackUpdates, trackerState, lastCommittedT, writerEpoch));
+  }
+
+  async lastKeyframeTime(videoId: number, range: TimeRange): Promise<number | null> {
+    return this.db.lastKeyframeTime(videoId, range);
+  }
+
+  async finishRange(videoId: number, range: { index: number; count: number }): Promise<boolean> {
+    this.assertWritable();
+    return this.serially(async () => this.db.finishRange(videoId, range));
   }
 
   async takeWriter(videoId: number): Promise<number> {

@@ -13,6 +13,7 @@ import {
   assertKeyframeBatch,
   DEFAULT_DIM,
   namedBestRegion,
+  rangeEndBound,
   resumePoint,
   decodeTrackerState,
   encodeTrackerState,
@@ -24,6 +25,7 @@ import {
   type NewVideo,
   type RegionRecord,
   type RegionRow,
+  type TimeRange,
   type TrackerState,
   type TrackRecord,
   type TrackRow,
@@ -81,6 +83,11 @@ function schema(dim: number): string {
       config_json      text
     );
     ALTER TABLE videos ADD COLUMN IF NOT EXISTS writer_epoch bigint NOT NULL DEFAULT 0;
+    CREATE TABLE IF NOT EXISTS finished_ranges (
+      video_id    bigint NOT NULL REFERENCES videos(id) ON DELETE CASCADE,
+      range_index integer NOT NULL,
+      PRIMARY KEY (video_id, range_index)
+    );
     CREATE TABLE IF NOT EXISTS video_state (
       video_id           bigint PRIMARY KEY REFERENCES videos(id) ON DELETE CASCADE,
       tracker_state      bytea,
@@ -297,6 +304,25 @@ export class PostgresRegionStore implements RegionStore {
       }
       await client.query('UPDATE videos SET last_committed_t = coalesce($1, last_committed_t), updated_at = $2 WHERE id = $3', [resumePoint(batch, lastCommittedT), now, videoId]);
       return { keyframeIds, regionIds, repeated };
+    });
+  }
+
+  async lastKeyframeTime(videoId: number, range: TimeRange): Promise<number | null> {
+    const { rows } = await this.query<{ t: number | null }>('SELECT max(t) AS t FROM keyframes WHERE video_id = $1 AND t >= $2 AND t < $3', [videoId, range.start, rangeEndBound(range)]);
+    return rows[0]?.t ?? null;
+  }
+
+  async finishRange(videoId: number, range: { index: number; count: number }): Promise<boolean> {
+    this.assertOpen();
+    return transaction(this.pool, async (client) => {
+      // The row lock serialises the finishers: each counts the ranges the ones before it recorded.
+      const video = (await client.query<{ status: VideoStatus }>('SELECT status FROM videos WHERE id = $1 FOR UPDATE', [videoId])).rows[0];
+      if (!video) throw new Error(`no video ${videoId}`);
+      await client.query('INSERT INTO finished_ranges (video_id, range_index) VALUES ($1, $2) ON CONFLICT DO NOTHING', [videoId, range.index]);
+      const finished = Number((await client.query<{ n: number }>('SELECT count(*) AS n FROM finished_ranges WHERE video_id = $1', [videoId])).rows[0]!.n);
+      if (finished < range.count) return false;
+      if (video.status === 'indexing') await client.query(`UPDATE videos SET status = 'ready', error = NULL, updated_at = $1 WHERE id = $2`, [Date.now(), videoId]);
+      return true;
     });
   }
 

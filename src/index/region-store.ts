@@ -17,6 +17,7 @@ import type {
   KeyframeInput,
   NewVideo,
   RegionRecord,
+  TimeRange,
   TrackerState,
   TrackRecord,
   TrackUpdate,
@@ -57,6 +58,13 @@ export interface RegionStore {
     lastCommittedT?: number,
     writerEpoch?: number,
   ): Promise<CommitResult>;
+  /** time of the latest keyframe of a video within a range, null when it has none there: where that range resumes */
+  lastKeyframeTime(videoId: number, range: TimeRange): Promise<number | null>;
+  /**
+   * Records range `index` of a video indexed in `count` ranges as finished (again: no change), and marks the video
+   * ready once every range is; true then. Finishers of one video are serialised, so the last one always sees all.
+   */
+  finishRange(videoId: number, range: { index: number; count: number }): Promise<boolean>;
   /**
    * Makes the caller the video's only writer: returns a new writer epoch, and commits made under an older one are
    * refused from now on. A commit in progress finishes first, so the state read after this is the last one written.

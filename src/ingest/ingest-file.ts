@@ -1,13 +1,14 @@
-import { EMPTY, from, lastValueFrom, defaultIfEmpty } from 'rxjs';
+import { EMPTY, from, lastValueFrom, defaultIfEmpty, of, takeWhile } from 'rxjs';
 import { performance } from 'node:perf_hooks';
 import type { Detector } from '../detect/detector.js';
 import { poolingLongSide } from '../detect/config.js';
-import { concatMapFrames, type DecodedFrame } from '../decode/frames.js';
+import { concatMapFrames, decodeTimeline, seekBefore, type DecodedFrame } from '../decode/frames.js';
 import { KeyframeSelector } from '../decode/keyframes.js';
 import { probeVideo, type VideoInfo } from '../decode/probe.js';
 import { parseSource, type SourceSpec } from '../source/source-spec.js';
 import { fileContentKey } from '../index/database.js';
 import type { RegionStore } from '../index/region-store.js';
+import type { VideoRecord } from '../index/database.js';
 import { Tracker, type TrackerConfig } from '../track/tracker.js';
 import { committedTrackerState } from '../track/state.js';
 import { defaultLogger, type Logger } from '../log.js';
@@ -35,6 +36,26 @@ export interface IngestOptions {
   force?: boolean;
   /** keyframes whose 8×8 blocks all moved by at most this many levels of luma (twice as many of chroma) since the last analysed one carry its regions (still-gate.ts); 0 analyses every keyframe */
   stillThreshold?: number;
+  /** index only this part of the file: one job of a file split for several workers */
+  range?: FileRange;
+}
+
+/**
+ * Part `index` of a file split into `count` ranges of `seconds`: [t0 + index·seconds, t0 + (index + 1)·seconds), the
+ * last one to the end, t0 being the first frame's time. Its keyframes are those a whole decode keeps in it (`seconds`
+ * is a whole number of keyframe intervals, and the interval grid is the whole decode's). The tracker starts afresh
+ * in each range, so a track is cut where a range begins (and where an interrupted range resumes).
+ */
+export interface FileRange {
+  index: number;
+  count: number;
+  seconds: number;
+}
+
+/** The ranges of a file of `duration` seconds split into parts of `seconds`. */
+export function splitFile(duration: number, seconds: number): FileRange[] {
+  const count = Number.isFinite(duration) && duration > 0 ? Math.max(1, Math.ceil(duration / seconds - 1e-9)) : 1;
+  return Array.from({ length: count }, (_, index) => ({ index, count, seconds }));
 }
 
 export interface IngestResult {
@@ -57,6 +78,12 @@ export interface IngestResult {
  */
 const PIPELINE_DEPTH = 2;
 
+/** Range ends are compared with this tolerance (seconds): frame times are sums of floating-point steps. */
+const TIME_EPSILON = 1e-6;
+
+/** What the decode emits once a frame is past the range: the end of the run. */
+const PAST_THE_RANGE = Symbol('past the range');
+
 /** What a video's index depends on: a resume with other settings would mix two indexes, so it redoes. */
 function ingestSettings(dasr: Detector, options: IngestOptions): Record<string, unknown> {
   return {
@@ -66,6 +93,8 @@ function ingestSettings(dasr: Detector, options: IngestOptions): Record<string, 
     sceneThreshold: options.sceneThreshold ?? null,
     stillThreshold: options.stillThreshold ?? DEFAULT_STILL_THRESHOLD,
     tracker: options.tracker ?? {},
+    // Split indexes (tracks cut at range ends) are not resumed as whole ones, nor the other way round.
+    ...(options.range ? { split: options.range.seconds } : {}),
   };
 }
 
@@ -81,10 +110,25 @@ export async function ingestFile(input: string, dasr: Detector, store: RegionSto
   if (spec.kind !== 'file') throw new Error(`${input} is a URL: use live ingestion for streams`);
   const info = await probeVideo(spec, { signal: options.signal });
   const contentKey = await fileContentKey(spec.path);
-  const claim = await store.claim(contentKey);
-  if (!claim) throw new FileBusyError(`${spec.path} is being indexed by another worker`);
+  const { range } = options;
+  if (!range) return withClaim(store, contentKey, spec.path, () => ingestClaimed(spec, info, contentKey, dasr, store, options, logger));
+  if (!(Number.isInteger(range.index) && Number.isInteger(range.count) && range.index >= 0 && range.index < range.count && range.seconds > 0))
+    throw new RangeError(`not a range of a split file: ${JSON.stringify(range)}`);
+  // Forcing one range would delete the video its other ranges are writing into.
+  if (options.force) throw new Error(`${spec.path}: a file indexed in ranges is indexed again by deleting its video first (dasr rm), not by forcing a range`);
+  // The video row is found or made under the file's claim, so that its ranges share one; each range then has its own.
+  const opened = await withClaim(store, contentKey, spec.path, () => openVideo(spec, info, contentKey, dasr, store, options, logger));
+  if ('done' in opened) return opened.done;
+  return withClaim(store, `${contentKey}#range ${range.index}/${range.count}`, `${spec.path} (range ${range.index + 1} of ${range.count})`, () =>
+    ingestVideo(spec, info, opened, dasr, store, options, logger),
+  );
+}
+
+async function withClaim<T>(store: RegionStore, key: string, name: string, work: () => Promise<T>): Promise<T> {
+  const claim = await store.claim(key);
+  if (!claim) throw new FileBusyError(`${name} is being indexed by another worker`);
   try {
-    return await ingestClaimed(spec, info, contentKey, dasr, store, options, logger);
+    return await work();
   } finally {
     await claim.release();
   }
@@ -96,7 +140,7 @@ export class FileBusyError extends Error {
 }
 
 async function ingestClaimed(
-  spec: Extract<SourceSpec, { kind: 'file' }>,
+  spec: FileSpec,
   info: VideoInfo,
   contentKey: string,
   dasr: Detector,
@@ -104,15 +148,35 @@ async function ingestClaimed(
   options: IngestOptions,
   logger: Logger,
 ): Promise<IngestResult> {
-  const settings = ingestSettings(dasr, options);
-  const started = performance.now();
+  const opened = await openVideo(spec, info, contentKey, dasr, store, options, logger);
+  return 'done' in opened ? opened.done : ingestVideo(spec, info, opened, dasr, store, options, logger);
+}
 
+type FileSpec = Extract<SourceSpec, { kind: 'file' }>;
+
+/** The video row a run writes into: a new one, or one to resume. */
+interface OpenedVideo {
+  video: VideoRecord;
+  resuming: boolean;
+}
+
+/** Finds the file's video (resumed when its settings match) or makes it; `done` when it is indexed already. */
+async function openVideo(
+  spec: FileSpec,
+  info: VideoInfo,
+  contentKey: string,
+  dasr: Detector,
+  store: RegionStore,
+  options: IngestOptions,
+  logger: Logger,
+): Promise<OpenedVideo | { done: IngestResult }> {
+  const settings = ingestSettings(dasr, options);
   let existing = await store.findVideoByContentKey(contentKey);
   if (existing && existing.status === 'ready' && !options.force) {
     const summary = await store.videoSummary(existing.id);
     logger.info(`${spec.path} is already indexed as video ${existing.id}`);
     const progress = { label: `video ${existing.id}`, position: info.duration, duration: info.duration, keyframes: summary?.keyframeCount ?? 0, regions: summary?.regionCount ?? 0, elapsedMs: 0 };
-    return { videoId: existing.id, status: 'already-indexed', keyframes: progress.keyframes, carried: 0, regions: progress.regions, elapsedMs: 0, detectMs: 0, commitMs: 0, progress };
+    return { done: { videoId: existing.id, status: 'already-indexed', keyframes: progress.keyframes, carried: 0, regions: progress.regions, elapsedMs: 0, detectMs: 0, commitMs: 0, progress } };
   }
   if (existing && (existing.status !== 'indexing' || JSON.stringify(existing.config) !== JSON.stringify(settings))) {
     logger.info(`re-indexing video ${existing.id} from the start (${existing.status === 'indexing' ? 'settings changed' : existing.status})`);
@@ -120,7 +184,6 @@ async function ingestClaimed(
     existing = undefined;
   }
 
-  const resuming = existing !== undefined;
   const video =
     existing ??
     (await store.addVideo({
@@ -134,15 +197,46 @@ async function ingestClaimed(
       status: 'indexing',
       config: settings,
     }));
-  options.onVideo?.(video.id);
-  const state = resuming ? await store.videoState(video.id) : undefined;
-  const resumeAfter = state?.lastCommittedT ?? Number.NEGATIVE_INFINITY;
-    const trackIds = new TrackIdReserve(store);
-  const tracker = new Tracker(options.tracker, committedTrackerState(state), trackIds.take);
-  if (resuming) logger.info(`resuming video ${video.id} after t = ${resumeAfter.toFixed(3)} s`);
+  return { video, resuming: existing !== undefined };
+}
 
-  const progress: IngestProgress = { label: `video ${video.id}`, position: 0, duration: info.duration, keyframes: 0, regions: 0, elapsedMs: 0 };
-  const selector = new KeyframeSelector({ interval: options.interval, sceneThreshold: options.sceneThreshold });
+/** The part of the file's timeline a run indexes: [start, end). */
+interface Bounds {
+  start: number;
+  end: number;
+}
+
+const WHOLE_FILE: Bounds = { start: Number.NEGATIVE_INFINITY, end: Number.POSITIVE_INFINITY };
+
+function rangeBounds(range: FileRange, firstPts: number): Bounds {
+  const start = firstPts + range.index * range.seconds;
+  return { start, end: range.index === range.count - 1 ? Number.POSITIVE_INFINITY : start + range.seconds };
+}
+
+/**
+ * Indexes the file into its video: the whole file, or one range of it (options.range). Every frame from where the
+ * decode starts goes through the keyframe selector (scene detection compares consecutive frames), also the ones
+ * already indexed before a crash; keyframes in the span after the resume point are analysed and committed.
+ */
+async function ingestVideo(spec: FileSpec, info: VideoInfo, { video, resuming }: OpenedVideo, dasr: Detector, store: RegionStore, options: IngestOptions, logger: Logger): Promise<IngestResult> {
+  const started = performance.now();
+  const { range } = options;
+  options.onVideo?.(video.id);
+  // A range's tracker state is not kept (its ranges run at once): it resumes after its own last keyframe, afresh.
+  const state = resuming && !range ? await store.videoState(video.id) : undefined;
+  // A range is decoded from just before where it starts (or resumes), on the timeline of a whole decode.
+  const timeline = range && (await decodeTimeline(spec, info, { signal: options.signal }));
+  const bounds = range && timeline ? rangeBounds(range, timeline.firstPts) : WHOLE_FILE;
+  const resumeAfter = (range ? await store.lastKeyframeTime(video.id, bounds) : state?.lastCommittedT) ?? Number.NEGATIVE_INFINITY;
+  const startAt = Math.max(bounds.start, resumeAfter);
+  const seek = timeline && startAt > timeline.firstPts ? await seekBefore(spec, info, timeline, startAt, { signal: options.signal }) : undefined;
+  const trackIds = new TrackIdReserve(store);
+  const tracker = new Tracker(options.tracker, committedTrackerState(state), trackIds.take);
+  const label = range ? `video ${video.id} (range ${range.index + 1} of ${range.count})` : `video ${video.id}`;
+  if (resumeAfter > Number.NEGATIVE_INFINITY) logger.info(`resuming ${label} after t = ${resumeAfter.toFixed(3)} s`);
+
+  const progress: IngestProgress = { label, position: 0, duration: info.duration, keyframes: 0, regions: 0, elapsedMs: 0 };
+  const selector = new KeyframeSelector({ interval: options.interval, sceneThreshold: options.sceneThreshold, anchor: timeline?.firstPts });
   let lastSave = performance.now();
   let detectMs = 0;
   let commitMs = 0;
@@ -180,27 +274,39 @@ async function ingestClaimed(
     }
   };
 
+  let firstFrame = true;
   try {
     await lastValueFrom(
-      concatMapFrames(spec, { longSide: poolingLongSide(dasr.config), info, signal: options.signal }, (frame) => {
-        // Every frame goes through the selector (scene detection compares consecutive frames), also the
-        // ones already indexed before a crash.
+      concatMapFrames<void | typeof PAST_THE_RANGE>(spec, { longSide: poolingLongSide(dasr.config), info, signal: options.signal, seek }, (frame) => {
+        if (firstFrame && seek && frame.pts > startAt)
+          throw new Error(`${spec.path}: the decode seeking to ${seek.seconds.toFixed(3)} s began at ${frame.pts.toFixed(3)} s, after the part it is to index`);
+        firstFrame = false;
+        if (frame.pts >= bounds.end - TIME_EPSILON) return of(PAST_THE_RANGE);
         const decision = selector.offer(frame);
         progress.position = frame.pts;
         progress.elapsedMs = performance.now() - started;
         options.onProgress?.(progress);
-        return decision.keep && frame.pts > resumeAfter ? from(pipeline.submit(() => detect(frame), commit)) : EMPTY;
-      }).pipe(defaultIfEmpty(undefined)),
+        return decision.keep && frame.pts >= bounds.start - TIME_EPSILON && frame.pts > resumeAfter ? from(pipeline.submit(() => detect(frame), commit)) : EMPTY;
+      }).pipe(
+        // Past the range the decode is stopped (ffmpeg is killed), not read to the end of the file.
+        takeWhile((step) => step !== PAST_THE_RANGE),
+        defaultIfEmpty(undefined),
+      ),
     );
     await pipeline.drain();
   } catch (error) {
     // Keyframes already in flight settle (commit, or stop at the abort) before the vectors are saved.
     await pipeline.drain().catch(() => undefined);
     await store.checkpoint();
-    if (!options.signal?.aborted) await store.setVideoStatus(video.id, 'failed', error instanceof Error ? error.message : String(error));
+    // A range leaves the video as it is: its other ranges go on, and the job is tried again.
+    if (!options.signal?.aborted && !range) await store.setVideoStatus(video.id, 'failed', error instanceof Error ? error.message : String(error));
     throw error;
   }
-  await store.setVideoStatus(video.id, 'ready');
+  if (range) {
+    if (await store.finishRange(video.id, range)) logger.info(`${spec.path}: every range indexed; video ${video.id} is ready`);
+  } else {
+    await store.setVideoStatus(video.id, 'ready');
+  }
   await store.checkpoint();
   progress.position = Number.isFinite(info.duration) ? info.duration : progress.position;
   progress.elapsedMs = performance.now() - started;

@@ -213,6 +213,27 @@ describe('cluster ingestion: NATS JetStream jobs, dasr worker processes, one Pos
     expect(await sharedRegions()).toEqual(embeddedRegions(reference));
   }, 300_000);
 
+  it('a video queued in time ranges (--split) is indexed by several workers into one video: the keyframes and regions of dasr index', async () => {
+    await resetSharedIndex();
+    const pool = [startWorker(), startWorker()];
+    const logs = () => pool.map((w) => w.log).join('\n');
+    const video = videos[0]!;
+    const queued = await runCli(['index', '--nats', nats.url, video, ...INDEXING, '--split', '1']);
+    expect(queued).toMatchObject({ code: 0, stderr: '' });
+    expect(queued.stdout.trim().split('\n')).toEqual([0, 1, 2].map((i) => `${video}: queued (range ${i + 1} of 3, from ${i}.000 s)`));
+    expect(await runCli(['index', '--nats', nats.url, video, '--interval', '0.4', '--split', '1'])).toMatchObject({ code: 1, stderr: expect.stringMatching(/--split 1 is not a whole number of --interval 0.4/) });
+    expect(await runCli(['index', video, '--split', '1'])).toMatchObject({ code: 1, stderr: expect.stringMatching(/--split .* needs --nats/) });
+
+    const reference = await embeddedIndex([video]);
+    await waitUntil('the video is ready', async () => (await readyCount()) === 1, 240_000, logs);
+    await Promise.all(pool.map((w) => stopDasr(w)));
+    // Each range was a job of its own, reported by the worker that finished it.
+    expect((logs().match(/ \(range \d of 3\): video \d+ (indexed|resumed),/g) ?? []).sort()).toHaveLength(3);
+    const untracked = (regions: Record<string, unknown[]>) => Object.fromEntries(Object.entries(regions).map(([path, rows]) => [path, rows.map((row) => ({ ...(row as object), track: undefined }))]));
+    expect(untracked(await sharedRegions())).toEqual(untracked(embeddedRegions(reference)));
+    expect(await postgres.query('SELECT range_index FROM finished_ranges ORDER BY range_index')).toEqual([{ range_index: 0 }, { range_index: 1 }, { range_index: 2 }]);
+  }, 300_000);
+
   it('nats-server restarted during ingestion: the workers reconnect and every queued video is indexed', async () => {
     await resetSharedIndex();
     const worker = startWorker();

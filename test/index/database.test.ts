@@ -49,7 +49,7 @@ describe('schema', () => {
       .prepare(`SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name`)
       .pluck()
       .all();
-    expect(tables).toEqual(['keyframes', 'meta', 'regions', 'segments', 'shot_vectors', 'tracks', 'video_state', 'videos']);
+    expect(tables).toEqual(['finished_ranges', 'keyframes', 'meta', 'regions', 'segments', 'shot_vectors', 'tracks', 'video_state', 'videos']);
     expect(db.dim).toBe(DIM);
     expect(db.getMeta('dim')).toBe(String(DIM));
     expect(db.uuid).toMatch(/^[0-9a-f-]{36}$/);

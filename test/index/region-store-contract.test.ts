@@ -254,6 +254,30 @@ describe.each([embedded, postgres])('RegionStore contract: $name', (engine) => {
     await expect(store.takeWriter(9_999)).rejects.toThrow(/no video 9999/);
   });
 
+  it('a file indexed in ranges: each range resumes after its own last keyframe, and the video is ready once all are finished', async () => {
+    const store = await engine.create();
+    const random = mulberry32(19);
+    const video = await store.addVideo({ path: 'long.mp4', sourceKind: 'file', status: 'indexing' });
+    // Ranges [0, 2), [2, 4), [4, ∞); the middle one committed first, the first one only in part.
+    await store.commit(video.id, keyframes(random, 2, 4, 1));
+    await store.commit(video.id, keyframes(random, 0, 2, 1));
+    expect(await store.lastKeyframeTime(video.id, { start: 0, end: 2 })).toBe(0.5);
+    expect(await store.lastKeyframeTime(video.id, { start: 2, end: 4 })).toBe(3.5);
+    expect(await store.lastKeyframeTime(video.id, { start: 4, end: Infinity })).toBeNull();
+
+    expect(await store.finishRange(video.id, { index: 1, count: 3 })).toBe(false);
+    expect(await store.finishRange(video.id, { index: 1, count: 3 })).toBe(false);
+    expect(await store.finishRange(video.id, { index: 0, count: 3 })).toBe(false);
+    expect((await store.getVideo(video.id))?.status).toBe('indexing');
+    await store.commit(video.id, keyframes(random, 4, 3, 1));
+    expect(await store.lastKeyframeTime(video.id, { start: 4, end: Infinity })).toBe(5);
+    expect(await store.finishRange(video.id, { index: 2, count: 3 })).toBe(true);
+    expect((await store.getVideo(video.id))?.status).toBe('ready');
+    // A finished range redelivered changes nothing.
+    expect(await store.finishRange(video.id, { index: 2, count: 3 })).toBe(true);
+    await expect(store.finishRange(9_999, { index: 0, count: 1 })).rejects.toThrow(/no video 9999/);
+  });
+
   it('track ids come from the store, unique across videos; tracks follow their regions', async () => {
     const store = await engine.create();
     const random = mulberry32(14);

@@ -1,5 +1,8 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import type { Socket } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 
@@ -11,11 +14,14 @@ import {
   concatMapFrames,
   decodeArgs,
   decodeFrames,
+  decodeTimeline,
   outputSize,
   readFrames,
+  seekBefore,
   type DecodedFrame,
   type DecodeOptions,
   type DecodeStats,
+  type Seek,
 } from '../../src/decode/frames.js';
 import { probeVideo } from '../../src/decode/probe.js';
 import { parseSource } from '../../src/source/source-spec.js';
@@ -133,6 +139,40 @@ describe('readFrames: timestamps and sizes', () => {
     for (const [longSide, w, h] of [[640, 640, 360], [224, 224, 126], [100, 100, 56]] as const) {
       const first = await firstValueFrom(decodeFrames(fixture('moving-object.mp4'), { longSide }));
       expect([first.width, first.height, first.data.length]).toEqual([w, h, w * h * 3]);
+    }
+  });
+});
+
+describe('readFrames: seeking', () => {
+  const summary = async (file: string, seek?: Seek) => {
+    const frames: { pts: number; sum: number }[] = [];
+    const info = await probeVideo(file);
+    for await (const f of readFrames(file, { longSide: 64, info, seek })) frames.push({ pts: f.pts, sum: f.data.reduce((a, b) => a + b, 0) });
+    return frames;
+  };
+
+  it('a decode from part-way gives the frames of a whole decode from there, with the same pts to the bit (MP4 and MPEG-TS starting at 1.48 s)', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'dasr-seek-'));
+    try {
+      const transportStream = join(dir, 'moving-object.ts');
+      await once(spawn('ffmpeg', ['-v', 'error', '-i', fixture('moving-object.mp4'), '-c', 'copy', transportStream]), 'exit');
+      for (const file of [fixture('moving-object.mp4'), transportStream]) {
+        const info = await probeVideo(file);
+        const timeline = await decodeTimeline(file, info);
+        expect(timeline.firstPts).toBe(0);
+        expect(timeline.shift).toBeCloseTo(file === transportStream ? 1.48 : 0, 9);
+        const whole = await summary(file);
+        const seek = await seekBefore(file, info, timeline, 2);
+        expect(seek).toEqual({ seconds: 1, shift: timeline.shift });
+        const part = await summary(file, seek);
+        expect(part[0]!.pts).toBeLessThanOrEqual(2);
+        expect(part).toEqual(whole.slice(whole.length - part.length));
+      }
+      // In the MPEG-TS file a seek to 2.3 s lands at 4 s (the next keyframe): 3.3 s needs a decode from the start.
+      const info = await probeVideo(transportStream);
+      expect(await seekBefore(transportStream, info, await decodeTimeline(transportStream, info), 3.3)).toBeUndefined();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 });

@@ -48,6 +48,15 @@ describe('KeyframeSelector: interval rule', () => {
     expect(kept.map((t) => Math.round(t * 100) / 100)).toEqual([10.02, 11.02, 12.02]);
   });
 
+  it('with an anchor, a decode that starts part-way keeps what a whole decode keeps from there on', () => {
+    const whole = keptPts(new KeyframeSelector({ interval: 0.3, sceneThreshold: 0 }), cfr25(4));
+    const late = cfr25(4).filter((t) => t >= 1.5);
+    const anchored = keptPts(new KeyframeSelector({ interval: 0.3, sceneThreshold: 0, anchor: 0 }), late);
+    // The first frame offered is kept as 'first'; after it, the grid is the whole decode's (not one from 1.52).
+    expect(anchored.slice(1)).toEqual(whole.filter((t) => t > late[0]!));
+    expect(anchored.map((t) => Math.round(t * 100) / 100)).toEqual([1.52, 1.8, 2.12, 2.4, 2.72, 3, 3.32, 3.6, 3.92]);
+  });
+
   it('does not drift: 0.3 s on 25 fps follows the grid 0, 0.3, 0.6, ... (not last kept + 0.3)', () => {
     const s = new KeyframeSelector({ interval: 0.3, sceneThreshold: 0 });
     const kept = keptPts(s, cfr25(2)).map((t) => Math.round(t * 100) / 100);

@@ -1,0 +1,101 @@
+/**
+ * A file indexed in time ranges, one job each (dasr index --split, for several cluster workers), must give the index
+ * a whole run gives: the same keyframes at the same times, the same regions. Only the tracks differ: each range
+ * starts its tracker afresh. Run here in one process on the embedded index; the cluster test runs it on workers.
+ */
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DetectorThread } from '../../src/detect/detector-thread.js';
+import { IndexStore } from '../../src/index/index-store.js';
+import { ingestFile, splitFile, type IngestOptions } from '../../src/ingest/ingest-file.js';
+import { createLogger } from '../../src/log.js';
+import { fixture } from '../video/fixtures.js';
+
+const quiet = createLogger('error');
+/** Every keyframe analysed (no still-gate carry), so a range's first keyframe is not the only one that differs. */
+const OPTIONS: IngestOptions = { interval: 0.5, stillThreshold: 0, logger: quiet };
+
+let dasr: DetectorThread;
+let dir: string;
+let transportStream: string;
+
+beforeAll(async () => {
+  dasr = await DetectorThread.start({ backbone: {}, config: { longSide: 256, maxPeaks: 4 }, logLevel: 'error' });
+  dir = mkdtempSync(join(tmpdir(), 'dasr-ranges-'));
+  // The same video in MPEG-TS: it starts at 1.48 s of its own clock, and ffmpeg's seeks in it can land late.
+  transportStream = join(dir, 'moving-object.ts');
+  execFileSync('ffmpeg', ['-v', 'error', '-i', fixture('moving-object.mp4'), '-c', 'copy', transportStream]);
+});
+
+afterAll(async () => {
+  await dasr.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+async function openStore(name: string): Promise<IndexStore> {
+  return IndexStore.open(join(dir, name), { dim: 2048, logger: quiet });
+}
+
+/** Every keyframe of the index's one video with its regions (time, box, score, track), in time order. */
+function indexed(store: IndexStore) {
+  const [video] = store.db.listVideos();
+  const regions = store.db.regionsByIds(store.db.regionIdsOfVideo(video!.id));
+  const keyframes = store.db.keyframesOfVideo(video!.id).map((k) => ({
+    t: k.t,
+    regions: regions.filter((r) => r.keyframeId === k.id).map((r) => ({ box: r.box, score: r.score })),
+  }));
+  return { video: video!, keyframes: keyframes.sort((a, b) => a.t - b.t), tracks: new Set(regions.map((r) => r.trackId)).size };
+}
+
+describe('a file indexed in time ranges', () => {
+  it.each([
+    ['MP4', () => fixture('moving-object.mp4')],
+    ['MPEG-TS starting at 1.48 s', () => transportStream],
+  ])('%s: ranges done in any order, one interrupted and resumed, give the keyframes and regions of a whole run', async (name, file) => {
+    const whole = await openStore(`${name}-whole`);
+    await ingestFile(file(), dasr, whole, OPTIONS);
+    const expected = indexed(whole);
+    await whole.close();
+    expect(expected.keyframes).toHaveLength(12);
+
+    const store = await openStore(`${name}-ranges`);
+    const ranges = splitFile(6, 2);
+    expect(ranges).toEqual([0, 1, 2].map((index) => ({ index, count: 3, seconds: 2 })));
+    const last = await ingestFile(file(), dasr, store, { ...OPTIONS, range: ranges[2] });
+    expect(last).toMatchObject({ status: 'indexed', keyframes: 4 });
+    expect(store.db.getVideo(last.videoId)?.status).toBe('indexing');
+
+    // The first range stopped after two keyframes, as a worker that is stopped or dies.
+    const stop = new AbortController();
+    const stopped = ingestFile(file(), dasr, store, { ...OPTIONS, range: ranges[0], signal: stop.signal, onProgress: (p) => p.keyframes >= 2 && stop.abort() });
+    await expect(stopped).rejects.toThrow();
+    const times = expected.keyframes.map((k) => k.t);
+    expect(store.db.keyframesOfVideo(last.videoId).map((k) => k.t).sort((a, b) => a - b)).toEqual([...times.slice(0, 2), ...times.filter((t) => t >= 4)]);
+    expect(store.db.getVideo(last.videoId)?.status).toBe('indexing');
+
+    expect(await ingestFile(file(), dasr, store, { ...OPTIONS, range: ranges[1] })).toMatchObject({ videoId: last.videoId, status: 'resumed', keyframes: 4 });
+    expect(store.db.getVideo(last.videoId)?.status).toBe('indexing');
+    expect(await ingestFile(file(), dasr, store, { ...OPTIONS, range: ranges[0] })).toMatchObject({ videoId: last.videoId, status: 'resumed', keyframes: 2 });
+    expect(store.db.getVideo(last.videoId)?.status).toBe('ready');
+    // A range delivered again once the video is ready finds it indexed.
+    expect(await ingestFile(file(), dasr, store, { ...OPTIONS, range: ranges[1] })).toMatchObject({ status: 'already-indexed', keyframes: 12 });
+
+    const split = indexed(store);
+    expect(split.keyframes).toEqual(expected.keyframes);
+    // Tracks are cut where each range (and the resumed one) starts afresh: more of them, none across a cut.
+    expect(split.tracks).toBeGreaterThan(expected.tracks);
+    expect(split.video.config).toMatchObject({ split: 2 });
+    await store.close();
+  });
+
+  it('refuses a forced range, and a range that is not one', async () => {
+    const store = await openStore('refusals');
+    await expect(ingestFile(fixture('moving-object.mp4'), dasr, store, { ...OPTIONS, force: true, range: { index: 0, count: 2, seconds: 3 } })).rejects.toThrow(/not by forcing a range/);
+    await expect(ingestFile(fixture('moving-object.mp4'), dasr, store, { ...OPTIONS, range: { index: 2, count: 2, seconds: 3 } })).rejects.toThrow(/not a range of a split file/);
+    expect(store.db.listVideos()).toEqual([]);
+    await store.close();
+  });
+});
