@@ -145,9 +145,10 @@ export class VideoJobs implements IndexingJobs {
           job.regions = progress.regions;
         },
       });
+      // The same content was indexed before: this second upload is not needed. Removed before the job reads done.
+      if (result.status === 'already-indexed' && job.uploaded)
+        await rm(dirname(job.path), { recursive: true, force: true }).catch((error: unknown) => this.options.logger.warn(`${job.path}: duplicate upload not removed (${String(error)})`));
       Object.assign(job, { videoId: result.videoId, keyframes: result.progress.keyframes, regions: result.progress.regions, position: result.progress.position, duration: result.progress.duration, state: 'done' });
-      // The same content was indexed before: this second upload is not needed.
-      if (result.status === 'already-indexed' && job.uploaded) await rm(dirname(job.path), { recursive: true, force: true });
     } catch (error) {
       // Stopped by close(): still unfinished, resumed on the next start. Stopped by a deletion: cancelled.
       job.state = abort.signal.aborted ? (this.closed ? 'indexing' : 'cancelled') : 'failed';
