@@ -7,7 +7,7 @@
 import { connect, millis, nanos, type NatsConnection } from '@nats-io/transport-node';
 import { AckPolicy, jetstream, jetstreamManager, JetStreamApiError, RetentionPolicy, StorageType, type Consumer, type JsMsg } from '@nats-io/jetstream';
 import { ensureStream } from './jetstream-streams.js';
-import type { FileRange } from '../ingest/ingest-file.js';
+import { isFileRange, type FileRange } from '../ingest/ingest-file.js';
 
 export const JOB_STREAM = 'DASR_JOBS';
 export const JOB_SUBJECT = 'dasr.jobs.ingest';
@@ -70,20 +70,13 @@ export async function jobConsumer(nc: NatsConnection): Promise<Consumer> {
   return jetstream(nc).consumers.get(JOB_STREAM, WORKER_CONSUMER);
 }
 
-function isFileRange(range: unknown): range is FileRange {
-  const r = range as Partial<FileRange> | null;
-  return (
-    typeof r === 'object' && r !== null && Number.isInteger(r.index) && Number.isInteger(r.count) && r.index! >= 0 && r.index! < r.count! && typeof r.seconds === 'number' && r.seconds > 0 && Number.isFinite(r.seconds)
-  );
-}
-
 /** A job's message read back; null when it is not one (it is then terminated: no worker could do it). */
 export function parseJob(message: Pick<JsMsg, 'json'>): IngestJob | null {
   try {
     const job = message.json<Partial<IngestJob>>();
     const numbers = [job.interval, job.sceneThreshold, job.stillThreshold];
     if (typeof job.path !== 'string' || job.path === '' || !numbers.every((n) => typeof n === 'number' && Number.isFinite(n)) || typeof job.force !== 'boolean') return null;
-    if (job.range !== undefined && !isFileRange(job.range)) return null;
+    if (job.range !== undefined && (!isFileRange(job.range) || job.force)) return null;
     return job as IngestJob;
   } catch {
     return null;

@@ -78,10 +78,18 @@ export async function holdStreams(options: StreamHolderOptions): Promise<void> {
   try {
     while (!options.signal.aborted) {
       for (const [videoId, entry] of held) {
-        if (entry.ingestion.state === 'superseded') drop(videoId, 'taken over by another worker');
-        if (entry.ingestion.state !== 'failed') continue;
+        if (entry.ingestion.state === 'superseded') {
+          drop(videoId, 'taken over by another worker');
+          continue;
+        }
+        // A renewal in flight is awaited at the next look: two at once would each see the other's revision.
+        if (entry.ingestion.state !== 'failed' || entry.renewing) continue;
         const error = entry.ingestion.counters.lastError ?? 'failed';
-        await options.store.setVideoStatus(videoId, 'failed', error).catch((e: unknown) => logger.warn(`stream ${videoId}: not marked failed (${String(e)})`));
+        // Only its holder ends a stream: a holder that was frozen past its lease lets it go without a word.
+        entry.renewing = true;
+        const holding = await entry.lease.renew();
+        entry.renewing = false;
+        if (holding) await options.store.setVideoStatus(videoId, 'failed', error).catch((e: unknown) => logger.warn(`stream ${videoId}: not marked failed (${String(e)})`));
         drop(videoId, `failed: ${error}`);
       }
       let wanted: VideoRecord[] | null = null;

@@ -1,10 +1,10 @@
 import type { NatsConnection } from '@nats-io/transport-node';
 import type { JsMsg } from '@nats-io/jetstream';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { DecodeError } from '../decode/errors.js';
+import { isPermanentDecodeError } from '../decode/errors.js';
 import type { Detector } from '../detect/detector.js';
 import type { RegionStore } from '../index/region-store.js';
-import { FileBusyError, ingestFile, type IngestResult } from '../ingest/ingest-file.js';
+import { FileBusyError, ingestFile, UnfinishableJobError, type IngestResult } from '../ingest/ingest-file.js';
 import { defaultLogger, type Logger } from '../log.js';
 import { DEFAULT_ACK_WAIT_MS, jobConsumer, parseJob, type IngestJob } from './job-queue.js';
 
@@ -21,8 +21,6 @@ export interface WorkerOptions {
   onJob?: (job: IngestJob, outcome: { result?: IngestResult; error?: unknown }) => void;
 }
 
-/** A job that failed for one of these will fail again on any worker: it is dropped, not retried. */
-const PERMANENT_FAILURES = new Set(['not-found', 'empty', 'no-video-stream', 'corrupt']);
 
 /** Wait before a job whose file another worker holds is offered again. */
 const RETRY_DELAY_MS = 5_000;
@@ -96,7 +94,8 @@ async function runJob(job: IngestJob, message: JsMsg, options: WorkerOptions, lo
       // The same file queued twice, or a job handed over while its first worker still runs: after that one.
       message.nak(RETRY_DELAY_MS);
       logger.info(`${error.message}; the job waits ${RETRY_DELAY_MS / 1000} s`);
-    } else if (error instanceof DecodeError && PERMANENT_FAILURES.has(error.code)) {
+    } else if (isPermanentDecodeError(error) || error instanceof UnfinishableJobError) {
+      // It would fail again on any worker: dropped, not retried.
       message.term(error.message);
       logger.error(`${job.path}: ${error.message}; the job is dropped`);
     } else {

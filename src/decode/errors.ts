@@ -41,3 +41,10 @@ export class DecodeError extends Error {
     this.exitCode = options.exitCode;
   }
 }
+
+/** Failures that the same input gives again on any machine: missing, empty, damaged, no video. */
+const PERMANENT_CODES: ReadonlySet<DecodeErrorCode> = new Set(['not-found', 'empty', 'no-video-stream', 'corrupt']);
+
+export function isPermanentDecodeError(error: unknown): error is DecodeError {
+  return error instanceof DecodeError && PERMANENT_CODES.has(error.code);
+}

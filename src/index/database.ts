@@ -99,9 +99,20 @@ export interface TimeRange {
   end: number;
 }
 
-/** A finite bound for SQL comparisons of a range's end (Infinity is not a number there). */
-export function rangeEndBound(range: TimeRange): number {
-  return Number.isFinite(range.end) ? range.end : Number.MAX_VALUE;
+/**
+ * Range ends are compared with this tolerance (seconds): a range's start and the previous range's end are sums of
+ * floating-point steps, and a frame time may lie a bit below either.
+ */
+export const TIME_EPSILON = 1e-6;
+
+/** Whether a time lies in a range: at or after its start and before its end, both less TIME_EPSILON. */
+export function inTimeRange(t: number, range: TimeRange): boolean {
+  return t >= range.start - TIME_EPSILON && t < range.end - TIME_EPSILON;
+}
+
+/** The bounds inTimeRange compares with, finite for SQL (Infinity is not a number there): t ≥ low and t < high. */
+export function timeRangeBounds(range: TimeRange): { low: number; high: number } {
+  return { low: range.start - TIME_EPSILON, high: Number.isFinite(range.end) ? range.end - TIME_EPSILON : Number.MAX_VALUE };
 }
 
 /** A region either already committed (by id) or in the batch being committed (by position). */
@@ -815,7 +826,8 @@ export class IndexDatabase {
 
   /** See RegionStore.lastKeyframeTime. */
   lastKeyframeTime(videoId: number, range: TimeRange): number | null {
-    const t = this.stmt('SELECT max(t) FROM keyframes WHERE video_id = ? AND t >= ? AND t < ?').pluck().get(videoId, range.start, rangeEndBound(range)) as number | null;
+    const { low, high } = timeRangeBounds(range);
+    const t = this.stmt('SELECT max(t) FROM keyframes WHERE video_id = ? AND t >= ? AND t < ?').pluck().get(videoId, low, high) as number | null;
     return t ?? null;
   }
 
@@ -826,7 +838,7 @@ export class IndexDatabase {
       if (status === undefined) throw new Error(`no video ${videoId}`);
       this.stmt('INSERT INTO finished_ranges (video_id, range_index) VALUES (?, ?) ON CONFLICT DO NOTHING').run(videoId, range.index);
       const finished = this.stmt('SELECT count(*) FROM finished_ranges WHERE video_id = ?').pluck().get(videoId) as number;
-      if (finished < range.count) return false;
+      if (finished < range.count || status === 'failed') return false;
       if (status === 'indexing') this.stmt(`UPDATE videos SET status = 'ready', error = NULL, updated_at = ? WHERE id = ?`).run(Date.now(), videoId);
       return true;
     }).immediate();

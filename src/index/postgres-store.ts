@@ -13,7 +13,7 @@ import {
   assertKeyframeBatch,
   DEFAULT_DIM,
   namedBestRegion,
-  rangeEndBound,
+  timeRangeBounds,
   resumePoint,
   decodeTrackerState,
   encodeTrackerState,
@@ -308,7 +308,8 @@ export class PostgresRegionStore implements RegionStore {
   }
 
   async lastKeyframeTime(videoId: number, range: TimeRange): Promise<number | null> {
-    const { rows } = await this.query<{ t: number | null }>('SELECT max(t) AS t FROM keyframes WHERE video_id = $1 AND t >= $2 AND t < $3', [videoId, range.start, rangeEndBound(range)]);
+    const { low, high } = timeRangeBounds(range);
+    const { rows } = await this.query<{ t: number | null }>('SELECT max(t) AS t FROM keyframes WHERE video_id = $1 AND t >= $2 AND t < $3', [videoId, low, high]);
     return rows[0]?.t ?? null;
   }
 
@@ -320,7 +321,7 @@ export class PostgresRegionStore implements RegionStore {
       if (!video) throw new Error(`no video ${videoId}`);
       await client.query('INSERT INTO finished_ranges (video_id, range_index) VALUES ($1, $2) ON CONFLICT DO NOTHING', [videoId, range.index]);
       const finished = Number((await client.query<{ n: number }>('SELECT count(*) AS n FROM finished_ranges WHERE video_id = $1', [videoId])).rows[0]!.n);
-      if (finished < range.count) return false;
+      if (finished < range.count || video.status === 'failed') return false;
       if (video.status === 'indexing') await client.query(`UPDATE videos SET status = 'ready', error = NULL, updated_at = $1 WHERE id = $2`, [Date.now(), videoId]);
       return true;
     });

@@ -58,11 +58,12 @@ export interface RegionStore {
     lastCommittedT?: number,
     writerEpoch?: number,
   ): Promise<CommitResult>;
-  /** time of the latest keyframe of a video within a range, null when it has none there: where that range resumes */
+  /** time of the latest keyframe of a video within a range (as inTimeRange tells), null when none: where it resumes */
   lastKeyframeTime(videoId: number, range: TimeRange): Promise<number | null>;
   /**
    * Records range `index` of a video indexed in `count` ranges as finished (again: no change), and marks the video
-   * ready once every range is; true then. Finishers of one video are serialised, so the last one always sees all.
+   * ready once every range is; true when it is ready (a failed video stays failed). Finishers of one video are
+   * serialised, so the last one always sees all.
    */
   finishRange(videoId: number, range: { index: number; count: number }): Promise<boolean>;
   /**

@@ -19,15 +19,21 @@ export function regionsInVideoPixels(regions: readonly Region[], frame: { width:
  *
  * Tracks that can no longer continue are handed out (`ended`) before the state is written: their rows are
  * already in the index, and keeping them in the state would grow it, and the write on every keyframe, with the
- * length of the video. A tracker that allocates its ids from the store takes them from `trackIds`, topped up here.
+ * length of the video.
  */
 export async function trackAndCommit(
   store: RegionStore,
   videoId: number,
   tracker: Tracker,
   keyframe: { t: number; width: number; height: number; regions: readonly Region[] },
-  trackIds?: TrackIdReserve,
-  writerEpoch?: number,
+  options: {
+    /** the store's track ids for a tracker that allocates from it, topped up here */
+    trackIds?: TrackIdReserve;
+    /** the writer epoch the commit is fenced by (RegionStore.takeWriter) */
+    writerEpoch?: number;
+    /** save the tracker state with the keyframe (default); not for a range of a split file, whose ranges run at once */
+    keepState?: boolean;
+  } = {},
 ): Promise<{ assignments: TrackAssignment[]; committed: CommitResult; ended: Track[] }> {
   const { t, regions } = keyframe;
   // Checked before the tracker moves on: the database would refuse the regions only after it had.
@@ -40,6 +46,7 @@ export async function trackAndCommit(
   }
   // The tracker follows one region per peak; a peak's wider extents are the same object and share its track.
   const followed = regions.flatMap((r, j) => (r.widens === undefined ? [j] : []));
+  const { trackIds, writerEpoch, keepState = true } = options;
   await trackIds?.ensure(followed.length);
   const tracked = tracker.update({ t, regions: followed.map((j) => regions[j]!) });
   const byRegion = new Map(followed.map((j, k) => [j, tracked[k]!]));
@@ -55,7 +62,7 @@ export async function trackAndCommit(
     videoId,
     [{ t, width: keyframe.width, height: keyframe.height, regions: regions.map((r, j) => ({ box: r.box, score: r.score, feature: r.feature, trackId: assignments[j]!.trackId })) }],
     trackUpdates,
-    encodeTrackerState(tracker.snapshot()),
+    keepState ? encodeTrackerState(tracker.snapshot()) : undefined,
     t,
     writerEpoch,
   );

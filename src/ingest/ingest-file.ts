@@ -5,10 +5,10 @@ import { poolingLongSide } from '../detect/config.js';
 import { concatMapFrames, decodeTimeline, seekBefore, type DecodedFrame } from '../decode/frames.js';
 import { KeyframeSelector } from '../decode/keyframes.js';
 import { probeVideo, type VideoInfo } from '../decode/probe.js';
+import { isPermanentDecodeError } from '../decode/errors.js';
 import { parseSource, type SourceSpec } from '../source/source-spec.js';
-import { fileContentKey } from '../index/database.js';
+import { fileContentKey, inTimeRange, TIME_EPSILON, type TimeRange, type VideoRecord } from '../index/database.js';
 import type { RegionStore } from '../index/region-store.js';
-import type { VideoRecord } from '../index/database.js';
 import { Tracker, type TrackerConfig } from '../track/tracker.js';
 import { committedTrackerState } from '../track/state.js';
 import { defaultLogger, type Logger } from '../log.js';
@@ -52,6 +52,13 @@ export interface FileRange {
   seconds: number;
 }
 
+export function isFileRange(range: unknown): range is FileRange {
+  const r = range as Partial<FileRange> | null;
+  return (
+    typeof r === 'object' && r !== null && Number.isInteger(r.index) && Number.isInteger(r.count) && r.index! >= 0 && r.index! < r.count! && typeof r.seconds === 'number' && r.seconds > 0 && Number.isFinite(r.seconds)
+  );
+}
+
 /** The ranges of a file of `duration` seconds split into parts of `seconds`. */
 export function splitFile(duration: number, seconds: number): FileRange[] {
   const count = Number.isFinite(duration) && duration > 0 ? Math.max(1, Math.ceil(duration / seconds - 1e-9)) : 1;
@@ -77,9 +84,6 @@ export interface IngestResult {
  * only queue decoded frames in memory: the detector runs one keyframe at a time.
  */
 const PIPELINE_DEPTH = 2;
-
-/** Range ends are compared with this tolerance (seconds): frame times are sums of floating-point steps. */
-const TIME_EPSILON = 1e-6;
 
 /** What the decode emits once a frame is past the range: the end of the run. */
 const PAST_THE_RANGE = Symbol('past the range');
@@ -112,10 +116,9 @@ export async function ingestFile(input: string, dasr: Detector, store: RegionSto
   const contentKey = await fileContentKey(spec.path);
   const { range } = options;
   if (!range) return withClaim(store, contentKey, spec.path, () => ingestClaimed(spec, info, contentKey, dasr, store, options, logger));
-  if (!(Number.isInteger(range.index) && Number.isInteger(range.count) && range.index >= 0 && range.index < range.count && range.seconds > 0))
-    throw new RangeError(`not a range of a split file: ${JSON.stringify(range)}`);
+  if (!isFileRange(range)) throw new UnfinishableJobError(`not a range of a split file: ${JSON.stringify(range)}`);
   // Forcing one range would delete the video its other ranges are writing into.
-  if (options.force) throw new Error(`${spec.path}: a file indexed in ranges is indexed again by deleting its video first (dasr rm), not by forcing a range`);
+  if (options.force) throw new UnfinishableJobError(`${spec.path}: a file indexed in ranges is indexed again by deleting its video first (dasr rm), not by forcing a range`);
   // The video row is found or made under the file's claim, so that its ranges share one; each range then has its own.
   const opened = await withClaim(store, contentKey, spec.path, () => openVideo(spec, info, contentKey, dasr, store, options, logger));
   if ('done' in opened) return opened.done;
@@ -137,6 +140,11 @@ async function withClaim<T>(store: RegionStore, key: string, name: string, work:
 /** The same file is being indexed elsewhere in the index (another cluster worker): try again later. */
 export class FileBusyError extends Error {
   override name = 'FileBusyError';
+}
+
+/** A job no worker can finish as it stands (a range of a video that failed, a range that is none): not to retry. */
+export class UnfinishableJobError extends Error {
+  override name = 'UnfinishableJobError';
 }
 
 async function ingestClaimed(
@@ -178,7 +186,13 @@ async function openVideo(
     const progress = { label: `video ${existing.id}`, position: info.duration, duration: info.duration, keyframes: summary?.keyframeCount ?? 0, regions: summary?.regionCount ?? 0, elapsedMs: 0 };
     return { done: { videoId: existing.id, status: 'already-indexed', keyframes: progress.keyframes, carried: 0, regions: progress.regions, elapsedMs: 0, detectMs: 0, commitMs: 0, progress } };
   }
-  if (existing && (existing.status !== 'indexing' || JSON.stringify(existing.config) !== JSON.stringify(settings))) {
+  const sameSettings = existing !== undefined && JSON.stringify(existing.config) === JSON.stringify(settings);
+  // A split video is written by its range jobs at once: nothing deletes it while it is indexing, and a range never
+  // restarts a video. Another run of the file waits until the one in progress ends (ready: it is then indexed).
+  const split = options.range !== undefined || (existing?.config as { split?: unknown } | null | undefined)?.split !== undefined;
+  if (existing && split && existing.status === 'indexing' && !sameSettings) throw new FileBusyError(`${spec.path} is being indexed with other settings (video ${existing.id}); this job waits for it`);
+  if (existing && options.range && existing.status === 'failed' && sameSettings) throw new UnfinishableJobError(`${spec.path}: video ${existing.id} failed (${existing.error ?? 'no reason given'})`);
+  if (existing && (existing.status !== 'indexing' || !sameSettings)) {
     logger.info(`re-indexing video ${existing.id} from the start (${existing.status === 'indexing' ? 'settings changed' : existing.status})`);
     await store.deleteVideo(existing.id);
     existing = undefined;
@@ -200,17 +214,12 @@ async function openVideo(
   return { video, resuming: existing !== undefined };
 }
 
-/** The part of the file's timeline a run indexes: [start, end). */
-interface Bounds {
-  start: number;
-  end: number;
-}
+const WHOLE_FILE: TimeRange = { start: Number.NEGATIVE_INFINITY, end: Number.POSITIVE_INFINITY };
 
-const WHOLE_FILE: Bounds = { start: Number.NEGATIVE_INFINITY, end: Number.POSITIVE_INFINITY };
-
-function rangeBounds(range: FileRange, firstPts: number): Bounds {
-  const start = firstPts + range.index * range.seconds;
-  return { start, end: range.index === range.count - 1 ? Number.POSITIVE_INFINITY : start + range.seconds };
+/** A range's part of the file's timeline; its end is the next range's start, computed alike. */
+function timeRangeOf(range: FileRange, firstPts: number): TimeRange {
+  const startOf = (index: number): number => firstPts + index * range.seconds;
+  return { start: startOf(range.index), end: range.index === range.count - 1 ? Number.POSITIVE_INFINITY : startOf(range.index + 1) };
 }
 
 /**
@@ -226,7 +235,7 @@ async function ingestVideo(spec: FileSpec, info: VideoInfo, { video, resuming }:
   const state = resuming && !range ? await store.videoState(video.id) : undefined;
   // A range is decoded from just before where it starts (or resumes), on the timeline of a whole decode.
   const timeline = range && (await decodeTimeline(spec, info, { signal: options.signal }));
-  const bounds = range && timeline ? rangeBounds(range, timeline.firstPts) : WHOLE_FILE;
+  const bounds = range && timeline ? timeRangeOf(range, timeline.firstPts) : WHOLE_FILE;
   const resumeAfter = (range ? await store.lastKeyframeTime(video.id, bounds) : state?.lastCommittedT) ?? Number.NEGATIVE_INFINITY;
   const startAt = Math.max(bounds.start, resumeAfter);
   const seek = timeline && startAt > timeline.firstPts ? await seekBefore(spec, info, timeline, startAt, { signal: options.signal }) : undefined;
@@ -264,7 +273,8 @@ async function ingestVideo(spec: FileSpec, info: VideoInfo, { video, resuming }:
     options.signal?.throwIfAborted();
     const regions = regionsInVideoPixels(detection.regions, frame, info.displayWidth, info.displayHeight);
     const t = performance.now();
-    await trackAndCommit(store, video.id, tracker, { t: frame.pts, width: info.displayWidth, height: info.displayHeight, regions }, trackIds);
+    // A range keeps no tracker state: its ranges run at once, and it resumes afresh after its own last keyframe.
+    await trackAndCommit(store, video.id, tracker, { t: frame.pts, width: info.displayWidth, height: info.displayHeight, regions }, { trackIds, keepState: !range });
     commitMs += performance.now() - t;
     progress.keyframes++;
     progress.regions += regions.length;
@@ -286,7 +296,7 @@ async function ingestVideo(spec: FileSpec, info: VideoInfo, { video, resuming }:
         progress.position = frame.pts;
         progress.elapsedMs = performance.now() - started;
         options.onProgress?.(progress);
-        return decision.keep && frame.pts >= bounds.start - TIME_EPSILON && frame.pts > resumeAfter ? from(pipeline.submit(() => detect(frame), commit)) : EMPTY;
+        return decision.keep && inTimeRange(frame.pts, bounds) && frame.pts > resumeAfter ? from(pipeline.submit(() => detect(frame), commit)) : EMPTY;
       }).pipe(
         // Past the range the decode is stopped (ffmpeg is killed), not read to the end of the file.
         takeWhile((step) => step !== PAST_THE_RANGE),
@@ -298,8 +308,9 @@ async function ingestVideo(spec: FileSpec, info: VideoInfo, { video, resuming }:
     // Keyframes already in flight settle (commit, or stop at the abort) before the vectors are saved.
     await pipeline.drain().catch(() => undefined);
     await store.checkpoint();
-    // A range leaves the video as it is: its other ranges go on, and the job is tried again.
-    if (!options.signal?.aborted && !range) await store.setVideoStatus(video.id, 'failed', error instanceof Error ? error.message : String(error));
+    // A range leaves the video as it is (its other ranges go on, and the job is tried again) unless the file is gone.
+    const message = error instanceof Error ? error.message : String(error);
+    if (!options.signal?.aborted && (!range || isPermanentDecodeError(error))) await store.setVideoStatus(video.id, 'failed', message);
     throw error;
   }
   if (range) {
@@ -312,7 +323,7 @@ async function ingestVideo(spec: FileSpec, info: VideoInfo, { video, resuming }:
   progress.elapsedMs = performance.now() - started;
   return {
     videoId: video.id,
-    status: resuming ? 'resumed' : 'indexed',
+    status: resumeAfter > Number.NEGATIVE_INFINITY || (resuming && !range) ? 'resumed' : 'indexed',
     keyframes: progress.keyframes,
     carried,
     regions: progress.regions,

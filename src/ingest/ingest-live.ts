@@ -318,7 +318,7 @@ export class LiveIngestion {
     const offset = this.offsets.get(connection);
     const t = offset === undefined ? wall : Math.max(this.lastT + 1e-3, offset + frame.pts);
     this.lastT = t;
-    const { assignments, committed, ended } = await trackAndCommit(this.store, this.videoId, this.tracker, { t, width, height, regions }, this.trackIds, this.writerEpoch);
+    const { assignments, committed, ended } = await trackAndCommit(this.store, this.videoId, this.tracker, { t, width, height, regions }, { trackIds: this.trackIds, writerEpoch: this.writerEpoch });
     this.counters.keyframes++;
     this.counters.regions += regions.length;
     if (connection === this.connection) await this.syncRecording();
