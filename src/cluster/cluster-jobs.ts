@@ -52,10 +52,15 @@ export class ClusterJobs implements IndexingJobs {
     return (await jsm.streams.info(JOB_STREAM)).state.messages;
   }
 
-  /** A file's video is being indexed until its job ends: how far the workers have committed. */
+  /**
+   * A file's video is being indexed until its job ends: how far the workers have committed. A split one is written
+   * in several places at once: its keyframes times the interval say how much of it is done.
+   */
   progress(video: VideoSummary): { state: JobState; position: number; duration: number | null } | null {
     if (video.status !== 'indexing' || video.sourceKind !== 'file') return null;
-    return { state: 'indexing', position: video.lastCommittedT ?? 0, duration: video.duration };
+    const { split, interval } = (video.config ?? {}) as { split?: number; interval?: number };
+    const position = split !== undefined && interval ? Math.min(video.duration ?? Number.POSITIVE_INFINITY, video.keyframeCount * interval) : (video.lastCommittedT ?? 0);
+    return { state: 'indexing', position, duration: video.duration };
   }
 
   /** A worker's job cannot be stopped from here: a video still indexing is refused. */
