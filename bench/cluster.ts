@@ -1,7 +1,8 @@
 /**
- * `npm run bench -- cluster [workers…] [--videos n] [--seconds s] [--threads n]`: keyframes per second indexed by 1, 2
- * and 3 `dasr worker` processes (default) pulling the same queued files from NATS JetStream into one PostgreSQL index;
- * `--threads` gives each worker that many inference threads (default: as many as the machine has cores).
+ * `npm run bench -- cluster [workers…] [--videos n] [--seconds s] [--threads n] [--split s]`: keyframes per second
+ * indexed by 1, 2 and 3 `dasr worker` processes (default) pulling the same queued files from NATS JetStream into one
+ * PostgreSQL index; `--threads` gives each worker that many inference threads (default: as many as the machine has
+ * cores); `--split` queues each file as ranges of that many seconds (dasr index --split), so one file can use them all.
  *
  * The index is PGlite (PostgreSQL in WebAssembly, served over the wire protocol as in the tests) with the HNSW index
  * on the descriptors dropped: PGlite inserts into it at tens of rows per second, which would measure PGlite rather
@@ -17,6 +18,7 @@ import { PostgresRegionStore } from '../src/index/postgres-store.js';
 import { startDasr, stopDasr, waitUntil } from '../test/support/dasr-process.js';
 import { DEFAULT_SCENE_THRESHOLD } from '../src/decode/keyframes.js';
 import { DEFAULT_STILL_THRESHOLD } from '../src/ingest/still-gate.js';
+import { splitFile } from '../src/ingest/ingest-file.js';
 import { startNatsServer } from '../test/support/nats-server.js';
 import { startPgliteServer } from '../test/support/pglite-server.js';
 
@@ -44,6 +46,7 @@ export async function run(args: string[]): Promise<void> {
   const videoCount = option(rest, '--videos', 6);
   const seconds = option(rest, '--seconds', 10);
   const threads = option(rest, '--threads', 0);
+  const split = option(rest, '--split', 0);
   const counts = rest.length ? rest.map(Number) : [1, 2, 3];
   const work = mkdtempSync(join(tmpdir(), 'dasr-bench-cluster-'));
   const [nats, postgres] = await Promise.all([startNatsServer(), startPgliteServer()]);
@@ -56,7 +59,11 @@ export async function run(args: string[]): Promise<void> {
     });
     const nc = await connectNats(nats.url, 'bench');
     await ensureJobQueue(nc);
-    process.stdout.write(`${videoCount} files of ${seconds} s 720p at 1 keyframe/s, DASR defaults, ${cpus().length} cores, ${threads || cpus().length} inference threads per worker; index: PGlite without its HNSW index\n`);
+    const ranges = split ? splitFile(seconds, split) : [undefined];
+    process.stdout.write(
+      `${videoCount} files of ${seconds} s 720p at 1 keyframe/s${split ? `, each queued as ${ranges.length} ranges of ${split} s` : ''}, DASR defaults, ${cpus().length} cores, ` +
+        `${threads || cpus().length} inference threads per worker; index: PGlite without its HNSW index\n`,
+    );
     process.stdout.write('workers | keyframes | wall s | keyframes/s | × the first row\n');
     let first = 0;
     for (const count of counts) {
@@ -68,7 +75,8 @@ export async function run(args: string[]): Promise<void> {
       // Timed from when every worker is up (model loaded, pulling): start-up is not throughput.
       await waitUntil('the workers are up', async () => pool.every((w) => /worker: indexing jobs/.test(w.log)), 120_000, logs);
       const started = performance.now();
-      await enqueueJobs(nc, videos.map((path) => ({ path, interval: 1, sceneThreshold: DEFAULT_SCENE_THRESHOLD, stillThreshold: DEFAULT_STILL_THRESHOLD, force: false })));
+      const job = { interval: 1, sceneThreshold: DEFAULT_SCENE_THRESHOLD, stillThreshold: DEFAULT_STILL_THRESHOLD, force: false };
+      await enqueueJobs(nc, videos.flatMap((path) => ranges.map((range) => ({ path, ...job, ...(range ? { range } : {}) }))));
       const ready = async (): Promise<boolean> => Number((await postgres.query<{ n: string }>(`SELECT count(*) AS n FROM videos WHERE status = 'ready'`))[0]!.n) === videoCount;
       await waitUntil('every file is indexed', ready, 30 * 60_000, logs);
       const wallS = (performance.now() - started) / 1000;
