@@ -108,7 +108,7 @@ export async function decodeTimeline(source: string | SourceSpec, info: VideoInf
   };
   const whole = await firstPts();
   const own = await firstPts({ seconds: 0, shift: 0 });
-  if (!Number.isFinite(whole) || !Number.isFinite(own)) throw new DecodeError('protocol-mismatch', `${describeSource(toSourceSpec(source))}: its first frame has no timestamp, so it cannot be decoded from part-way`);
+  if (!Number.isFinite(whole) || !Number.isFinite(own)) throw new DecodeError('corrupt', `${describeSource(toSourceSpec(source))}: its first frame has no timestamp, so it cannot be decoded from part-way`);
   return { firstPts: whole, shift: own - whole };
 }
 

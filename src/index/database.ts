@@ -575,6 +575,14 @@ export class IndexDatabase {
     return this.getVideo(Number(info.lastInsertRowid))!;
   }
 
+  /** See RegionStore.findOrAddVideo. */
+  findOrAddVideo(video: NewVideo & { contentKey: string }): { video: VideoRecord; added: boolean } {
+    return this.db.transaction(() => {
+      const found = this.findVideoByContentKey(video.contentKey);
+      return found ? { video: found, added: false } : { video: this.addVideo(video), added: true };
+    }).immediate();
+  }
+
   getVideo(id: number): VideoRecord | undefined {
     const row = this.stmt('SELECT * FROM videos WHERE id = ?').get(id) as VideoRow | undefined;
     return row && videoFromRow(row);
@@ -838,7 +846,7 @@ export class IndexDatabase {
       if (status === undefined) throw new Error(`no video ${videoId}`);
       this.stmt('INSERT INTO finished_ranges (video_id, range_index) VALUES (?, ?) ON CONFLICT DO NOTHING').run(videoId, range.index);
       const finished = this.stmt('SELECT count(*) FROM finished_ranges WHERE video_id = ?').pluck().get(videoId) as number;
-      if (finished < range.count || status === 'failed') return false;
+      if (finished < range.count || (status !== 'indexing' && status !== 'ready')) return false;
       if (status === 'indexing') this.stmt(`UPDATE videos SET status = 'ready', error = NULL, updated_at = ? WHERE id = ?`).run(Date.now(), videoId);
       return true;
     }).immediate();

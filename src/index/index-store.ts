@@ -422,6 +422,11 @@ export class IndexStore implements RegionStore {
     return this.db.addVideo(video);
   }
 
+  async findOrAddVideo(video: NewVideo & { contentKey: string }): Promise<{ video: VideoRecord; added: boolean }> {
+    this.assertWritable();
+    return this.db.findOrAddVideo(video);
+  }
+
   async getVideo(id: number): Promise<VideoRecord | undefined> {
     return this.db.getVideo(id);
   }

@@ -129,6 +129,17 @@ function schema(dim: number): string {
   `;
 }
 
+/** First key of the transaction locks that make findOrAddVideo atomic ("dasv"). */
+const FIND_OR_ADD_LOCK = 0x64617376;
+
+const INSERT_VIDEO = `INSERT INTO videos (path, source_kind, content_key, width, height, duration, fps, status, created_at, updated_at, config_json)
+  VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9, $10) RETURNING *`;
+
+function insertVideoParams(video: NewVideo): unknown[] {
+  const config = video.config === undefined ? null : JSON.stringify(video.config);
+  return [video.path, video.sourceKind, video.contentKey ?? null, video.width ?? null, video.height ?? null, video.duration ?? null, video.fps ?? null, video.status ?? 'indexing', Date.now(), config];
+}
+
 const REGION_COLUMNS = 'id, keyframe_id, video_id, track_id, t, x1, y1, x2, y2, score';
 
 export class PostgresRegionStore implements RegionStore {
@@ -165,13 +176,19 @@ export class PostgresRegionStore implements RegionStore {
   }
 
   async addVideo(video: NewVideo): Promise<VideoRecord> {
-    const now = Date.now();
-    const { rows } = await this.query<VideoRow>(
-      `INSERT INTO videos (path, source_kind, content_key, width, height, duration, fps, status, created_at, updated_at, config_json)
-       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9, $10) RETURNING *`,
-      [video.path, video.sourceKind, video.contentKey ?? null, video.width ?? null, video.height ?? null, video.duration ?? null, video.fps ?? null, video.status ?? 'indexing', now, video.config === undefined ? null : JSON.stringify(video.config)],
-    );
+    const { rows } = await this.query<VideoRow>(INSERT_VIDEO, insertVideoParams(video));
     return videoFromRow(rows[0]!);
+  }
+
+  async findOrAddVideo(video: NewVideo & { contentKey: string }): Promise<{ video: VideoRecord; added: boolean }> {
+    this.assertOpen();
+    return transaction(this.pool, async (client) => {
+      // Two-key advisory locks are apart from the one-key ones of claims, which the caller may hold on another connection.
+      await client.query('SELECT pg_advisory_xact_lock($1, hashtext($2))', [FIND_OR_ADD_LOCK, video.contentKey]);
+      const found = (await client.query<VideoRow>(`SELECT * FROM videos WHERE content_key = $1 AND status <> 'deleted' ORDER BY id DESC LIMIT 1`, [video.contentKey])).rows[0];
+      if (found) return { video: videoFromRow(found), added: false };
+      return { video: videoFromRow((await client.query<VideoRow>(INSERT_VIDEO, insertVideoParams(video))).rows[0]!), added: true };
+    });
   }
 
   async getVideo(id: number): Promise<VideoRecord | undefined> {
@@ -321,7 +338,7 @@ export class PostgresRegionStore implements RegionStore {
       if (!video) throw new Error(`no video ${videoId}`);
       await client.query('INSERT INTO finished_ranges (video_id, range_index) VALUES ($1, $2) ON CONFLICT DO NOTHING', [videoId, range.index]);
       const finished = Number((await client.query<{ n: number }>('SELECT count(*) AS n FROM finished_ranges WHERE video_id = $1', [videoId])).rows[0]!.n);
-      if (finished < range.count || video.status === 'failed') return false;
+      if (finished < range.count || (video.status !== 'indexing' && video.status !== 'ready')) return false;
       if (video.status === 'indexing') await client.query(`UPDATE videos SET status = 'ready', error = NULL, updated_at = $1 WHERE id = $2`, [Date.now(), videoId]);
       return true;
     });

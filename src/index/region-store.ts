@@ -32,6 +32,11 @@ export interface RegionStore {
   /** length of every stored descriptor, fixed when the index is created */
   readonly dim: number;
   addVideo(video: NewVideo): Promise<VideoRecord>;
+  /**
+   * Adds a file's video unless the index has one (not deleted) with its content key, returned then instead: the
+   * ranges of a split file, started at once by several workers, make one video between them.
+   */
+  findOrAddVideo(video: NewVideo & { contentKey: string }): Promise<{ video: VideoRecord; added: boolean }>;
   getVideo(id: number): Promise<VideoRecord | undefined>;
   /** a video with its keyframe, region and track counts */
   videoSummary(id: number): Promise<VideoSummary | undefined>;
@@ -62,7 +67,7 @@ export interface RegionStore {
   lastKeyframeTime(videoId: number, range: TimeRange): Promise<number | null>;
   /**
    * Records range `index` of a video indexed in `count` ranges as finished (again: no change), and marks the video
-   * ready once every range is; true when it is ready (a failed video stays failed). Finishers of one video are
+   * ready once every range is; true when it is ready (a failed or deleted one is left so). Finishers of one video are
    * serialised, so the last one always sees all.
    */
   finishRange(videoId: number, range: { index: number; count: number }): Promise<boolean>;

@@ -112,19 +112,37 @@ export async function ingestFile(input: string, dasr: Detector, store: RegionSto
   const logger = options.logger ?? defaultLogger;
   const spec = parseSource(input);
   if (spec.kind !== 'file') throw new Error(`${input} is a URL: use live ingestion for streams`);
+  if (options.range) return ingestRange(spec, options.range, dasr, store, options, logger);
   const info = await probeVideo(spec, { signal: options.signal });
   const contentKey = await fileContentKey(spec.path);
-  const { range } = options;
-  if (!range) return withClaim(store, contentKey, spec.path, () => ingestClaimed(spec, info, contentKey, dasr, store, options, logger));
+  return withClaim(store, contentKey, spec.path, () => ingestClaimed(spec, info, contentKey, dasr, store, options, logger));
+}
+
+/** One range of a split file (options.range). */
+async function ingestRange(spec: FileSpec, range: FileRange, dasr: Detector, store: RegionStore, options: IngestOptions, logger: Logger): Promise<IngestResult> {
   if (!isFileRange(range)) throw new UnfinishableJobError(`not a range of a split file: ${JSON.stringify(range)}`);
   // Forcing one range would delete the video its other ranges are writing into.
   if (options.force) throw new UnfinishableJobError(`${spec.path}: a file indexed in ranges is indexed again by deleting its video first (dasr rm), not by forcing a range`);
-  // The video row is found or made under the file's claim, so that its ranges share one; each range then has its own.
-  const opened = await withClaim(store, contentKey, spec.path, () => openVideo(spec, info, contentKey, dasr, store, options, logger));
-  if ('done' in opened) return opened.done;
-  return withClaim(store, `${contentKey}#range ${range.index}/${range.count}`, `${spec.path} (range ${range.index + 1} of ${range.count})`, () =>
-    ingestVideo(spec, info, opened, dasr, store, options, logger),
-  );
+  try {
+    const info = await probeVideo(spec, { signal: options.signal });
+    const contentKey = await fileContentKey(spec.path);
+    // The video row is found or made under the file's claim, so that its ranges share one; each range then has its own.
+    const opened = await withClaim(store, contentKey, spec.path, () => openVideo(spec, info, contentKey, dasr, store, options, logger));
+    if ('done' in opened) return opened.done;
+    return await withClaim(store, `${contentKey}#range ${range.index}/${range.count}`, `${spec.path} (range ${range.index + 1} of ${range.count})`, () =>
+      ingestVideo(spec, info, opened, dasr, store, options, logger),
+    );
+  } catch (error) {
+    // A file gone or damaged fails every range alike: its split video is marked failed, so that its other ranges are
+    // dropped and it can be removed, rather than left indexing for ever.
+    if (isPermanentDecodeError(error)) await failSplitVideo(store, spec.path, error.message).catch((e: unknown) => logger.warn(`${spec.path}: not marked failed (${String(e)})`));
+    throw error;
+  }
+}
+
+async function failSplitVideo(store: RegionStore, path: string, error: string): Promise<void> {
+  const video = (await store.listVideos()).find((v) => v.path === path && v.sourceKind === 'file' && v.status === 'indexing' && (v.config as { split?: unknown } | null)?.split !== undefined);
+  if (video) await store.setVideoStatus(video.id, 'failed', error);
 }
 
 async function withClaim<T>(store: RegionStore, key: string, name: string, work: () => Promise<T>): Promise<T> {
@@ -168,7 +186,11 @@ interface OpenedVideo {
   resuming: boolean;
 }
 
-/** Finds the file's video (resumed when its settings match) or makes it; `done` when it is indexed already. */
+/**
+ * Finds the file's video (resumed when its settings match) or makes it; `done` when it is indexed already. A video
+ * of other settings is deleted and made again, but for a split one still indexing: its ranges are being written by
+ * several workers, so another run of the file waits until it is ready (then the file is indexed).
+ */
 async function openVideo(
   spec: FileSpec,
   info: VideoInfo,
@@ -179,28 +201,25 @@ async function openVideo(
   logger: Logger,
 ): Promise<OpenedVideo | { done: IngestResult }> {
   const settings = ingestSettings(dasr, options);
-  let existing = await store.findVideoByContentKey(contentKey);
-  if (existing && existing.status === 'ready' && !options.force) {
-    const summary = await store.videoSummary(existing.id);
-    logger.info(`${spec.path} is already indexed as video ${existing.id}`);
-    const progress = { label: `video ${existing.id}`, position: info.duration, duration: info.duration, keyframes: summary?.keyframeCount ?? 0, regions: summary?.regionCount ?? 0, elapsedMs: 0 };
-    return { done: { videoId: existing.id, status: 'already-indexed', keyframes: progress.keyframes, carried: 0, regions: progress.regions, elapsedMs: 0, detectMs: 0, commitMs: 0, progress } };
-  }
-  const sameSettings = existing !== undefined && JSON.stringify(existing.config) === JSON.stringify(settings);
-  // A split video is written by its range jobs at once: nothing deletes it while it is indexing, and a range never
-  // restarts a video. Another run of the file waits until the one in progress ends (ready: it is then indexed).
-  const split = options.range !== undefined || (existing?.config as { split?: unknown } | null | undefined)?.split !== undefined;
-  if (existing && split && existing.status === 'indexing' && !sameSettings) throw new FileBusyError(`${spec.path} is being indexed with other settings (video ${existing.id}); this job waits for it`);
-  if (existing && options.range && existing.status === 'failed' && sameSettings) throw new UnfinishableJobError(`${spec.path}: video ${existing.id} failed (${existing.error ?? 'no reason given'})`);
-  if (existing && (existing.status !== 'indexing' || !sameSettings)) {
-    logger.info(`re-indexing video ${existing.id} from the start (${existing.status === 'indexing' ? 'settings changed' : existing.status})`);
-    await store.deleteVideo(existing.id);
-    existing = undefined;
-  }
-
-  const video =
-    existing ??
-    (await store.addVideo({
+  // Twice at most: a range of the same split, started on another worker at the same moment, may make it first.
+  for (let attempt = 0; attempt < 2; attempt++) {
+    const existing = await store.findVideoByContentKey(contentKey);
+    if (existing && existing.status === 'ready' && !options.force) {
+      const summary = await store.videoSummary(existing.id);
+      logger.info(`${spec.path} is already indexed as video ${existing.id}`);
+      const progress = { label: `video ${existing.id}`, position: info.duration, duration: info.duration, keyframes: summary?.keyframeCount ?? 0, regions: summary?.regionCount ?? 0, elapsedMs: 0 };
+      return { done: { videoId: existing.id, status: 'already-indexed', keyframes: progress.keyframes, carried: 0, regions: progress.regions, elapsedMs: 0, detectMs: 0, commitMs: 0, progress } };
+    }
+    if (existing) {
+      const sameSettings = JSON.stringify(existing.config) === JSON.stringify(settings);
+      if (existing.status === 'indexing' && sameSettings) return { video: existing, resuming: true };
+      const split = (existing.config as { split?: unknown } | null)?.split !== undefined;
+      if (split && existing.status === 'indexing') throw new FileBusyError(`${spec.path} is being indexed in ranges with other settings (video ${existing.id}); this job waits for it`);
+      if (options.range && existing.status === 'failed' && sameSettings) throw new UnfinishableJobError(`${spec.path}: video ${existing.id} failed (${existing.error ?? 'no reason given'})`);
+      logger.info(`re-indexing video ${existing.id} from the start (${existing.status === 'indexing' ? 'settings changed' : existing.status})`);
+      await store.deleteVideo(existing.id);
+    }
+    const { video, added } = await store.findOrAddVideo({
       path: spec.path,
       sourceKind: 'file',
       contentKey,
@@ -210,8 +229,10 @@ async function openVideo(
       fps: info.frameRate,
       status: 'indexing',
       config: settings,
-    }));
-  return { video, resuming: existing !== undefined };
+    });
+    if (added) return { video, resuming: false };
+  }
+  throw new FileBusyError(`${spec.path}: its video is being made and remade by other workers; this job waits`);
 }
 
 const WHOLE_FILE: TimeRange = { start: Number.NEGATIVE_INFINITY, end: Number.POSITIVE_INFINITY };
@@ -288,7 +309,7 @@ async function ingestVideo(spec: FileSpec, info: VideoInfo, { video, resuming }:
   try {
     await lastValueFrom(
       concatMapFrames<void | typeof PAST_THE_RANGE>(spec, { longSide: poolingLongSide(dasr.config), info, signal: options.signal, seek }, (frame) => {
-        if (firstFrame && seek && frame.pts > startAt)
+        if (firstFrame && seek && frame.pts > startAt + TIME_EPSILON)
           throw new Error(`${spec.path}: the decode seeking to ${seek.seconds.toFixed(3)} s began at ${frame.pts.toFixed(3)} s, after the part it is to index`);
         firstFrame = false;
         if (frame.pts >= bounds.end - TIME_EPSILON) return of(PAST_THE_RANGE);
@@ -296,7 +317,7 @@ async function ingestVideo(spec: FileSpec, info: VideoInfo, { video, resuming }:
         progress.position = frame.pts;
         progress.elapsedMs = performance.now() - started;
         options.onProgress?.(progress);
-        return decision.keep && inTimeRange(frame.pts, bounds) && frame.pts > resumeAfter ? from(pipeline.submit(() => detect(frame), commit)) : EMPTY;
+        return decision.keep && inTimeRange(frame.pts, bounds) && frame.pts > resumeAfter + TIME_EPSILON ? from(pipeline.submit(() => detect(frame), commit)) : EMPTY;
       }).pipe(
         // Past the range the decode is stopped (ffmpeg is killed), not read to the end of the file.
         takeWhile((step) => step !== PAST_THE_RANGE),
@@ -308,9 +329,8 @@ async function ingestVideo(spec: FileSpec, info: VideoInfo, { video, resuming }:
     // Keyframes already in flight settle (commit, or stop at the abort) before the vectors are saved.
     await pipeline.drain().catch(() => undefined);
     await store.checkpoint();
-    // A range leaves the video as it is (its other ranges go on, and the job is tried again) unless the file is gone.
-    const message = error instanceof Error ? error.message : String(error);
-    if (!options.signal?.aborted && (!range || isPermanentDecodeError(error))) await store.setVideoStatus(video.id, 'failed', message);
+    // A range leaves the video as it is: its other ranges go on, and the job is tried again (see ingestRange).
+    if (!options.signal?.aborted && !range) await store.setVideoStatus(video.id, 'failed', error instanceof Error ? error.message : String(error));
     throw error;
   }
   if (range) {

@@ -7,7 +7,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import type { KeyframeInput } from '../../src/index/database.js';
+import { inTimeRange, type KeyframeInput } from '../../src/index/database.js';
 import { IndexStore } from '../../src/index/index-store.js';
 import { PostgresRegionStore } from '../../src/index/postgres-store.js';
 import { SupersededWriterError, type RegionStore } from '../../src/index/region-store.js';
@@ -276,6 +276,23 @@ describe.each([embedded, postgres])('RegionStore contract: $name', (engine) => {
     // A finished range redelivered changes nothing.
     expect(await store.finishRange(video.id, { index: 2, count: 3 })).toBe(true);
     await expect(store.finishRange(9_999, { index: 0, count: 1 })).rejects.toThrow(/no video 9999/);
+
+    // A keyframe a rounding below a range's start belongs to that range, as inTimeRange tells.
+    const edge = await store.addVideo({ path: 'edge.mp4', sourceKind: 'file', status: 'indexing' });
+    await store.commit(edge.id, [{ ...keyframes(random, 0, 1, 1)[0]!, t: 2 - 1e-9 }]);
+    expect(inTimeRange(2 - 1e-9, { start: 2, end: 4 })).toBe(true);
+    expect(await store.lastKeyframeTime(edge.id, { start: 0, end: 2 })).toBeNull();
+    expect(await store.lastKeyframeTime(edge.id, { start: 2, end: 4 })).toBe(2 - 1e-9);
+  });
+
+  it('a file\'s video is made once by writers that find none at the same moment', async () => {
+    const store = await engine.create();
+    const video = { path: 'long.mp4', sourceKind: 'file' as const, contentKey: 'k1', status: 'indexing' as const, config: { split: 2 } };
+    const made = await Promise.all([store.findOrAddVideo(video), store.findOrAddVideo(video), store.findOrAddVideo(video)]);
+    expect(made.filter((m) => m.added)).toHaveLength(1);
+    expect(new Set(made.map((m) => m.video.id)).size).toBe(1);
+    expect(made[0]!.video).toMatchObject({ path: 'long.mp4', contentKey: 'k1', status: 'indexing', config: { split: 2 } });
+    expect((await store.listVideos()).map((v) => v.id)).toEqual([made[0]!.video.id]);
   });
 
   it('track ids come from the store, unique across videos; tracks follow their regions', async () => {

@@ -4,7 +4,7 @@
  * starts its tracker afresh. Run here in one process on the embedded index; the cluster test runs it on workers.
  */
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { copyFileSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -98,23 +98,28 @@ describe('a file indexed in time ranges', () => {
     await store.close();
   });
 
-  it('refuses a forced range and a range that is not one; a range waits while the file is indexed otherwise, and gives up on a failed split', async () => {
+  it('refuses a forced range and a range that is not one; waits while the file is split otherwise; marks the split failed when the file is damaged', async () => {
     const store = await openStore('refusals');
-    const video = fixture('moving-object.mp4');
+    const video = join(dir, 'refusals.mp4');
+    copyFileSync(fixture('moving-object.mp4'), video);
     await expect(ingestFile(video, dasr, store, { ...OPTIONS, force: true, range: { index: 0, count: 2, seconds: 3 } })).rejects.toThrow(UnfinishableJobError);
     await expect(ingestFile(video, dasr, store, { ...OPTIONS, range: { index: 2, count: 2, seconds: 3 } })).rejects.toThrow(/not a range of a split file/);
     expect(store.db.listVideos()).toEqual([]);
 
-    // A whole run of the file in progress (another interval): a range of it waits rather than deleting that video.
-    const whole = await store.addVideo({ path: video, sourceKind: 'file', contentKey: await fileContentKey(video), status: 'indexing', config: { other: 'settings' } });
+    // A split of the file with other settings still indexing: a range of this one waits rather than delete it.
+    const contentKey = await fileContentKey(video);
+    const other = await store.addVideo({ path: video, sourceKind: 'file', contentKey, status: 'indexing', config: { split: 5 } });
     await expect(ingestFile(video, dasr, store, { ...OPTIONS, range: { index: 0, count: 2, seconds: 3 } })).rejects.toThrow(FileBusyError);
-    await store.deleteVideo(whole.id);
-    // A split of it that failed (its file was damaged, say): its other ranges are dropped, not started again.
+    // A whole run of it left unfinished (nothing holds its claim): the range starts the file afresh.
+    store.db.updateVideoInfo(other.id, { config: { interval: 1 } });
     const first = await ingestFile(video, dasr, store, { ...OPTIONS, range: { index: 0, count: 2, seconds: 3 } });
-    await store.setVideoStatus(first.videoId, 'failed', 'corrupt');
-    await expect(ingestFile(video, dasr, store, { ...OPTIONS, range: { index: 1, count: 2, seconds: 3 } })).rejects.toThrow(`video ${first.videoId} failed (corrupt)`);
+    expect(store.db.listVideos().map((v) => [v.id, v.status])).toEqual([[first.videoId, 'indexing']]);
+
+    // The file damaged: the next range fails on it and marks the split failed, so that it can be removed.
+    writeFileSync(video, Buffer.alloc(4096, 7));
+    await expect(ingestFile(video, dasr, store, { ...OPTIONS, range: { index: 1, count: 2, seconds: 3 } })).rejects.toMatchObject({ code: 'corrupt' });
+    expect(store.db.getVideo(first.videoId)).toMatchObject({ status: 'failed', error: expect.stringMatching(/refusals\.mp4/) });
     expect(await store.finishRange(first.videoId, { index: 1, count: 2 })).toBe(false);
-    expect(store.db.listVideos().map((v) => [v.id, v.status])).toEqual([[first.videoId, 'failed']]);
     await store.close();
   });
 });
