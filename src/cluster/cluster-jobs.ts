@@ -9,6 +9,7 @@ import type { VideoRecord, VideoSummary } from '../index/database.js';
 import { ApiError } from '../serve/errors.js';
 import type { IndexingJobs } from '../serve/ingest-control.js';
 import type { JobState, VideoJob } from '../serve/video-jobs.js';
+import { splitSeconds } from '../ingest/ingest-file.js';
 import { enqueueJobs, JOB_STREAM, parseJob, WORKER_CONSUMER, type IngestJob } from './job-queue.js';
 
 /** Jobs listed at most, oldest first; and sequence numbers looked at to find them (acknowledged ones leave gaps). */
@@ -58,8 +59,8 @@ export class ClusterJobs implements IndexingJobs {
    */
   progress(video: VideoSummary): { state: JobState; position: number; duration: number | null } | null {
     if (video.status !== 'indexing' || video.sourceKind !== 'file') return null;
-    const { split, interval } = (video.config ?? {}) as { split?: number; interval?: number };
-    const position = split !== undefined && interval ? Math.min(video.duration ?? Number.POSITIVE_INFINITY, video.keyframeCount * interval) : (video.lastCommittedT ?? 0);
+    const { interval } = (video.config ?? {}) as { interval?: number };
+    const position = splitSeconds(video) !== undefined && interval ? Math.min(video.duration ?? Number.POSITIVE_INFINITY, video.keyframeCount * interval) : (video.lastCommittedT ?? 0);
     return { state: 'indexing', position, duration: video.duration };
   }
 

@@ -21,7 +21,6 @@ export interface WorkerOptions {
   onJob?: (job: IngestJob, outcome: { result?: IngestResult; error?: unknown }) => void;
 }
 
-
 /** Wait before a job whose file another worker holds is offered again. */
 const RETRY_DELAY_MS = 5_000;
 

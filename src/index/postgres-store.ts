@@ -132,6 +132,9 @@ function schema(dim: number): string {
 /** First key of the transaction locks that make findOrAddVideo atomic ("dasv"). */
 const FIND_OR_ADD_LOCK = 0x64617376;
 
+/** The most recent video not deleted with a content key (findVideoByContentKey, findOrAddVideo). */
+const NEWEST_BY_CONTENT_KEY = `SELECT * FROM videos WHERE content_key = $1 AND status <> 'deleted' ORDER BY id DESC LIMIT 1`;
+
 const INSERT_VIDEO = `INSERT INTO videos (path, source_kind, content_key, width, height, duration, fps, status, created_at, updated_at, config_json)
   VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9, $10) RETURNING *`;
 
@@ -185,7 +188,7 @@ export class PostgresRegionStore implements RegionStore {
     return transaction(this.pool, async (client) => {
       // Two-key advisory locks are apart from the one-key ones of claims, which the caller may hold on another connection.
       await client.query('SELECT pg_advisory_xact_lock($1, hashtext($2))', [FIND_OR_ADD_LOCK, video.contentKey]);
-      const found = (await client.query<VideoRow>(`SELECT * FROM videos WHERE content_key = $1 AND status <> 'deleted' ORDER BY id DESC LIMIT 1`, [video.contentKey])).rows[0];
+      const found = (await client.query<VideoRow>(NEWEST_BY_CONTENT_KEY, [video.contentKey])).rows[0];
       if (found) return { video: videoFromRow(found), added: false };
       return { video: videoFromRow((await client.query<VideoRow>(INSERT_VIDEO, insertVideoParams(video))).rows[0]!), added: true };
     });
@@ -217,7 +220,7 @@ export class PostgresRegionStore implements RegionStore {
   }
 
   async findVideoByContentKey(contentKey: string): Promise<VideoRecord | undefined> {
-    const { rows } = await this.query<VideoRow>(`SELECT * FROM videos WHERE content_key = $1 AND status <> 'deleted' ORDER BY id DESC LIMIT 1`, [contentKey]);
+    const { rows } = await this.query<VideoRow>(NEWEST_BY_CONTENT_KEY, [contentKey]);
     return rows[0] && videoFromRow(rows[0]);
   }
 

@@ -59,6 +59,11 @@ export function isFileRange(range: unknown): range is FileRange {
   );
 }
 
+/** The range length of a video indexed in ranges (its settings record it), undefined for a whole-file one. */
+export function splitSeconds(video: Pick<VideoRecord, 'config'>): number | undefined {
+  return (video.config as { split?: number } | null)?.split;
+}
+
 /** The ranges of a file of `duration` seconds split into parts of `seconds`. */
 export function splitFile(duration: number, seconds: number): FileRange[] {
   const count = Number.isFinite(duration) && duration > 0 ? Math.max(1, Math.ceil(duration / seconds - 1e-9)) : 1;
@@ -141,7 +146,7 @@ async function ingestRange(spec: FileSpec, range: FileRange, dasr: Detector, sto
 }
 
 async function failSplitVideo(store: RegionStore, path: string, error: string): Promise<void> {
-  const video = (await store.listVideos()).find((v) => v.path === path && v.sourceKind === 'file' && v.status === 'indexing' && (v.config as { split?: unknown } | null)?.split !== undefined);
+  const video = (await store.listVideos()).find((v) => v.path === path && v.sourceKind === 'file' && v.status === 'indexing' && splitSeconds(v) !== undefined);
   if (video) await store.setVideoStatus(video.id, 'failed', error);
 }
 
@@ -213,8 +218,7 @@ async function openVideo(
     if (existing) {
       const sameSettings = JSON.stringify(existing.config) === JSON.stringify(settings);
       if (existing.status === 'indexing' && sameSettings) return { video: existing, resuming: true };
-      const split = (existing.config as { split?: unknown } | null)?.split !== undefined;
-      if (split && existing.status === 'indexing') throw new FileBusyError(`${spec.path} is being indexed in ranges with other settings (video ${existing.id}); this job waits for it`);
+      if (splitSeconds(existing) !== undefined && existing.status === 'indexing') throw new FileBusyError(`${spec.path} is being indexed in ranges with other settings (video ${existing.id}); this job waits for it`);
       if (options.range && existing.status === 'failed' && sameSettings) throw new UnfinishableJobError(`${spec.path}: video ${existing.id} failed (${existing.error ?? 'no reason given'})`);
       logger.info(`re-indexing video ${existing.id} from the start (${existing.status === 'indexing' ? 'settings changed' : existing.status})`);
       await store.deleteVideo(existing.id);
