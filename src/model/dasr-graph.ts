@@ -2,7 +2,7 @@ import { GraphBuilder } from './onnx/builder.js';
 import { TensorDataType } from './onnx/proto.js';
 import { emitForward, outputChannels } from './forward-graph.js';
 import { truncateGraph, type LayerGraph } from './layer-graph.js';
-import { emitPeaks, emitSeeds } from './peaks-graph.js';
+import { emitPeaks } from './peaks-graph.js';
 import { emitTopDown, needsPoolIndices, type TopDownStop } from './topdown-graph.js';
 
 export interface DasrModelLayers {
@@ -42,7 +42,6 @@ export function buildDasrModel(fullGraph: LayerGraph, layers: DasrModelLayers, m
   b.output('peak_count', peaks.count, [1], TensorDataType.INT64);
   b.output('peak_cells', peaks.cells, ['peaks'], TensorDataType.INT64);
   b.output('peak_scores', peaks.scores, ['peaks']);
-  const seeds = emitSeeds(b, peakMap, peaks.cells);
-  b.output('saliency', emitTopDown(b, graph, forward, seeds, layers.peaks, layers.stop), ['peaks', 'saliency_height', 'saliency_width']);
+  b.output('saliency', emitTopDown(b, graph, forward, { cells: peaks.cells }, layers.peaks, layers.stop), ['peaks', 'saliency_height', 'saliency_width']);
   return b.toModel(metadata);
 }

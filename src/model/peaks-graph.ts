@@ -59,16 +59,3 @@ export function emitPeaks(b: GraphBuilder, map: string, maxPeaks: string, aboveM
   const cells = b.op('Add', [b.op('Mul', [row, width], 'peak/row_start'), column], 'peak_cells');
   return { count, cells, scores: topScores! };
 }
-
-/**
- * [K, 1, h, w] seed maps with 1 at each peak's cell, the top-down pass's input; `map` gives h and w. (The
- * placeholder of an image without peaks seeds some cell; its map is never read.)
- */
-export function emitSeeds(b: GraphBuilder, map: string, cells: string): string {
-  const hw = b.op('Shape', [map], 'seed/map_hw', { start: int(2) });
-  const plane = b.op('ReduceProd', [hw], 'seed/plane', { keepdims: int(1) });
-  const oneHot = b.op('OneHot', [cells, plane, b.floatTensor('seed/off_on', [2], Float32Array.of(0, 1))], 'seed/one_hot', { axis: int(-1) });
-  const k = b.op('Shape', [cells], 'seed/k');
-  const shape = b.op('Concat', [k, b.int64Tensor('seed/channel', [1], [1]), hw], 'seed/shape', { axis: int(0) });
-  return b.op('Reshape', [oneHot, shape], 'seeds');
-}

@@ -12,7 +12,7 @@ import { buildDasrModel } from './dasr-graph.js';
 import type { LayerGraph } from './layer-graph.js';
 
 /** Bump when the generated graphs change, so caches made by older code are rebuilt. */
-export const TRANSLATOR_VERSION = 6;
+export const TRANSLATOR_VERSION = 7;
 
 /** The Keras ResNet-50 layer names the method needs (see docs: res5a = activation_42, res5c = activation_48). */
 export const RESNET_LAYERS = {
@@ -36,6 +36,7 @@ export const TOPDOWN_STOPS = {
   res5: { stop: { layer: 'activation_39', lattice: 2 }, stride: 32 },
 } as const;
 export type TopDownLevel = keyof typeof TOPDOWN_STOPS;
+
 /** Where the product stops by default: see the README's performance section for the measurements behind it. */
 export const DEFAULT_TOPDOWN_LEVEL: TopDownLevel = 'res4';
 export const TOPDOWN_LEVELS = Object.keys(TOPDOWN_STOPS) as TopDownLevel[];

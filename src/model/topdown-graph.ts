@@ -1,6 +1,7 @@
 import { GraphBuilder, int, ints, str } from './onnx/builder.js';
 import { convPads, emitForward, outputChannels, type ForwardValues } from './forward-graph.js';
-import { inputsOf, truncateGraph, type Conv2DLayer, type LayerGraph } from './layer-graph.js';
+import { inputsOf, truncateGraph, type Conv2DLayer, type Layer, type LayerGraph } from './layer-graph.js';
+import { PeakWindows, type Window } from './peak-windows.js';
 
 /** Below this, Z counts as zero: the method's rule sets G = 0 there instead of dividing. */
 const Z_EPSILON = 1e-10;
@@ -20,28 +21,49 @@ export interface TopDownStop {
  * tensors or per-channel constants that broadcast over it). Every ReLU mask, BatchNorm scale, 1/Z and x − min x
  * of the method is such a factor, because the pass is linear in the seed once the forward is fixed. Deferring
  * them lets each conv apply all of them in one K-batch multiplication by a product computed once at batch 1,
- * instead of one K-batch pass over memory per factor.
+ * instead of one K-batch pass over memory per factor. With a `window`, `value` holds only each peak's window.
  */
 interface Signal {
   value: string;
   factors: string[];
+  window?: Window;
 }
+
+/**
+ * What seeds the pass: the peaks' `cells` (int64 [K], row-major on the peak layer's grid), whose signals then
+ * run on windows around each peak while they stay on that grid (see PeakWindows); or one-hot `maps`
+ * [K, 1, h, w] on that grid, run on whole maps throughout (the same result, slower: kept to check the windows).
+ */
+export type TopDownSeeds = { cells: string } | { maps: string };
 
 /**
  * Emits the DASR top-down probability pass from the `from` layer down to the output of `stopAt` (the graph's
  * input for the method's full pass), reading the forward's values.
  *
- * `seeds` is [K, 1, h, w] on `from`'s grid (1 at a peak). Returns the value name of the saliency
- * [K, H', W'] = max(0, Σ_channels g) at `stopAt`: the probability that reaches each position of that layer
- * from each peak. Stopping above the input skips the most expensive high-resolution adjoints; it is only
- * allowed at a layer every path from `from` to the input passes through (a block boundary), so no signal
- * bypasses it.
+ * Returns the value name of the saliency [K, H', W'] = max(0, Σ_channels g) at `stopAt`: the probability that
+ * reaches each position of that layer from each peak. Stopping above the input skips the most expensive
+ * high-resolution adjoints; it is only allowed at a layer every path from `from` to the input passes through
+ * (a block boundary), so no signal bypasses it.
  */
-export function emitTopDown(b: GraphBuilder, graph: LayerGraph, forward: ForwardValues, seeds: string, from: string, stop: TopDownStop): string {
+export function emitTopDown(b: GraphBuilder, graph: LayerGraph, forward: ForwardValues, seeds: TopDownSeeds, from: string, stop: TopDownStop): string {
   const stopAt = stop.layer;
   const fwd = (name: string): string => forward.outputs.get(name) ?? missing(name);
   const channels = outputChannels(graph, from);
-  const contributions = new Map<string, Signal[]>([[from, [{ value: seeds, factors: [b.floatTensor('seed_per_channel', [1, channels, 1, 1], new Float32Array(channels).fill(1 / channels))] }]]]);
+  const perChannel = new Set<string>();
+  const channelFactor = (name: string, values: Float32Array): string => {
+    const value = b.floatTensor(name, [1, values.length, 1, 1], values);
+    perChannel.add(value);
+    return value;
+  };
+  const windows = 'cells' in seeds ? new PeakWindows(b, seeds.cells, fwd(from)) : null;
+  const signals = new SignalAlgebra(b, windows, perChannel);
+  const seedFactor = channelFactor('seed_per_channel', new Float32Array(channels).fill(1 / channels));
+  const seed: Signal =
+    'maps' in seeds
+      ? { value: seeds.maps, factors: [seedFactor] }
+      : // A 1×1 window holding the 1 at each peak; the first factor it meets gives it the batch of K.
+        { value: b.floatTensor('seed_window', [1, 1, 1, 1], Float32Array.of(1)), factors: [seedFactor], window: { radius: [0, 0] } };
+  const contributions = new Map<string, Signal[]>([[from, [seed]]]);
   const send = (target: string, signal: Signal): void => {
     const list = contributions.get(target);
     if (list) list.push(signal);
@@ -74,14 +96,15 @@ export function emitTopDown(b: GraphBuilder, graph: LayerGraph, forward: Forward
     const parts = contributions.get(layer.name);
     if (!parts) continue; // nothing flows back through this layer
     contributions.delete(layer.name);
-    const g = merge(b, parts, layer.name);
+    let g = signals.merge(parts, layer.name, fwd(layer.name));
+    if (g.window && !keepsWindows(layer)) g = signals.unwindow(g, fwd(layer.name), layer.name);
 
     switch (layer.kind) {
       case 'input':
         throw new Error('unreachable: the input is never above the stop layer');
       case 'relu': {
         const mask = b.op('Cast', [b.op('Greater', [fwd(layer.input), zero], `${layer.name}/positive`)], `${layer.name}/mask`, { to: int(1) });
-        send(layer.input, { value: g.value, factors: [...g.factors, mask] });
+        send(layer.input, { ...g, factors: [...g.factors, mask] });
         break;
       }
       case 'linear':
@@ -91,7 +114,7 @@ export function emitTopDown(b: GraphBuilder, graph: LayerGraph, forward: Forward
       case 'batchnorm': {
         const scale = new Float32Array(layer.gamma.length);
         for (let c = 0; c < scale.length; c++) scale[c] = layer.gamma[c]! / Math.sqrt(layer.variance[c]! + layer.epsilon);
-        send(layer.input, { value: g.value, factors: [...g.factors, b.floatTensor(`${layer.name}/topdown_scale`, [1, scale.length, 1, 1], scale)] });
+        send(layer.input, { ...g, factors: [...g.factors, channelFactor(`${layer.name}/topdown_scale`, scale)] });
         break;
       }
       case 'conv': {
@@ -110,9 +133,9 @@ export function emitTopDown(b: GraphBuilder, graph: LayerGraph, forward: Forward
           ],
           `${layer.name}/z_inv`,
         );
-        const scaled = b.op('Mul', [g.value, product(b, [...g.factors, inverseZ], `${layer.name}/g_factor`)], `${layer.name}/g_over_z`);
-        const back = emitConvAdjoint(b, layer, scaled, positiveWeights, x, readMasks);
-        send(layer.input, { value: back.value, factors: [...back.factors, xShifted] });
+        const scaled = signals.materialise({ ...g, factors: [...g.factors, inverseZ] }, `${layer.name}/g_over_z`);
+        const back = emitConvAdjoint(b, layer, { value: scaled, window: g.window }, positiveWeights, { input: x, output: fwd(layer.name) }, readMasks, windows);
+        send(layer.input, { ...back, factors: [...back.factors, xShifted] });
         break;
       }
       case 'zeropad': {
@@ -121,7 +144,7 @@ export function emitTopDown(b: GraphBuilder, graph: LayerGraph, forward: Forward
         const value = b.op(
           'Slice',
           [
-            materialise(b, g, layer.name),
+            signals.materialise(g, layer.name),
             b.int64Tensor(`${layer.name}/starts`, [2], [top, left]),
             b.int64Tensor(`${layer.name}/ends`, [2], [end(bottom), end(right)]),
             b.int64Tensor(`${layer.name}/axes`, [2], [2, 3]),
@@ -134,7 +157,7 @@ export function emitTopDown(b: GraphBuilder, graph: LayerGraph, forward: Forward
       case 'maxpool': {
         // MaxUnpool overwrites where windows share an argmax; scatter-add routes every window's signal.
         const x = fwd(layer.input);
-        const signal = materialise(b, g, layer.name);
+        const signal = signals.materialise(g, layer.name);
         const peaks = b.op('Shape', [signal], `${layer.name}/peaks`, { start: int(0), end: int(1) });
         const flatShape = b.int64Tensor(`${layer.name}/flat_tail`, [1], [-1]);
         const updates = b.op('Reshape', [signal, b.op('Concat', [peaks, flatShape], `${layer.name}/flat_shape`, { axis: int(0) })], `${layer.name}/updates`);
@@ -160,32 +183,63 @@ export function emitTopDown(b: GraphBuilder, graph: LayerGraph, forward: Forward
   if (bypassing.length > 0) throw new Error(`the top-down pass cannot stop at "${stopAt}": signal bypasses it to ${bypassing.join(', ')}`);
   const arriving = contributions.get(stopAt);
   if (!arriving) throw new Error(`no signal reaches "${stopAt}" from "${from}"`);
-  const signal = materialise(b, merge(b, arriving, stopAt), stopAt);
-  const channelSum = b.op('ReduceSum', [signal, b.int64Tensor('channel_axis', [1], [1])], 'channel_sum', { keepdims: int(0) });
+  const merged = signals.merge(arriving, stopAt, fwd(stopAt));
+  const channelAxis = b.int64Tensor('channel_axis', [1], [1]);
+  const channelSum = b.op('ReduceSum', [signals.materialise(merged, stopAt), channelAxis], 'channel_sum', { keepdims: int(1) });
+  const summedMaps = merged.window ? windows!.place(channelSum, merged.window, fwd(stopAt)) : channelSum;
+  const saliency = b.op('Squeeze', [summedMaps, channelAxis], 'channel_sum_maps');
   const onLattice =
     stop.lattice === 1
-      ? channelSum
+      ? saliency
       : b.op(
           'Slice',
-          [channelSum, b.int64Tensor('lattice_starts', [2], [0, 0]), b.int64Tensor('lattice_ends', [2], [Number.MAX_SAFE_INTEGER, Number.MAX_SAFE_INTEGER]), b.int64Tensor('lattice_axes', [2], [1, 2]), b.int64Tensor('lattice_steps', [2], [stop.lattice, stop.lattice])],
+          [saliency, b.int64Tensor('lattice_starts', [2], [0, 0]), b.int64Tensor('lattice_ends', [2], [Number.MAX_SAFE_INTEGER, Number.MAX_SAFE_INTEGER]), b.int64Tensor('lattice_axes', [2], [1, 2]), b.int64Tensor('lattice_steps', [2], [stop.lattice, stop.lattice])],
           'channel_sum_lattice',
         );
   return b.op('Relu', [onLattice], 'saliency_clamped');
 }
 
 /**
+ * Whether a windowed signal can pass back through `layer` as a window: element-wise layers, convs whose adjoint
+ * keeps each position's neighbourhood centred on it (stride 1 with 'same' padding, or a 1×1), and strided 1×1s
+ * (which leave the grid, putting their result in place on whole maps). Max-pools, zero-padding and other convs
+ * take whole maps.
+ */
+function keepsWindows(layer: Layer): boolean {
+  switch (layer.kind) {
+    case 'relu':
+    case 'linear':
+    case 'add':
+    case 'batchnorm':
+      return true;
+    case 'conv': {
+      const [kh, kw] = layer.kernel;
+      const pointwise = kh === 1 && kw === 1 && layer.padding === 'valid';
+      const strided = layer.strides[0] !== 1 || layer.strides[1] !== 1;
+      return pointwise || (!strided && layer.padding === 'same');
+    }
+    default:
+      return false;
+  }
+}
+
+/**
  * A model of the top-down pass alone, for checking it against the reference: inputs `image` [1, C, H, W] and
  * `seeds` [K, 1, h, w] (1 at each peak on `from`'s grid); output `saliency` [K, H', W'] at `stopAt` (default:
- * the input image, the method's full pass). The forward is computed inside the model.
+ * the input image, the method's full pass). The forward is computed inside the model. `windowed` runs the pass
+ * on windows around each peak as the product does (see TopDownSeeds); each seed map must then hold a single 1.
  */
-export function buildTopDownModel(fullGraph: LayerGraph, from: string, stop: TopDownStop = { layer: fullGraph.input, lattice: 1 }): Uint8Array {
+export function buildTopDownModel(fullGraph: LayerGraph, from: string, stop: TopDownStop = { layer: fullGraph.input, lattice: 1 }, windowed = false): Uint8Array {
   const graph = truncateGraph(fullGraph, from);
   const b = new GraphBuilder('topdown');
   const inputLayer = graph.layers[0];
   if (inputLayer?.kind !== 'input') throw new Error('the first layer must be the input');
   const image = b.input('image', [1, inputLayer.channels, 'height', 'width']);
-  const seeds = b.input('seeds', ['peaks', 1, 'map_height', 'map_width']);
+  const maps = b.input('seeds', ['peaks', 1, 'map_height', 'map_width']);
   const forward = emitForward(b, graph, image, { poolIndices: needsPoolIndices(graph, stop.layer) });
+  const seeds: TopDownSeeds = windowed
+    ? { cells: b.op('ArgMax', [b.op('Reshape', [maps, b.int64Tensor('seed_rows', [2], [0, -1])], 'seed_flat')], 'seed_cells', { axis: int(1), keepdims: int(0) }) }
+    : { maps };
   b.output('saliency', emitTopDown(b, graph, forward, seeds, from, stop), ['peaks', 'saliency_height', 'saliency_width']);
   return b.toModel();
 }
@@ -196,22 +250,48 @@ export function needsPoolIndices(graph: LayerGraph, stopAt: string): boolean {
   return graph.layers.some((l, i) => i > stopIndex && l.kind === 'maxpool');
 }
 
-/** Several signals into one tensor: summed as they are when they share their factors, else each applied first. */
-function merge(b: GraphBuilder, parts: Signal[], name: string): Signal {
-  if (parts.length === 1) return parts[0]!;
-  const sameFactors = parts.every((p) => p.factors.join('\n') === parts[0]!.factors.join('\n'));
-  if (sameFactors) return { value: b.op('Sum', parts.map((p) => p.value), `${name}/g`), factors: parts[0]!.factors };
-  return { value: b.op('Sum', parts.map((p) => materialise(b, p, name)), `${name}/g`), factors: [] };
-}
+/** Merging, applying factors to and leaving windows of signals. */
+class SignalAlgebra {
+  constructor(
+    private readonly b: GraphBuilder,
+    private readonly windows: PeakWindows | null,
+    /** the factors that are [1, C, 1, 1] constants (the rest are batch-1 maps) */
+    private readonly perChannel: ReadonlySet<string>,
+  ) {}
 
-/** The signal's value with its factors applied: one K-batch multiplication by their batch-1 product. */
-function materialise(b: GraphBuilder, signal: Signal, name: string): string {
-  if (signal.factors.length === 0) return signal.value;
-  return b.op('Mul', [signal.value, product(b, signal.factors, `${name}/factor`)], `${name}/g_applied`);
-}
+  /**
+   * Several signals arriving at one layer (whose forward output is `like`) into one: summed as they are when they
+   * share their factors, else each applied first; windows grown to the largest among them.
+   */
+  merge(parts: Signal[], name: string, like: string): Signal {
+    if (parts.length === 1) return parts[0]!;
+    const windowed = parts.filter((p) => p.window);
+    if (windowed.length > 0 && windowed.length < parts.length) return this.merge(parts.map((p) => this.unwindow(p, like, name)), name, like);
+    const window = windowed.length > 0 ? this.enclosing(windowed.map((p) => p.window!)) : undefined;
+    const grown = (p: Signal, value: string): string => (window ? this.windows!.grow(value, p.window!, window.radius) : value);
+    const sameFactors = parts.every((p) => p.factors.join('\n') === parts[0]!.factors.join('\n'));
+    if (sameFactors) return { value: this.b.op('Sum', parts.map((p) => grown(p, p.value)), `${name}/g`), factors: parts[0]!.factors, window };
+    return { value: this.b.op('Sum', parts.map((p) => grown(p, this.materialise(p, name))), `${name}/g`), factors: [], window };
+  }
 
-function product(b: GraphBuilder, factors: string[], name: string): string {
-  return factors.reduce((acc, f) => b.op('Mul', [acc, f], name));
+  /** The signal's value with its factors applied: one K-batch multiplication by their batch-1 product (cropped to the window). */
+  materialise(signal: Signal, name: string): string {
+    if (signal.factors.length === 0) return signal.value;
+    const factor = signal.factors.reduce((acc, f) => this.b.op('Mul', [acc, f], `${name}/factor`));
+    const onMaps = signal.factors.some((f) => !this.perChannel.has(f));
+    const applied = signal.window && onMaps ? this.windows!.crop(factor, signal.window) : factor;
+    return this.b.op('Mul', [signal.value, applied], `${name}/g_applied`);
+  }
+
+  /** The signal on whole maps shaped like `like`. */
+  unwindow(signal: Signal, like: string, name: string): Signal {
+    if (!signal.window) return signal;
+    return { value: this.windows!.place(this.materialise(signal, name), signal.window, like), factors: [] };
+  }
+
+  private enclosing(windows: Window[]): Window {
+    return { radius: [Math.max(...windows.map((w) => w.radius[0])), Math.max(...windows.map((w) => w.radius[1]))] };
+  }
 }
 
 /**
@@ -222,12 +302,25 @@ function product(b: GraphBuilder, factors: string[], name: string): string {
  * nearest-neighbour Resize, with a batch-1 factor that keeps only the positions the conv read (each output
  * read the input at (s·i, s·j)). Anything else (the 7×7/2 stem) uses ConvTranspose, padded back to the input
  * size, which a strided conv may not have read entirely.
+ *
+ * A windowed signal (only given for the convs `keepsWindows` accepts): a stride-1 adjoint pads it by the
+ * kernel's half-size, so its window grows by that much; a strided 1×1 puts its low-resolution result in place
+ * on whole maps, leaving the peak map's grid.
  */
-function emitConvAdjoint(b: GraphBuilder, layer: Conv2DLayer, signal: string, positiveWeights: string, x: string, readMasks: Map<string, string>): Signal {
+function emitConvAdjoint(
+  b: GraphBuilder,
+  layer: Conv2DLayer,
+  signal: { value: string; window?: Window | undefined },
+  positiveWeights: string,
+  maps: { input: string; output: string },
+  readMasks: Map<string, string>,
+  windows: PeakWindows | null,
+): Signal {
   const [kh, kw] = layer.kernel;
   const [sh, sw] = layer.strides;
   const [pt, pl, pb, pr] = convPads(layer);
   const name = layer.name;
+  const window = signal.window;
   const transposed = b.op('Transpose', [positiveWeights], `${name}/kernel_adjoint`, { perm: ints([1, 0, 2, 3]) });
   if (sh === 1 && sw === 1) {
     const kernel =
@@ -244,29 +337,32 @@ function emitConvAdjoint(b: GraphBuilder, layer: Conv2DLayer, signal: string, po
             ],
             `${name}/kernel_adjoint_rotated`,
           );
-    const value = b.op('Conv', [signal, kernel], `${name}/back`, {
+    // On a window the output grows by the kernel's half-size on each side, where the seed's spread reaches.
+    const [gy, gx] = window ? [(kh - 1) / 2, (kw - 1) / 2] : [0, 0];
+    const value = b.op('Conv', [signal.value, kernel], `${name}/back`, {
       kernel_shape: ints(layer.kernel),
-      pads: ints([kh - 1 - pt, kw - 1 - pl, kh - 1 - pb, kw - 1 - pr]),
+      pads: ints([kh - 1 - pt + gy, kw - 1 - pl + gx, kh - 1 - pb + gy, kw - 1 - pr + gx]),
     });
-    return { value, factors: [] };
+    return { value, factors: [], window: window && { radius: [window.radius[0] + gy, window.radius[1] + gx] } };
   }
-  const inputHw = b.op('Shape', [x], `${name}/x_hw`, { start: int(2) });
+  const inputHw = b.op('Shape', [maps.input], `${name}/x_hw`, { start: int(2) });
   const crop = (value: string, hint: string): string =>
     // The last output may read the input's last row (odd sizes), so only cropping can be needed.
     b.op('Slice', [value, b.int64Tensor(`${hint}/crop_starts`, [2], [0, 0]), inputHw, b.int64Tensor(`${hint}/crop_axes`, [2], [2, 3])], hint);
   if (kh === 1 && kw === 1 && pt + pl + pb + pr === 0) {
-    const low = b.op('Conv', [signal, transposed], `${name}/back_low`, { kernel_shape: ints([1, 1]) });
+    const low = b.op('Conv', [signal.value, transposed], `${name}/back_low`, { kernel_shape: ints([1, 1]) });
     const scales = b.floatTensor(`${name}/repeat`, [4], Float32Array.of(1, 1, sh, sw));
-    const repeated = b.op('Resize', [low, '', scales], `${name}/back_repeated`, { mode: str('nearest'), nearest_mode: str('floor'), coordinate_transformation_mode: str('asymmetric') });
+    const lowMaps = window ? windows!.place(low, window, maps.output) : low;
+    const repeated = b.op('Resize', [lowMaps, '', scales], `${name}/back_repeated`, { mode: str('nearest'), nearest_mode: str('floor'), coordinate_transformation_mode: str('asymmetric') });
     const maskKey = `${layer.input}/${sh}x${sw}`;
     let mask = readMasks.get(maskKey);
     if (!mask) {
-      mask = readPositions(b, layer, low, crop);
+      mask = readPositions(b, layer, maps.output, crop);
       readMasks.set(maskKey, mask);
     }
     return { value: crop(repeated, `${name}/back_full`), factors: [mask] };
   }
-  const back = b.op('ConvTranspose', [signal, positiveWeights], `${name}/back`, {
+  const back = b.op('ConvTranspose', [signal.value, positiveWeights], `${name}/back`, {
     kernel_shape: ints(layer.kernel),
     strides: ints(layer.strides),
     pads: ints([pt, pl, pb, pr]),
@@ -278,12 +374,12 @@ function emitConvAdjoint(b: GraphBuilder, layer: Conv2DLayer, signal: string, po
 
 /**
  * A [1, 1, H, W] mask of the input positions a strided 1×1 conv read: 1 at (s·i, s·j), 0 elsewhere. Made at
- * batch 1 and one channel, so it costs nothing per peak.
+ * batch 1 and one channel, so it costs nothing per peak. `convOutput` is the conv's forward output.
  */
-function readPositions(b: GraphBuilder, layer: Conv2DLayer, low: string, crop: (value: string, hint: string) => string): string {
+function readPositions(b: GraphBuilder, layer: Conv2DLayer, convOutput: string, crop: (value: string, hint: string) => string): string {
   const name = layer.name;
   const axisMask = (axis: 2 | 3, stride: number): string => {
-    const lowSize = b.op('Squeeze', [b.op('Shape', [low], `${name}/low_size_${axis}`, { start: int(axis), end: int(axis + 1) })], `${name}/low_size_${axis}_scalar`);
+    const lowSize = b.op('Squeeze', [b.op('Shape', [convOutput], `${name}/low_size_${axis}`, { start: int(axis), end: int(axis + 1) })], `${name}/low_size_${axis}_scalar`);
     const size = b.op('Mul', [lowSize, b.int64Tensor(`${name}/stride_${axis}`, [], [stride])], `${name}/size_${axis}`);
     const range = b.op('Range', [b.int64Tensor(`${name}/range_start_${axis}`, [], [0]), size, b.int64Tensor(`${name}/range_step_${axis}`, [], [1])], `${name}/range_${axis}`);
     const phase = b.op('Mod', [range, b.int64Tensor(`${name}/modulus_${axis}`, [], [stride])], `${name}/phase_${axis}`);

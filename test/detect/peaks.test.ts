@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Peak } from '../../src/model/backbone.js';
 import { GraphBuilder } from '../../src/model/onnx/builder.js';
 import { TensorDataType } from '../../src/model/onnx/proto.js';
-import { emitPeaks, emitSeeds } from '../../src/model/peaks-graph.js';
+import { emitPeaks } from '../../src/model/peaks-graph.js';
 
 /**
  * The peak selection as the DASR model runs it (emitPeaks), on hand-made response maps: a one-channel map, so
@@ -18,7 +18,6 @@ beforeAll(async () => {
   b.output('count', peaks.count, [1], TensorDataType.INT64);
   b.output('cells', peaks.cells, ['k'], TensorDataType.INT64);
   b.output('scores', peaks.scores, ['k']);
-  b.output('seeds', emitSeeds(b, map, peaks.cells), ['k', 1, 'h', 'w']);
   session = await ort.InferenceSession.create(b.toModel());
 });
 
@@ -28,9 +27,8 @@ afterAll(async () => {
 
 interface Run {
   peaks: Peak[];
-  /** the seed maps the top-down pass would get, one per peak (K ≥ 1 rows, even with no peak) */
-  seeds: Float32Array;
-  seedRows: number;
+  /** how many cells seed the top-down pass: one per peak, at least one even with no peak */
+  seedCount: number;
 }
 
 async function run(map: Float32Array, width: number, height: number, options: { variant: 'dasr' | 'dasr-star'; maxPeaks?: number }): Promise<Run> {
@@ -43,7 +41,7 @@ async function run(map: Float32Array, width: number, height: number, options: { 
   const cells = result.cells!.data as BigInt64Array;
   const scores = result.scores!.data as Float32Array;
   const peaks = Array.from({ length: count }, (_, k) => ({ x: Number(cells[k]) % width, y: Math.floor(Number(cells[k]) / width), score: scores[k]! }));
-  return { peaks, seeds: result.seeds!.data as Float32Array, seedRows: (result.seeds!.dims as number[])[0]! };
+  return { peaks, seedCount: cells.length };
 }
 
 async function findPeaks(map: Float32Array, width: number, height: number, options: { variant: 'dasr' | 'dasr-star'; maxPeaks?: number }): Promise<Peak[]> {
@@ -135,16 +133,14 @@ describe('peaks of the DASR model', async () => {
     expect(await findPeaks(map, 7, 7, { variant: 'dasr-star', maxPeaks: 0 })).toEqual([]);
   });
 
-  it('gives one seed map per peak with 1 at its cell, and no peak on a map too narrow to hold one', async () => {
+  it('gives one seed cell per peak, and a placeholder cell on a map too narrow to hold a peak', async () => {
     const map = mapWith(7, 5, [[2, 1, 3], [5, 3, 4]]);
-    const { peaks, seeds, seedRows } = await run(map, 7, 5, { variant: 'dasr-star' });
+    const { peaks, seedCount } = await run(map, 7, 5, { variant: 'dasr-star' });
     expect(peaks).toEqual([{ x: 5, y: 3, score: 4 }, { x: 2, y: 1, score: 3 }]);
-    expect(seedRows).toBe(2);
-    const ones = [...seeds.entries()].filter(([, v]) => v !== 0).map(([i, v]) => [i, v]);
-    expect(ones).toEqual([[3 * 7 + 5, 1], [35 + 1 * 7 + 2, 1]]);
+    expect(seedCount).toBe(2);
 
     const narrow = await run(mapWith(6, 2, [[2, 0, 5]]), 6, 2, { variant: 'dasr-star' });
     expect(narrow.peaks).toEqual([]);
-    expect(narrow.seedRows).toBe(1); // a placeholder batch row, never read
+    expect(narrow.seedCount).toBe(1); // K ≥ 1 keeps the pass's batch; its map is never read
   });
 });

@@ -108,6 +108,50 @@ describe('ResNet-50 forward: ONNX Runtime vs the TypeScript reference', () => {
   });
 });
 
+describe('ResNet-50 top-down pass on windows around each peak (the product\'s model)', () => {
+  async function saliency(model: Uint8Array, image: Tensor3, grid: { h: number; w: number }, seeds: { x: number; y: number }[]): Promise<ort.Tensor> {
+    const session = await ort.InferenceSession.create(model);
+    try {
+      const seedData = new Float32Array(seeds.length * grid.h * grid.w);
+      seeds.forEach((s, k) => (seedData[(k * grid.h + s.y) * grid.w + s.x] = 1));
+      const result = await session.run({
+        image: new ort.Tensor('float32', image.data, [1, 3, image.height, image.width]),
+        seeds: new ort.Tensor('float32', seedData, [seeds.length, 1, grid.h, grid.w]),
+      });
+      return result.saliency!;
+    } finally {
+      await session.release();
+    }
+  }
+
+  it('equals the whole-map pass (1e-5 relative), where windows lie inside the map and where they cross its edges', async () => {
+    // 224×288: res5c is 7×9; one peak's signal spreads to 7×7 cells on res5's grid, inside the map around (4, 3),
+    // across its edges around (0, 0) and (8, 6).
+    const image = syntheticImage(224, 288, 7);
+    const grid = { h: 7, w: 9 };
+    const seeds = [
+      { x: 4, y: 3 },
+      { x: 0, y: 0 },
+      { x: 8, y: 6 },
+      { x: 1, y: 5 },
+    ];
+    for (const level of ['res4', 'full'] as const) {
+      const { stop } = TOPDOWN_STOPS[level];
+      const whole = await saliency(buildTopDownModel(graph, RESNET_LAYERS.res5c, stop), image, grid, seeds);
+      const plane = whole.dims[1]! * whole.dims[2]!;
+      const windowed = await saliency(buildTopDownModel(graph, RESNET_LAYERS.res5c, stop, true), image, grid, seeds);
+      expect(windowed.dims).toEqual(whole.dims);
+      seeds.forEach((seed, k) => {
+        const expected = (whole.data as Float32Array).subarray(k * plane, (k + 1) * plane);
+        expect(expected.some((v) => v > 0)).toBe(true);
+        const error = relativeError((windowed.data as Float32Array).subarray(k * plane, (k + 1) * plane), expected);
+        reportError(`resnet50 top-down to ${level} on windows, seed (${seed.x}, ${seed.y})`, error);
+        expect(error, `${level} seed (${seed.x}, ${seed.y})`).toBeLessThan(1e-5);
+      });
+    }
+  });
+});
+
 describe('ResNet-50 top-down pass: ONNX vs the TypeScript reference', () => {
   /** ONNX saliency maps for the given seeds on the res5c grid, all in one batch. */
   async function onnxSaliency(image: Tensor3, grid: { h: number; w: number }, seeds: { x: number; y: number }[]): Promise<Float32Array[]> {

@@ -556,23 +556,27 @@ function gridOf(acts: Map<string, unknown>, name: string): { h: number; w: numbe
 describe('synthetic graph: ONNX top-down pass vs the TypeScript reference', () => {
   const FROM = 'act2';
   let session: ort.InferenceSession;
+  /** the pass on windows around each peak, as the product's model runs it */
+  let windowed: ort.InferenceSession;
   // The reference forward has no channel softmax on feature maps: it runs on the part of the graph `act2` needs
   // (the ONNX top-down model is built from the whole graph and truncates it itself).
   let needed: LayerGraph;
 
   beforeAll(async () => {
     session = await ort.InferenceSession.create(buildTopDownModel(graph, FROM));
+    windowed = await ort.InferenceSession.create(buildTopDownModel(graph, FROM, undefined, true));
     needed = truncateGraph(graph, FROM);
   });
   afterAll(async () => {
     await session?.release();
+    await windowed?.release();
   });
 
-  async function compareAll(image: Tensor3, label: string): Promise<void> {
+  async function compareAll(image: Tensor3, label: string, model = session): Promise<void> {
     const acts = referenceForward(needed, image, FROM);
     const grid = gridOf(acts, FROM);
     const seeds = allPositions(grid.h, grid.w);
-    const maps = await onnxSaliency(session, image, grid, seeds);
+    const maps = await onnxSaliency(model, image, grid, seeds);
     let worst = 0;
     let nonZero = 0;
     seeds.forEach((seed, k) => {
@@ -601,6 +605,19 @@ describe('synthetic graph: ONNX top-down pass vs the TypeScript reference', () =
       const conv2In = acts.get('pool') as Tensor3;
       expect([conv1In.height, conv1In.width, conv2In.height, conv2In.width]).toEqual([...conv1Input, ...conv2Input]);
       await compareAll(image, `${h}×${w} (conv1 in ${conv1In.height}×${conv1In.width}, conv2 in ${conv2In.height}×${conv2In.width})`);
+    }
+  });
+
+  it('on windows around each peak, equals the reference where the windows cross the map edges and where they lie inside (1e-5 relative)', async () => {
+    // conv2b (3×5) spreads a seed on act2's grid to a 3×5 window; the strided 1×1s then leave the grid. 22×25: act2
+    // is 3×3, narrower than a window; 70×90: act2 is 9×11, and most windows lie inside it.
+    for (const [h, w, grid] of [
+      [22, 25, [3, 3]],
+      [70, 90, [9, 11]],
+    ] as const) {
+      const image = toChw(randomImage(3 * h + w, h, w));
+      expect(Object.values(gridOf(referenceForward(needed, image, FROM), FROM))).toEqual(grid);
+      await compareAll(image, `${h}×${w} on windows`, windowed);
     }
   });
 
