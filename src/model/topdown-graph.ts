@@ -21,12 +21,15 @@ export interface TopDownStop {
  * tensors or per-channel constants that broadcast over it). Every ReLU mask, BatchNorm scale, 1/Z and x − min x
  * of the method is such a factor, because the pass is linear in the seed once the forward is fixed. Deferring
  * them lets each conv apply all of them in one K-batch multiplication by a product computed once at batch 1,
- * instead of one K-batch pass over memory per factor. With a `window`, `value` holds only each peak's window.
+ * instead of one K-batch pass over memory per factor. With a `window`, `value` holds only each peak's window;
+ * with a `lattice` [sy, sx], only the positions (sy·i, sx·j) a strided 1×1 conv read, as a coarser map (the
+ * signal is 0 elsewhere), so that a pass stopping on that lattice never makes the full-resolution map.
  */
 interface Signal {
   value: string;
   factors: string[];
   window?: Window;
+  lattice?: readonly [number, number];
 }
 
 /**
@@ -71,11 +74,6 @@ export function emitTopDown(b: GraphBuilder, graph: LayerGraph, forward: Forward
   };
   const zero = b.scalar('zero', 0);
   const epsilon = b.scalar('z_epsilon', Z_EPSILON);
-  /**
-   * Read-position masks of strided 1×1 adjoints, per input and stride: a block's strided branch and shortcut share
-   * one, so their signals carry the same factors and are summed before one multiplication.
-   */
-  const readMasks = new Map<string, string>();
   /** x − min(x) per conv input, shared by the convs that read the same tensor (a block's branch and shortcut). */
   const shiftedInputs = new Map<string, string>();
   const shifted = (layerName: string): string => {
@@ -97,6 +95,7 @@ export function emitTopDown(b: GraphBuilder, graph: LayerGraph, forward: Forward
     if (!parts) continue; // nothing flows back through this layer
     contributions.delete(layer.name);
     let g = signals.merge(parts, layer.name, fwd(layer.name));
+    if (g.lattice) g = signals.expand(g, fwd(layer.name), layer.name);
     if (g.window && !keepsWindows(layer)) g = signals.unwindow(g, fwd(layer.name), layer.name);
 
     switch (layer.kind) {
@@ -134,7 +133,7 @@ export function emitTopDown(b: GraphBuilder, graph: LayerGraph, forward: Forward
           `${layer.name}/z_inv`,
         );
         const scaled = signals.materialise({ ...g, factors: [...g.factors, inverseZ] }, `${layer.name}/g_over_z`);
-        const back = emitConvAdjoint(b, layer, { value: scaled, window: g.window }, positiveWeights, { input: x, output: fwd(layer.name) }, readMasks, windows);
+        const back = emitConvAdjoint(b, layer, { value: scaled, window: g.window }, positiveWeights, { input: x, output: fwd(layer.name) }, windows);
         send(layer.input, { ...back, factors: [...back.factors, xShifted] });
         break;
       }
@@ -183,13 +182,15 @@ export function emitTopDown(b: GraphBuilder, graph: LayerGraph, forward: Forward
   if (bypassing.length > 0) throw new Error(`the top-down pass cannot stop at "${stopAt}": signal bypasses it to ${bypassing.join(', ')}`);
   const arriving = contributions.get(stopAt);
   if (!arriving) throw new Error(`no signal reaches "${stopAt}" from "${from}"`);
-  const merged = signals.merge(arriving, stopAt, fwd(stopAt));
+  let merged = signals.merge(arriving, stopAt, fwd(stopAt));
+  const alreadyOnLattice = merged.lattice?.[0] === stop.lattice && merged.lattice[1] === stop.lattice;
+  if (merged.lattice && !alreadyOnLattice) merged = signals.expand(merged, fwd(stopAt), stopAt);
   const channelAxis = b.int64Tensor('channel_axis', [1], [1]);
   const channelSum = b.op('ReduceSum', [signals.materialise(merged, stopAt), channelAxis], 'channel_sum', { keepdims: int(1) });
   const summedMaps = merged.window ? windows!.place(channelSum, merged.window, fwd(stopAt)) : channelSum;
   const saliency = b.op('Squeeze', [summedMaps, channelAxis], 'channel_sum_maps');
   const onLattice =
-    stop.lattice === 1
+    stop.lattice === 1 || alreadyOnLattice
       ? saliency
       : b.op(
           'Slice',
@@ -250,8 +251,11 @@ export function needsPoolIndices(graph: LayerGraph, stopAt: string): boolean {
   return graph.layers.some((l, i) => i > stopIndex && l.kind === 'maxpool');
 }
 
-/** Merging, applying factors to and leaving windows of signals. */
+/** Merging signals, applying their factors, and turning windows and lattices into whole maps. */
 class SignalAlgebra {
+  /** per map and lattice: a block's strided branch and shortcut share one, so their signals still sum before one multiplication */
+  private readonly latticeMasks = new Map<string, string>();
+
   constructor(
     private readonly b: GraphBuilder,
     private readonly windows: PeakWindows | null,
@@ -261,26 +265,60 @@ class SignalAlgebra {
 
   /**
    * Several signals arriving at one layer (whose forward output is `like`) into one: summed as they are when they
-   * share their factors, else each applied first; windows grown to the largest among them.
+   * share their factors, else each applied first; windows grown to the largest among them. Signals of different
+   * forms (windows, one lattice, whole maps) meet on whole maps.
    */
   merge(parts: Signal[], name: string, like: string): Signal {
     if (parts.length === 1) return parts[0]!;
-    const windowed = parts.filter((p) => p.window);
-    if (windowed.length > 0 && windowed.length < parts.length) return this.merge(parts.map((p) => this.unwindow(p, like, name)), name, like);
-    const window = windowed.length > 0 ? this.enclosing(windowed.map((p) => p.window!)) : undefined;
+    const form = (p: Signal): string => (p.window ? 'window' : p.lattice ? `lattice ${p.lattice.join('x')}` : 'maps');
+    if (parts.some((p) => form(p) !== form(parts[0]!))) return this.merge(parts.map((p) => this.unwindow(p.lattice ? this.expand(p, like, name) : p, like, name)), name, like);
+    const window = parts[0]!.window ? this.enclosing(parts.map((p) => p.window!)) : undefined;
     const grown = (p: Signal, value: string): string => (window ? this.windows!.grow(value, p.window!, window.radius) : value);
     const sameFactors = parts.every((p) => p.factors.join('\n') === parts[0]!.factors.join('\n'));
-    if (sameFactors) return { value: this.b.op('Sum', parts.map((p) => grown(p, p.value)), `${name}/g`), factors: parts[0]!.factors, window };
-    return { value: this.b.op('Sum', parts.map((p) => grown(p, this.materialise(p, name))), `${name}/g`), factors: [], window };
+    const shape = { window, lattice: parts[0]!.lattice };
+    if (sameFactors) return { value: this.b.op('Sum', parts.map((p) => grown(p, p.value)), `${name}/g`), factors: parts[0]!.factors, ...shape };
+    return { value: this.b.op('Sum', parts.map((p) => grown(p, this.materialise(p, name))), `${name}/g`), factors: [], ...shape };
   }
 
-  /** The signal's value with its factors applied: one K-batch multiplication by their batch-1 product (cropped to the window). */
+  /**
+   * The signal's value with its factors applied: one K-batch multiplication by their batch-1 product (cropped to
+   * the window, or read on the lattice).
+   */
   materialise(signal: Signal, name: string): string {
     if (signal.factors.length === 0) return signal.value;
-    const factor = signal.factors.reduce((acc, f) => this.b.op('Mul', [acc, f], `${name}/factor`));
+    const b = this.b;
+    const factor = signal.factors.reduce((acc, f) => b.op('Mul', [acc, f], `${name}/factor`));
     const onMaps = signal.factors.some((f) => !this.perChannel.has(f));
-    const applied = signal.window && onMaps ? this.windows!.crop(factor, signal.window) : factor;
-    return this.b.op('Mul', [signal.value, applied], `${name}/g_applied`);
+    let applied = factor;
+    if (onMaps && signal.window) applied = this.windows!.crop(factor, signal.window);
+    if (onMaps && signal.lattice) {
+      const [sy, sx] = signal.lattice;
+      const all = Number.MAX_SAFE_INTEGER;
+      applied = b.op('Slice', [factor, b.int64Tensor(`${name}/lattice_starts`, [2], [0, 0]), b.int64Tensor(`${name}/lattice_ends`, [2], [all, all]), b.int64Tensor(`${name}/lattice_axes`, [2], [2, 3]), b.int64Tensor(`${name}/lattice_steps`, [2], [sy, sx])], `${name}/factor_on_lattice`);
+    }
+    return b.op('Mul', [signal.value, applied], `${name}/g_applied`);
+  }
+
+  /**
+   * A lattice signal on the whole maps of `like` [·, ·, H, W]: each value repeated over its s×s block by a
+   * nearest-neighbour Resize, cropped to H × W (the last lattice row may stand for a single row), and a batch-1
+   * factor that keeps only the lattice positions.
+   */
+  expand(signal: Signal, like: string, name: string): Signal {
+    if (!signal.lattice) return signal;
+    const b = this.b;
+    const [sy, sx] = signal.lattice;
+    const scales = b.floatTensor(`${name}/repeat`, [4], Float32Array.of(1, 1, sy, sx));
+    const repeated = b.op('Resize', [signal.value, '', scales], `${name}/g_repeated`, { mode: str('nearest'), nearest_mode: str('floor'), coordinate_transformation_mode: str('asymmetric') });
+    const hw = b.op('Shape', [like], `${name}/hw`, { start: int(2) });
+    const value = b.op('Slice', [repeated, b.int64Tensor(`${name}/crop_starts`, [2], [0, 0]), hw, b.int64Tensor(`${name}/crop_axes`, [2], [2, 3])], `${name}/g_full`);
+    const key = `${like}/${sy}x${sx}`;
+    let mask = this.latticeMasks.get(key);
+    if (!mask) {
+      mask = latticeMask(b, like, signal.lattice, name);
+      this.latticeMasks.set(key, mask);
+    }
+    return { value, factors: [...signal.factors, mask] };
   }
 
   /** The signal on whole maps shaped like `like`. */
@@ -295,13 +333,12 @@ class SignalAlgebra {
 }
 
 /**
- * convTranspose(signal, W⁺) sized like the conv's input `x`, the exact adjoint of the conv, possibly with a
- * factor left to apply. ONNX Runtime's CPU ConvTranspose is several times slower than its Conv, so the common
- * cases are rewritten as Conv: stride 1 → Conv with the kernel transposed (in ↔ out) and rotated 180°, padded
- * k−1−p; a strided 1×1 → Conv with the transposed kernel at low resolution, repeated to the input's size by a
- * nearest-neighbour Resize, with a batch-1 factor that keeps only the positions the conv read (each output
- * read the input at (s·i, s·j)). Anything else (the 7×7/2 stem) uses ConvTranspose, padded back to the input
- * size, which a strided conv may not have read entirely.
+ * convTranspose(signal, W⁺) on the conv's input grid, the exact adjoint of the conv. ONNX Runtime's CPU
+ * ConvTranspose is several times slower than its Conv, so the common cases are rewritten as Conv: stride 1 →
+ * Conv with the kernel transposed (in ↔ out) and rotated 180°, padded k−1−p; a strided 1×1 → Conv with the
+ * transposed kernel at low resolution, returned as a lattice signal (each output read the input at (s·i, s·j)),
+ * which SignalAlgebra.expand turns into whole maps where needed. Anything else (the 7×7/2 stem) uses
+ * ConvTranspose, padded back to the input size, which a strided conv may not have read entirely.
  *
  * A windowed signal (only given for the convs `keepsWindows` accepts): a stride-1 adjoint pads it by the
  * kernel's half-size, so its window grows by that much; a strided 1×1 puts its low-resolution result in place
@@ -313,7 +350,6 @@ function emitConvAdjoint(
   signal: { value: string; window?: Window | undefined },
   positiveWeights: string,
   maps: { input: string; output: string },
-  readMasks: Map<string, string>,
   windows: PeakWindows | null,
 ): Signal {
   const [kh, kw] = layer.kernel;
@@ -345,23 +381,11 @@ function emitConvAdjoint(
     });
     return { value, factors: [], window: window && { radius: [window.radius[0] + gy, window.radius[1] + gx] } };
   }
-  const inputHw = b.op('Shape', [maps.input], `${name}/x_hw`, { start: int(2) });
-  const crop = (value: string, hint: string): string =>
-    // The last output may read the input's last row (odd sizes), so only cropping can be needed.
-    b.op('Slice', [value, b.int64Tensor(`${hint}/crop_starts`, [2], [0, 0]), inputHw, b.int64Tensor(`${hint}/crop_axes`, [2], [2, 3])], hint);
   if (kh === 1 && kw === 1 && pt + pl + pb + pr === 0) {
     const low = b.op('Conv', [signal.value, transposed], `${name}/back_low`, { kernel_shape: ints([1, 1]) });
-    const scales = b.floatTensor(`${name}/repeat`, [4], Float32Array.of(1, 1, sh, sw));
-    const lowMaps = window ? windows!.place(low, window, maps.output) : low;
-    const repeated = b.op('Resize', [lowMaps, '', scales], `${name}/back_repeated`, { mode: str('nearest'), nearest_mode: str('floor'), coordinate_transformation_mode: str('asymmetric') });
-    const maskKey = `${layer.input}/${sh}x${sw}`;
-    let mask = readMasks.get(maskKey);
-    if (!mask) {
-      mask = readPositions(b, layer, maps.output, crop);
-      readMasks.set(maskKey, mask);
-    }
-    return { value: crop(repeated, `${name}/back_full`), factors: [mask] };
+    return { value: window ? windows!.place(low, window, maps.output) : low, factors: [], lattice: [sh, sw] };
   }
+  const inputHw = b.op('Shape', [maps.input], `${name}/x_hw`, { start: int(2) });
   const back = b.op('ConvTranspose', [signal.value, positiveWeights], `${name}/back`, {
     kernel_shape: ints(layer.kernel),
     strides: ints(layer.strides),
@@ -372,23 +396,17 @@ function emitConvAdjoint(
   return { value: b.op('Pad', [back, pads], `${name}/back_full`), factors: [] };
 }
 
-/**
- * A [1, 1, H, W] mask of the input positions a strided 1×1 conv read: 1 at (s·i, s·j), 0 elsewhere. Made at
- * batch 1 and one channel, so it costs nothing per peak. `convOutput` is the conv's forward output.
- */
-function readPositions(b: GraphBuilder, layer: Conv2DLayer, convOutput: string, crop: (value: string, hint: string) => string): string {
-  const name = layer.name;
+/** A [1, 1, H, W] mask (H × W from `like`) of the lattice: 1 at (sy·i, sx·j), 0 elsewhere, made at batch 1 and one channel. */
+function latticeMask(b: GraphBuilder, like: string, [sy, sx]: readonly [number, number], name: string): string {
   const axisMask = (axis: 2 | 3, stride: number): string => {
-    const lowSize = b.op('Squeeze', [b.op('Shape', [convOutput], `${name}/low_size_${axis}`, { start: int(axis), end: int(axis + 1) })], `${name}/low_size_${axis}_scalar`);
-    const size = b.op('Mul', [lowSize, b.int64Tensor(`${name}/stride_${axis}`, [], [stride])], `${name}/size_${axis}`);
+    const size = b.op('Squeeze', [b.op('Shape', [like], `${name}/size_${axis}`, { start: int(axis), end: int(axis + 1) })], `${name}/size_${axis}_scalar`);
     const range = b.op('Range', [b.int64Tensor(`${name}/range_start_${axis}`, [], [0]), size, b.int64Tensor(`${name}/range_step_${axis}`, [], [1])], `${name}/range_${axis}`);
     const phase = b.op('Mod', [range, b.int64Tensor(`${name}/modulus_${axis}`, [], [stride])], `${name}/phase_${axis}`);
     const isRead = b.op('Equal', [phase, b.int64Tensor(`${name}/zero_${axis}`, [], [0])], `${name}/read_${axis}`);
     const shape = axis === 2 ? [1, 1, -1, 1] : [1, 1, 1, -1];
     return b.op('Reshape', [b.op('Cast', [isRead], `${name}/read_${axis}_float`, { to: int(1) }), b.int64Tensor(`${name}/read_${axis}_shape`, [4], shape)], `${name}/read_${axis}_4d`);
   };
-  const [sh, sw] = layer.strides;
-  return crop(b.op('Mul', [axisMask(2, sh), axisMask(3, sw)], `${name}/read_mask`), `${name}/read_mask_full`);
+  return b.op('Mul', [axisMask(2, sy), axisMask(3, sx)], `${name}/lattice_mask`);
 }
 
 function missing(name: string): never {
