@@ -64,8 +64,8 @@ export function emitTopDown(b: GraphBuilder, graph: LayerGraph, forward: Forward
   const seed: Signal =
     'maps' in seeds
       ? { value: seeds.maps, factors: [seedFactor] }
-      : // A 1×1 window holding the 1 at each peak; the first factor it meets gives it the batch of K.
-        { value: b.floatTensor('seed_window', [1, 1, 1, 1], Float32Array.of(1)), factors: [seedFactor], window: { radius: [0, 0] } };
+      : // A 1×1 window holding the 1 at each peak.
+        { value: b.op('Expand', [b.floatTensor('seed_one', [1, 1, 1, 1], Float32Array.of(1)), b.op('Concat', [b.op('Shape', [seeds.cells], 'seed_count'), b.int64Tensor('seed_window_shape', [3], [1, 1, 1])], 'seed_windows_shape', { axis: int(0) })], 'seed_windows'), factors: [seedFactor], window: { radius: [0, 0] } };
   const contributions = new Map<string, Signal[]>([[from, [seed]]]);
   const send = (target: string, signal: Signal): void => {
     const list = contributions.get(target);
