@@ -8,6 +8,7 @@ const benches: Record<string, () => Promise<{ run(args: string[]): Promise<void>
   serve: () => import('./serve.js'),
   profile: () => import('./profile.js'),
   topdown: () => import('./topdown.js'),
+  windows: () => import('./windows.js'),
   'ingest-long': () => import('./ingest-long.js'),
   still: () => import('./still.js'),
   matching: () => import('./matching.js'),

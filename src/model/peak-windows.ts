@@ -13,7 +13,8 @@ export interface Window {
  * kernel's half-size per conv adjoint, so while the pass is on that grid (res5 for res5c's peaks: at most 7×7
  * of its cells) each peak's signal covers a small part of the map, and the adjoints can run on [K, C, h, w]
  * windows instead of [K, C, H, W] maps. Cells outside the map read 0 from every map (`crop` pads with zeros), so
- * a signal there is zeroed by the next factor it meets, as the whole-map pass never has it.
+ * a signal there is zeroed by the next map factor it meets (1/Z before any conv's adjoint mixes positions), as
+ * the whole-map pass never has it.
  */
 export class PeakWindows {
   /** int64 [K, 1, 1]: each peak's row and column on the peak map */

@@ -20,7 +20,7 @@ export interface PeakValues {
  * order would change nothing measurable).
  *
  * K is at least 1 so the top-down pass that follows always has a batch: when no peak exists the one entry
- * is a −∞ placeholder and `count` is 0.
+ * is a −∞ placeholder at cell 0 and `count` is 0.
  */
 export function emitPeaks(b: GraphBuilder, map: string, maxPeaks: string, aboveMean: string): PeakValues {
   const response = b.op('ReduceMean', [map], 'response', { axes: ints([1]), keepdims: int(0) }); // [1, h, w]
@@ -56,6 +56,8 @@ export function emitPeaks(b: GraphBuilder, map: string, maxPeaks: string, aboveM
   const interiorWidth = b.op('Max', [b.op('Sub', [width, b.int64Tensor('border', [1], [2])], 'interior_width_raw'), one], 'interior_width');
   const row = b.op('Add', [b.op('Div', [topIndices!, interiorWidth], 'peak/interior_row'), one], 'peak/row');
   const column = b.op('Add', [b.op('Mod', [topIndices!, interiorWidth], 'peak/interior_column'), one], 'peak/column');
-  const cells = b.op('Add', [b.op('Mul', [row, width], 'peak/row_start'), column], 'peak_cells');
+  const interiorCells = b.op('Add', [b.op('Mul', [row, width], 'peak/row_start'), column], 'peak/interior_cells');
+  // The placeholder's interior index may fall outside a map one row high; cell 0 always exists.
+  const cells = b.op('Where', [b.op('Greater', [count, b.int64Tensor('no_peaks', [1], [0])], 'peak/any'), interiorCells, b.int64Tensor('placeholder_cell', [1], [0])], 'peak_cells');
   return { count, cells, scores: topScores! };
 }

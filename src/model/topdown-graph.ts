@@ -253,7 +253,7 @@ export function needsPoolIndices(graph: LayerGraph, stopAt: string): boolean {
 
 /** Merging signals, applying their factors, and turning windows and lattices into whole maps. */
 class SignalAlgebra {
-  /** per map and lattice: a block's strided branch and shortcut share one, so their signals still sum before one multiplication */
+  /** lattice masks per map and lattice, made once for the signals that expand onto the same maps */
   private readonly latticeMasks = new Map<string, string>();
 
   constructor(

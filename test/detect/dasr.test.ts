@@ -216,6 +216,17 @@ describe('DASR on the real ResNet-50', () => {
     await expect(dasr.detect(uniformImage(2000, 40, 90))).rejects.toMatchObject({ code: 'too-small' });
   });
 
+  it('detects on the thinnest images the network takes: a res5c map one row or one column wide holds no peak', async () => {
+    for (const [width, height] of [
+      [512, 32],
+      [32, 512],
+    ] as const) {
+      const detection = await new Dasr(backbone, { longSide: 512 }).detect(uniformImage(width, height, 90));
+      expect(detection.peaks).toBe(0);
+      expect(detection.regions).toEqual([]);
+    }
+  });
+
   it('rejects query boxes that are outside the image, empty or not numbers', async () => {
     const dasr = new Dasr(backbone, { longSide: 128 });
     await expect(dasr.describe(coffee, [700, 10, 800, 50])).rejects.toMatchObject({ code: 'box-outside-image' });

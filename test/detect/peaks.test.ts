@@ -27,8 +27,8 @@ afterAll(async () => {
 
 interface Run {
   peaks: Peak[];
-  /** how many cells seed the top-down pass: one per peak, at least one even with no peak */
-  seedCount: number;
+  /** the cells that seed the top-down pass: one per peak, and a placeholder when there is none */
+  seedCells: number[];
 }
 
 async function run(map: Float32Array, width: number, height: number, options: { variant: 'dasr' | 'dasr-star'; maxPeaks?: number }): Promise<Run> {
@@ -41,7 +41,7 @@ async function run(map: Float32Array, width: number, height: number, options: { 
   const cells = result.cells!.data as BigInt64Array;
   const scores = result.scores!.data as Float32Array;
   const peaks = Array.from({ length: count }, (_, k) => ({ x: Number(cells[k]) % width, y: Math.floor(Number(cells[k]) / width), score: scores[k]! }));
-  return { peaks, seedCount: cells.length };
+  return { peaks, seedCells: Array.from(cells, Number) };
 }
 
 async function findPeaks(map: Float32Array, width: number, height: number, options: { variant: 'dasr' | 'dasr-star'; maxPeaks?: number }): Promise<Peak[]> {
@@ -133,14 +133,21 @@ describe('peaks of the DASR model', async () => {
     expect(await findPeaks(map, 7, 7, { variant: 'dasr-star', maxPeaks: 0 })).toEqual([]);
   });
 
-  it('gives one seed cell per peak, and a placeholder cell on a map too narrow to hold a peak', async () => {
+  it('gives one seed cell per peak, and a placeholder at cell 0 on maps too narrow to hold a peak (one row high included)', async () => {
     const map = mapWith(7, 5, [[2, 1, 3], [5, 3, 4]]);
-    const { peaks, seedCount } = await run(map, 7, 5, { variant: 'dasr-star' });
+    const { peaks, seedCells } = await run(map, 7, 5, { variant: 'dasr-star' });
     expect(peaks).toEqual([{ x: 5, y: 3, score: 4 }, { x: 2, y: 1, score: 3 }]);
-    expect(seedCount).toBe(2);
+    expect(seedCells).toEqual([3 * 7 + 5, 1 * 7 + 2]);
 
-    const narrow = await run(mapWith(6, 2, [[2, 0, 5]]), 6, 2, { variant: 'dasr-star' });
-    expect(narrow.peaks).toEqual([]);
-    expect(narrow.seedCount).toBe(1); // K ≥ 1 keeps the pass's batch; its map is never read
+    // K ≥ 1 keeps the pass's batch: the placeholder's window is read, so its cell must lie on the map.
+    for (const [width, height] of [
+      [6, 2],
+      [6, 1],
+      [1, 4],
+    ] as const) {
+      const narrow = await run(mapWith(width, height, [[0, 0, 5]]), width, height, { variant: 'dasr-star' });
+      expect(narrow.peaks).toEqual([]);
+      expect(narrow.seedCells).toEqual([0]);
+    }
   });
 });

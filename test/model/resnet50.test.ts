@@ -135,7 +135,7 @@ describe('ResNet-50 top-down pass on windows around each peak (the product\'s mo
       { x: 8, y: 6 },
       { x: 1, y: 5 },
     ];
-    for (const level of ['res4', 'full'] as const) {
+    for (const level of ['res5', 'res4', 'full'] as const) {
       const { stop } = TOPDOWN_STOPS[level];
       const whole = await saliency(buildTopDownModel(graph, RESNET_LAYERS.res5c, stop), image, grid, seeds);
       const plane = whole.dims[1]! * whole.dims[2]!;
