@@ -7,27 +7,28 @@ import { DEFAULT_TOPDOWN_LEVEL, TOPDOWN_LEVELS, type TopDownLevel } from '../src
 import { benchImages } from './images.js';
 import { median, mib, peakRss } from './stats.js';
 
-const LONG_SIDE = 512;
-
 /**
- * `npm run bench -- dasr [level…] [dasr|dasr-star] [--pool-long-side px]`: time per 512-px image of a whole detection, per top-down level
+ * `npm run bench -- dasr [level…] [dasr|dasr-star] [--long-side px] [--pool-long-side px]`: time per image (long side 512 unless
+ * given) of a whole detection, per top-down level
  * (default: the product's and the full pass), and the same image's plain backbone forward timed right before it,
  * so the ratio does not depend on how busy the machine is.
  */
 export async function run(args: string[]): Promise<void> {
   const poolAt = args.indexOf('--pool-long-side');
   const poolLongSide = poolAt >= 0 ? Number(args.splice(poolAt, 2)[1]) : undefined;
+  const longAt = args.indexOf('--long-side');
+  const longSide = longAt >= 0 ? Number(args.splice(longAt, 2)[1]) : 512;
   const levels = args.filter((a): a is TopDownLevel => (TOPDOWN_LEVELS as string[]).includes(a));
   const variants = args.filter((a): a is 'dasr' | 'dasr-star' => a === 'dasr' || a === 'dasr-star');
   const images = await Promise.all(benchImages().map((path) => decodeImage(path)));
   for (const level of levels.length ? levels : [...new Set([DEFAULT_TOPDOWN_LEVEL, 'full' as const])]) {
     const backbone = await Backbone.load({ topDown: level });
     for (const variant of variants.length ? variants : ['dasr-star' as const]) {
-      const dasr = new Dasr(backbone, { variant, longSide: LONG_SIDE, poolLongSide });
+      const dasr = new Dasr(backbone, { variant, longSide, poolLongSide });
       await dasr.detect(images[0]!); // warm-up
       const rows: { forward: number; network: number; boxes: number; pooling: number; total: number; ratio: number; peaks: number; regions: number }[] = [];
       for (const image of images) {
-        const resized = resizeLongSide(image, LONG_SIDE);
+        const resized = resizeLongSide(image, longSide);
         const tensor = toCaffeTensor(resized);
         let t = performance.now();
         await backbone.forward(tensor, resized.height, resized.width);
@@ -40,7 +41,7 @@ export async function run(args: string[]): Promise<void> {
       }
       const col = (key: keyof (typeof rows)[number]) => median(rows.map((r) => r[key]));
       process.stdout.write(
-        `${variant}, top-down to ${level}, long side ${LONG_SIDE}${poolLongSide ? `, pooled at ${poolLongSide}` : ''}, ${images.length} images on ${backbone.device} (medians): ` +
+        `${variant}, top-down to ${level}, long side ${longSide}${poolLongSide ? `, pooled at ${poolLongSide}` : ''}, ${images.length} images on ${backbone.device} (medians): ` +
           `total ${col('total').toFixed(0)} ms = network ${col('network').toFixed(0)} + boxes ${col('boxes').toFixed(1)} + pooling ${col('pooling').toFixed(1)} ms; ` +
           `plain forward ${col('forward').toFixed(0)} ms; total / forward ${col('ratio').toFixed(2)}×; ` +
           `peaks/image ${col('peaks')} (mean ${(rows.reduce((s, r) => s + r.peaks, 0) / rows.length).toFixed(1)}), regions/image ${col('regions')}\n`,
