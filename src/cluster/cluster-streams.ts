@@ -18,6 +18,11 @@ export interface StreamSettings {
   interval: number;
   name?: string | null;
   owner?: string;
+  /**
+   * The host policy the stream was admitted under (an API replica's): its worker checks every connection against
+   * it, as a host name may resolve to another address later. Absent for `dasr stream add`, an operator's command.
+   */
+  hostPolicy?: HostPolicy;
 }
 
 /** Keyframe interval of a stream registered without one. */
@@ -27,6 +32,14 @@ const DEFAULT_STREAM_INTERVAL = 1;
 export function streamInterval(video: VideoRecord): number {
   const { interval } = settingsOf(video);
   return typeof interval === 'number' && interval > 0 ? interval : DEFAULT_STREAM_INTERVAL;
+}
+
+/** The host policy a stream's connections must keep to, as registered; undefined: any host. */
+export function streamHostPolicy(video: VideoRecord): HostPolicy | undefined {
+  const { hostPolicy } = settingsOf(video);
+  if (!hostPolicy) return undefined;
+  // Anything but an explicit permission is a refusal.
+  return { allowPrivateHosts: hostPolicy.allowPrivateHosts === true, allowListeners: hostPolicy.allowListeners === true };
 }
 
 /** Registers a live stream: its video, indexing, which the workers take up. */
@@ -65,7 +78,7 @@ export class ClusterStreams implements StreamRegistry {
     await checkSourceHost(source, this.options.hostPolicy);
     const followed = (await this.store.liveVideosIndexing()).length;
     if (followed >= this.options.maxStreams) throw new ApiError('too-many-requests', `${followed} live streams are followed already, the most this cluster takes (serve --max-streams)`);
-    const video = await registerStream(this.store, url, { interval, name, owner });
+    const video = await registerStream(this.store, url, { interval, name, owner, hostPolicy: this.options.hostPolicy });
     return this.statusOf(video, 0, 0, null);
   }
 

@@ -14,7 +14,7 @@ import type { VideoRecord } from '../index/database.js';
 import { LiveIngestion, type LiveOptions } from '../ingest/ingest-live.js';
 import { SourceError } from '../source/source-spec.js';
 import { defaultLogger, type Logger } from '../log.js';
-import { streamInterval } from './cluster-streams.js';
+import { streamHostPolicy, streamInterval } from './cluster-streams.js';
 import { publishLiveKeyframe } from './live-fanout.js';
 import { RENEWALS_PER_TTL, type StreamLease, type StreamLeases } from './stream-leases.js';
 
@@ -131,6 +131,7 @@ async function takeStream(video: VideoRecord, options: StreamHolderOptions, logg
     const ingestion = await LiveIngestion.open(video.path, options.detector, options.store, {
       ...options.live,
       interval: streamInterval(video),
+      hostPolicy: streamHostPolicy(video),
       continueVideo: video.id,
       logger,
     });
