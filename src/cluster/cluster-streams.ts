@@ -19,10 +19,13 @@ export interface StreamSettings {
   name?: string | null;
   owner?: string;
   /**
-   * The host policy the stream was admitted under (an API replica's): its worker checks every connection against
-   * it, as a host name may resolve to another address later. Absent for `dasr stream add`, an operator's command.
+   * The host policy the stream was admitted under (an API replica's): its worker checks the host against it before
+   * every connection, as a host name may resolve to another address later. Absent for `dasr stream add`, an
+   * operator's command.
    */
   hostPolicy?: HostPolicy;
+  /** the protocols the admitting replica allows (`serve --allow-protocols`); absent: the default list */
+  allowedProtocols?: readonly string[];
 }
 
 /** Keyframe interval of a stream registered without one. */
@@ -37,9 +40,15 @@ export function streamInterval(video: VideoRecord): number {
 /** The host policy a stream's connections must keep to, as registered; undefined: any host. */
 export function streamHostPolicy(video: VideoRecord): HostPolicy | undefined {
   const { hostPolicy } = settingsOf(video);
-  if (!hostPolicy) return undefined;
-  // Anything but an explicit permission is a refusal.
-  return { allowPrivateHosts: hostPolicy.allowPrivateHosts === true, allowListeners: hostPolicy.allowListeners === true };
+  if (hostPolicy === undefined) return undefined;
+  // Anything but an explicit permission is a refusal, a damaged policy included.
+  return { allowPrivateHosts: hostPolicy?.allowPrivateHosts === true, allowListeners: hostPolicy?.allowListeners === true };
+}
+
+/** The protocols a stream was admitted with; undefined: the default list. */
+export function streamProtocols(video: VideoRecord): readonly string[] | undefined {
+  const { allowedProtocols } = settingsOf(video);
+  return Array.isArray(allowedProtocols) && allowedProtocols.every((p) => typeof p === 'string') ? allowedProtocols : undefined;
 }
 
 /** Registers a live stream: its video, indexing, which the workers take up. */
@@ -78,7 +87,7 @@ export class ClusterStreams implements StreamRegistry {
     await checkSourceHost(source, this.options.hostPolicy);
     const followed = (await this.store.liveVideosIndexing()).length;
     if (followed >= this.options.maxStreams) throw new ApiError('too-many-requests', `${followed} live streams are followed already, the most this cluster takes (serve --max-streams)`);
-    const video = await registerStream(this.store, url, { interval, name, owner, hostPolicy: this.options.hostPolicy });
+    const video = await registerStream(this.store, url, { interval, name, owner, hostPolicy: this.options.hostPolicy, allowedProtocols: this.options.allowedProtocols });
     return this.statusOf(video, 0, 0, null);
   }
 

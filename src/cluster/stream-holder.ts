@@ -14,7 +14,7 @@ import type { VideoRecord } from '../index/database.js';
 import { LiveIngestion, type LiveOptions } from '../ingest/ingest-live.js';
 import { SourceError } from '../source/source-spec.js';
 import { defaultLogger, type Logger } from '../log.js';
-import { streamHostPolicy, streamInterval } from './cluster-streams.js';
+import { streamHostPolicy, streamInterval, streamProtocols } from './cluster-streams.js';
 import { publishLiveKeyframe } from './live-fanout.js';
 import { RENEWALS_PER_TTL, type StreamLease, type StreamLeases } from './stream-leases.js';
 
@@ -86,9 +86,9 @@ export async function holdStreams(options: StreamHolderOptions): Promise<void> {
         if (entry.ingestion.state !== 'failed' || entry.renewing) continue;
         const error = entry.ingestion.counters.lastError ?? 'failed';
         // Only its holder ends a stream: a holder that was frozen past its lease lets it go without a word.
+        // (`renewing` stays set: a renewal started now would leave the release below a stale revision.)
         entry.renewing = true;
         const holding = await entry.lease.renew();
-        entry.renewing = false;
         if (holding) await options.store.setVideoStatus(videoId, 'failed', error).catch((e: unknown) => logger.warn(`stream ${videoId}: not marked failed (${String(e)})`));
         drop(videoId, `failed: ${error}`);
       }
@@ -132,6 +132,7 @@ async function takeStream(video: VideoRecord, options: StreamHolderOptions, logg
       ...options.live,
       interval: streamInterval(video),
       hostPolicy: streamHostPolicy(video),
+      allowedProtocols: streamProtocols(video),
       continueVideo: video.id,
       logger,
     });

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
-import { ClusterStreams, registerStream, streamHostPolicy, type StreamSettings } from '../../src/cluster/cluster-streams.js';
+import { ClusterStreams, registerStream, streamHostPolicy, streamProtocols, type StreamSettings } from '../../src/cluster/cluster-streams.js';
 import { connectNats } from '../../src/cluster/job-queue.js';
 import { ensureLiveFanout } from '../../src/cluster/live-fanout.js';
 import { holdStreams } from '../../src/cluster/stream-holder.js';
@@ -24,7 +24,8 @@ import { startNatsServer, type NatsServer } from '../support/nats-server.js';
 import { fixture } from '../video/fixtures.js';
 
 const quiet: Logger = { debug: () => {}, info: () => {}, warn: () => {}, error: () => {} };
-const LEASE_TTL_MS = 3_000;
+/** Longer than every wait below, so a lease that comes free was released, not expired. */
+const LEASE_TTL_MS = 60_000;
 const LIVE = { backoff: { initialMs: 200, maxMs: 1_000 }, ioTimeoutMs: 3_000, stallTimeoutMs: 4_000 };
 
 let nats: NatsServer;
@@ -41,28 +42,37 @@ beforeAll(async () => {
 }, 60_000);
 
 afterAll(async () => {
-  await detector?.close();
-  await nc?.close();
-  await nats?.stop();
+  try {
+    await detector?.close();
+    await nc?.close();
+  } finally {
+    await nats?.stop();
+  }
 });
 
 /** A fresh index with `publisher`'s stream registered, and holder "A" following it until the test ends. */
 async function holding(publisher: LivePublisher, settings: Partial<StreamSettings> = {}) {
-  await publisher.start();
   const dir = mkdtempSync(join(tmpdir(), 'dasr-stream-holder-'));
-  const store = await IndexStore.open(dir, { logger: quiet });
-  const video = await registerStream(store, publisher.url, { interval: 0.5, ...settings });
   const stop = new AbortController();
-  const held = holdStreams({ nc, store, detector, leases, holder: 'A', maxStreams: 1, signal: stop.signal, live: LIVE, logger: quiet });
+  let store: IndexStore | undefined;
+  let held: Promise<void> | undefined;
   onTestFinished(async () => {
     stop.abort();
-    await held;
-    await publisher.stop();
-    await store.close();
-    rmSync(dir, { recursive: true, force: true });
+    try {
+      await held;
+    } finally {
+      await publisher.stop();
+      await store?.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
-  const keyframes = (): number => store.db.keyframesOfVideo(video.id).length;
-  return { store, video, keyframes };
+  await publisher.start();
+  store = await IndexStore.open(dir, { logger: quiet });
+  const video = await registerStream(store, publisher.url, { interval: 0.5, ...settings });
+  held = holdStreams({ nc, store, detector, leases, holder: 'A', maxStreams: 1, signal: stop.signal, live: LIVE, logger: quiet });
+  const opened = store;
+  const keyframes = (): number => opened.db.keyframesOfVideo(video.id).length;
+  return { store: opened, video, keyframes };
 }
 
 const nothingSaid = (): string => '(in this process)';
@@ -84,7 +94,8 @@ describe('stream holder', () => {
 
     // Another worker took the stream (its writer epoch), as one does after this holder's lease lapsed.
     await store.takeWriter(video.id);
-    let taken = null;
+    let taken: Awaited<ReturnType<StreamLeases['take']>> = null;
+    onTestFinished(() => taken?.release());
     const deadline = Date.now() + 15_000;
     while (!taken && Date.now() < deadline) {
       taken = await leases.take(video.id, 'B');
@@ -100,7 +111,6 @@ describe('stream holder', () => {
     expect(keyframes()).toBe(committed);
     expect((await leases.holders()).get(video.id)).toBe('B');
     expect(await store.getVideo(video.id)).toMatchObject({ status: 'indexing' });
-    await taken!.release();
   }, 60_000);
 });
 
@@ -115,9 +125,14 @@ describe('stream registration', () => {
     const camera = 'http://127.0.0.1:9/live.ts';
     const replica = (hostPolicy: typeof DEFAULT_HOST_POLICY) => new ClusterStreams(store, async () => new Map(), { allowedProtocols: ['http'], hostPolicy, maxStreams: 4 });
     const lan = { allowPrivateHosts: true, allowListeners: false };
-    const added = await replica(lan).add(camera, 1, null, 'someone');
-    expect(streamHostPolicy((await store.getVideo(added.videoId))!)).toEqual(lan);
+    const added = (await store.getVideo((await replica(lan).add(camera, 1, null, 'someone')).videoId))!;
+    expect(streamHostPolicy(added)).toEqual(lan);
+    expect(streamProtocols(added)).toEqual(['http']);
     await expect(replica(DEFAULT_HOST_POLICY).add(camera, 1, null, 'someone')).rejects.toThrow(/loopback, link-local or private address/);
-    expect(streamHostPolicy(await registerStream(store, camera, { interval: 1 }))).toBeUndefined();
+    const operators = await registerStream(store, camera, { interval: 1 });
+    expect([streamHostPolicy(operators), streamProtocols(operators)]).toEqual([undefined, undefined]);
+    // A damaged policy refuses what it does not explicitly allow.
+    const damaged = await store.addVideo({ path: camera, sourceKind: 'live', status: 'indexing', config: { interval: 1, hostPolicy: null } });
+    expect(streamHostPolicy(damaged)).toEqual(DEFAULT_HOST_POLICY);
   });
 });
