@@ -676,6 +676,8 @@ export function toApiError(error: unknown): ApiError {
       return new ApiError(e.code === 'no-object' ? 'no-object' : 'bad-box', message, { reason: e.code });
     case 'SourceError':
       return new ApiError('bad-request', message, { reason: e.code });
+    case 'HostLookupError':
+      return new ApiError('bad-request', message, { reason: 'host-lookup-failed' });
     case 'ShotSearchUnavailableError':
     case 'ShotCodebookBusyError':
       return new ApiError('conflict', message);

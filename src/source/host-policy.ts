@@ -60,10 +60,22 @@ export function isListener(spec: SourceSpec): boolean {
 export type Lookup = (host: string) => Promise<{ address: string }[]>;
 const systemLookup: Lookup = (host) => dnsLookup(host, { all: true, verbatim: true });
 
+/** Resolver answers that mean "not now" rather than "no such name" (Node's DNS error codes). */
+const TRANSIENT_LOOKUP_CODES = new Set(['EAI_AGAIN', 'ETIMEOUT', 'ESERVFAIL', 'ECONNREFUSED', 'ECANCELLED', 'EREFUSED']);
+
+/**
+ * The resolver could not answer for a stream's host name just now: not a refusal, so a live stream tries again
+ * (with its reconnection backoff) instead of failing for good on a resolver's hiccup.
+ */
+export class HostLookupError extends Error {
+  override readonly name = 'HostLookupError';
+}
+
 /**
  * Refuses a URL source the policy does not allow (SourceError 'listener-not-allowed' or 'host-not-allowed'). A
  * host name counts by every address it resolves to now; checked again at each connection, so a name that later
- * resolves inside is refused then. The message never says whether the host answered.
+ * resolves inside is refused then. The message never says whether the host answered. A resolver that cannot
+ * answer now throws HostLookupError.
  */
 export async function checkSourceHost(spec: SourceSpec, policy: HostPolicy, lookup: Lookup = systemLookup): Promise<void> {
   if (spec.kind === 'file') return;
@@ -78,7 +90,9 @@ export async function checkSourceHost(spec: SourceSpec, policy: HostPolicy, look
   else {
     try {
       addresses = (await lookup(host)).map((a) => a.address);
-    } catch {
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code;
+      if (code && TRANSIENT_LOOKUP_CODES.has(code)) throw new HostLookupError(`Cannot resolve the host name of ${spec.url} now (${code}): try again later.`, { cause: error });
       throw new SourceError('host-not-allowed', `Refusing ${spec.url}: its host name does not resolve.`);
     }
   }

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { checkSourceHost, DEFAULT_HOST_POLICY, isListener, isNonPublicAddress, type Lookup } from '../../src/source/host-policy.js';
+import { checkSourceHost, DEFAULT_HOST_POLICY, HostLookupError, isListener, isNonPublicAddress, type Lookup } from '../../src/source/host-policy.js';
 import { parseSource, SourceError } from '../../src/source/source-spec.js';
 
 const resolvesTo =
@@ -50,6 +50,18 @@ describe('host policy for stream URLs', () => {
     expect(await codeOf('rtsp://127.0.0.1:8554/cam', { allowPrivateHosts: true, allowListeners: false })).toBe('allowed');
     expect(await codeOf('udp://@:1234', { allowPrivateHosts: true, allowListeners: false })).toBe('listener-not-allowed');
     expect(await codeOf('udp://@:1234', { allowPrivateHosts: false, allowListeners: true })).toBe('allowed');
+  });
+
+  it('refuses a name that does not exist, and tells a resolver that cannot answer now apart from it', async () => {
+    const failing = (code: string): Lookup => () => Promise.reject(Object.assign(new Error(`getaddrinfo ${code} camera.example.com`), { code }));
+    const check = (lookup: Lookup) => checkSourceHost(parseSource('rtsp://camera.example.com/cam'), DEFAULT_HOST_POLICY, lookup);
+    await expect(check(failing('ENOTFOUND'))).rejects.toMatchObject({ name: 'SourceError', code: 'host-not-allowed' });
+    for (const code of ['EAI_AGAIN', 'ETIMEOUT', 'ESERVFAIL']) {
+      const error = await check(failing(code)).catch((e: unknown) => e);
+      expect(error, code).toBeInstanceOf(HostLookupError);
+      expect(error).not.toBeInstanceOf(SourceError);
+      expect((error as Error).message).toContain(code);
+    }
   });
 
   it('does not say whether an inside host answers', async () => {
