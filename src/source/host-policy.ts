@@ -91,7 +91,7 @@ export async function checkSourceHost(spec: SourceSpec, policy: HostPolicy, look
     try {
       addresses = (await lookup(host)).map((a) => a.address);
     } catch (error) {
-      const code = (error as NodeJS.ErrnoException).code;
+      const code = (error as NodeJS.ErrnoException | null | undefined)?.code;
       if (code && TRANSIENT_LOOKUP_CODES.has(code)) throw new HostLookupError(`Cannot resolve the host name of ${spec.url} now (${code}): try again later.`, { cause: error });
       throw new SourceError('host-not-allowed', `Refusing ${spec.url}: its host name does not resolve.`);
     }
