@@ -108,17 +108,22 @@ describe('ResNet-50 forward: ONNX Runtime vs the TypeScript reference', () => {
   });
 });
 
+/** A top-down model's saliency for one-hot seeds at `seeds` on the res5c `grid`, all in one batch. */
+async function runSeeds(session: ort.InferenceSession, image: Tensor3, grid: { h: number; w: number }, seeds: { x: number; y: number }[]): Promise<ort.Tensor> {
+  const seedData = new Float32Array(seeds.length * grid.h * grid.w);
+  seeds.forEach((s, k) => (seedData[(k * grid.h + s.y) * grid.w + s.x] = 1));
+  const result = await session.run({
+    image: new ort.Tensor('float32', image.data, [1, 3, image.height, image.width]),
+    seeds: new ort.Tensor('float32', seedData, [seeds.length, 1, grid.h, grid.w]),
+  });
+  return result.saliency!;
+}
+
 describe('ResNet-50 top-down pass on windows around each peak (the product\'s model)', () => {
   async function saliency(model: Uint8Array, image: Tensor3, grid: { h: number; w: number }, seeds: { x: number; y: number }[]): Promise<ort.Tensor> {
     const session = await ort.InferenceSession.create(model);
     try {
-      const seedData = new Float32Array(seeds.length * grid.h * grid.w);
-      seeds.forEach((s, k) => (seedData[(k * grid.h + s.y) * grid.w + s.x] = 1));
-      const result = await session.run({
-        image: new ort.Tensor('float32', image.data, [1, 3, image.height, image.width]),
-        seeds: new ort.Tensor('float32', seedData, [seeds.length, 1, grid.h, grid.w]),
-      });
-      return result.saliency!;
+      return await runSeeds(session, image, grid, seeds);
     } finally {
       await session.release();
     }
@@ -155,13 +160,7 @@ describe('ResNet-50 top-down pass on windows around each peak (the product\'s mo
 describe('ResNet-50 top-down pass: ONNX vs the TypeScript reference', () => {
   /** ONNX saliency maps for the given seeds on the res5c grid, all in one batch. */
   async function onnxSaliency(image: Tensor3, grid: { h: number; w: number }, seeds: { x: number; y: number }[]): Promise<Float32Array[]> {
-    const seedData = new Float32Array(seeds.length * grid.h * grid.w);
-    seeds.forEach((s, k) => (seedData[(k * grid.h + s.y) * grid.w + s.x] = 1));
-    const result = await topdown.run({
-      image: new ort.Tensor('float32', image.data, [1, 3, image.height, image.width]),
-      seeds: new ort.Tensor('float32', seedData, [seeds.length, 1, grid.h, grid.w]),
-    });
-    const out = result.saliency!;
+    const out = await runSeeds(topdown, image, grid, seeds);
     expect(out.dims).toEqual([seeds.length, image.height, image.width]);
     const plane = image.height * image.width;
     return seeds.map((_, k) => (out.data as Float32Array).slice(k * plane, (k + 1) * plane));
@@ -214,13 +213,8 @@ describe('ResNet-50 top-down pass: ONNX vs the TypeScript reference', () => {
       const { stop } = TOPDOWN_STOPS[level];
       const session = await ort.InferenceSession.create(buildTopDownModel(graph, RESNET_LAYERS.res5c, stop));
       try {
-        const seedData = new Float32Array(seeds.length * grid.h * grid.w);
-        seeds.forEach((s, k) => (seedData[(k * grid.h + s.y) * grid.w + s.x] = 1));
-        const result = await session.run({
-          image: new ort.Tensor('float32', image.data, [1, 3, 64, 96]),
-          seeds: new ort.Tensor('float32', seedData, [seeds.length, 1, grid.h, grid.w]),
-        });
-        const [, h, w] = result.saliency!.dims as number[];
+        const saliency = await runSeeds(session, image, grid, seeds);
+        const [, h, w] = saliency.dims as number[];
         const stride = TOPDOWN_STOPS[level].stride;
         expect([h, w]).toEqual([64 / stride, 96 / stride]);
         seeds.forEach((seed, k) => {
@@ -228,7 +222,7 @@ describe('ResNet-50 top-down pass: ONNX vs the TypeScript reference', () => {
           const full = saliencyFromInputSignal(signal);
           const expected = Float32Array.from({ length: h! * w! }, (_, i) => full[Math.floor(i / w!) * stop.lattice * signal.width + (i % w!) * stop.lattice]!);
           expect(expected.some((v) => v > 0), `reference map of seed (${seed.x}, ${seed.y}) at ${level} is empty`).toBe(true);
-          const map = (result.saliency!.data as Float32Array).subarray(k * h! * w!, (k + 1) * h! * w!);
+          const map = (saliency.data as Float32Array).subarray(k * h! * w!, (k + 1) * h! * w!);
           const error = relativeError(map, expected);
           reportError(`resnet50 top-down to ${level} 64×96 seed (${seed.x}, ${seed.y})`, error);
           expect(error, `${level} seed (${seed.x}, ${seed.y})`).toBeLessThan(1e-4);
