@@ -95,11 +95,7 @@ export class Backbone {
 
   /** One DASR detection run of an image given as an NCHW caffe-normalised tensor. */
   async detect(image: Float32Array, height: number, width: number, rule: PeakRule): Promise<DasrOutputs> {
-    const result = await this.dasrSession.run({
-      image: new ort.Tensor('float32', image, [1, 3, height, width]),
-      max_peaks: new ort.Tensor('int64', BigInt64Array.of(BigInt(rule.maxPeaks)), [1]),
-      above_mean: new ort.Tensor('bool', Uint8Array.of(rule.aboveMean ? 1 : 0), [1]),
-    });
+    const result = await this.dasrSession.run(dasrFeeds(image, height, width, rule, this.device !== 'cpu'));
     const res5c = featureMap(result.res5c!);
     const count = Number((result.peak_count!.data as BigInt64Array)[0]);
     const cells = result.peak_cells!.data as BigInt64Array;
@@ -123,6 +119,20 @@ export class Backbone {
   async release(): Promise<void> {
     await Promise.all([this.forwardSession.release(), this.dasrSession.release()]);
   }
+}
+
+/**
+ * The DASR model's inputs. `fixedSlots` keeps the top-down batch at rule.maxPeaks whatever the frame holds
+ * (emitPeaks): a GPU provider re-chooses its convolution kernels whenever an input shape changes, which costs
+ * more than the unused slots; the cpu runs only the peaks found.
+ */
+export function dasrFeeds(image: Float32Array, height: number, width: number, rule: PeakRule, fixedSlots: boolean): Record<string, ort.Tensor> {
+  return {
+    image: new ort.Tensor('float32', image, [1, 3, height, width]),
+    max_peaks: new ort.Tensor('int64', BigInt64Array.of(BigInt(rule.maxPeaks)), [1]),
+    above_mean: new ort.Tensor('bool', Uint8Array.of(rule.aboveMean ? 1 : 0), [1]),
+    fixed_slots: new ort.Tensor('bool', Uint8Array.of(fixedSlots ? 1 : 0), [1]),
+  };
 }
 
 function featureMap(tensor: ort.Tensor): FeatureMap {

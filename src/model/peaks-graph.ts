@@ -5,9 +5,9 @@ import { TensorDataType } from './onnx/proto.js';
 export interface PeakValues {
   /** int64 [1]: how many peaks were found, at most max_peaks (may be 0) */
   count: string;
-  /** int64 [K]: row-major cell index on the map of each selected peak, strongest first; K = max(1, count) */
+  /** int64 [K]: row-major cell index on the map of each selected peak, strongest first, then cell 0 in unused slots */
   cells: string;
-  /** float [K]: R at each selected peak */
+  /** float [K]: R at each selected peak, −∞ in unused slots */
   scores: string;
 }
 
@@ -20,9 +20,13 @@ export interface PeakValues {
  * order would change nothing measurable).
  *
  * K is at least 1 so the top-down pass that follows always has a batch: when no peak exists the one entry
- * is a −∞ placeholder at cell 0 and `count` is 0.
+ * is a −∞ placeholder at cell 0 and `count` is 0. With `fixedSlots` (bool [1]) set, K does not depend on the
+ * image: it is `maxPeaks`, or the number of candidate cells plus one where the map holds fewer, and the slots
+ * past `count` are −∞ placeholders at cell 0. A GPU provider needs that: its convolution kernels are chosen per
+ * input shape and chosen again whenever the shape changes, which on CUDA cost more than the pass itself when
+ * K followed each frame's peak count (device-check, README "GPU").
  */
-export function emitPeaks(b: GraphBuilder, map: string, maxPeaks: string, aboveMean: string): PeakValues {
+export function emitPeaks(b: GraphBuilder, map: string, maxPeaks: string, aboveMean: string, fixedSlots: string): PeakValues {
   const response = b.op('ReduceMean', [map], 'response', { axes: ints([1]), keepdims: int(0) }); // [1, h, w]
   const hw = b.op('Shape', [response], 'response_hw', { start: int(1) });
   const window = (dy: number, dx: number): string => {
@@ -50,14 +54,17 @@ export function emitPeaks(b: GraphBuilder, map: string, maxPeaks: string, aboveM
   const found = b.op('Reshape', [b.op('ReduceSum', [b.op('Cast', [isPeak], 'peak/is_peak_int', { to: int(TensorDataType.INT64) })], 'peak/found_3d', { keepdims: int(0) }), b.int64Tensor('one_shape', [1], [1])], 'peak/found');
   const count = b.op('Min', [found, maxPeaks], 'peak_count');
   const one = b.int64Tensor('one', [1], [1]);
-  const [topScores, topIndices] = b.opMulti('TopK', [candidates, b.op('Max', [count, one], 'peak/k')], ['peak_scores', 'peak/interior_index'], { axis: int(0), largest: int(1), sorted: int(1) });
+  const candidateCount = b.op('Shape', [candidates], 'peak/candidate_count');
+  const slots = b.op('Where', [fixedSlots, b.op('Min', [maxPeaks, candidateCount], 'peak/fixed_k'), b.op('Max', [count, one], 'peak/found_k')], 'peak/k');
+  const [topScores, topIndices] = b.opMulti('TopK', [candidates, slots], ['peak_scores', 'peak/interior_index'], { axis: int(0), largest: int(1), sorted: int(1) });
   // Interior (h−2)×(w−2) index → row-major cell of the whole map; the divisor is kept ≥ 1 for maps too narrow to hold a peak.
   const width = b.op('Slice', [hw, one, b.int64Tensor('two', [1], [2])], 'response_width');
   const interiorWidth = b.op('Max', [b.op('Sub', [width, b.int64Tensor('border', [1], [2])], 'interior_width_raw'), one], 'interior_width');
   const row = b.op('Add', [b.op('Div', [topIndices!, interiorWidth], 'peak/interior_row'), one], 'peak/row');
   const column = b.op('Add', [b.op('Mod', [topIndices!, interiorWidth], 'peak/interior_column'), one], 'peak/column');
   const interiorCells = b.op('Add', [b.op('Mul', [row, width], 'peak/row_start'), column], 'peak/interior_cells');
-  // The placeholder's interior index may fall outside a map one row high; cell 0 always exists.
-  const cells = b.op('Where', [b.op('Greater', [count, b.int64Tensor('no_peaks', [1], [0])], 'peak/any'), interiorCells, b.int64Tensor('placeholder_cell', [1], [0])], 'peak_cells');
+  // A placeholder's interior index may fall outside a map one row high; cell 0 always exists.
+  const slotIndex = b.op('Range', [b.int64Tensor('slot_start', [], [0]), b.op('Squeeze', [slots], 'peak/k_scalar'), b.int64Tensor('slot_step', [], [1])], 'peak/slot_index');
+  const cells = b.op('Where', [b.op('Less', [slotIndex, count], 'peak/slot_used'), interiorCells, b.int64Tensor('placeholder_cell', [1], [0])], 'peak_cells');
   return { count, cells, scores: topScores! };
 }

@@ -14,7 +14,7 @@ let session: ort.InferenceSession;
 beforeAll(async () => {
   const b = new GraphBuilder('peaks');
   const map = b.input('map', [1, 1, 'h', 'w']);
-  const peaks = emitPeaks(b, map, b.input('max_peaks', [1], TensorDataType.INT64), b.input('above_mean', [1], TensorDataType.BOOL));
+  const peaks = emitPeaks(b, map, b.input('max_peaks', [1], TensorDataType.INT64), b.input('above_mean', [1], TensorDataType.BOOL), b.input('fixed_slots', [1], TensorDataType.BOOL));
   b.output('count', peaks.count, [1], TensorDataType.INT64);
   b.output('cells', peaks.cells, ['k'], TensorDataType.INT64);
   b.output('scores', peaks.scores, ['k']);
@@ -27,21 +27,24 @@ afterAll(async () => {
 
 interface Run {
   peaks: Peak[];
-  /** the cells that seed the top-down pass: one per peak, and a placeholder when there is none */
+  /** the cells that seed the top-down pass: one per peak, and placeholders in unused slots */
   seedCells: number[];
+  /** R of each slot, −∞ for placeholders */
+  slotScores: number[];
 }
 
-async function run(map: Float32Array, width: number, height: number, options: { variant: 'dasr' | 'dasr-star'; maxPeaks?: number }): Promise<Run> {
+async function run(map: Float32Array, width: number, height: number, options: { variant: 'dasr' | 'dasr-star'; maxPeaks?: number; fixedSlots?: boolean }): Promise<Run> {
   const result = await session.run({
     map: new ort.Tensor('float32', map, [1, 1, height, width]),
     max_peaks: new ort.Tensor('int64', BigInt64Array.of(BigInt(options.maxPeaks ?? 1000)), [1]),
     above_mean: new ort.Tensor('bool', Uint8Array.of(options.variant === 'dasr' ? 1 : 0), [1]),
+    fixed_slots: new ort.Tensor('bool', Uint8Array.of(options.fixedSlots ? 1 : 0), [1]),
   });
   const count = Number((result.count!.data as BigInt64Array)[0]);
   const cells = result.cells!.data as BigInt64Array;
   const scores = result.scores!.data as Float32Array;
   const peaks = Array.from({ length: count }, (_, k) => ({ x: Number(cells[k]) % width, y: Math.floor(Number(cells[k]) / width), score: scores[k]! }));
-  return { peaks, seedCells: Array.from(cells, Number) };
+  return { peaks, seedCells: Array.from(cells, Number), slotScores: Array.from(scores) };
 }
 
 async function findPeaks(map: Float32Array, width: number, height: number, options: { variant: 'dasr' | 'dasr-star'; maxPeaks?: number }): Promise<Peak[]> {
@@ -149,5 +152,23 @@ describe('peaks of the DASR model', async () => {
       expect(narrow.peaks).toEqual([]);
       expect(narrow.seedCells).toEqual([0]);
     }
+  });
+
+  it('with fixed slots, K is maxPeaks (or the candidate cells + 1 on small maps) whatever the map holds: same peaks, placeholders after them', async () => {
+    const map = mapWith(7, 5, [[2, 1, 3], [5, 3, 4]]);
+    const free = await run(map, 7, 5, { variant: 'dasr-star', maxPeaks: 4 });
+    const fixed = await run(map, 7, 5, { variant: 'dasr-star', maxPeaks: 4, fixedSlots: true });
+    expect(free.seedCells).toEqual([26, 9]);
+    expect(fixed.peaks).toEqual(free.peaks);
+    expect(fixed.seedCells).toEqual([26, 9, 0, 0]);
+    expect(fixed.slotScores).toEqual([4, 3, -Infinity, -Infinity]);
+
+    // 5 × 3 interior cells + the −∞ candidate: 16 slots at most on this map, and the same 16 on an empty one.
+    expect((await run(map, 7, 5, { variant: 'dasr-star', fixedSlots: true })).seedCells).toEqual([26, 9, ...new Array<number>(14).fill(0)]);
+    const empty = await run(mapWith(7, 5, []), 7, 5, { variant: 'dasr-star', maxPeaks: 16, fixedSlots: true });
+    expect(empty.peaks).toEqual([]);
+    expect(empty.seedCells).toEqual(new Array<number>(16).fill(0));
+    // A map too narrow for any interior cell keeps the one placeholder slot.
+    expect((await run(mapWith(6, 2, [[0, 0, 5]]), 6, 2, { variant: 'dasr-star', maxPeaks: 16, fixedSlots: true })).seedCells).toEqual([0]);
   });
 });

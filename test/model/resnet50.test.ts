@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { dasrFeeds } from '../../src/model/backbone.js';
 import type { LayerGraph } from '../../src/model/layer-graph.js';
 import { ensureModels, RESNET_LAYERS, resnetModelJsonPath, TOPDOWN_STOPS, type ModelPaths } from '../../src/model/provision.js';
 import { readTfjsLayersModel } from '../../src/model/tfjs-layers.js';
@@ -153,6 +154,33 @@ describe('ResNet-50 top-down pass on windows around each peak (the product\'s mo
         reportError(`resnet50 top-down to ${level} on windows, seed (${seed.x}, ${seed.y})`, error);
         expect(error, `${level} seed (${seed.x}, ${seed.y})`).toBeLessThan(1e-5);
       });
+    }
+  });
+});
+
+describe("the product's DASR model with fixed peak slots (GPU providers)", () => {
+  it('finds the same peaks and the same maps for them, with K = max_peaks whatever the image holds', async () => {
+    const session = await ort.InferenceSession.create(paths.dasr);
+    try {
+      const image = syntheticImage(224, 288, 7);
+      const rule = { maxPeaks: 16, aboveMean: false };
+      const free = await session.run(dasrFeeds(image.data, image.height, image.width, rule, false));
+      const fixed = await session.run(dasrFeeds(image.data, image.height, image.width, rule, true));
+      const count = Number((free.peak_count!.data as BigInt64Array)[0]);
+      expect(count).toBeGreaterThan(1);
+      expect(count).toBeLessThan(16);
+      expect(fixed.peak_count!.data).toEqual(free.peak_count!.data);
+      expect(free.saliency!.dims[0]).toBe(count);
+      // res5c is 7 × 9 here: 35 interior cells, so all 16 slots exist.
+      expect(fixed.saliency!.dims).toEqual([16, ...free.saliency!.dims.slice(1)]);
+      expect(Array.from(fixed.peak_cells!.data as BigInt64Array).slice(0, count)).toEqual(Array.from(free.peak_cells!.data as BigInt64Array));
+      expect(Array.from(fixed.peak_scores!.data as Float32Array).slice(0, count)).toEqual(Array.from(free.peak_scores!.data as Float32Array));
+      const plane = free.saliency!.dims[1]! * free.saliency!.dims[2]!;
+      const error = relativeError((fixed.saliency!.data as Float32Array).subarray(0, count * plane), free.saliency!.data as Float32Array);
+      reportError(`resnet50 DASR model, ${count} peaks in 16 fixed slots vs ${count} slots`, error);
+      expect(error).toBeLessThan(1e-5);
+    } finally {
+      await session.release();
     }
   });
 });
