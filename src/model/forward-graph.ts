@@ -80,7 +80,7 @@ export function emitForward(
         outRank = rank(layer.input);
         break;
       case 'add':
-        out = b.op('Sum', layer.inputs.map(get), layer.name);
+        out = b.sum(layer.inputs.map(get), layer.name);
         outRank = rank(layer.inputs[0]!);
         break;
       case 'zeropad': {

@@ -56,7 +56,7 @@ export class PeakWindows {
     const paddedHw = b.op('Add', [mapHw, b.int64Tensor(`${hint}/padding`, [2], [2 * ry, 2 * rx])], `${hint}/padded_hw`);
     const peaksChannels = b.op('Shape', [values], `${hint}/peaks_channels`, { start: int(0), end: int(2) });
     const plane = b.op('ReduceProd', [paddedHw], `${hint}/plane`, { keepdims: int(1) });
-    const zeros = b.op('ConstantOfShape', [b.op('Concat', [peaksChannels, plane], `${hint}/flat_shape`, { axis: int(0) })], `${hint}/zeros`);
+    const zeros = b.zeros(b.op('Concat', [peaksChannels, plane], `${hint}/flat_shape`, { axis: int(0) }), `${hint}/zeros`);
     const updates = b.op('Reshape', [values, b.int64Tensor(`${hint}/updates_shape`, [3], [0, 0, -1])], `${hint}/updates`);
     const positions = b.op('Reshape', [this.flatIndices(window, like), b.int64Tensor(`${hint}/positions_shape`, [3], [0, 1, -1])], `${hint}/positions`);
     const expanded = b.op('Expand', [positions, b.op('Shape', [updates], `${hint}/updates_dims`)], `${hint}/positions_all`);

@@ -168,7 +168,7 @@ export function emitTopDown(b: GraphBuilder, graph: LayerGraph, forward: Forward
           `${layer.name}/indices`,
         );
         const inputSize = b.op('Reshape', [b.op('Size', [x], `${layer.name}/x_size`), b.int64Tensor(`${layer.name}/one`, [1], [1])], `${layer.name}/x_size_1d`);
-        const zeros = b.op('ConstantOfShape', [b.op('Concat', [peaks, inputSize], `${layer.name}/zeros_shape`, { axis: int(0) })], `${layer.name}/zeros`);
+        const zeros = b.zeros(b.op('Concat', [peaks, inputSize], `${layer.name}/zeros_shape`, { axis: int(0) }), `${layer.name}/zeros`);
         const scattered = b.op('ScatterElements', [zeros, indices, updates], `${layer.name}/scattered`, { axis: int(1), reduction: str('add') });
         const inputShape = b.op('Concat', [peaks, b.op('Shape', [x], `${layer.name}/x_chw`, { start: int(1) })], `${layer.name}/g_in_shape`, { axis: int(0) });
         send(layer.input, { value: b.op('Reshape', [scattered, inputShape], `${layer.name}/g_in`), factors: [] });
@@ -276,8 +276,8 @@ class SignalAlgebra {
     const grown = (p: Signal, value: string): string => (window ? this.windows!.grow(value, p.window!, window.radius) : value);
     const sameFactors = parts.every((p) => p.factors.join('\n') === parts[0]!.factors.join('\n'));
     const shape = { window, lattice: parts[0]!.lattice };
-    if (sameFactors) return { value: this.b.op('Sum', parts.map((p) => grown(p, p.value)), `${name}/g`), factors: parts[0]!.factors, ...shape };
-    return { value: this.b.op('Sum', parts.map((p) => grown(p, this.materialise(p, name))), `${name}/g`), factors: [], ...shape };
+    if (sameFactors) return { value: this.b.sum(parts.map((p) => grown(p, p.value)), `${name}/g`), factors: parts[0]!.factors, ...shape };
+    return { value: this.b.sum(parts.map((p) => grown(p, this.materialise(p, name))), `${name}/g`), factors: [], ...shape };
   }
 
   /**

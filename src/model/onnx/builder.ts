@@ -85,6 +85,21 @@ export class GraphBuilder {
     return output;
   }
 
+  /**
+   * The element-wise sum of `values` as a chain of Adds, left to right (the order ONNX Runtime's cpu Sum adds
+   * in). Not ONNX's Sum: the WebGPU provider has no Sum kernel, so ONNX Runtime ran each Sum on the cpu with a
+   * copy from and back to the device for every input (the device check's profile).
+   */
+  sum(values: readonly string[], hint: string): string {
+    if (values.length === 0) throw new Error('a sum needs at least one value');
+    return values.slice(1).reduce((acc, value, i) => this.op('Add', [acc, value], i === values.length - 2 ? hint : `${hint}/partial`), values[0]!);
+  }
+
+  /** Float zeros of the int64 [rank] `shape`, made on the device (ConstantOfShape has no WebGPU kernel either). */
+  zeros(shape: string, hint: string): string {
+    return this.op('Expand', [this.scalar(`${hint}/zero`, 0), shape], hint);
+  }
+
   /** Adds a node with several outputs, named from `hints`. */
   opMulti(
     opType: string,
