@@ -29,21 +29,13 @@ export function parseDevice(value: string): Device {
 export async function createSession(model: string | Uint8Array, options: SessionOptions = {}): Promise<CreatedSession> {
   const device = options.device ?? 'cpu';
   const logger = options.logger ?? defaultLogger;
-  const base: ort.InferenceSession.SessionOptions = {
-    graphOptimizationLevel: 'all',
-    intraOpNumThreads: options.threads ?? 0,
-    interOpNumThreads: 1,
-    // ONNX Runtime's worker threads spin between operators by default, which starves the ffmpeg decoders
-    // and publishers sharing the cores (a live stream then stalls); waiting costs little per operator.
-    extra: { session: { intra_op: { allow_spinning: '0' }, inter_op: { allow_spinning: '0' } } },
-  };
   if (device !== 'cpu') {
     const unavailable = providerUnavailableReason(device);
     if (unavailable) {
       logger.warn(`device ${device} is not available (${unavailable}); falling back to cpu`);
     } else {
       try {
-        const session = await create(model, { ...base, executionProviders: [device] });
+        const session = await create(model, sessionOptionsFor(device, options));
         logger.info(`running on ${device}`);
         return { session, device };
       } catch (error) {
@@ -51,7 +43,33 @@ export async function createSession(model: string | Uint8Array, options: Session
       }
     }
   }
-  return { session: await create(model, { ...base, executionProviders: ['cpu'] }), device: 'cpu' };
+  return { session: await create(model, sessionOptionsFor('cpu', options)), device: 'cpu' };
+}
+
+/** ONNX Runtime's options for a session of the product on one provider. */
+export function sessionOptionsFor(device: Device, options: Pick<SessionOptions, 'threads'> = {}): ort.InferenceSession.SessionOptions {
+  if (device === 'cuda') keepFullFloatPrecision();
+  return {
+    executionProviders: [device],
+    graphOptimizationLevel: 'all',
+    intraOpNumThreads: options.threads ?? 0,
+    interOpNumThreads: 1,
+    // ONNX Runtime's worker threads spin between operators by default, which starves the ffmpeg decoders
+    // and publishers sharing the cores (a live stream then stalls); waiting costs little per operator.
+    extra: { session: { intra_op: { allow_spinning: '0' }, inter_op: { allow_spinning: '0' } } },
+  };
+}
+
+/**
+ * ONNX Runtime's CUDA provider lets cuDNN and cuBLAS use TF32 (10-bit mantissa) for float convolutions. DASR's
+ * boxes come from thresholds on the saliency maps, and on the device check TF32 moved boxes by up to 14 px
+ * against the cpu, so an index built on a GPU would differ from one built on a cpu; with TF32 off the GPU's boxes
+ * equal the cpu's. onnxruntime-node passes no CUDA provider options but the device id, so the switch is the
+ * environment variable NVIDIA's libraries read when they load. A value the user set is kept. In a worker
+ * thread process.env is a private copy unless the worker shares the environment (SHARE_ENV, worker-rpc.ts).
+ */
+function keepFullFloatPrecision(): void {
+  process.env.NVIDIA_TF32_OVERRIDE ??= '0';
 }
 
 function create(model: string | Uint8Array, options: ort.InferenceSession.SessionOptions): Promise<ort.InferenceSession> {

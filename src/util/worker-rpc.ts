@@ -7,7 +7,7 @@
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { Worker, parentPort, type WorkerOptions } from 'node:worker_threads';
+import { SHARE_ENV, Worker, parentPort, type WorkerOptions } from 'node:worker_threads';
 
 interface Envelope<R> {
   seq: number;
@@ -36,13 +36,15 @@ export class WorkerError extends Error {
  */
 export function startWorker(siblingUrl: string, basename: string, workerData: unknown): Worker {
   const fromSource = fileURLToPath(siblingUrl).endsWith('.ts');
-  if (!fromSource) return new Worker(new URL(`./${basename}.js`, siblingUrl), { workerData });
+  // The process's own environment, not a copy: native libraries a worker loads read settings from it
+  // (session.ts sets NVIDIA_TF32_OVERRIDE before the CUDA provider loads).
+  if (!fromSource) return new Worker(new URL(`./${basename}.js`, siblingUrl), { workerData, env: SHARE_ENV });
   const entry = new URL(`./${basename}.ts`, siblingUrl).href;
   const bootstrap =
     `import(${JSON.stringify(tsxApi())})` +
     `.then((tsx) => { tsx.register(); return import(${JSON.stringify(entry)}); })` +
     `.catch((err) => { setImmediate(() => { throw err; }); });`;
-  const options: WorkerOptions = { eval: true, workerData };
+  const options: WorkerOptions = { eval: true, workerData, env: SHARE_ENV };
   return new Worker(bootstrap, options);
 }
 

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import * as ort from 'onnxruntime-node';
 import { GraphBuilder } from '../../src/model/onnx/builder.js';
-import { createSession, parseDevice, providerUnavailableReason } from '../../src/model/session.js';
+import { createSession, parseDevice, providerUnavailableReason, sessionOptionsFor } from '../../src/model/session.js';
 import { createLogger } from '../../src/log.js';
 
 /** y = x · 2: the smallest model that proves a session really runs. */
@@ -67,5 +67,22 @@ describe('execution provider selection', () => {
     const { session, device } = await createSession(doublingModel(), { threads: 1 });
     expect(device).toBe('cpu');
     expect(await runDoubling(session)).toEqual([3, -4]);
+  });
+
+  it("turns TF32 off for the CUDA provider (boxes then equal the cpu's) unless the environment already says", () => {
+    const saved = process.env.NVIDIA_TF32_OVERRIDE;
+    try {
+      delete process.env.NVIDIA_TF32_OVERRIDE;
+      expect(sessionOptionsFor('cpu').executionProviders).toEqual(['cpu']);
+      expect(process.env.NVIDIA_TF32_OVERRIDE).toBeUndefined();
+      expect(sessionOptionsFor('cuda', { threads: 2 })).toMatchObject({ executionProviders: ['cuda'], intraOpNumThreads: 2 });
+      expect(process.env.NVIDIA_TF32_OVERRIDE).toBe('0');
+      process.env.NVIDIA_TF32_OVERRIDE = '1';
+      sessionOptionsFor('cuda');
+      expect(process.env.NVIDIA_TF32_OVERRIDE).toBe('1');
+    } finally {
+      if (saved === undefined) delete process.env.NVIDIA_TF32_OVERRIDE;
+      else process.env.NVIDIA_TF32_OVERRIDE = saved;
+    }
   });
 });
