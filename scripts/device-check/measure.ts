@@ -8,13 +8,16 @@ import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { basename } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import * as ort from 'onnxruntime-node';
+import sharp from 'sharp';
 import { Dasr, type Detection, type DetectionTimings } from '../../src/detect/dasr.js';
 import { decodeImage, resizeLongSide, type DecodedImage } from '../../src/image/load.js';
 import { toCaffeTensor } from '../../src/image/tensor.js';
 import { createLogger, type Logger } from '../../src/log.js';
-import { Backbone } from '../../src/model/backbone.js';
+import { Backbone, dasrFeeds } from '../../src/model/backbone.js';
+import { profileRuns } from '../../src/model/ort-profile.js';
+import { DEFAULT_DASR_CONFIG } from '../../src/detect/config.js';
 import { ensureModels } from '../../src/model/provision.js';
-import { createSession, type Device } from '../../src/model/session.js';
+import { createSession, sessionOptionsFor, type Device } from '../../src/model/session.js';
 import {
   MEASUREMENT_SCHEMA,
   encodeFloats,
@@ -40,6 +43,8 @@ export interface MeasureOptions {
   /** intra-op threads for the cpu provider (0: one per core) */
   threads?: number;
   cacheDir?: string;
+  /** DASR runs to profile with ONNX Runtime's profiler after the throughput runs; 0 or absent: none */
+  profileRuns?: number;
   /** receives every log line too (the measurement keeps warnings) */
   log?: (line: string) => void;
 }
@@ -101,9 +106,11 @@ export async function measure(options: MeasureOptions): Promise<Measurement> {
       write(`[device-check] ${options.variant}/${options.provider} ${name}: ${detection.regions.length} regions, ${(performance.now() - t0).toFixed(0)} ms (first run, warm-up included)`);
     }
 
+    // Keyframes of one video share a size; only their content (and so their peak count) changes.
+    const frames = await Promise.all(options.images.map((file) => asVideoFrame(file)));
     const dasrThroughput: DasrThroughput[] = [];
     for (const batch of options.batches) {
-      const result = await timeDasr(dasr, decoded.map((d) => d.image), batch, options.seconds);
+      const result = await timeDasr(dasr, frames, batch, options.seconds);
       dasrThroughput.push(result);
       write(`[device-check] ${options.variant}/${options.provider} DASR batch ${batch}: ${result.framesPerSecond.toFixed(2)} keyframes/s (${result.frames} frames in ${result.seconds.toFixed(2)} s)`);
     }
@@ -124,6 +131,17 @@ export async function measure(options: MeasureOptions): Promise<Measurement> {
       }
     }
     measurement.throughput = { dasr: dasrThroughput, forward: forwardThroughput, notes: [] };
+    if (options.profileRuns) {
+      // The video's keyframes with the product's session options and feeds (fixed peak slots off the cpu), profiled.
+      const feeds = frames.map((image) => {
+        const resized = resizeLongSide(image, options.longSide);
+        return dasrFeeds(toCaffeTensor(resized), resized.height, resized.width, { maxPeaks: DEFAULT_DASR_CONFIG.maxPeaks, aboveMean: false }, options.provider !== 'cpu');
+      });
+      const profile = await profileRuns(paths.dasr, sessionOptionsFor(options.provider, { threads: options.threads }), feeds, options.profileRuns);
+      measurement.profile = profile;
+      write(`[device-check] ${options.variant}/${options.provider} profile: ${profile.wallMsPerRun?.toFixed(1)} ms per run; kernels ${JSON.stringify(profile.kernelMsPerRun)}`);
+      for (const o of profile.operators.slice(0, 12)) write(`[device-check]   ${o.op} on ${o.provider}: ${o.msPerRun.toFixed(2)} ms/run (${o.nodes} nodes, ${o.calls} calls)`);
+    }
     if (options.batches.some((b) => b > 1)) {
       measurement.throughput.notes.push('DASR batch > 1 = concurrent detect() calls; session.run is synchronous in onnxruntime-node, so no device overlap is expected');
     }
@@ -138,6 +156,13 @@ export async function measure(options: MeasureOptions): Promise<Measurement> {
     measurement.wallSeconds = (performance.now() - started) / 1000;
   }
   return measurement;
+}
+
+/** The image as a keyframe of a 640×360 video: scaled and centre-cropped to fill the frame. */
+export const VIDEO_FRAME = { width: 640, height: 360 } as const;
+
+async function asVideoFrame(file: string): Promise<DecodedImage> {
+  return decodeImage(await sharp(file).resize(VIDEO_FRAME.width, VIDEO_FRAME.height, { fit: 'cover' }).png().toBuffer());
 }
 
 function listBackends(): { name: string; bundled: boolean }[] {

@@ -3,6 +3,7 @@
  * same images are compared (boxes in pixels, features by cosine), and the merged JSON report. Pure code:
  * no ONNX Runtime, no files, so the comparison and the report's shape are tested on any machine.
  */
+import type { OperatorProfile } from '../../src/model/ort-profile.js';
 import { iou, type Box } from '../../src/detect/box.js';
 import type { DetectionTimings } from '../../src/detect/dasr.js';
 import type { Device } from '../../src/model/session.js';
@@ -99,6 +100,8 @@ export interface Measurement {
   images: ImageRecord[];
   throughput: { dasr: DasrThroughput[]; forward: ForwardThroughput[]; notes: string[] } | null;
   gpuMemory: GpuMemory | null;
+  /** ONNX Runtime's profile of a few DASR runs, when asked for (--profile-runs) */
+  profile?: OperatorProfile;
   wallSeconds: number;
 }
 
@@ -336,7 +339,9 @@ export interface ReportInput {
 }
 
 export const BATCH_NOTES = [
-  'dasr throughput, batch B: B detect() calls are started together (Promise.all) on one Backbone and the round is timed; ' +
+  'dasr throughput, batch B: the equality images as keyframes of one 640×360 video (scaled and centre-cropped: a ' +
+    "stream's keyframes share a size, their peak counts differ), cycled; B detect() calls are started together " +
+    '(Promise.all) on one Backbone and the round is timed; ' +
     'frames per second = frames / seconds over whole rounds after one warm-up round. The Backbone API takes one frame per run ' +
     '(forward: [1,3,H,W]; top-down: [1,3,H,W] with K peak seeds batched), and onnxruntime-node executes session.run ' +
     'synchronously on the JavaScript thread, so B > 1 does not overlap frames on the device: it measures what exists, not ' +

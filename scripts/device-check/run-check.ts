@@ -15,6 +15,7 @@
  *
  * common options: --images a.png,b.png  --long-side 512  --batches 1,4,16  --forward-batches 1,4,16
  *                 --seconds 4  --cache DIR  --threads N  --box-px 1  --min-cosine 0.9999  --in-process
+ *                 --profile-runs N (ONNX Runtime profile of N DASR runs, summarised per operator)
  */
 import { execFileSync, spawn } from 'node:child_process';
 import { appendFileSync, copyFileSync, cpSync, existsSync, linkSync, mkdirSync, readdirSync, readFileSync, realpathSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
@@ -27,7 +28,7 @@ import { parseDevice, type Device } from '../../src/model/session.js';
 import { ensureModels } from '../../src/model/provision.js';
 import { createLogger } from '../../src/log.js';
 import { measure, nvidiaSmiCsv, parseGpuCsv, type MeasureOptions } from './measure.js';
-import { DEFAULT_TOLERANCES, buildReport, compareMeasurements, type DeviceReport, type Measurement, type StepRecord, type Tolerances } from './report.js';
+import { DEFAULT_TOLERANCES, buildReport, type DeviceReport, type Measurement, type StepRecord, type Tolerances } from './report.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 /** The project (or payload app) root: scripts/device-check/ is two levels down, in sources and compiled alike. */
@@ -50,6 +51,7 @@ interface Common {
   threads?: number;
   tolerances: Tolerances;
   inProcess: boolean;
+  profileRuns: number;
 }
 
 interface Args {
@@ -95,6 +97,7 @@ function common(flags: Map<string, string>, defaults: Partial<Common> = {}): Com
       matchIou: DEFAULT_TOLERANCES.matchIou,
     },
     inProcess: flags.get('in-process') === 'true',
+    profileRuns: Number.parseInt(flags.get('profile-runs') ?? '0', 10),
   };
 }
 
@@ -145,6 +148,7 @@ async function runChild(step: Step, workDir: string, log: Log, remainingS: numbe
     '--seconds', String(o.seconds),
     ...(o.cacheDir ? ['--cache', o.cacheDir] : []),
     ...(o.threads !== undefined ? ['--threads', String(o.threads)] : []),
+    ...(o.profileRuns ? ['--profile-runs', String(o.profileRuns)] : []),
   ];
   const timeoutS = Math.max(5, Math.min(step.timeoutS, remainingS));
   log.line(`[device-check] ── ${name} (${step.role}), timeout ${timeoutS.toFixed(0)} s`);
@@ -276,7 +280,7 @@ async function planRun(flags: Map<string, string>): Promise<DeviceReport> {
   const log = new Log(logFile);
   const variant = flags.get('variant') ?? `ort-${ort.env.versions.common}`;
   const providers = (flags.get('providers') ?? 'cpu').split(',').filter(Boolean).map(parseDevice);
-  const base = { images: c.images, longSide: c.longSide, batches: c.batches, forwardBatches: c.forwardBatches, seconds: c.seconds, cacheDir: c.cacheDir };
+  const base = { images: c.images, longSide: c.longSide, batches: c.batches, forwardBatches: c.forwardBatches, seconds: c.seconds, cacheDir: c.cacheDir, profileRuns: c.profileRuns };
   const steps: Step[] = [{ variant, provider: 'cpu', role: 'reference', root: appRoot, options: { ...base, threads: c.threads ?? 0 }, timeoutS: 1800 }];
   for (const provider of providers) {
     if (provider === 'cpu') steps.push({ variant: `${variant}+1thread`, provider: 'cpu', role: 'subject', root: appRoot, options: { ...base, threads: 1 }, timeoutS: 1800 });
@@ -464,7 +468,7 @@ async function planDevice(flags: Map<string, string>): Promise<DeviceReport> {
   const ort129 = join(root, 'ort129', 'onnxruntime-node');
   const common129 = join(root, 'ort129', 'onnxruntime-common');
   const v129 = 'ort-1.29.0+asus4-cuda13';
-  const v129tf32 = `${v129}+NVIDIA_TF32_OVERRIDE=0`;
+  const v129tf32 = `${v129}+NVIDIA_TF32_OVERRIDE=1`;
   const v130x = `${ort130}+asus4-cuda13-1.29-abi-mismatch`;
   if (existsSync(ort129) && providers.length === 2) {
     variants[v129] = assembleApp(join(root, 'variants', 'ort129', 'app'), app, assemblePackage(join(root, 'variants', 'ort129', 'onnxruntime-node'), ort129, common129, { providers }));
@@ -479,23 +483,18 @@ async function planDevice(flags: Map<string, string>): Promise<DeviceReport> {
     log.line('[device-check] onnxruntime-node 1.29.0 or the CUDA provider files are missing from the payload: no cuda runs');
   }
 
-  const gpuOptions = { images: c.images, longSide: c.longSide, batches: c.batches, forwardBatches: c.forwardBatches, seconds: c.seconds, cacheDir: c.cacheDir };
+  const gpuOptions = { images: c.images, longSide: c.longSide, batches: c.batches, forwardBatches: c.forwardBatches, seconds: c.seconds, cacheDir: c.cacheDir, profileRuns: c.profileRuns };
   const cpuOptions = { ...gpuOptions, batches: c.batches.slice(0, 1), forwardBatches: c.forwardBatches.slice(0, 1), seconds: Math.min(c.seconds, 2), threads: c.threads ?? 0 };
   const anyCuda = (records: StepRecord[]) => records.some((r) => r.provider === 'cuda' && r.status === 'ok');
   const steps: Step[] = [
     { variant: ort130, provider: 'cpu', role: 'reference', root: app, options: cpuOptions, timeoutS: 150, minS: 30 },
     ...(variants[v129] ? [{ variant: v129, provider: 'cuda', role: 'subject', root: variants[v129], options: gpuOptions, env: cudaEnv, timeoutS: 150, minS: 30 } satisfies Step] : []),
     { variant: ort130, provider: 'webgpu', role: 'subject', root: app, options: gpuOptions, env: vulkan.env, timeoutS: 150, minS: 30 },
-    // Diagnosis, only when the cuda run differs from the cpu: the same run with TF32 off in cuDNN and cuBLAS.
+    // What TF32 would buy: the product turns it off for the CUDA provider (session.ts) unless the variable is set.
     ...(variants[v129]
-      ? [{ variant: v129tf32, provider: 'cuda', role: 'experiment', root: variants[v129], options: { ...gpuOptions, batches: [], forwardBatches: [] },
-           env: { ...cudaEnv, NVIDIA_TF32_OVERRIDE: '0' }, timeoutS: 90, minS: 30,
-           runIf: (_done: StepRecord[], ms: Measurement[]) => {
-             const ref = ms.find((m) => m.variant === ort130 && m.requested === 'cpu' && m.status === 'ok');
-             const gpu = ms.find((m) => m.variant === v129 && m.requested === 'cuda' && m.status === 'ok');
-             if (!ref || !gpu) return 'no cuda run to diagnose';
-             return compareMeasurements(ref, gpu, c.tolerances).pass ? 'the cuda run already matches the cpu' : null;
-           } } satisfies Step]
+      ? [{ variant: v129tf32, provider: 'cuda', role: 'experiment', root: variants[v129], options: { ...gpuOptions, batches: c.batches.slice(0, 1), forwardBatches: [], profileRuns: 0 },
+           env: { ...cudaEnv, NVIDIA_TF32_OVERRIDE: '1' }, timeoutS: 90, minS: 30,
+           runIf: (done: StepRecord[]) => (anyCuda(done) ? null : 'no cuda run to compare with') } satisfies Step]
       : []),
     ...(variants[v129]
       ? [{ variant: v129, provider: 'cpu', role: 'subject', root: variants[v129], options: { ...cpuOptions, batches: [], forwardBatches: [] }, timeoutS: 90, minS: 40,
@@ -530,7 +529,7 @@ async function planDevice(flags: Map<string, string>): Promise<DeviceReport> {
     tolerances: c.tolerances,
     notes: [
       `${v129}: onnxruntime-node 1.29.0 (npm) with the CUDA 13 provider of com.github.asus4.onnxruntime.linux-x64-gpu@0.4.9 (ORT 1.29.0), copied next to its libonnxruntime.so.1; the provider bridge is a C++ interface, so core and provider must be the same ORT version.`,
-      `${v129tf32}: run only when ${v129}/cuda differs from the cpu: the same with TF32 off in cuDNN/cuBLAS (ONNX Runtime's CUDA provider allows TF32 by default), to tell rounding from a real fault.`,
+      `${v129tf32}: the same with TF32 allowed in cuDNN/cuBLAS (ONNX Runtime's default, which the product turns off through NVIDIA_TF32_OVERRIDE=0 unless the variable is set), to show what TF32 changes in boxes and speed.`,
       'The core library of com.github.asus4.onnxruntime@0.4.9 (1.29.0) was tried as a second pairing while preparing this check: it is a CPU build that answers "CUDA execution provider is not enabled in this build", so it is not shipped.',
       `${v130x}: the product's onnxruntime-node 1.30.0 with the 1.29.0 provider — an ABI mismatch on purpose, an experiment whose success would not make it safe to ship.`,
       'The pruned provider (pack.sh default) keeps only the sm_90 cubins (H100/H200); on another GPU its kernels are missing.',
@@ -557,6 +556,7 @@ async function commandMeasure(flags: Map<string, string>): Promise<number> {
     seconds: c.seconds,
     threads: c.threads,
     cacheDir: c.cacheDir,
+    profileRuns: c.profileRuns,
   });
   const json = flags.get('json');
   if (json) writeFileSync(json, `${JSON.stringify(m)}\n`);

@@ -29,7 +29,7 @@ describe('device check on cpu', () => {
   beforeAll(async () => {
     const base = { images, longSide: 128, seconds: 0.2, log: silent };
     reference = await measure({ ...base, variant: 'test', provider: 'cpu', threads: 0, batches: [1, 2], forwardBatches: [1, 2] });
-    subject = await measure({ ...base, variant: 'test+1thread', provider: 'cpu', threads: 1, batches: [1], forwardBatches: [2] });
+    subject = await measure({ ...base, variant: 'test+1thread', provider: 'cpu', threads: 1, batches: [1], forwardBatches: [2], profileRuns: 2 });
   }, 120_000);
 
   it('measures detections, throughput and the forward pass', () => {
@@ -63,6 +63,18 @@ describe('device check on cpu', () => {
     } else {
       expect(reference.gpuMemory).toMatchObject({ unavailable: 'nvidia-smi not found or failed', before: null, afterLoad: null, after: null, peakUsedMiB: null, processUsedMiB: null });
     }
+  });
+
+  it("profiles the DASR model's runs per operator when asked, and only then", () => {
+    expect(reference.profile).toBeUndefined();
+    const profile = subject.profile!;
+    expect(profile.runs).toBe(2);
+    expect(profile.runMs).toHaveLength(2);
+    expect(Object.keys(profile.kernelMsPerRun)).toEqual(['CPU']);
+    const conv = profile.operators.find((o) => o.op === 'Conv')!;
+    expect(conv.provider).toBe('CPU');
+    expect(conv.calls).toBe(2 * conv.nodes);
+    expect(profile.slowestNodes.length).toBeGreaterThan(0);
   });
 
   it('finds the cpu equal to itself (all threads vs one thread)', () => {
