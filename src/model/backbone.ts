@@ -1,6 +1,7 @@
 import * as ort from 'onnxruntime-node';
 import { defaultLogger, type Logger } from '../log.js';
 import { DEFAULT_TOPDOWN_LEVEL, ensureModels, TOPDOWN_STOPS, type TopDownLevel } from './provision.js';
+import { SessionsBySize } from './sessions-by-size.js';
 import { createSession, type Device } from './session.js';
 
 /** A CHW float tensor of one image (batch 1). */
@@ -50,11 +51,20 @@ export interface PeakRule {
 export interface BackboneOptions {
   /** where the top-down pass stops (TOPDOWN_STOPS) */
   topDown?: TopDownLevel;
+  /** frame sizes that keep a DASR session of their own (SessionsBySize); default GPU_FRAME_SIZES off the cpu, 1 on it */
+  frameSizes?: number;
   device?: Device;
   threads?: number;
   cacheDir?: string;
   logger?: Logger;
 }
+
+/**
+ * DASR sessions a GPU provider keeps, one per keyframe size (SessionsBySize): streams of four aspect ratios at
+ * once before any two share a session. Each holds its own device memory (the H200 used at most 3.3 GiB for the
+ * forward and one DASR session).
+ */
+export const GPU_FRAME_SIZES = 4;
 
 /** Stride of res5 feature maps relative to the network input. */
 export const RES5_STRIDE = 32;
@@ -66,7 +76,7 @@ export const RES5_STRIDE = 32;
 export class Backbone {
   private constructor(
     private readonly forwardSession: ort.InferenceSession,
-    private readonly dasrSession: ort.InferenceSession,
+    private readonly dasrSessions: SessionsBySize<ort.InferenceSession>,
     readonly device: Device,
     readonly topDown: TopDownLevel,
   ) {}
@@ -79,7 +89,14 @@ export class Backbone {
     const forward = await createSession(paths.backbone, sessionOptions);
     // The DASR session follows the forward's provider so a fallback is decided (and logged) once.
     const dasr = await createSession(paths.dasr, { ...sessionOptions, device: forward.device });
-    return new Backbone(forward.session, dasr.session, forward.device, topDown);
+    const another = async (): Promise<ort.InferenceSession> => {
+      const made = await createSession(paths.dasr, { ...sessionOptions, device: forward.device });
+      if (made.device === forward.device) return made.session;
+      await made.session.release();
+      throw new Error(`another DASR session could not start on ${forward.device}`);
+    };
+    const frameSizes = options.frameSizes ?? (forward.device === 'cpu' ? 1 : GPU_FRAME_SIZES);
+    return new Backbone(forward.session, new SessionsBySize(dasr.session, another, frameSizes), forward.device, topDown);
   }
 
   /** Forward pass of one image given as an NCHW caffe-normalised tensor. */
@@ -95,7 +112,8 @@ export class Backbone {
 
   /** One DASR detection run of an image given as an NCHW caffe-normalised tensor. */
   async detect(image: Float32Array, height: number, width: number, rule: PeakRule): Promise<DasrOutputs> {
-    const result = await this.dasrSession.run(dasrFeeds(image, height, width, rule, this.device !== 'cpu'));
+    const session = await this.dasrSessions.for(height, width);
+    const result = await session.run(dasrFeeds(image, height, width, rule, this.device !== 'cpu'));
     const res5c = featureMap(result.res5c!);
     const count = Number((result.peak_count!.data as BigInt64Array)[0]);
     const cells = result.peak_cells!.data as BigInt64Array;
@@ -117,7 +135,7 @@ export class Backbone {
   }
 
   async release(): Promise<void> {
-    await Promise.all([this.forwardSession.release(), this.dasrSession.release()]);
+    await Promise.all([this.forwardSession, ...(await this.dasrSessions.all())].map((session) => session.release()));
   }
 }
 

@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { dasrFeeds } from '../../src/model/backbone.js';
+import { Backbone, dasrFeeds } from '../../src/model/backbone.js';
 import type { LayerGraph } from '../../src/model/layer-graph.js';
 import { ensureModels, RESNET_LAYERS, resnetModelJsonPath, TOPDOWN_STOPS, type ModelPaths } from '../../src/model/provision.js';
 import { readTfjsLayersModel } from '../../src/model/tfjs-layers.js';
@@ -181,6 +181,29 @@ describe("the product's DASR model with fixed peak slots (GPU providers)", () =>
       expect(error).toBeLessThan(1e-5);
     } finally {
       await session.release();
+    }
+  });
+});
+
+describe('a Backbone keeping DASR sessions per frame size (as GPU providers do)', () => {
+  it('detects exactly what one shared session detects, frame sizes taking turns past its capacity', async () => {
+    const shared = await Backbone.load({ cacheDir, logger: silent });
+    const perSize = await Backbone.load({ cacheDir, logger: silent, frameSizes: 2 });
+    try {
+      const rule = { maxPeaks: 16, aboveMean: false };
+      let peaks = 0;
+      for (const [height, width] of [[224, 288], [288, 224], [224, 288], [256, 256], [288, 224]] as const) {
+        const image = syntheticImage(height, width, height + width);
+        const expected = await shared.detect(image.data, height, width, rule);
+        const got = await perSize.detect(image.data, height, width, rule);
+        expect(got.peaks, `${width}×${height}`).toEqual(expected.peaks);
+        peaks += got.peaks.length;
+        expect(relativeError(got.saliency, expected.saliency), `${width}×${height}`).toBeLessThan(1e-6);
+      }
+      expect(peaks).toBeGreaterThan(5);
+    } finally {
+      await shared.release();
+      await perSize.release();
     }
   });
 });
