@@ -2,12 +2,7 @@ import * as ort from 'onnxruntime-node';
 import { dasrFeeds } from '../src/model/backbone.js';
 import { profileRuns, type OperatorTime } from '../src/model/ort-profile.js';
 import { DEFAULT_TOPDOWN_LEVEL, ensureModels, TOPDOWN_LEVELS, type TopDownLevel } from '../src/model/provision.js';
-
-const CPU_OPTIONS: ort.InferenceSession.SessionOptions = {
-  graphOptimizationLevel: 'all',
-  interOpNumThreads: 1,
-  extra: { session: { intra_op: { allow_spinning: '0' } } },
-};
+import { sessionOptionsFor } from '../src/model/session.js';
 
 function printTable(title: string, rows: OperatorTime[], wallMs: number): void {
   const total = rows.reduce((s, r) => s + r.msPerRun, 0);
@@ -27,10 +22,10 @@ export async function run(args: string[]): Promise<void> {
   const paths = await ensureModels({ topDown: level });
   for (const [width, height] of [[512, 341], [512, 288]] as const) {
     const pixels = Float32Array.from({ length: 3 * width * height }, (_, i) => ((i * 7919) % 255) - 120);
-    const forward = await profileRuns(paths.backbone, CPU_OPTIONS, [{ image: new ort.Tensor('float32', pixels, [1, 3, height, width]) }], 2);
+    const forward = await profileRuns(paths.backbone, sessionOptionsFor('cpu'), [{ image: new ort.Tensor('float32', pixels, [1, 3, height, width]) }], 2);
     printTable(`forward ${width}×${height}`, forward.operators, forward.wallMsPerRun!);
     for (const k of peakCounts) {
-      const dasr = await profileRuns(paths.dasr, CPU_OPTIONS, [dasrFeeds(pixels, height, width, { maxPeaks: k, aboveMean: false }, false)], 1);
+      const dasr = await profileRuns(paths.dasr, sessionOptionsFor('cpu'), [dasrFeeds(pixels, height, width, { maxPeaks: k, aboveMean: false }, false)], 1);
       printTable(`DASR model (top-down to ${level}) ${width}×${height}, max ${k} peaks`, dasr.operators, dasr.wallMsPerRun!);
     }
   }

@@ -53,6 +53,8 @@ export interface BackboneOptions {
   topDown?: TopDownLevel;
   /** frame sizes that keep a DASR session of their own (SessionsBySize); default GPU_FRAME_SIZES off the cpu, 1 on it */
   frameSizes?: number;
+  /** run max_peaks top-down slots whatever a frame holds (emitPeaks); default: off the cpu */
+  fixedSlots?: boolean;
   device?: Device;
   threads?: number;
   cacheDir?: string;
@@ -77,6 +79,7 @@ export class Backbone {
   private constructor(
     private readonly forwardSession: ort.InferenceSession,
     private readonly dasrSessions: SessionsBySize<ort.InferenceSession>,
+    private readonly fixedSlots: boolean,
     readonly device: Device,
     readonly topDown: TopDownLevel,
   ) {}
@@ -89,14 +92,12 @@ export class Backbone {
     const forward = await createSession(paths.backbone, sessionOptions);
     // The DASR session follows the forward's provider so a fallback is decided (and logged) once.
     const dasr = await createSession(paths.dasr, { ...sessionOptions, device: forward.device });
-    const another = async (): Promise<ort.InferenceSession> => {
-      const made = await createSession(paths.dasr, { ...sessionOptions, device: forward.device });
-      if (made.device === forward.device) return made.session;
-      await made.session.release();
-      throw new Error(`another DASR session could not start on ${forward.device}`);
-    };
-    const frameSizes = options.frameSizes ?? (forward.device === 'cpu' ? 1 : GPU_FRAME_SIZES);
-    return new Backbone(forward.session, new SessionsBySize(dasr.session, another, frameSizes), forward.device, topDown);
+    // Later sessions (one per frame size) must run where the first one does, or not at all.
+    const another = async () => (await createSession(paths.dasr, { ...sessionOptions, device: dasr.device, fallback: false })).session;
+    const frameSizes = options.frameSizes ?? (dasr.device === 'cpu' ? 1 : GPU_FRAME_SIZES);
+    const fixedSlots = options.fixedSlots ?? dasr.device !== 'cpu';
+    // The device said is the DASR session's: where the detection runs (a forward on a GPU beside it is a detail).
+    return new Backbone(forward.session, new SessionsBySize(dasr.session, another, frameSizes), fixedSlots, dasr.device, topDown);
   }
 
   /** Forward pass of one image given as an NCHW caffe-normalised tensor. */
@@ -113,7 +114,7 @@ export class Backbone {
   /** One DASR detection run of an image given as an NCHW caffe-normalised tensor. */
   async detect(image: Float32Array, height: number, width: number, rule: PeakRule): Promise<DasrOutputs> {
     const session = await this.dasrSessions.for(height, width);
-    const result = await session.run(dasrFeeds(image, height, width, rule, this.device !== 'cpu'));
+    const result = await session.run(dasrFeeds(image, height, width, rule, this.fixedSlots));
     const res5c = featureMap(result.res5c!);
     const count = Number((result.peak_count!.data as BigInt64Array)[0]);
     const cells = result.peak_cells!.data as BigInt64Array;

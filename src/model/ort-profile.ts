@@ -92,8 +92,9 @@ export function dropFirstRuns(events: ProfileEvent[], count: number): ProfileEve
 }
 
 /**
- * Profiles `runs` runs cycling through `feeds`. Each feed first runs once unprofiled in the same session, so
- * what a provider does once per input shape (a GPU's kernel choice, allocator growth) stays out of the summary.
+ * Profiles `runs` runs cycling through `feeds`. Each feed first runs once in the same session, and those runs
+ * are left out of the summary, so what a provider does once per input shape (a GPU's kernel choice, allocator
+ * growth) does not count.
  */
 export async function profileRuns(model: string, options: ort.InferenceSession.SessionOptions, feeds: Record<string, ort.Tensor>[], runs: number): Promise<OperatorProfile> {
   const dir = await mkdtemp(join(tmpdir(), 'dasr-profile-'));

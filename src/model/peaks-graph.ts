@@ -55,7 +55,7 @@ export function emitPeaks(b: GraphBuilder, map: string, maxPeaks: string, aboveM
   const count = b.op('Min', [found, maxPeaks], 'peak_count');
   const one = b.int64Tensor('one', [1], [1]);
   const candidateCount = b.op('Shape', [candidates], 'peak/candidate_count');
-  const slots = b.op('Where', [fixedSlots, b.op('Min', [maxPeaks, candidateCount], 'peak/fixed_k'), b.op('Max', [count, one], 'peak/found_k')], 'peak/k');
+  const slots = b.op('Where', [fixedSlots, b.op('Max', [b.op('Min', [maxPeaks, candidateCount], 'peak/fixed_k_raw'), one], 'peak/fixed_k'), b.op('Max', [count, one], 'peak/found_k')], 'peak/k');
   const [topScores, topIndices] = b.opMulti('TopK', [candidates, slots], ['peak_scores', 'peak/interior_index'], { axis: int(0), largest: int(1), sorted: int(1) });
   // Interior (h−2)×(w−2) index → row-major cell of the whole map; the divisor is kept ≥ 1 for maps too narrow to hold a peak.
   const width = b.op('Slice', [hw, one, b.int64Tensor('two', [1], [2])], 'response_width');

@@ -8,6 +8,8 @@ export interface SessionOptions {
   device?: Device;
   /** Intra-op threads for the CPU provider; 0 lets ONNX Runtime decide (one per core). */
   threads?: number;
+  /** false: a provider that fails to start throws instead of falling back to the cpu */
+  fallback?: boolean;
   logger?: Logger;
 }
 
@@ -32,6 +34,7 @@ export async function createSession(model: string | Uint8Array, options: Session
   if (device !== 'cpu') {
     const unavailable = providerUnavailableReason(device);
     if (unavailable) {
+      if (options.fallback === false) throw new Error(`device ${device} is not available (${unavailable})`);
       logger.warn(`device ${device} is not available (${unavailable}); falling back to cpu`);
     } else {
       try {
@@ -39,6 +42,7 @@ export async function createSession(model: string | Uint8Array, options: Session
         logger.info(`running on ${device}`);
         return { session, device };
       } catch (error) {
+        if (options.fallback === false) throw error;
         logger.warn(`device ${device} failed to start (${firstLine(error)}); falling back to cpu`);
       }
     }

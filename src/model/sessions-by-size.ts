@@ -9,7 +9,8 @@
 export class SessionsBySize<Session> {
   /** size key → its session, least recently used first (Map keeps insertion order) */
   private readonly bySize = new Map<string, Promise<Session>>();
-  private readonly spare: Promise<Session>[];
+  /** the session made at load until the first size takes it */
+  private first: Promise<Session> | null;
   private capacity: number;
 
   /** `first`: a session made already (to settle the provider), handed to the first size asked for. */
@@ -20,7 +21,7 @@ export class SessionsBySize<Session> {
   ) {
     if (!Number.isInteger(capacity) || capacity < 1) throw new RangeError(`capacity must be a positive integer, got ${capacity}`);
     this.capacity = capacity;
-    this.spare = [Promise.resolve(first)];
+    this.first = Promise.resolve(first);
   }
 
   /** The session for inputs of this height × width. */
@@ -32,24 +33,25 @@ export class SessionsBySize<Session> {
       this.bySize.set(key, held);
       return held;
     }
-    const session = this.spare.pop() ?? (this.bySize.size + this.spare.length < this.capacity ? this.fresh() : this.takeLeastRecent());
+    const session = this.first ?? (this.bySize.size < this.capacity ? this.fresh() : this.takeLeastRecent());
+    this.first = null;
     this.bySize.set(key, session);
     return session;
   }
 
   /** Every session made so far, each once. */
   async all(): Promise<Session[]> {
-    const settled = await Promise.allSettled([...this.bySize.values(), ...this.spare]);
+    const settled = await Promise.allSettled([...this.bySize.values(), ...(this.first ? [this.first] : [])]);
     return [...new Set(settled.flatMap((s) => (s.status === 'fulfilled' ? [s.value] : [])))];
   }
 
   private fresh(): Promise<Session> {
     const made = this.create();
-    // A session that could not be made (a GPU out of memory, say) fails its one request; the sessions there are
-    // then all there will be, and later sizes take turns on them.
+    // A session that could not be made (a GPU out of memory, say) fails the requests waiting for it; the
+    // sessions there are then all there will be, and later sizes take turns on them.
     made.catch(() => {
       for (const [key, value] of this.bySize) if (value === made) this.bySize.delete(key);
-      this.capacity = Math.max(1, this.bySize.size + this.spare.length);
+      this.capacity = Math.max(1, this.bySize.size);
     });
     return made;
   }

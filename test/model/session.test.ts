@@ -53,6 +53,13 @@ describe('execution provider selection', () => {
     }
   });
 
+  it('throws instead of falling back when asked to (fallback: false)', async () => {
+    const { logger, lines } = capturingLogger();
+    await expect(createSession(doublingModel(), { device: 'cuda', logger, fallback: false })).rejects.toThrow(/cuda/i);
+    await expect(createSession(doublingModel(), { device: 'webgpu', logger, fallback: false })).rejects.toThrow();
+    expect(lines.filter((l) => /falling back/.test(l))).toEqual([]);
+  });
+
   it('knows which providers this onnxruntime-node build bundles', () => {
     expect(providerUnavailableReason('cpu')).toBeNull();
     expect(providerUnavailableReason('cuda')).toBeNull(); // listed (installable), so it is tried, then may fall back
