@@ -114,6 +114,12 @@ export async function measure(options: MeasureOptions): Promise<Measurement> {
       dasrThroughput.push(result);
       write(`[device-check] ${options.variant}/${options.provider} DASR batch ${batch}: ${result.framesPerSecond.toFixed(2)} keyframes/s (${result.frames} frames in ${result.seconds.toFixed(2)} s)`);
     }
+    if (options.batches.includes(1)) {
+      const narrower = await Promise.all(options.images.map((file) => asVideoFrame(file, NARROW_VIDEO_FRAME)));
+      const result = await timeDasr(dasr, frames.flatMap((frame, i) => [frame, narrower[i]!]), 1, options.seconds, 'two-frame-sizes', 2);
+      dasrThroughput.push(result);
+      write(`[device-check] ${options.variant}/${options.provider} DASR two frame sizes by turns: ${result.framesPerSecond.toFixed(2)} keyframes/s`);
+    }
     const forwardThroughput: ForwardThroughput[] = [];
     if (options.forwardBatches.length > 0 && decoded.length > 0) {
       const created = await createSession(paths.backbone, { device: options.provider, threads: options.threads, logger });
@@ -132,18 +138,21 @@ export async function measure(options: MeasureOptions): Promise<Measurement> {
     }
     measurement.throughput = { dasr: dasrThroughput, forward: forwardThroughput, notes: [] };
     if (options.profileRuns) {
-      // The video's keyframes with the product's session options and feeds (fixed peak slots off the cpu), profiled.
-      const feeds = frames.map((image) => {
-        const resized = resizeLongSide(image, options.longSide);
-        return dasrFeeds(toCaffeTensor(resized), resized.height, resized.width, { maxPeaks: DEFAULT_DASR_CONFIG.maxPeaks, aboveMean: false }, options.provider !== 'cpu');
-      });
-      const profile = await profileRuns(paths.dasr, sessionOptionsFor(options.provider, { threads: options.threads }), feeds, options.profileRuns);
-      measurement.profile = profile;
-      write(`[device-check] ${options.variant}/${options.provider} profile: ${profile.wallMsPerRun?.toFixed(1)} ms per run; kernels ${JSON.stringify(profile.kernelMsPerRun)}`);
-      for (const o of profile.operators.slice(0, 12)) write(`[device-check]   ${o.op} on ${o.provider}: ${o.msPerRun.toFixed(2)} ms/run (${o.nodes} nodes, ${o.calls} calls)`);
-    }
-    if (options.batches.some((b) => b > 1)) {
-      measurement.throughput.notes.push('DASR batch > 1 = concurrent detect() calls; session.run is synchronous in onnxruntime-node, so no device overlap is expected');
+      try {
+        // The video's keyframes with the product's session options and feeds (fixed peak slots off the cpu), profiled.
+        const feeds = frames.map((image) => {
+          const resized = resizeLongSide(image, options.longSide);
+          return dasrFeeds(toCaffeTensor(resized), resized.height, resized.width, { maxPeaks: DEFAULT_DASR_CONFIG.maxPeaks, aboveMean: false }, options.provider !== 'cpu');
+        });
+        const profile = await profileRuns(paths.dasr, sessionOptionsFor(options.provider, { threads: options.threads }), feeds, options.profileRuns);
+        measurement.profile = profile;
+        write(`[device-check] ${options.variant}/${options.provider} profile: ${profile.wallMsPerRun?.toFixed(1)} ms per run; kernels ${JSON.stringify(profile.kernelMsPerRun)}`);
+        for (const o of profile.operators.slice(0, 12)) write(`[device-check]   ${o.op} on ${o.provider}: ${o.msPerRun.toFixed(2)} ms/run (${o.nodes} nodes, ${o.calls} calls)`);
+      } catch (error) {
+        // The profile is a diagnosis: its failure leaves the comparison and the throughput standing.
+        warnings.push(`profile failed: ${error instanceof Error ? error.message : String(error)}`);
+        write(`[device-check] ${options.variant}/${options.provider} profile failed: ${String(error)}`);
+      }
     }
   } catch (error) {
     measurement.status = 'error';
@@ -159,10 +168,12 @@ export async function measure(options: MeasureOptions): Promise<Measurement> {
 }
 
 /** The image as a keyframe of a 640×360 video: scaled and centre-cropped to fill the frame. */
-export const VIDEO_FRAME = { width: 640, height: 360 } as const;
+const VIDEO_FRAME = { width: 640, height: 360 } as const;
+/** A second stream's keyframe size, of another aspect ratio (4:3). */
+const NARROW_VIDEO_FRAME = { width: 480, height: 360 } as const;
 
-async function asVideoFrame(file: string): Promise<DecodedImage> {
-  return decodeImage(await sharp(file).resize(VIDEO_FRAME.width, VIDEO_FRAME.height, { fit: 'cover' }).png().toBuffer());
+async function asVideoFrame(file: string, size: { width: number; height: number } = VIDEO_FRAME): Promise<DecodedImage> {
+  return decodeImage(await sharp(file).resize(size.width, size.height, { fit: 'cover' }).png().toBuffer());
 }
 
 function listBackends(): { name: string; bundled: boolean }[] {
@@ -190,10 +201,11 @@ function imageRecord(name: string, image: DecodedImage, detection: Detection, lo
   };
 }
 
-async function timeDasr(dasr: Dasr, images: DecodedImage[], batch: number, seconds: number): Promise<DasrThroughput> {
+/** `warmUp` frames run first, untimed: at least one of each size among `images` (shapes, allocator growth). */
+async function timeDasr(dasr: Dasr, images: DecodedImage[], batch: number, seconds: number, mode: DasrThroughput['mode'] = 'concurrent-detect-calls', warmUp = batch): Promise<DasrThroughput> {
   let next = 0;
   const round = () => Promise.all(Array.from({ length: batch }, () => dasr.detect(images[next++ % images.length]!)));
-  await round(); // warm-up: shapes, allocator growth
+  for (let k = 0; k < warmUp; k++) await dasr.detect(images[next++ % images.length]!);
   const stages: DetectionTimings = { networkMs: 0, boxesMs: 0, poolingMs: 0 };
   let rounds = 0;
   let frames = 0;
@@ -211,7 +223,7 @@ async function timeDasr(dasr: Dasr, images: DecodedImage[], batch: number, secon
   const mean = (v: number) => v / frames;
   return {
     batch,
-    mode: 'concurrent-detect-calls',
+    mode,
     rounds,
     frames,
     seconds: elapsed,

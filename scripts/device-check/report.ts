@@ -46,7 +46,8 @@ export interface ImageRecord {
 export interface DasrThroughput {
   /** frames in flight at once: `batch` detect() calls started together (Promise.all) on one Backbone */
   batch: number;
-  mode: 'concurrent-detect-calls';
+  /** two-frame-sizes: keyframes of a 640×360 and a 480×360 video by turns (streams of two aspect ratios sharing a detector) */
+  mode: 'concurrent-detect-calls' | 'two-frame-sizes';
   rounds: number;
   frames: number;
   seconds: number;
@@ -345,7 +346,8 @@ export const BATCH_NOTES = [
     'frames per second = frames / seconds over whole rounds after one warm-up round. The Backbone API takes one frame per run ' +
     '(forward: [1,3,H,W]; top-down: [1,3,H,W] with K peak seeds batched), and onnxruntime-node executes session.run ' +
     'synchronously on the JavaScript thread, so B > 1 does not overlap frames on the device: it measures what exists, not ' +
-    'multi-frame batching.',
+    'multi-frame batching. "two frame sizes": the same at batch 1 with keyframes of a 640×360 and a 480×360 video by turns, ' +
+    'as streams of two aspect ratios sharing one detector (off the cpu each size keeps a session of its own).',
   'forward throughput, batch B: one run of a [B,3,H,W] tensor through the generated backbone model (its batch dimension is ' +
     'dynamic), the first equality image resized to the long side and repeated B times; all four outputs are fetched to the host. ' +
     'This is the reference for what multi-frame batching of the forward pass would give.',
@@ -416,7 +418,7 @@ export function buildReport(input: ReportInput): DeviceReport {
     const name = `${run.variant}/${run.requested}`;
     const main = index === referenceIndex ? undefined : comparisons.find((c) => c.subject === name);
     if (run.status === 'ok') {
-      const fps = run.throughput?.dasr.map((t) => `B${t.batch} ${t.framesPerSecond.toFixed(2)}`).join(', ') ?? '';
+      const fps = run.throughput?.dasr.map((t) => `B${t.batch}${t.mode === 'two-frame-sizes' ? ' two frame sizes' : ''} ${t.framesPerSecond.toFixed(2)}`).join(', ') ?? '';
       const fwd = run.throughput?.forward.map((t) => `B${t.batch} ${t.imagesPerSecond.toFixed(1)}`).join(', ') ?? '';
       const eq = index === referenceIndex ? 'the reference' : main ? (main.pass ? 'equal to the reference' : 'DIFFERS from the reference') : 'not compared';
       const details = main ? ` (max box diff ${fmt(main.maxBoxDiffPx)} px, min cosine ${fmt(main.minCosine, 6)})` : '';

@@ -111,7 +111,7 @@ export interface Step {
   env?: NodeJS.ProcessEnv;
   timeoutS: number;
   /** skipped, with this reason, unless the function says to run it (called when its turn comes) */
-  runIf?: (done: StepRecord[], measurements: Measurement[]) => string | null;
+  runIf?: (done: StepRecord[]) => string | null;
   /** the least time the step is worth starting with */
   minS?: number;
 }
@@ -213,7 +213,13 @@ export async function runPlan(steps: Step[], options: { workDir: string; log: Lo
   const deadline = performance.now() + options.budgetS * 1000;
   for (const step of steps) {
     const remainingS = (deadline - performance.now()) / 1000 - (options.reserveS ?? 0);
-    const skip = step.runIf?.(records, measurements) ?? (remainingS < (step.minS ?? 10) ? `only ${Math.max(0, remainingS).toFixed(0)} s of the budget left` : null);
+    const skip =
+      step.runIf?.(records) ??
+      (remainingS < (step.minS ?? 10)
+        ? `only ${Math.max(0, remainingS).toFixed(0)} s of the budget left`
+        : options.inProcess && step.env
+          ? 'its environment cannot be set in-process (NVIDIA libraries read it once, when they load)'
+          : null);
     if (skip) {
       records.push({ variant: step.variant, provider: step.provider, role: step.role, status: 'skipped', why: skip });
       options.log.line(`[device-check] ── ${step.variant}/${step.provider}: skipped (${skip})`);
@@ -497,11 +503,11 @@ async function planDevice(flags: Map<string, string>): Promise<DeviceReport> {
            runIf: (done: StepRecord[]) => (anyCuda(done) ? null : 'no cuda run to compare with') } satisfies Step]
       : []),
     ...(variants[v129]
-      ? [{ variant: v129, provider: 'cpu', role: 'subject', root: variants[v129], options: { ...cpuOptions, batches: [], forwardBatches: [] }, timeoutS: 90, minS: 40,
+      ? [{ variant: v129, provider: 'cpu', role: 'subject', root: variants[v129], options: { ...cpuOptions, batches: [], forwardBatches: [], profileRuns: 0 }, timeoutS: 90, minS: 40,
            runIf: (done: StepRecord[]) => (anyCuda(done) ? null : 'no 1.29 cuda run to pair it with') } satisfies Step]
       : []),
     ...(variants[v130x]
-      ? [{ variant: v130x, provider: 'cuda', role: 'experiment', root: variants[v130x], options: { ...gpuOptions, batches: c.batches.slice(0, 1), forwardBatches: c.forwardBatches.slice(0, 1) }, env: cudaEnv, timeoutS: 60, minS: 30 } satisfies Step]
+      ? [{ variant: v130x, provider: 'cuda', role: 'experiment', root: variants[v130x], options: { ...gpuOptions, batches: c.batches.slice(0, 1), forwardBatches: c.forwardBatches.slice(0, 1), profileRuns: 0 }, env: cudaEnv, timeoutS: 60, minS: 30 } satisfies Step]
       : []),
   ];
   const chosen = only ? steps.filter((s) => only.includes(`${s.variant}/${s.provider}`) || only.includes(s.provider) || only.includes(s.role)) : steps;
