@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Logger } from '../../src/log.js';
 import { BACKBONE_FILE, dasrModelFile, ensureModels } from '../../src/model/provision.js';
+import { graphOpTypes } from '../support/onnx-ops.js';
 
 /** Records the info lines: a build is always announced with the files it rebuilds and why. */
 function recorder(): { logger: Logger; lines: string[] } {
@@ -45,5 +46,15 @@ describe('model cache', () => {
     expect(damaged.lines[0]).toMatch(new RegExp(`resnet50-dasr-res5\\.onnx: ${size - 100} bytes, expected ${size} \\(truncated or replaced\\)$`));
     expect((await stat(join(cacheDir, dasrModelFile('res5')))).size).toBe(size);
     expect(await manifestFiles()).toEqual([BACKBONE_FILE, dasrModelFile('res4'), dasrModelFile('res5')].sort());
+  });
+
+  it('builds models whose operators GPU providers run on the device: no Sum, no ConstantOfShape', async () => {
+    // WebGPU has neither kernel: ONNX Runtime ran them on the cpu with copies both ways, 10× slower DASR there.
+    await ensureModels({ cacheDir, logger: recorder().logger, topDown: 'res4' });
+    for (const file of [BACKBONE_FILE, dasrModelFile('res4'), dasrModelFile('res5')]) {
+      const ops = new Set(graphOpTypes(await readFile(join(cacheDir, file))));
+      expect(ops.has('Conv') && ops.has('Add'), file).toBe(true);
+      expect([...ops].filter((op) => op === 'Sum' || op === 'ConstantOfShape'), file).toEqual([]);
+    }
   });
 });
