@@ -107,6 +107,7 @@ export async function measure(options: MeasureOptions): Promise<Measurement> {
     }
 
     // Keyframes of one video share a size; only their content (and so their peak count) changes.
+    // (At another long side than 512 detect() resizes them first, as it would any image.)
     const frames = await Promise.all(options.images.map((file) => asVideoFrame(file)));
     const dasrThroughput: DasrThroughput[] = [];
     for (const batch of options.batches) {
@@ -167,10 +168,13 @@ export async function measure(options: MeasureOptions): Promise<Measurement> {
   return measurement;
 }
 
-/** The image as a keyframe of a 640×360 video: scaled and centre-cropped to fill the frame. */
-const VIDEO_FRAME = { width: 640, height: 360 } as const;
+/**
+ * The image as a keyframe of a 16:9 video, scaled and centre-cropped to fill the frame, at the size ingestion
+ * hands keyframes to DASR: ffmpeg already scales them to the network's long side (512).
+ */
+const VIDEO_FRAME = { width: 512, height: 288 } as const;
 /** A second stream's keyframe size, of another aspect ratio (4:3). */
-const NARROW_VIDEO_FRAME = { width: 480, height: 360 } as const;
+const NARROW_VIDEO_FRAME = { width: 512, height: 384 } as const;
 
 async function asVideoFrame(file: string, size: { width: number; height: number } = VIDEO_FRAME): Promise<DecodedImage> {
   return decodeImage(await sharp(file).resize(size.width, size.height, { fit: 'cover' }).png().toBuffer());

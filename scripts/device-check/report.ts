@@ -46,7 +46,7 @@ export interface ImageRecord {
 export interface DasrThroughput {
   /** frames in flight at once: `batch` detect() calls started together (Promise.all) on one Backbone */
   batch: number;
-  /** two-frame-sizes: keyframes of a 640×360 and a 480×360 video by turns (streams of two aspect ratios sharing a detector) */
+  /** two-frame-sizes: keyframes of a 16:9 and a 4:3 video by turns (streams of two aspect ratios sharing a detector) */
   mode: 'concurrent-detect-calls' | 'two-frame-sizes';
   rounds: number;
   frames: number;
@@ -340,13 +340,14 @@ export interface ReportInput {
 }
 
 export const BATCH_NOTES = [
-  'dasr throughput, batch B: the equality images as keyframes of one 640×360 video (scaled and centre-cropped: a ' +
-    "stream's keyframes share a size, their peak counts differ), cycled; B detect() calls are started together " +
+  'dasr throughput, batch B: the equality images as keyframes of one 16:9 video at 512×288, the size ingestion hands ' +
+    "them over in (scaled and centre-cropped: a stream's keyframes share a size, their peak counts differ), cycled; " +
+    'B detect() calls are started together ' +
     '(Promise.all) on one Backbone and the round is timed; ' +
     'frames per second = frames / seconds over whole rounds after one warm-up round. The Backbone API takes one frame per run ' +
     '(forward: [1,3,H,W]; top-down: [1,3,H,W] with K peak seeds batched), and onnxruntime-node executes session.run ' +
     'synchronously on the JavaScript thread, so B > 1 does not overlap frames on the device: it measures what exists, not ' +
-    'multi-frame batching. "two frame sizes": the same at batch 1 with keyframes of a 640×360 and a 480×360 video by turns, ' +
+    'multi-frame batching. "two frame sizes": the same at batch 1 with keyframes of a 16:9 (512×288) and a 4:3 (512×384) video by turns, ' +
     'as streams of two aspect ratios sharing one detector (off the cpu each size keeps a session of its own).',
   'forward throughput, batch B: one run of a [B,3,H,W] tensor through the generated backbone model (its batch dimension is ' +
     'dynamic), the first equality image resized to the long side and repeated B times; all four outputs are fetched to the host. ' +
