@@ -12,7 +12,7 @@ import { buildDasrModel } from './dasr-graph.js';
 import type { LayerGraph } from './layer-graph.js';
 
 /** Bump when the generated graphs change, so caches made by older code are rebuilt. */
-export const TRANSLATOR_VERSION = 9;
+export const TRANSLATOR_VERSION = 10;
 
 /** The Keras ResNet-50 layer names the method needs (see docs: res5a = activation_42, res5c = activation_48). */
 export const RESNET_LAYERS = {
