@@ -15,7 +15,6 @@ import { toCaffeTensor } from '../../src/image/tensor.js';
 import { createLogger, type Logger } from '../../src/log.js';
 import { Backbone, dasrFeeds } from '../../src/model/backbone.js';
 import { profileRuns } from '../../src/model/ort-profile.js';
-import { DEFAULT_DASR_CONFIG } from '../../src/detect/config.js';
 import { ensureModels } from '../../src/model/provision.js';
 import { createSession, sessionOptionsFor, type Device } from '../../src/model/session.js';
 import {
@@ -138,12 +137,16 @@ export async function measure(options: MeasureOptions): Promise<Measurement> {
       }
     }
     measurement.throughput = { dasr: dasrThroughput, forward: forwardThroughput, notes: [] };
+    if (options.batches.some((b) => b > 1)) {
+      measurement.throughput.notes.push('DASR batch > 1 = concurrent detect() calls; session.run is synchronous in onnxruntime-node, so no device overlap is expected');
+    }
     if (options.profileRuns) {
       try {
-        // The video's keyframes with the product's session options and feeds (fixed peak slots off the cpu), profiled.
+        // The video's keyframes with the product's session options and the detector's own feeds, profiled.
+        const fixedSlots = backbone.fixedSlots;
         const feeds = frames.map((image) => {
           const resized = resizeLongSide(image, options.longSide);
-          return dasrFeeds(toCaffeTensor(resized), resized.height, resized.width, { maxPeaks: DEFAULT_DASR_CONFIG.maxPeaks, aboveMean: false }, options.provider !== 'cpu');
+          return dasrFeeds(toCaffeTensor(resized), resized.height, resized.width, dasr.peakRule, fixedSlots);
         });
         const profile = await profileRuns(paths.dasr, sessionOptionsFor(options.provider, { threads: options.threads }), feeds, options.profileRuns);
         measurement.profile = profile;

@@ -1,7 +1,7 @@
 import { performance } from 'node:perf_hooks';
 import { assertMinimumSize, resizeLongSide, type DecodedImage } from '../image/load.js';
 import { toCaffeTensor } from '../image/tensor.js';
-import { RES5_STRIDE, type Backbone, type BackboneOutputs, type FeatureMap } from '../model/backbone.js';
+import { RES5_STRIDE, type Backbone, type BackboneOutputs, type FeatureMap, type PeakRule } from '../model/backbone.js';
 import type { TopDownLevel } from '../model/provision.js';
 import { clipBox, iou, scaleBox, type Box } from './box.js';
 import { MIN_INPUT_SIDE, poolingLongSide, resolveDasrConfig, type DasrConfig } from './config.js';
@@ -94,14 +94,16 @@ export class Dasr {
     return this.backbone.topDown;
   }
 
+  /** Which peaks seed the top-down pass: plain DASR keeps only those with R ≥ mean(R). */
+  get peakRule(): PeakRule {
+    return { maxPeaks: this.config.maxPeaks, aboveMean: this.config.variant === 'dasr' };
+  }
+
   /** Localises class-agnostic instances and describes each one. An image without peaks gives no regions. */
   async detect(image: DecodedImage): Promise<Detection> {
     const prepared = this.prepare(image);
     let t = performance.now();
-    const outputs = await this.backbone.detect(prepared.tensor, prepared.height, prepared.width, {
-      maxPeaks: this.config.maxPeaks,
-      aboveMean: this.config.variant === 'dasr',
-    });
+    const outputs = await this.backbone.detect(prepared.tensor, prepared.height, prepared.width, this.peakRule);
     const networkMs = performance.now() - t;
 
     t = performance.now();

@@ -79,7 +79,8 @@ export class Backbone {
   private constructor(
     private readonly forwardSession: ort.InferenceSession,
     private readonly dasrSessions: SessionsBySize<ort.InferenceSession>,
-    private readonly fixedSlots: boolean,
+    /** whether the top-down pass runs max_peaks slots whatever a frame holds (dasrFeeds) */
+    readonly fixedSlots: boolean,
     readonly device: Device,
     readonly topDown: TopDownLevel,
   ) {}

@@ -57,6 +57,7 @@ describe('device check on cpu', () => {
       expect(t.frames).toBe(t.rounds * t.batch);
       expect(t.framesPerSecond).toBeGreaterThan(0);
     }
+    expect(reference.throughput!.notes).toEqual([expect.stringMatching(/^DASR batch > 1 = concurrent detect\(\) calls/)]);
     expect(forward.map((t) => t.inputShape[0])).toEqual([1, 2]);
     expect(forward[1]!.imagesPerSecond).toBeCloseTo(forward[1]!.passesPerSecond * 2, 6);
     // Where nvidia-smi runs, its snapshots; elsewhere null figures with the reason.
