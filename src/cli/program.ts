@@ -366,7 +366,9 @@ export function createProgram(): Command {
     .option('--expand-alpha <a>', 'αQE: each hit weighted by its similarity to this power', positive, DEFAULT_EXPANSION.alpha)
     .option('--feedback <k>', 'one round of relevance feedback before ranking: the top k frames\' best regions marked right or wrong by the ground truth, as a user would (0: none)', integer, 0)
     .option('--examples <n>', 'first-frame queries made of n views of the object (1–3: the first, middle and last visible frames), combined as dasr search combines several images', exampleCount, 1)
-    .action(async (dir: string, options: { mode: 'image' | 'video' | 'both'; queries: 'first' | 'three' | 'both'; queryView: 'box' | 'crop' | 'background'; methods: string; cache?: string; json?: boolean; expand: number; expandAlpha: number; examples: number; feedback: number }) => {
+    .option('--whiten-folds <k>', 'PCA-whitening learned on the dataset itself, leave-sequences-out: sequences in k groups, each query searched with the whitening learned from the other groups\' regions (DASR and DASR*; 0: none)', integer, 0)
+    .option('--whiten-dims <n>', 'with --whiten-folds: keep this many principal directions', integer)
+    .action(async (dir: string, options: { mode: 'image' | 'video' | 'both'; queries: 'first' | 'three' | 'both'; queryView: 'box' | 'crop' | 'background'; methods: string; cache?: string; json?: boolean; expand: number; expandAlpha: number; examples: number; feedback: number; whitenFolds: number; whitenDims?: number }) => {
       const { tracksEvalCommand } = await import('../eval/tracks-eval.js');
       await tracksEvalCommand(await evalMethodsFromOptions(options.methods), dir, options);
     });

@@ -26,6 +26,7 @@ import { expandQuery } from '../search/query-expansion.js';
 import { combineExamples } from '../search/examples.js';
 import { applyFeedback } from '../search/feedback.js';
 import { dot } from '../detect/vector.js';
+import { applyWhitening, fitWhitening } from '../detect/whitening.js';
 import { methodRegions, methodVector, type EvalMethod, type EvalRegion } from './methods.js';
 import { countProgress } from './progress.js';
 import { readTrackSequences, type TrackSequence } from './tracks-dataset.js';
@@ -72,6 +73,14 @@ export interface TracksEvalOptions {
    * when it is on the object (its centre inside the truth), wrong otherwise, as a user would mark the top hits.
    */
   feedback?: number;
+  /**
+   * PCA-whitening learned from the collection itself, leave-sequences-out, for the region methods (not the
+   * whole-frame baseline): the sequences fall in `folds` groups (sequence s in group s mod folds), and a query is
+   * searched with the whitening learned from the database regions of the other groups' sequences, applied to the
+   * database and the query alike — as a whitening fitted on a user's own index would be, without the query's
+   * sequence ever training it. `dims` keeps that many principal directions (all when omitted).
+   */
+  whitenFolds?: { folds: number; dims?: number };
 }
 
 export interface TracksRow extends Scores {
@@ -111,7 +120,10 @@ export async function evaluateTracks(root: string, methods: readonly EvalMethod[
     frames: sequences.reduce((n, s) => n + s.frames.length, 0),
     visibleFrames: sequences.reduce((n, s) => n + s.frames.filter((f) => f.box).length, 0),
     queryView: view,
-    methods: methods.map((m) => ({ name: m.name, settings: { ...m.settings, queryExpansion: options.queryExpansion ?? null, examples: options.examples ?? 1, feedback: options.feedback ?? 0 } })),
+    methods: methods.map((m) => ({
+      name: m.name,
+      settings: { ...m.settings, queryExpansion: options.queryExpansion ?? null, examples: options.examples ?? 1, feedback: options.feedback ?? 0, ...(options.whitenFolds && m.id !== 'baseline' ? { whitenFolds: options.whitenFolds } : {}) },
+    })),
     rows: [],
     notes: [],
     perQuery: [],
@@ -131,6 +143,7 @@ export async function evaluateTracks(root: string, methods: readonly EvalMethod[
         database = video.database;
         report.notes.push(...video.notes);
       }
+      const searched = options.whitenFolds && method.id !== 'baseline' ? foldWhitenings(method, database, sequences.length, options.whitenFolds, report.notes) : () => ({ database, whiten: (v: Float32Array) => v });
       for (const set of querySets) {
         const results: QueryResult[] = [];
         const examples = options.examples ?? 1;
@@ -138,15 +151,16 @@ export async function evaluateTracks(root: string, methods: readonly EvalMethod[
           const sequence = sequences[query.sequence]!;
           const path = join(sequence.directory, sequence.frames[query.frame]!.file);
           const described = view === 'background' ? backgroundBox(query.box, sequence.width, sequence.height) : query.box;
+          const { database, whiten } = searched(query.sequence);
           let result: QueryResult;
           try {
-            let feature = await queryVector(method, cache, path, query, view, described);
+            let feature = whiten(await queryVector(method, cache, path, query, view, described));
             if (query.moreExamples?.length) {
               const more = await Promise.all(
                 query.moreExamples.map((example) => {
                   const examplePath = join(sequence.directory, sequence.frames[example.frame]!.file);
                   const exampleQuery = { ...query, frame: example.frame, box: example.box };
-                  return queryVector(method, cache, examplePath, exampleQuery, view, view === 'background' ? backgroundBox(example.box, sequence.width, sequence.height) : example.box);
+                  return queryVector(method, cache, examplePath, exampleQuery, view, view === 'background' ? backgroundBox(example.box, sequence.width, sequence.height) : example.box).then(whiten);
                 }),
               );
               feature = combineExamples([feature, ...more]);
@@ -195,6 +209,36 @@ async function queryVector(method: EvalMethod, cache: FeatureCache, path: string
     // The crop is searched among frames of its own sequence's size: it is described at that scale.
     return method.describeCrop(cropImage(image, box), { width: image.width, height: image.height });
   }, view === 'box' ? undefined : view === 'crop' ? 'crop-at-frame-scale' : view);
+}
+
+/**
+ * For each query sequence, the database and the query post-step under the whitening learned from the other folds'
+ * database regions (options.whitenFolds). Each fold's whitening and whitened database are made once, when a query of
+ * the fold first needs them.
+ */
+function foldWhitenings(
+  method: EvalMethod,
+  database: readonly DatabaseFrame[],
+  sequenceCount: number,
+  { folds, dims }: { folds: number; dims?: number },
+  notes: string[],
+): (sequence: number) => { database: DatabaseFrame[]; whiten: (v: Float32Array) => Float32Array } {
+  if (!(Number.isInteger(folds) && folds >= 2 && folds <= sequenceCount)) throw new RangeError(`whitening folds must be an integer from 2 to the ${sequenceCount} sequences, got ${folds}`);
+  if (method.postprocess) throw new Error(`${method.name} already whitens its descriptors; learning another whitening per fold would apply two`);
+  const made = new Map<number, { database: DatabaseFrame[]; whiten: (v: Float32Array) => Float32Array }>();
+  return (sequence) => {
+    const fold = sequence % folds;
+    let entry = made.get(fold);
+    if (!entry) {
+      const training = database.filter((f) => f.sequence % folds !== fold).flatMap((f) => f.regions.map((r) => r.feature));
+      const whitening = fitWhitening(training, { dims });
+      const whiten = (v: Float32Array): Float32Array => applyWhitening(whitening, v);
+      entry = { database: database.map((f) => ({ ...f, regions: f.regions.map((r) => ({ box: r.box, feature: whiten(r.feature) })) })), whiten };
+      made.set(fold, entry);
+      notes.push(`${method.name}: whitening for the queries of sequences ${Array.from({ length: sequenceCount }, (_, s) => s).filter((s) => s % folds === fold).join(', ')} learned on ${training.length} regions of the other ${folds - 1} fold(s), ${whitening.dim} → ${whitening.outputDim} dimensions`);
+    }
+    return entry;
+  };
 }
 
 /** The ground-truth box clipped to the image (1-based boxes may overhang by a pixel). */
@@ -385,6 +429,9 @@ export interface TracksCommandOptions {
   expandAlpha?: number;
   examples?: number;
   feedback?: number;
+  /** leave-sequences-out whitening over this many folds (0 or omitted: none) */
+  whitenFolds?: number;
+  whitenDims?: number;
 }
 
 /** `dasr eval tracks <dir>`: runs the evaluation and prints the tables (or the JSON report) on stdout. */
@@ -399,6 +446,7 @@ export async function tracksEvalCommand(methods: readonly EvalMethod[], dir: str
     queryExpansion: options.expand ? { top: options.expand, alpha: options.expandAlpha ?? 3 } : undefined,
     examples: options.examples,
     feedback: options.feedback,
+    whitenFolds: options.whitenFolds ? { folds: options.whitenFolds, dims: options.whitenDims } : undefined,
   });
   process.stdout.write(options.json ? `${JSON.stringify(report)}\n` : `${formatTracksReport(report)}\n`);
   return report;

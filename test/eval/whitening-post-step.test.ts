@@ -151,6 +151,33 @@ describe('whitening as a post-step of the evaluation methods', () => {
     expect(first.perQuery.map((q) => q.ranked)).not.toEqual([5, 5]);
   });
 
+  it('leave-sequences-out whitening searches each query with the whitening learned on the other sequences only', async () => {
+    const dir = join(root, 'cache-folds');
+    const raw = fakeMethod(newCalls());
+    const regionsOf = async (sequence: string) =>
+      (await Promise.all([0, 1, 2].map((f) => methodRegions(raw, new FeatureCache(dir), join(root, 'data', 'seqs', sequence, `00000${f}.png`))))).flat().map((r) => r.feature);
+    const learnedOn = { big: fitWhitening(await regionsOf('big')), small: fitWhitening(await regionsOf('small')) };
+
+    const report = await evaluateTracks(join(root, 'data'), [raw], { querySets: ['first'], cache: new FeatureCache(dir), whitenFolds: { folds: 2 } });
+    // sequence 0 (big) is searched with the whitening of sequence 1 (small), and the other way round: each query's
+    // result is that of the method whitened, on both sides, by the other sequence's whitening
+    for (const [query, other] of [['big', learnedOn.small], ['small', learnedOn.big]] as const) {
+      const fixed = await evaluateTracks(join(root, 'data'), [withWhitening(raw, other)], { querySets: ['first'], cache: new FeatureCache(dir) });
+      const expected = fixed.perQuery.find((q) => q.sequence === query)!;
+      expect(report.perQuery.find((q) => q.sequence === query)).toEqual(expected);
+    }
+    expect(report.notes).toEqual([
+      'FAKE: whitening for the queries of sequences 0 learned on 6 regions of the other 1 fold(s), 6 → 6 dimensions',
+      'FAKE: whitening for the queries of sequences 1 learned on 6 regions of the other 1 fold(s), 6 → 6 dimensions',
+    ]);
+    expect(report.methods[0]!.settings).toMatchObject({ whitenFolds: { folds: 2 } });
+
+    const reduced = await evaluateTracks(join(root, 'data'), [raw], { querySets: ['first'], cache: new FeatureCache(dir), whitenFolds: { folds: 2, dims: 3 } });
+    expect(reduced.notes[0]).toMatch(/6 → 3 dimensions$/);
+    await expect(evaluateTracks(join(root, 'data'), [raw], { querySets: ['first'], cache: new FeatureCache(dir), whitenFolds: { folds: 3 } })).rejects.toThrow(/from 2 to the 2 sequences, got 3/);
+    await expect(evaluateTracks(join(root, 'data'), [withWhitening(raw, learnedOn.big)], { querySets: ['first'], cache: new FeatureCache(dir), whitenFolds: { folds: 2 } })).rejects.toThrow(/already whitens/);
+  });
+
   it('crop queries describe the box cut out at the scale of its frames, a 20-px crop included', async () => {
     const calls = newCalls();
     const method = withWhitening(fakeMethod(calls), whiteningFrom(4));
