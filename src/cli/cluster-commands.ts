@@ -12,6 +12,7 @@ import { splitFile } from '../ingest/ingest-file.js';
 import { holdStreams } from '../cluster/stream-holder.js';
 import { StreamLeases } from '../cluster/stream-leases.js';
 import { runWorker } from '../cluster/worker.js';
+import type { RecordingOptions } from '../record/live-recording.js';
 import { interruptSignal } from './interrupt.js';
 import { LiveMatcher, type LiveEvent } from '../live/live-matcher.js';
 import { openRegionStore, openExistingRegionStore } from '../index/open-store.js';
@@ -55,7 +56,10 @@ export async function enqueueCommand(inputs: readonly string[], options: { nats:
  * `dasr worker`: pulls ingest jobs into the index and follows up to `streams` live streams, until Ctrl-C or SIGTERM,
  * which give the job in hand back to the queue and hand the streams over to other workers.
  */
-export async function workerCommand(startDasr: () => Promise<DetectorThread>, options: { nats: string; index: string; ackWait?: number; streams: number }): Promise<void> {
+export async function workerCommand(
+  startDasr: () => Promise<DetectorThread>,
+  options: { nats: string; index: string; ackWait?: number; streams: number; record?: RecordingOptions },
+): Promise<void> {
   const nc = await connectNats(options.nats, 'dasr worker');
   const interrupt = interruptSignal();
   try {
@@ -69,7 +73,8 @@ export async function workerCommand(startDasr: () => Promise<DetectorThread>, op
     try {
       const store = await openRegionStore(options.index, { dim: dasr.featureDim, writer: 'dasr worker' });
       try {
-        const streams = leases ? `, and follows up to ${options.streams} live stream${options.streams === 1 ? '' : 's'}` : '';
+        const recorded = options.record ? `, recorded into ${options.record.dataDir}` : '';
+        const streams = leases ? `, and follows up to ${options.streams} live stream${options.streams === 1 ? '' : 's'}${recorded}` : '';
         process.stderr.write(`worker: indexing jobs from ${options.nats} into ${redactPassword(options.index)}${streams}; Ctrl-C stops\n`);
         // Either part failing stops the other, so that the worker ends instead of half-running.
         const stopOthersOnFailure = (work: Promise<void>): Promise<void> =>
@@ -89,7 +94,7 @@ export async function workerCommand(startDasr: () => Promise<DetectorThread>, op
               if (result) process.stderr.write(`${job.path}${part}: video ${result.videoId} ${result.status}, ${result.keyframes} keyframes, ${result.regions} regions\n`);
             },
           })),
-          leases ? stopOthersOnFailure(holdStreams({ nc, store, detector: dasr, leases, holder: `${hostname()}:${process.pid}`, maxStreams: options.streams, signal: interrupt.signal })) : Promise.resolve(),
+          leases ? stopOthersOnFailure(holdStreams({ nc, store, detector: dasr, leases, holder: `${hostname()}:${process.pid}`, maxStreams: options.streams, signal: interrupt.signal, live: { record: options.record } })) : Promise.resolve(),
         ]);
         const failed = outcomes.find((o): o is PromiseRejectedResult => o.status === 'rejected');
         if (failed) throw failed.reason;

@@ -168,10 +168,14 @@ export function createProgram(): Command {
     .requiredOption('--index <location>', 'the index: postgres://user:password@host/db (shared by every worker) or a data directory')
     .option('--ack-wait <seconds>', `how long a job may go without a sign of life from its worker before another worker takes it over; sets the queue's (default when the queue is created: ${DEFAULT_ACK_WAIT_MS / 1000}; give every worker the same)`, positive)
     .option('--streams <n>', 'follow up to n of the live streams registered with dasr stream add (0: files only)', integer, 1)
-    .action(async (options: { nats: string; index: string; ackWait?: number; streams: number }) => {
+    .option('--data <dir>', "record the streams followed into this directory (recordings/<video id>/), so that live hits have clips: the API replicas' --data, on storage they share")
+    .option('--record-hours <h>', 'recordings older than this are deleted, with what was indexed from them (with --data)', positive, SERVE_DEFAULTS.record.maxAgeSeconds / 3600)
+    .option('--record-gb <n>', 'the oldest recordings are deleted (with what was indexed from them) while all together take more than this (with --data)', positive, SERVE_DEFAULTS.record.maxBytes / 2 ** 30)
+    .action(async (options: { nats: string; index: string; ackWait?: number; streams: number; data?: string; recordHours: number; recordGb: number }) => {
       if (options.ackWait !== undefined && !(options.ackWait >= 1)) throw new InvalidArgumentError('--ack-wait must be at least 1 second');
       const { workerCommand } = await import('./cluster-commands.js');
-      await workerCommand(dasrFromOptions, options);
+      const record = options.data === undefined ? undefined : { dataDir: resolve(options.data), segmentSeconds: SERVE_DEFAULTS.record.segmentSeconds, maxAgeSeconds: options.recordHours * 3600, maxBytes: options.recordGb * 2 ** 30 };
+      await workerCommand(dasrFromOptions, { nats: options.nats, index: options.index, ackWait: options.ackWait, streams: options.streams, record });
     });
 
   const stream = program.command('stream').description(`cluster mode: the live streams the workers follow (each by one worker at a time; when it dies, another takes the stream once its ${DEFAULT_LEASE_TTL_MS / 1000}-s lease has expired)`);

@@ -29,8 +29,11 @@ export interface StreamHolderOptions {
   maxStreams: number;
   /** ends the holder: its streams are handed over (their leases released) */
   signal: AbortSignal;
-  /** ingestion settings of this worker (a stream's keyframe interval is the stream's own) */
-  live?: Pick<LiveOptions, 'sceneThreshold' | 'stillThreshold' | 'ioTimeoutMs' | 'stallTimeoutMs' | 'backoff'>;
+  /**
+   * ingestion settings of this worker (a stream's keyframe interval is the stream's own); with `record`, the streams
+   * are recorded into a data directory the API replicas share, so that live hits have clips
+   */
+  live?: Pick<LiveOptions, 'sceneThreshold' | 'stillThreshold' | 'ioTimeoutMs' | 'stallTimeoutMs' | 'backoff' | 'record'>;
   logger?: Logger;
 }
 

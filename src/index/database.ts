@@ -1144,7 +1144,7 @@ function initMeta(db: SqliteDb, dim: number | undefined, dataDir: string): numbe
   }).immediate();
 }
 
-interface SegmentRow {
+export interface SegmentRow {
   id: number;
   video_id: number;
   path: string;
@@ -1154,6 +1154,6 @@ interface SegmentRow {
   created_at: number;
 }
 
-function segmentRecord(row: SegmentRow): SegmentRecord {
+export function segmentRecord(row: SegmentRow): SegmentRecord {
   return { id: row.id, videoId: row.video_id, path: row.path, tStart: row.t_start, tEnd: row.t_end, bytes: row.bytes, createdAt: row.created_at };
 }

@@ -21,6 +21,7 @@ import {
   type KeyframeRecord,
   type NewVideo,
   type RegionRecord,
+  type SegmentInput,
   type SegmentRecord,
   type TimeRange,
   type TrackerState,
@@ -520,11 +521,24 @@ export class IndexStore implements RegionStore {
     });
   }
 
-  /**
-   * Forgets what a live run holds before `t` (regions, keyframes, segments: IndexDatabase.trimVideoBefore), its
-   * vectors included. Returns the removed segments, whose files the caller deletes after this returns, so that no
-   * region ever points at a missing file.
-   */
+  async addSegments(videoId: number, segments: readonly SegmentInput[]): Promise<void> {
+    this.assertWritable();
+    this.db.addSegments(videoId, segments);
+  }
+
+  async segmentsOfVideo(videoId: number, from?: number, to?: number): Promise<SegmentRecord[]> {
+    return this.db.segmentsOfVideo(videoId, from, to);
+  }
+
+  async segmentTotals(): Promise<{ bytes: number; oldestCreatedAt: number | null }> {
+    return this.db.segmentTotals();
+  }
+
+  async segmentsOldestFirst(): Promise<SegmentRecord[]> {
+    return this.db.segmentsOldestFirst();
+  }
+
+  /** IndexDatabase.trimVideoBefore, the removed regions' vectors (and shot vectors) leaving the graphs too. */
   async trimVideoBefore(videoId: number, t: number): Promise<SegmentRecord[]> {
     this.assertWritable();
     return this.serially(async () => {

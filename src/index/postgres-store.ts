@@ -18,6 +18,7 @@ import {
   decodeTrackerState,
   encodeTrackerState,
   regionFromRow,
+  segmentRecord,
   trackFromRow,
   videoFromRow,
   type CommitResult,
@@ -25,6 +26,9 @@ import {
   type NewVideo,
   type RegionRecord,
   type RegionRow,
+  type SegmentInput,
+  type SegmentRecord,
+  type SegmentRow,
   type TimeRange,
   type TrackerState,
   type TrackRecord,
@@ -126,6 +130,17 @@ function schema(dim: number): string {
     CREATE INDEX IF NOT EXISTS regions_video ON regions(video_id, t);
     CREATE INDEX IF NOT EXISTS regions_track ON regions(track_id);
     CREATE INDEX IF NOT EXISTS regions_feature ON regions USING hnsw (feature halfvec_cosine_ops);
+    CREATE TABLE IF NOT EXISTS segments (
+      id         bigserial PRIMARY KEY,
+      video_id   bigint NOT NULL REFERENCES videos(id) ON DELETE CASCADE,
+      path       text NOT NULL,
+      t_start    double precision NOT NULL,
+      t_end      double precision NOT NULL,
+      bytes      bigint NOT NULL,
+      created_at bigint NOT NULL,
+      UNIQUE (video_id, path)
+    );
+    CREATE INDEX IF NOT EXISTS segments_video_time ON segments(video_id, t_start);
   `;
 }
 
@@ -426,6 +441,56 @@ export class PostgresRegionStore implements RegionStore {
     });
     const { minScore } = filters;
     return rows.filter((row) => minScore === undefined || row.similarity >= minScore).map((row) => ({ ...regionFromRow(row), similarity: row.similarity }));
+  }
+
+  async addSegments(videoId: number, segments: readonly SegmentInput[]): Promise<void> {
+    this.assertOpen();
+    if (segments.length === 0) return;
+    const params: unknown[] = [videoId, Date.now()];
+    const rows = segments.map((segment) => {
+      const first = params.push(segment.path, segment.tStart, segment.tEnd, segment.bytes) - 3;
+      return `($1, $${first}, $${first + 1}, $${first + 2}, $${first + 3}, $2)`;
+    });
+    await this.query(`INSERT INTO segments (video_id, path, t_start, t_end, bytes, created_at) VALUES ${rows.join(', ')} ON CONFLICT (video_id, path) DO NOTHING`, params);
+  }
+
+  async segmentsOfVideo(videoId: number, from = -Infinity, to = Infinity): Promise<SegmentRecord[]> {
+    this.assertOpen();
+    const { rows } = await this.query<SegmentRow>('SELECT * FROM segments WHERE video_id = $1 AND t_end > $2 AND t_start <= $3 ORDER BY t_start', [videoId, from, to]);
+    return rows.map(segmentRecord);
+  }
+
+  async segmentTotals(): Promise<{ bytes: number; oldestCreatedAt: number | null }> {
+    this.assertOpen();
+    const { rows } = await this.query<{ bytes: number; oldest: number | null }>('SELECT coalesce(sum(bytes), 0)::bigint AS bytes, min(created_at) AS oldest FROM segments');
+    return { bytes: rows[0]!.bytes, oldestCreatedAt: rows[0]!.oldest };
+  }
+
+  async segmentsOldestFirst(): Promise<SegmentRecord[]> {
+    this.assertOpen();
+    return (await this.query<SegmentRow>('SELECT * FROM segments ORDER BY created_at, id')).rows.map(segmentRecord);
+  }
+
+  async trimVideoBefore(videoId: number, t: number): Promise<SegmentRecord[]> {
+    this.assertOpen();
+    return transaction(this.pool, async (client) => {
+      // The video's row lock orders this with its commits.
+      if ((await client.query('SELECT 1 FROM videos WHERE id = $1 FOR UPDATE', [videoId])).rowCount === 0) return [];
+      await client.query('DELETE FROM keyframes WHERE video_id = $1 AND t < $2', [videoId, t]);
+      const { rows } = await client.query<SegmentRow>('DELETE FROM segments WHERE video_id = $1 AND t_end <= $2 RETURNING *', [videoId, t]);
+      await client.query('DELETE FROM tracks WHERE video_id = $1 AND NOT EXISTS (SELECT 1 FROM regions WHERE track_id = tracks.id)', [videoId]);
+      // best_region_id has no foreign key here: a best region that went is replaced by the track's best remaining one.
+      await client.query(
+        `UPDATE tracks SET
+           first_t = (SELECT min(r.t) FROM regions r WHERE r.track_id = tracks.id),
+           keyframes = (SELECT count(DISTINCT r.keyframe_id) FROM regions r WHERE r.track_id = tracks.id),
+           best_region_id = CASE WHEN EXISTS (SELECT 1 FROM regions WHERE id = tracks.best_region_id) THEN best_region_id
+             ELSE (SELECT id FROM regions WHERE track_id = tracks.id ORDER BY score DESC, id LIMIT 1) END
+         WHERE video_id = $1 AND first_t < $2`,
+        [videoId, t],
+      );
+      return rows.map(segmentRecord).sort((a, b) => a.tStart - b.tStart);
+    });
   }
 
   async deleteVideo(id: number): Promise<boolean> {

@@ -17,6 +17,8 @@ import type {
   KeyframeInput,
   NewVideo,
   RegionRecord,
+  SegmentInput,
+  SegmentRecord,
   TimeRange,
   TrackerState,
   TrackRecord,
@@ -93,6 +95,21 @@ export interface RegionStore {
   frameSizes(videoIds?: readonly number[]): Promise<{ width: number; height: number }[]>;
   /** the k regions most similar to a unit `feature`, most similar first */
   search(feature: Float32Array, k: number, filters?: SearchFilters): Promise<SearchHit[]>;
+  /** records finished segments of a live run's recording; a segment already recorded (same path) is left as it is */
+  addSegments(videoId: number, segments: readonly SegmentInput[]): Promise<void>;
+  /** a live run's recorded segments overlapping [from, to] (all of them without bounds), in time order */
+  segmentsOfVideo(videoId: number, from?: number, to?: number): Promise<SegmentRecord[]>;
+  /** all recorded segments together: their bytes and the oldest one's creation time (null without segments) */
+  segmentTotals(): Promise<{ bytes: number; oldestCreatedAt: number | null }>;
+  /** every recorded segment, oldest first: what retention looks at when a limit is exceeded */
+  segmentsOldestFirst(): Promise<SegmentRecord[]>;
+  /**
+   * Forgets what a live run holds before `t`, in one transaction: its keyframes and their regions, the segments that
+   * end by then, tracks left without regions (the others start at their first remaining keyframe and keep a best
+   * region). Returns the removed segments, whose files the caller deletes afterwards, so that no region ever points
+   * at a missing file.
+   */
+  trimVideoBefore(videoId: number, t: number): Promise<SegmentRecord[]>;
   /** deletes a video with everything it owns; false if there was none */
   deleteVideo(id: number): Promise<boolean>;
   /**

@@ -8,7 +8,6 @@ import { KeyframeSelector } from '../decode/keyframes.js';
 import { probeVideo } from '../decode/probe.js';
 import { parseSource, SourceError, type SourceSpec } from '../source/source-spec.js';
 import { checkSourceHost, type HostPolicy } from '../source/host-policy.js';
-import { IndexStore } from '../index/index-store.js';
 import { SupersededWriterError, type RegionStore } from '../index/region-store.js';
 import type { VideoRecord } from '../index/database.js';
 import { Tracker, type Track, type TrackerConfig, type TrackerState } from '../track/tracker.js';
@@ -19,7 +18,7 @@ import { processLatest, type LatestStats } from './flow.js';
 import { DEFAULT_STILL_THRESHOLD, StillGate } from './still-gate.js';
 import type { Detection } from '../detect/dasr.js';
 import { regionsInVideoPixels, trackAndCommit } from './commit-keyframe.js';
-import { LiveRecording, type RecordingOptions } from '../record/live-recording.js';
+import { LiveRecording, recoverRecording, type RecordingOptions } from '../record/live-recording.js';
 
 /** 'superseded': another process took the video over (RegionStore.takeWriter) and this one may no longer write it. */
 export type LiveState = 'connecting' | 'live' | 'reconnecting' | 'failed' | 'superseded' | 'stopped';
@@ -85,7 +84,7 @@ export interface LiveOptions {
   stillThreshold?: number;
   /** where the source may point (checked before every connection); absent: anywhere, as a local user chose */
   hostPolicy?: HostPolicy;
-  /** record the stream (segments, retention) so that its hits have clips; absent: not recorded. Embedded index only. */
+  /** record the stream (segments, retention) so that its hits have clips; absent: not recorded */
   record?: RecordingOptions;
   /**
    * Continue this live video of the index instead of starting one: a stream another worker held until it died. Its
@@ -130,7 +129,6 @@ export class LiveIngestion {
   static async open(url: string, dasr: Detector, store: RegionStore, options: LiveOptions): Promise<LiveIngestion> {
     const spec = parseSource(url, { allowedProtocols: options.allowedProtocols });
     if (spec.kind === 'file') throw new SourceError('protocol-not-allowed', `${url} is a file: index it with the file ingestion`);
-    if (options.record && !(store instanceof IndexStore)) throw new Error('live recording needs the embedded index (a data directory)');
     if (options.continueVideo === undefined) {
       const video = await store.addVideo({ path: url, sourceKind: 'live', status: 'indexing', config: { dasr: dasr.config, topDown: dasr.topDown ?? null, interval: options.interval } });
       return new LiveIngestion(url, spec, dasr, store, options, video, {}, -1);
@@ -141,6 +139,8 @@ export class LiveIngestion {
     // Taken before the state is read: the state is then the last one the previous writer could commit.
     const writerEpoch = await store.takeWriter(video.id);
     const state = await store.videoState(video.id);
+    // What the writer before recorded but could not commit (it died) joins the run's recording first.
+    if (options.record) await recoverRecording(store, options.record.dataDir, video.id, options.logger ?? defaultLogger).catch((error: unknown) => (options.logger ?? defaultLogger).warn(`recording of ${url}: what the previous writer left was not recovered (${error instanceof Error ? error.message : String(error)})`));
     return new LiveIngestion(url, spec, dasr, store, options, video, committedTrackerState(state), state?.lastCommittedT ?? -1, writerEpoch);
   }
 
@@ -164,7 +164,7 @@ export class LiveIngestion {
     this.trackIds = new TrackIdReserve(store);
     this.tracker = new Tracker(options.tracker, trackerState, this.trackIds.take);
     this.still = new StillGate({ threshold: options.stillThreshold ?? DEFAULT_STILL_THRESHOLD });
-    this.recording = options.record && store instanceof IndexStore ? new LiveRecording(store, this.videoId, options.record, this.logger) : undefined;
+    this.recording = options.record ? new LiveRecording(store, this.videoId, options.record, this.logger, writerEpoch) : undefined;
   }
 
   private sizeRecorded: boolean;

@@ -1,15 +1,19 @@
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { basename, join, relative } from 'node:path';
 import type { SegmentInput } from '../index/database.js';
-import type { IndexStore } from '../index/index-store.js';
+import type { RegionStore } from '../index/region-store.js';
 import { SEGMENT_LIST, type RecordOutput } from '../decode/frames.js';
 import type { Logger } from '../log.js';
 import { parseSegmentList, type ListedSegment } from './segment-list.js';
 import { probeVideo } from '../decode/probe.js';
+import { writeFileAtomic } from '../util/atomic-file.js';
 import { expiredSegments, type RetentionLimits } from './retention.js';
 
 export interface RecordingOptions extends RetentionLimits {
-  /** the data directory: recordings go to `<data>/recordings/<video id>/<connection>/` */
+  /**
+   * the data directory: recordings go to `<data>/recordings/<video id>/<connection>/`; the index records their paths
+   * relative to it, so in a cluster every worker and API replica mounts the same storage there
+   */
   dataDir: string;
   segmentSeconds: number;
 }
@@ -23,24 +27,32 @@ export function recordingDir(dataDir: string, videoId: number): string {
  * The recording of one live run: each connection to the source records into a folder of its own (ffmpeg numbers
  * segments from 0 again), and the segments it finished are placed on the run's index timeline — a connection's
  * time `pts` is index time `offset + pts` (LiveIngestion fixes the offset at the connection's first keyframe) —
- * and committed; then retention runs over the whole data directory.
+ * and committed; then retention runs over every recorded segment of the index.
  */
 export class LiveRecording {
   private connection = -1;
   /** segments of the current connection already committed, by file name */
   private readonly committed = new Set<string>();
+  /** whether the current connection's offset is written in its folder */
+  private offsetSaved = false;
 
+  /**
+   * `writerEpoch`: this writer's epoch of a run taken over from another (cluster streams): its connections' folders
+   * are named after it, so that they never meet the folders of the writers before it.
+   */
   constructor(
-    private readonly store: IndexStore,
+    private readonly store: RegionStore,
     private readonly videoId: number,
     private readonly options: RecordingOptions,
     private readonly logger: Logger,
+    private readonly writerEpoch?: number,
   ) {}
 
   /** The ffmpeg output for a new connection. */
   nextConnection(): RecordOutput {
     this.connection++;
     this.committed.clear();
+    this.offsetSaved = false;
     const dir = this.connectionDir();
     mkdirSync(dir, { recursive: true });
     return { dir, segmentSeconds: this.options.segmentSeconds };
@@ -54,6 +66,12 @@ export class LiveRecording {
   async sync(offset: number | undefined, lastT?: number): Promise<void> {
     if (this.connection < 0 || offset === undefined) return;
     const dir = this.connectionDir();
+    if (!this.offsetSaved) {
+      // A writer that dies before its connection's first segment is listed leaves no committed segment to place the
+      // others by: the offset, known from the first keyframe, is kept beside them for recoverRecording.
+      await writeFileAtomic(join(dir, CONNECTION_OFFSET), Buffer.from(`${JSON.stringify(offset)}\n`));
+      this.offsetSaved = true;
+    }
     const listed = readSegmentList(dir);
     const fresh: SegmentInput[] = [];
     let end = offset;
@@ -69,14 +87,28 @@ export class LiveRecording {
       }
     }
     if (fresh.length === 0) return;
-    this.store.db.addSegments(this.videoId, fresh);
+    await this.store.addSegments(this.videoId, fresh);
     for (const segment of fresh) this.committed.add(basename(segment.path));
     // Retention looks at every segment: once per new segment, not per keyframe.
     await applyRetention(this.store, this.options.dataDir, this.options, this.logger);
   }
 
   private connectionDir(): string {
-    return join(recordingDir(this.options.dataDir, this.videoId), String(this.connection));
+    const name = this.writerEpoch === undefined ? String(this.connection) : `w${this.writerEpoch}-${this.connection}`;
+    return join(recordingDir(this.options.dataDir, this.videoId), name);
+  }
+}
+
+/** A connection folder's file holding its offset (index time − stream time), written at its first keyframe. */
+const CONNECTION_OFFSET = 'offset.json';
+
+/** The offset a connection's folder keeps, if it has one. */
+function savedOffset(dir: string): number | undefined {
+  try {
+    const offset: unknown = JSON.parse(readFileSync(join(dir, CONNECTION_OFFSET), 'utf8'));
+    return typeof offset === 'number' && Number.isFinite(offset) ? offset : undefined;
+  } catch {
+    return undefined;
   }
 }
 
@@ -95,11 +127,11 @@ function readSegmentList(dir: string): ListedSegment[] {
  * Removes the segments past the limits with everything indexed before their end in their run (the database
  * first, then the files: a crash in between leaves a file nobody points at, never a region without its picture).
  */
-export async function applyRetention(store: IndexStore, dataDir: string, limits: RetentionLimits, logger: Logger, now = Date.now()): Promise<void> {
+export async function applyRetention(store: RegionStore, dataDir: string, limits: RetentionLimits, logger: Logger, now = Date.now()): Promise<void> {
   // Mostly nothing is due: two aggregates say so without reading every segment (a day of 10 s segments per stream).
-  const totals = store.db.segmentTotals();
+  const totals = await store.segmentTotals();
   if (totals.oldestCreatedAt === null || (totals.bytes <= limits.maxBytes && now - totals.oldestCreatedAt <= limits.maxAgeSeconds * 1000)) return;
-  const { segments, cuts } = expiredSegments(store.db.segmentsOldestFirst(), limits, now);
+  const { segments, cuts } = expiredSegments(await store.segmentsOldestFirst(), limits, now);
   if (segments.length === 0) return;
   for (const [videoId, t] of cuts) {
     for (const segment of await store.trimVideoBefore(videoId, t)) rmSync(join(dataDir, segment.path), { force: true });
@@ -108,50 +140,58 @@ export async function applyRetention(store: IndexStore, dataDir: string, limits:
 }
 
 /**
- * After a crash, the recordings of the live runs it cut: segments ffmpeg finished that were not committed yet, and
- * the one it was writing (never listed), are committed on the run's timeline — a connection's offset is known from
- * a segment of it already committed, the unfinished one starts where the listed ones end and lasts what ffprobe
- * reads of it. A connection with no committed segment cannot be placed: its files are removed. Call it before any
+ * After a crash, the recordings of the live runs it cut (recoverRecording for each live video). Call it before any
  * stream records again.
  */
-export async function recoverRecordings(store: IndexStore, dataDir: string, logger: Logger): Promise<void> {
-  for (const video of store.db.listVideos()) {
-    if (video.sourceKind !== 'live') continue;
-    const runDir = recordingDir(dataDir, video.id);
-    if (!existsSync(runDir)) continue;
-    const committed = new Map(store.db.segmentsOfVideo(video.id).map((s) => [s.path, s]));
-    for (const connection of readdirSync(runDir)) {
-      const dir = join(runDir, connection);
-      const files = readdirSync(dir).filter((f) => f.endsWith('.ts')).sort();
-      const pathOf = (file: string) => relative(dataDir, join(dir, file));
-      const orphans = files.filter((f) => !committed.has(pathOf(f)));
-      if (orphans.length === 0) continue;
-      const listed = readSegmentList(dir);
-      const anchor = listed.find((s) => committed.has(pathOf(s.file)));
-      if (!anchor) {
-        for (const file of orphans) rmSync(join(dir, file), { force: true });
-        logger.warn(`live run ${video.id}: ${orphans.length} recorded segments of connection ${connection} cannot be placed on its timeline (none was committed): removed`);
+export async function recoverRecordings(store: RegionStore, dataDir: string, logger: Logger): Promise<void> {
+  for (const video of await store.listVideos()) {
+    if (video.sourceKind === 'live') await recoverRecording(store, dataDir, video.id, logger);
+  }
+}
+
+/**
+ * What a writer that stopped without finishing (a crash, a killed cluster worker) left of a live run's recording:
+ * segments ffmpeg finished that were not committed yet, and the one it was writing (never listed), are committed on
+ * the run's timeline — a connection's offset is known from a segment of it already committed, or from the offset its
+ * writer kept in the folder at its first keyframe; the unfinished one starts where the listed ones end (at 0 when none
+ * is: the recording's timeline starts at zero) and lasts what ffprobe reads of it. A connection with neither cannot be
+ * placed: its files are removed. Call it before the run records again.
+ */
+export async function recoverRecording(store: RegionStore, dataDir: string, videoId: number, logger: Logger): Promise<void> {
+  const runDir = recordingDir(dataDir, videoId);
+  if (!existsSync(runDir)) return;
+  const committed = new Map((await store.segmentsOfVideo(videoId)).map((s) => [s.path, s]));
+  for (const connection of readdirSync(runDir)) {
+    const dir = join(runDir, connection);
+    const files = readdirSync(dir).filter((f) => f.endsWith('.ts')).sort();
+    const pathOf = (file: string) => relative(dataDir, join(dir, file));
+    const orphans = files.filter((f) => !committed.has(pathOf(f)));
+    if (orphans.length === 0) continue;
+    const listed = readSegmentList(dir);
+    const anchor = listed.find((s) => committed.has(pathOf(s.file)));
+    const offset = anchor ? committed.get(pathOf(anchor.file))!.tStart - anchor.start : savedOffset(dir);
+    if (offset === undefined) {
+      for (const file of orphans) rmSync(join(dir, file), { force: true });
+      logger.warn(`live run ${videoId}: ${orphans.length} recorded segments of connection ${connection} cannot be placed on its timeline (none was committed, and no keyframe placed it): removed`);
+      continue;
+    }
+    const recovered: SegmentInput[] = [];
+    let end = Math.max(0, ...listed.map((s) => s.end));
+    for (const file of orphans) {
+      const entry = listed.find((s) => s.file === file);
+      if (entry) {
+        recovered.push(segmentAt(dataDir, dir, file, offset + entry.start, offset + entry.end));
         continue;
       }
-      const offset = committed.get(pathOf(anchor.file))!.tStart - anchor.start;
-      const recovered: SegmentInput[] = [];
-      let end = Math.max(...listed.map((s) => s.end));
-      for (const file of orphans) {
-        const entry = listed.find((s) => s.file === file);
-        if (entry) {
-          recovered.push(segmentAt(dataDir, dir, file, offset + entry.start, offset + entry.end));
-          continue;
-        }
-        const duration = await probeVideo(join(dir, file)).then((info) => info.duration, () => 0);
-        if (!(duration > 0)) {
-          rmSync(join(dir, file), { force: true });
-          continue;
-        }
-        recovered.push(segmentAt(dataDir, dir, file, offset + end, offset + end + duration));
-        end += duration;
+      const duration = await probeVideo(join(dir, file)).then((info) => info.duration, () => 0);
+      if (!(duration > 0)) {
+        rmSync(join(dir, file), { force: true });
+        continue;
       }
-      store.db.addSegments(video.id, recovered);
-      if (recovered.length) logger.info(`live run ${video.id}: ${recovered.length} recorded segments a crash left uncommitted were recovered`);
+      recovered.push(segmentAt(dataDir, dir, file, offset + end, offset + end + duration));
+      end += duration;
     }
+    await store.addSegments(videoId, recovered);
+    if (recovered.length) logger.info(`live run ${videoId}: ${recovered.length} recorded segments a crash left uncommitted were recovered`);
   }
 }

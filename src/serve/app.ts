@@ -12,7 +12,7 @@ import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest }
 import multipart, { type MultipartFile } from '@fastify/multipart';
 import serveStatic from '@fastify/static';
 import type { Box } from '../detect/box.js';
-import type { SegmentRecord, VideoRecord, VideoSummary } from '../index/database.js';
+import type { VideoRecord, VideoSummary } from '../index/database.js';
 import type { IndexStore } from '../index/index-store.js';
 import { decodeImage } from '../image/load.js';
 import { probeVideo } from '../decode/probe.js';
@@ -253,11 +253,11 @@ export async function buildApp(service: DasrService): Promise<FastifyInstance> {
     return {
       query: { width: image.width, height: image.height, box: form.boxes[0] ?? [0, 0, image.width, image.height] },
       examples: images.length,
-      hits: json.hits.map((hit, i) => {
+      hits: await Promise.all(json.hits.map(async (hit, i) => {
         const { videoId, best, track } = hits[i]!;
         const video = videos.get(videoId);
         // A live region has pictures where its moment was recorded (or it matched a subscription).
-        const recorded = wasRecorded(service, video, best.t, best.t);
+        const recorded = await wasRecorded(service, video, best.t, best.t);
         const pictured = recorded || existsSync(regionThumbnailPath(config.dataDir, best.regionId));
         return {
           ...hit,
@@ -265,7 +265,7 @@ export async function buildApp(service: DasrService): Promise<FastifyInstance> {
           thumbnail: pictured ? service.mediaUrls.sign(`/v1/regions/${best.regionId}/thumbnail`) : null,
           clip: recorded && track !== null ? service.mediaUrls.sign(`/v1/tracks/${track}/clip`) : null,
         };
-      }),
+      })),
     };
   });
 
@@ -284,16 +284,16 @@ export async function buildApp(service: DasrService): Promise<FastifyInstance> {
     return {
       query: { width: images[0]!.width, height: images[0]!.height },
       examples: images.length,
-      hits: json.hits.map((hit, i) => {
+      hits: await Promise.all(json.hits.map(async (hit, i) => {
         const { videoId, best, start, end } = hits[i]!;
         const video = index.db.getVideo(videoId);
         return {
           ...hit,
           duration: video?.duration ?? null,
-          thumbnail: wasRecorded(service, video, best.t, best.t) ? service.mediaUrls.sign(`/v1/keyframes/${best.keyframeId}/thumbnail`) : null,
-          clip: wasRecorded(service, video, start, end) ? service.mediaUrls.sign(`/v1/videos/${videoId}/clip`, clipSpan(start, end)) : null,
+          thumbnail: (await wasRecorded(service, video, best.t, best.t)) ? service.mediaUrls.sign(`/v1/keyframes/${best.keyframeId}/thumbnail`) : null,
+          clip: (await wasRecorded(service, video, start, end)) ? service.mediaUrls.sign(`/v1/videos/${videoId}/clip`, clipSpan(start, end)) : null,
         };
-      }),
+      })),
     };
   });
 
@@ -382,7 +382,7 @@ async function savePicture(
   if (video.sourceKind === 'file') {
     jpeg = await service.media.run(picture(video.path, moment.t), clientGone(reply));
   } else {
-    const span = recordedSpan(recordedSegments(service, video.id, moment.t - 5, moment.t), moment.t);
+    const span = recordedSpan(await service.store.segmentsOfVideo(video.id, moment.t - 5, moment.t), moment.t);
     if (!span) throw new ApiError('not-found', `${moment.what} of live stream run ${video.id} has no picture: that moment was not recorded (or retention removed it)`);
     const gone = clientGone(reply);
     try {
@@ -398,14 +398,9 @@ async function savePicture(
 }
 
 /** Whether [from, to] of a video can be shown: a file always, a live run where it was recorded (retention keeps it). */
-function wasRecorded(service: DasrService, video: VideoRecord | undefined, from: number, to: number): boolean {
+async function wasRecorded(service: DasrService, video: VideoRecord | undefined, from: number, to: number): Promise<boolean> {
   if (!video) return false;
-  return video.sourceKind === 'file' || recordedSegments(service, video.id, from, to).length > 0;
-}
-
-/** The recorded segments of a live run over [from, to] (only the embedded service records streams). */
-function recordedSegments(service: DasrService, videoId: number, from: number, to: number): SegmentRecord[] {
-  return service.embedded?.db.segmentsOfVideo(videoId, from, to) ?? [];
+  return video.sourceKind === 'file' || (await service.store.segmentsOfVideo(video.id, from, to)).length > 0;
 }
 
 /** The embedded index, for what only it has (shot search); a cluster replica answers 409. */
@@ -613,7 +608,7 @@ async function clipFile(service: DasrService, videoId: number, start: number, en
   if (!(end >= start)) throw new ApiError('bad-request', `end (${end}) must not be before start (${start})`);
   let span: RecordedSpan | null = null;
   if (video.sourceKind !== 'file') {
-    span = recordedSpan(recordedSegments(service, videoId, start - pad, end + pad), start);
+    span = recordedSpan(await service.store.segmentsOfVideo(videoId, start - pad, end + pad), start);
     if (!span) throw new ApiError('not-found', `this span of live stream run ${videoId} was not recorded (or retention removed it), so there is no clip`);
   }
   const source = span ? span.segments.map((s) => s.id) : video.contentKey;

@@ -295,8 +295,8 @@ export class DasrService {
       dataDir: config.dataDir,
       records: parts.records,
       signMedia: (path, span) => mediaUrls.sign(path, span),
-      // (a cluster's workers do not record their streams)
-      recorded: config.record !== null && parts.embedded !== null,
+      // (in a cluster the workers record the streams into the --data the replicas share)
+      recorded: config.record !== null,
       dim: store.dim,
       queueCapacity: config.queueCapacity,
       kernel: parts.kernel,

@@ -5,6 +5,9 @@
  * stream over and continues the same video, and its keyframes keep reaching the watchers.
  */
 import type { ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connectNats } from '../../src/cluster/job-queue.js';
 import { ensureLiveFanout, followLiveKeyframes, type FannedKeyframe } from '../../src/cluster/live-fanout.js';
@@ -40,6 +43,7 @@ let postgres: PgliteServer;
 let publisher: LivePublisher;
 let query: Float32Array;
 const running = new Set<ChildProcess>();
+const dirs: string[] = [];
 
 beforeAll(async () => {
   [nats, postgres] = await Promise.all([startNatsServer(), startPgliteServer()]);
@@ -58,6 +62,7 @@ afterAll(async () => {
   for (const child of running) child.kill('SIGKILL');
   await publisher?.stop();
   await Promise.all([nats?.stop(), postgres?.stop()]);
+  for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
 });
 
 interface Holder {
@@ -75,7 +80,10 @@ async function streams(): Promise<Holder[]> {
 
 describe('cluster live streams: one worker per stream, taken over when it dies, keyframes fanned out to watchers', () => {
   it('a killed worker\'s stream is continued by the other worker as the same video, and the watchers keep receiving its keyframes, through a NATS restart too', async () => {
-    const workers = [0, 1].map(() => startDasr([...DETECTOR, 'worker', '--nats', nats.url, '--index', postgres.url, '--streams', '1'], running));
+    // Both workers record the streams they follow into one directory, as workers on shared storage do.
+    const data = mkdtempSync(join(tmpdir(), 'dasr-cluster-recordings-'));
+    dirs.push(data);
+    const workers = [0, 1].map(() => startDasr([...DETECTOR, 'worker', '--nats', nats.url, '--index', postgres.url, '--streams', '1', '--data', data], running));
     const logs = (): string => [...workers, watch].map((p) => p.log).join('\n');
     const watch: DasrProcess = startDasr([...DETECTOR, 'watch', QUERY, '--nats', nats.url, '--index', postgres.url, '--threshold', String(THRESHOLD)], running);
 
@@ -140,6 +148,23 @@ describe('cluster live streams: one worker per stream, taken over when it dies, 
       expect(new Set(times).size).toBe(times.length);
       const published = received.map((k) => k.t);
       expect(published.filter((t) => !times.includes(t))).toEqual([]);
+
+      // The recording: each writer recorded into folders of its own (named after its writer epoch), and the run's
+      // segments, the killed worker's included (the one it was writing, committed by its successor), are files of
+      // the shared directory placed on the run's timeline, where keyframes of both workers find a recorded span.
+      const segments = (await postgres.query<{ path: string; t_start: number; t_end: number; bytes: number }>(`SELECT path, t_start, t_end, bytes FROM segments WHERE video_id = ${id} ORDER BY t_start`)).map((s) => ({
+        path: s.path,
+        tStart: Number(s.t_start),
+        tEnd: Number(s.t_end),
+        bytes: Number(s.bytes),
+      }));
+      const folders = new Set(segments.map((s) => dirname(s.path)));
+      expect([...folders].every((f) => new RegExp(`^recordings/${id}/w\\d+-\\d+$`).test(f))).toBe(true);
+      expect(new Set([...folders].map((f) => /\/w(\d+)-/.exec(f)![1])).size).toBeGreaterThanOrEqual(2);
+      for (const segment of segments) expect(statSync(join(data, segment.path)).size).toBe(segment.bytes);
+      const spanAt = (t: number) => segments.some((s) => s.tStart <= t && t < s.tEnd);
+      expect(spanAt(lastBefore.t - 1)).toBe(true);
+      expect(spanAt(firstAfter.t + 1)).toBe(true);
     } finally {
       abort.abort();
       await following.catch(() => undefined);

@@ -79,15 +79,17 @@ function hitsOf(result: { hits: Record<string, unknown>[] }): Record<string, unk
 
 describe('cluster API replicas: jobs, streams, search and subscriptions through any replica', () => {
   it('serves one cluster through two replicas, and a client of a killed replica resumes its subscription on the other', async () => {
-    const worker = startDasr([...DETECTOR_ARGS, 'worker', '--nats', nats.url, '--index', postgres.url, '--streams', '1'], running);
+    // The replicas and the worker share one data directory: the worker records the stream there, the replicas cut
+    // clips from it.
     const dataA = mkdtempSync(join(tmpdir(), 'dasr-replica-'));
     dirs.push(dataA);
+    const worker = startDasr([...DETECTOR_ARGS, 'worker', '--nats', nats.url, '--index', postgres.url, '--streams', '1', '--data', dataA], running);
     const cluster = ['--index', postgres.url, '--nats', nats.url];
     const processReplica: DasrProcess = startDasr([...DETECTOR_ARGS, 'serve', ...cluster, '--port', '0', '--data', dataA, '--root', dirname(QUERY), '--allow-private-hosts'], running, { DASR_API_TOKENS: TEST_TOKEN });
     let replica: TestServer | null = null;
     const logs = (): string => [worker, processReplica].map((p) => p.log).join('\n');
     try {
-      replica = await startTestServer({ cluster: { index: postgres.url, nats: nats.url }, detector: DETECTOR, pathRoots: [dirname(QUERY)], record: null });
+      replica = await startTestServer({ cluster: { index: postgres.url, nats: nats.url }, detector: DETECTOR, pathRoots: [dirname(QUERY)], dataDir: dataA });
       const a = await waitFor(() => /dasr serving .* at (http:\/\/\S+)/.exec(processReplica.log)?.[1], 120_000, `the process replica to listen\n${logs()}`);
       const b = replica.url;
       expect(processReplica.log).toMatch(/the cluster index postgres:\/\/.* \(an API replica\)/);
@@ -151,7 +153,19 @@ describe('cluster API replicas: jobs, streams, search and subscriptions through 
       const appearances = (type: string): unknown[] => again.of(type).map((m) => m.message.appearance);
       await waitFor(() => (appearances('match').every((n) => appearances('ended').includes(n)) ? true : undefined), 10_000, 'the appearances to end with the stream');
       expect(appearances('ended').filter((n) => !appearances('match').includes(n))).toEqual([]);
-      expect(again.of('ended').at(-1)!.message).toMatchObject({ subscription, stream: stream.id, tracks: expect.any(Array) });
+      const ended = again.of('ended').at(-1)!.message;
+      expect(ended).toMatchObject({ subscription, stream: stream.id, tracks: expect.any(Array), clip: expect.stringMatching(new RegExp(`^/v1/videos/${stream.id}/clip\\?`)) });
+      // The worker recorded the stream into the shared directory: the appearance's clip is served by the survivor, from
+      // segments the worker committed (the last one once it has let the stream go).
+      const clip = await waitFor(async () => {
+        const response = await api(b, ended.clip as string);
+        return response.status === 200 ? response : undefined;
+      }, 30_000, `the clip of the ended appearance\n${logs()}`);
+      expect(clip.headers.get('content-type')).toBe('video/mp4');
+      expect((await clip.arrayBuffer()).byteLength).toBeGreaterThan(1000);
+      const segments = await postgres.query<{ path: string }>(`SELECT path FROM segments WHERE video_id = ${stream.id}`);
+      expect(segments.length).toBeGreaterThan(0);
+      expect(segments.every((s) => s.path.startsWith(`recordings/${stream.id}/w`))).toBe(true);
       // (a match processed before `since` comes only ahead of its appearance's later messages)
       expect(again.received.filter((r) => r.message.type !== 'match' && typeof r.message.processedAt === 'string' && Date.parse(r.message.processedAt) <= Date.parse(since))).toEqual([]);
       expect(await (await api(b, '/v1/streams')).json()).toEqual({ streams: [] });
@@ -160,7 +174,7 @@ describe('cluster API replicas: jobs, streams, search and subscriptions through 
       expect(await postgres.query('SELECT id FROM dasr_subscriptions')).toEqual([]);
       await again.close();
     } finally {
-      await replica?.stop();
+      await replica?.stop({ keepData: true });
       await stopDasr(worker);
     }
   }, 300_000);

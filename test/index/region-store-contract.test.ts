@@ -321,6 +321,54 @@ describe.each([embedded, postgres])('RegionStore contract: $name', (engine) => {
     expect(await store.search(randomUnitVector(random, DIM), 100, { from: 5 })).toEqual([]);
   });
 
+  it("a live run's recording: segments added once, found by time, totalled, and trimmed with what was indexed before the cut", async () => {
+    const store = await engine.create();
+    const random = mulberry32(16);
+    const [one, two] = (await store.allocateTrackIds(2)) as [number, number];
+    const camera = await store.addVideo({ path: 'rtsp://camera/1', sourceKind: 'live', status: 'indexing' });
+    const region = (trackId: number, score: number) => ({ box: [0, 0, 10, 10] as [number, number, number, number], score, feature: randomUnitVector(random, DIM), trackId });
+    // track one at t = 0, 0.5; track two at t = 0.5, 1, 1.5, its best region at t = 0.5
+    const batch = [[region(one, 0.5)], [region(one, 0.5), region(two, 0.9)], [region(two, 0.6)], [region(two, 0.7)]].map((regions, i) => ({ t: i * 0.5, width: 64, height: 64, regions }));
+    const committed = await store.commit(camera.id, batch, [{ id: two, bestRegion: { keyframe: 1, region: 1 } }]);
+    const before = Date.now();
+    await store.addSegments(camera.id, [
+      { path: `recordings/${camera.id}/a/seg-000000.ts`, tStart: 0, tEnd: 0.75, bytes: 100 },
+      { path: `recordings/${camera.id}/a/seg-000001.ts`, tStart: 0.75, tEnd: 1.75, bytes: 50 },
+    ]);
+    // a segment recorded again (a retried sync) is left as it was
+    await store.addSegments(camera.id, [{ path: `recordings/${camera.id}/a/seg-000001.ts`, tStart: 0.7, tEnd: 9, bytes: 1 }]);
+    await store.addSegments(camera.id, []);
+    const segments = await store.segmentsOfVideo(camera.id);
+    expect(segments.map((s) => [s.videoId, s.path, s.tStart, s.tEnd, s.bytes])).toEqual([
+      [camera.id, `recordings/${camera.id}/a/seg-000000.ts`, 0, 0.75, 100],
+      [camera.id, `recordings/${camera.id}/a/seg-000001.ts`, 0.75, 1.75, 50],
+    ]);
+    expect(segments.every((s) => s.createdAt >= before && s.createdAt <= Date.now())).toBe(true);
+    expect((await store.segmentsOfVideo(camera.id, 0.8, 1)).map((s) => s.tStart)).toEqual([0.75]);
+    expect((await store.segmentsOfVideo(camera.id, 0.75, 0.75)).map((s) => s.tStart)).toEqual([0.75]);
+    expect(await store.segmentTotals()).toEqual({ bytes: 150, oldestCreatedAt: Math.min(...segments.map((s) => s.createdAt)) });
+    expect((await store.segmentsOldestFirst()).map((s) => s.id)).toEqual(segments.map((s) => s.id));
+
+    const trimmed = await store.trimVideoBefore(camera.id, 0.75);
+    expect(trimmed.map((s) => s.path)).toEqual([`recordings/${camera.id}/a/seg-000000.ts`]);
+    expect((await store.segmentsOfVideo(camera.id)).map((s) => s.tStart)).toEqual([0.75]);
+    expect(await store.segmentTotals()).toMatchObject({ bytes: 50 });
+    // the regions before the cut leave the index and the search
+    expect(await store.regionsByIds(committed.regionIds.flat())).toHaveLength(2);
+    expect((await store.search(batch[0]!.regions[0]!.feature, 100)).map((h) => h.t)).toEqual(expect.not.arrayContaining([0, 0.5]));
+    // track one is gone; track two starts at its first remaining keyframe with the best region left
+    expect(await store.getTrack(one)).toBeUndefined();
+    expect(await store.getTrack(two)).toEqual({ id: two, videoId: camera.id, firstT: 1, lastT: 1.5, keyframes: 2, bestRegionId: committed.regionIds[3]![0] });
+    // the tracker still names the removed best region: the track keeps the one it has
+    await store.commit(camera.id, keyframes(random, 2, 1, 1, [two]), [{ id: two, bestRegion: { regionId: committed.regionIds[1]![1]! } }]);
+    expect(await store.getTrack(two)).toMatchObject({ firstT: 1, lastT: 2, keyframes: 3, bestRegionId: committed.regionIds[3]![0] });
+    expect(await store.trimVideoBefore(424_242, 1)).toEqual([]);
+
+    // deleting the run deletes its segments' records
+    await store.deleteVideo(camera.id);
+    expect(await store.segmentTotals()).toEqual({ bytes: 0, oldestCreatedAt: null });
+  });
+
   it('a deleted video leaves the search at once, with its tracks and state', async () => {
     const store = await engine.create();
     const random = mulberry32(15);

@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -6,7 +6,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { IndexDatabase, type SegmentRecord } from '../../src/index/database.js';
 import { IndexStore } from '../../src/index/index-store.js';
 import { createLogger } from '../../src/log.js';
-import { applyRetention, recoverRecordings } from '../../src/record/live-recording.js';
+import { applyRetention, LiveRecording, recoverRecordings } from '../../src/record/live-recording.js';
 import { parseSegmentList } from '../../src/record/segment-list.js';
 import { expiredSegments } from '../../src/record/retention.js';
 import { recordedSpan } from '../../src/record/recorded-span.js';
@@ -146,6 +146,30 @@ describe('applyRetention', () => {
   });
 });
 
+describe('LiveRecording', () => {
+  it("names a taken-over run's connection folders after the writer's epoch, keeps each connection's offset there, and commits what ffmpeg listed on the run's timeline", async () => {
+    await withLiveRun(async (store, video, dir) => {
+      const options = { dataDir: dir, segmentSeconds: 2, maxAgeSeconds: 3600, maxBytes: 2 ** 30 };
+      const recording = new LiveRecording(store, video.id, options, createLogger('error'), 4);
+      const first = recording.nextConnection();
+      expect(first).toEqual({ dir: join(dir, 'recordings', String(video.id), 'w4-0'), segmentSeconds: 2 });
+      // before its first keyframe a connection has no offset: nothing is written
+      await recording.sync(undefined);
+      expect(existsSync(join(first.dir, 'offset.json'))).toBe(false);
+      await recording.sync(7.25);
+      expect(readFileSync(join(first.dir, 'offset.json'), 'utf8')).toBe('7.25\n');
+      writeFileSync(join(first.dir, 'seg-000000.ts'), Buffer.alloc(40));
+      writeFileSync(join(first.dir, 'segments.csv'), 'seg-000000.ts,0.000000,2.000000\n');
+      await recording.sync(7.25);
+      expect(store.db.segmentsOfVideo(video.id).map((s) => [s.path, s.tStart, s.tEnd, s.bytes])).toEqual([[`recordings/${video.id}/w4-0/seg-000000.ts`, 7.25, 9.25, 40]]);
+      const second = recording.nextConnection();
+      expect(second.dir).toBe(join(dir, 'recordings', String(video.id), 'w4-1'));
+      // a run of the embedded service (no epoch) numbers its connections from 0
+      expect(new LiveRecording(store, video.id, options, createLogger('error')).nextConnection().dir).toBe(join(dir, 'recordings', String(video.id), '0'));
+    });
+  });
+});
+
 describe('recoverRecordings', () => {
   it('commits the segments a crash left uncommitted on the run timeline, and removes what cannot be placed', async () => {
     await withLiveRun(async (store, video, dir) => {
@@ -161,6 +185,11 @@ describe('recoverRecordings', () => {
       store.db.addSegments(video.id, [{ path: `recordings/${video.id}/0/seg-000000.ts`, tStart: 10, tEnd: 12, bytes: 10 }]);
       // connection 1: nothing of it was committed, so its offset is unknown
       writeFileSync(join(run, '1', 'seg-000000.ts'), Buffer.alloc(30));
+      // connection w3-0 (a cluster writer): killed while it wrote its first segment, after its first keyframe placed
+      // the connection at index time 30
+      mkdirSync(join(run, 'w3-0'), { recursive: true });
+      writeFileSync(join(run, 'w3-0', 'offset.json'), '30\n');
+      execFileSync('ffmpeg', ['-loglevel', 'error', '-i', fixture('moving-object.mp4'), '-t', '1.5', '-c', 'copy', '-f', 'mpegts', join(run, 'w3-0', 'seg-000000.ts')]);
 
       await recoverRecordings(store, dir, createLogger('error'));
       const segments = store.db.segmentsOfVideo(video.id);
@@ -169,12 +198,13 @@ describe('recoverRecordings', () => {
         [`recordings/${video.id}/0/seg-000001.ts`, 12, 14],
         // ends where ffprobe says the file does: 1.5 s cut at a keyframe by the stream copy, 1.68 s
         [`recordings/${video.id}/0/seg-000002.ts`, 14, expect.closeTo(15.6, 0)],
+        [`recordings/${video.id}/w3-0/seg-000000.ts`, 30, expect.closeTo(31.6, 0)],
       ]);
       expect(segments[1]!.bytes).toBe(20);
       expect(existsSync(join(run, '1', 'seg-000000.ts'))).toBe(false);
       // a second pass finds nothing more to do
       await recoverRecordings(store, dir, createLogger('error'));
-      expect(store.db.segmentsOfVideo(video.id)).toHaveLength(3);
+      expect(store.db.segmentsOfVideo(video.id)).toHaveLength(4);
     });
   });
 });
