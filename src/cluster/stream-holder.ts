@@ -13,6 +13,8 @@ import type { RegionStore } from '../index/region-store.js';
 import type { VideoRecord } from '../index/database.js';
 import { LiveIngestion, type LiveOptions } from '../ingest/ingest-live.js';
 import { SourceError } from '../source/source-spec.js';
+import { applyRetention } from '../record/live-recording.js';
+import { RETENTION_PERIOD_MS } from '../record/retention.js';
 import { defaultLogger, type Logger } from '../log.js';
 import { streamHostPolicy, streamInterval, streamProtocols } from './cluster-streams.js';
 import { publishLiveKeyframe } from './live-fanout.js';
@@ -77,6 +79,11 @@ export async function holdStreams(options: StreamHolderOptions): Promise<void> {
       });
     }
   }, options.leases.ttlMs / RENEWALS_PER_TTL);
+  // Recordings age whether or not a stream still records (a recording stream also applies retention per segment).
+  const record = options.live?.record;
+  const aging = record
+    ? setInterval(() => void applyRetention(options.store, record.dataDir, record, logger).catch((error: unknown) => logger.warn(`retention failed: ${error instanceof Error ? error.message : String(error)}`)), RETENTION_PERIOD_MS)
+    : undefined;
 
   try {
     while (!options.signal.aborted) {
@@ -115,6 +122,7 @@ export async function holdStreams(options: StreamHolderOptions): Promise<void> {
     }
   } finally {
     clearInterval(renewals);
+    clearInterval(aging);
     for (const videoId of [...held.keys()]) drop(videoId, 'handed over (worker stopping)');
     await Promise.all(leaving);
   }

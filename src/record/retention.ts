@@ -1,5 +1,8 @@
 import type { SegmentRecord } from '../index/database.js';
 
+/** How often age-based retention of live recordings runs on its own (the service, a cluster worker that records). */
+export const RETENTION_PERIOD_MS = 60_000;
+
 export interface RetentionLimits {
   /** segments older than this go (seconds since they were recorded) */
   maxAgeSeconds: number;

@@ -316,7 +316,7 @@ export const SHARED_SCHEMAS: Record<string, Json> = {
       box: corners,
       score: { type: 'number' },
       thumbnail: { type: ['string', 'null'], description: 'null when the picture could not be written', example: '/v1/regions/17/thumbnail' },
-      clip: { type: ['string', 'null'], description: "the track's clip from the stream's recording, served once its moments are recorded (segments close every 10 s); null when streams are not recorded (--no-record)", example: '/v1/tracks/3/clip?expires=1767225600&sig=…' },
+      clip: { type: ['string', 'null'], description: "the track's clip from the stream's recording, served once its moments are recorded (segments close every 10 s); null when streams are not recorded (--no-record; in a cluster, workers record with --data)", example: '/v1/tracks/3/clip?expires=1767225600&sig=…' },
     },
   },
 };

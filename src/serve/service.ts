@@ -40,6 +40,7 @@ import type { SubscriptionRecords } from './subscription-records.js';
 import type { IndexingJobs, StreamRegistry } from './ingest-control.js';
 import { VideoJobs } from './video-jobs.js';
 import { applyRetention, recoverRecordings } from '../record/live-recording.js';
+import { RETENTION_PERIOD_MS } from '../record/retention.js';
 import { DEFAULT_STILL_THRESHOLD } from '../ingest/still-gate.js';
 
 /**
@@ -94,9 +95,6 @@ export interface WorkerStatus {
   state: SupervisedState;
   restarts: number;
 }
-
-/** How often age-based retention of live recordings runs on its own. */
-const RETENTION_PERIOD_MS = 60_000;
 
 /** How often a cluster replica follows the shared subscriptions and notices streams that stopped. */
 const CLUSTER_POLL_MS = 2_000;
