@@ -373,6 +373,7 @@ export function createProgram(): Command {
     .option('--whiten-folds <k>', 'PCA-whitening learned on the dataset itself, leave-sequences-out: sequences in k groups, each query searched with the whitening learned from the other groups\' regions (DASR and DASR*; 0: none)', integer, 0)
     .option('--whiten-dims <n>', 'with --whiten-folds: keep this many principal directions', integer)
     .action(async (dir: string, options: { mode: 'image' | 'video' | 'both'; queries: 'first' | 'three' | 'both'; queryView: 'box' | 'crop' | 'background'; methods: string; cache?: string; json?: boolean; expand: number; expandAlpha: number; examples: number; feedback: number; whitenFolds: number; whitenDims?: number }) => {
+      if (options.whitenDims !== undefined && !options.whitenFolds) throw new InvalidArgumentError('--whiten-dims goes with --whiten-folds');
       const { tracksEvalCommand } = await import('../eval/tracks-eval.js');
       await tracksEvalCommand(await evalMethodsFromOptions(options.methods), dir, options);
     });

@@ -81,8 +81,14 @@ export async function holdStreams(options: StreamHolderOptions): Promise<void> {
   }, options.leases.ttlMs / RENEWALS_PER_TTL);
   // Recordings age whether or not a stream still records (a recording stream also applies retention per segment).
   const record = options.live?.record;
+  let retention: Promise<void> | null = null;
   const aging = record
-    ? setInterval(() => void applyRetention(options.store, record.dataDir, record, logger).catch((error: unknown) => logger.warn(`retention failed: ${error instanceof Error ? error.message : String(error)}`)), RETENTION_PERIOD_MS)
+    ? setInterval(() => {
+        if (retention) return; // the last run is still going
+        retention = applyRetention(options.store, record.dataDir, record, logger)
+          .catch((error: unknown) => logger.warn(`retention failed: ${error instanceof Error ? error.message : String(error)}`))
+          .finally(() => (retention = null));
+      }, RETENTION_PERIOD_MS)
     : undefined;
 
   try {
@@ -123,6 +129,7 @@ export async function holdStreams(options: StreamHolderOptions): Promise<void> {
   } finally {
     clearInterval(renewals);
     clearInterval(aging);
+    await retention;
     for (const videoId of [...held.keys()]) drop(videoId, 'handed over (worker stopping)');
     await Promise.all(leaving);
   }

@@ -114,6 +114,7 @@ export async function evaluateTracks(root: string, methods: readonly EvalMethod[
   const view = options.queryView ?? 'box';
   const cache = options.cache ?? new FeatureCache(null);
   const progress = options.progress ?? (() => undefined);
+  if (options.whitenFolds) assertWhitenFolds(options.whitenFolds.folds, sequences.length);
   const report: TracksReport = {
     dataset: root,
     sequences: sequences.length,
@@ -223,7 +224,7 @@ function foldWhitenings(
   { folds, dims }: { folds: number; dims?: number },
   notes: string[],
 ): (sequence: number) => { database: DatabaseFrame[]; whiten: (v: Float32Array) => Float32Array } {
-  if (!(Number.isInteger(folds) && folds >= 2 && folds <= sequenceCount)) throw new RangeError(`whitening folds must be an integer from 2 to the ${sequenceCount} sequences, got ${folds}`);
+  assertWhitenFolds(folds, sequenceCount);
   if (method.postprocess) throw new Error(`${method.name} already whitens its descriptors; learning another whitening per fold would apply two`);
   const made = new Map<number, { database: DatabaseFrame[]; whiten: (v: Float32Array) => Float32Array }>();
   return (sequence) => {
@@ -239,6 +240,10 @@ function foldWhitenings(
     }
     return entry;
   };
+}
+
+function assertWhitenFolds(folds: number, sequenceCount: number): void {
+  if (!(Number.isInteger(folds) && folds >= 2 && folds <= sequenceCount)) throw new RangeError(`whitening folds must be an integer from 2 to the ${sequenceCount} sequences, got ${folds}`);
 }
 
 /** The ground-truth box clipped to the image (1-based boxes may overhang by a pixel). */

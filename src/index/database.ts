@@ -676,9 +676,12 @@ export class IndexDatabase {
 
   // ---- recorded segments of live runs ----
 
-  /** Records finished segments (a segment already recorded is left as it is). */
+  /** Records finished segments (RegionStore.addSegments: one recorded again keeps its start and takes the longer end). */
   addSegments(videoId: number, segments: readonly SegmentInput[]): void {
-    const insert = this.stmt('INSERT OR IGNORE INTO segments (video_id, path, t_start, t_end, bytes, created_at) VALUES (?, ?, ?, ?, ?, ?)');
+    const insert = this.stmt(
+      `INSERT INTO segments (video_id, path, t_start, t_end, bytes, created_at) VALUES (?, ?, ?, ?, ?, ?)
+       ON CONFLICT (video_id, path) DO UPDATE SET t_end = max(t_end, excluded.t_end), bytes = max(bytes, excluded.bytes)`,
+    );
     this.db.transaction(() => {
       for (const segment of segments) insert.run(videoId, segment.path, segment.tStart, segment.tEnd, segment.bytes, Date.now());
     }).immediate();
@@ -696,9 +699,10 @@ export class IndexDatabase {
     return { bytes: row.bytes, oldestCreatedAt: row.oldest };
   }
 
-  /** Every recorded segment, oldest first: what retention looks at when a limit is exceeded. */
-  segmentsOldestFirst(): SegmentRecord[] {
-    return (this.stmt('SELECT * FROM segments ORDER BY created_at, id').all() as SegmentRow[]).map(segmentRecord);
+  /** RegionStore.expiringSegments: one query, only the segments that go. */
+  expiringSegments(limits: { maxAgeSeconds: number; maxBytes: number }, now: number): SegmentRecord[] {
+    const rows = this.stmt(EXPIRING_SEGMENTS.replaceAll('$1', '?').replaceAll('$2', '?')).all(now - limits.maxAgeSeconds * 1000, limits.maxBytes) as SegmentRow[];
+    return rows.map(segmentRecord);
   }
 
   /**
@@ -1153,6 +1157,15 @@ export interface SegmentRow {
   bytes: number;
   created_at: number;
 }
+
+/**
+ * The segments retention removes (RegionStore.expiringSegments), oldest first: those recorded before $1 (Unix ms), and
+ * the oldest while they and every newer one hold more than $2 bytes — a prefix of the segments in creation order,
+ * since both conditions only weaken towards the newest. Valid SQL for SQLite (≥ 3.25) and PostgreSQL.
+ */
+export const EXPIRING_SEGMENTS = `SELECT id, video_id, path, t_start, t_end, bytes, created_at FROM (
+    SELECT s.*, sum(bytes) OVER (ORDER BY created_at DESC, id DESC) AS from_here_on FROM segments s
+  ) AS ordered WHERE created_at < $1 OR from_here_on > $2 ORDER BY created_at, id`;
 
 export function segmentRecord(row: SegmentRow): SegmentRecord {
   return { id: row.id, videoId: row.video_id, path: row.path, tStart: row.t_start, tEnd: row.t_end, bytes: row.bytes, createdAt: row.created_at };

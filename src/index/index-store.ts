@@ -534,8 +534,8 @@ export class IndexStore implements RegionStore {
     return this.db.segmentTotals();
   }
 
-  async segmentsOldestFirst(): Promise<SegmentRecord[]> {
-    return this.db.segmentsOldestFirst();
+  async expiringSegments(limits: { maxAgeSeconds: number; maxBytes: number }, now: number): Promise<SegmentRecord[]> {
+    return this.db.expiringSegments(limits, now);
   }
 
   /** IndexDatabase.trimVideoBefore, the removed regions' vectors (and shot vectors) leaving the graphs too. */

@@ -18,6 +18,7 @@ import {
   decodeTrackerState,
   encodeTrackerState,
   regionFromRow,
+  EXPIRING_SEGMENTS,
   segmentRecord,
   trackFromRow,
   videoFromRow,
@@ -141,6 +142,7 @@ function schema(dim: number): string {
       UNIQUE (video_id, path)
     );
     CREATE INDEX IF NOT EXISTS segments_video_time ON segments(video_id, t_start);
+    CREATE INDEX IF NOT EXISTS segments_created ON segments(created_at, id);
   `;
 }
 
@@ -451,7 +453,8 @@ export class PostgresRegionStore implements RegionStore {
       const first = params.push(segment.path, segment.tStart, segment.tEnd, segment.bytes) - 3;
       return `($1, $${first}, $${first + 1}, $${first + 2}, $${first + 3}, $2)`;
     });
-    await this.query(`INSERT INTO segments (video_id, path, t_start, t_end, bytes, created_at) VALUES ${rows.join(', ')} ON CONFLICT (video_id, path) DO NOTHING`, params);
+    await this.query(`INSERT INTO segments (video_id, path, t_start, t_end, bytes, created_at) VALUES ${rows.join(', ')} ON CONFLICT (video_id, path) DO UPDATE
+       SET t_end = greatest(segments.t_end, excluded.t_end), bytes = greatest(segments.bytes, excluded.bytes)`, params);
   }
 
   async segmentsOfVideo(videoId: number, from = -Infinity, to = Infinity): Promise<SegmentRecord[]> {
@@ -466,9 +469,9 @@ export class PostgresRegionStore implements RegionStore {
     return { bytes: rows[0]!.bytes, oldestCreatedAt: rows[0]!.oldest };
   }
 
-  async segmentsOldestFirst(): Promise<SegmentRecord[]> {
+  async expiringSegments(limits: { maxAgeSeconds: number; maxBytes: number }, now: number): Promise<SegmentRecord[]> {
     this.assertOpen();
-    return (await this.query<SegmentRow>('SELECT * FROM segments ORDER BY created_at, id')).rows.map(segmentRecord);
+    return (await this.query<SegmentRow>(EXPIRING_SEGMENTS, [now - limits.maxAgeSeconds * 1000, limits.maxBytes])).rows.map(segmentRecord);
   }
 
   async trimVideoBefore(videoId: number, t: number): Promise<SegmentRecord[]> {

@@ -95,14 +95,23 @@ export interface RegionStore {
   frameSizes(videoIds?: readonly number[]): Promise<{ width: number; height: number }[]>;
   /** the k regions most similar to a unit `feature`, most similar first */
   search(feature: Float32Array, k: number, filters?: SearchFilters): Promise<SearchHit[]>;
-  /** records finished segments of a live run's recording; a segment already recorded (same path) is left as it is */
+  /**
+   * Records finished segments of a live run's recording. A segment recorded again (same path) keeps its start and
+   * takes the longer end and size: a writer taking a stream over commits the segment its predecessor was writing as
+   * far as it reaches then, and should that writer only have been frozen, its own later commit of the segment whole
+   * wins.
+   */
   addSegments(videoId: number, segments: readonly SegmentInput[]): Promise<void>;
   /** a live run's recorded segments overlapping [from, to] (all of them without bounds), in time order */
   segmentsOfVideo(videoId: number, from?: number, to?: number): Promise<SegmentRecord[]>;
   /** all recorded segments together: their bytes and the oldest one's creation time (null without segments) */
   segmentTotals(): Promise<{ bytes: number; oldestCreatedAt: number | null }>;
-  /** every recorded segment, oldest first: what retention looks at when a limit is exceeded */
-  segmentsOldestFirst(): Promise<SegmentRecord[]>;
+  /**
+   * The segments past retention's limits, oldest first: every one recorded more than `maxAgeSeconds` before `now`
+   * (Unix ms), then the oldest while all segments from it on hold more than `maxBytes`. Selected by the engine, so
+   * that retention reads only what it removes.
+   */
+  expiringSegments(limits: { maxAgeSeconds: number; maxBytes: number }, now: number): Promise<SegmentRecord[]>;
   /**
    * Forgets what a live run holds before `t`, in one transaction: its keyframes and their regions, the segments that
    * end by then, tracks left without regions (the others start at their first remaining keyframe and keep a best

@@ -7,7 +7,7 @@ import type { Logger } from '../log.js';
 import { parseSegmentList, type ListedSegment } from './segment-list.js';
 import { probeVideo } from '../decode/probe.js';
 import { writeFileAtomic } from '../util/atomic-file.js';
-import { expiredSegments, type RetentionLimits } from './retention.js';
+import { retentionCuts, type RetentionLimits } from './retention.js';
 
 export interface RecordingOptions extends RetentionLimits {
   /**
@@ -35,6 +35,8 @@ export class LiveRecording {
   private readonly committed = new Set<string>();
   /** whether the current connection's offset is written in its folder */
   private offsetSaved = false;
+  /** whether the current connection records (its folder could be made) */
+  private recording = false;
 
   /**
    * `writerEpoch`: this writer's epoch of a run taken over from another (cluster streams): its connections' folders
@@ -48,14 +50,24 @@ export class LiveRecording {
     private readonly writerEpoch?: number,
   ) {}
 
-  /** The ffmpeg output for a new connection. */
-  nextConnection(): RecordOutput {
+  /**
+   * The ffmpeg output for a new connection; none when its folder cannot be made (the storage failing): the connection
+   * is then indexed without a recording.
+   */
+  nextConnection(): RecordOutput | undefined {
     this.connection++;
     this.committed.clear();
     this.offsetSaved = false;
     const dir = this.connectionDir();
-    mkdirSync(dir, { recursive: true });
-    return { dir, segmentSeconds: this.options.segmentSeconds };
+    try {
+      mkdirSync(dir, { recursive: true });
+      this.recording = true;
+      return { dir, segmentSeconds: this.options.segmentSeconds };
+    } catch (error) {
+      this.recording = false;
+      this.logger.warn(`live run ${this.videoId}: connection ${this.connection} is not recorded (${error instanceof Error ? error.message : String(error)})`);
+      return undefined;
+    }
   }
 
   /**
@@ -64,7 +76,7 @@ export class LiveRecording {
    * `lastT`.
    */
   async sync(offset: number | undefined, lastT?: number): Promise<void> {
-    if (this.connection < 0 || offset === undefined) return;
+    if (this.connection < 0 || offset === undefined || !this.recording) return;
     const dir = this.connectionDir();
     if (!this.offsetSaved) {
       // A writer that dies before its connection's first segment is listed leaves no committed segment to place the
@@ -131,9 +143,9 @@ export async function applyRetention(store: RegionStore, dataDir: string, limits
   // Mostly nothing is due: two aggregates say so without reading every segment (a day of 10 s segments per stream).
   const totals = await store.segmentTotals();
   if (totals.oldestCreatedAt === null || (totals.bytes <= limits.maxBytes && now - totals.oldestCreatedAt <= limits.maxAgeSeconds * 1000)) return;
-  const { segments, cuts } = expiredSegments(await store.segmentsOldestFirst(), limits, now);
+  const segments = await store.expiringSegments(limits, now);
   if (segments.length === 0) return;
-  for (const [videoId, t] of cuts) {
+  for (const [videoId, t] of retentionCuts(segments)) {
     for (const segment of await store.trimVideoBefore(videoId, t)) rmSync(join(dataDir, segment.path), { force: true });
   }
   logger.debug(`retention removed ${segments.length} recorded segments (${segments.reduce((n, s) => n + s.bytes, 0)} bytes)`);
@@ -161,6 +173,9 @@ export async function recoverRecording(store: RegionStore, dataDir: string, vide
   const runDir = recordingDir(dataDir, videoId);
   if (!existsSync(runDir)) return;
   const committed = new Map((await store.segmentsOfVideo(videoId)).map((s) => [s.path, s]));
+  // Retention trims a run from its start, the index first, then the files: a file placed wholly before the run's
+  // earliest committed segment is one it removed (a crash came before the file went, or it is going now).
+  const trimmedBefore = Math.min(...[...committed.values()].map((s) => s.tStart));
   for (const connection of readdirSync(runDir)) {
     const dir = join(runDir, connection);
     const files = readdirSync(dir).filter((f) => f.endsWith('.ts')).sort();
@@ -177,10 +192,22 @@ export async function recoverRecording(store: RegionStore, dataDir: string, vide
     }
     const recovered: SegmentInput[] = [];
     let end = Math.max(0, ...listed.map((s) => s.end));
+    const place = (file: string, tStart: number, tEnd: number): void => {
+      if (tEnd <= trimmedBefore) {
+        rmSync(join(dir, file), { force: true });
+        return;
+      }
+      try {
+        recovered.push(segmentAt(dataDir, dir, file, tStart, tEnd));
+      } catch (error) {
+        // gone meanwhile (retention removing it): nothing to place
+        if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+      }
+    };
     for (const file of orphans) {
       const entry = listed.find((s) => s.file === file);
       if (entry) {
-        recovered.push(segmentAt(dataDir, dir, file, offset + entry.start, offset + entry.end));
+        place(file, offset + entry.start, offset + entry.end);
         continue;
       }
       const duration = await probeVideo(join(dir, file)).then((info) => info.duration, () => 0);
@@ -188,7 +215,7 @@ export async function recoverRecording(store: RegionStore, dataDir: string, vide
         rmSync(join(dir, file), { force: true });
         continue;
       }
-      recovered.push(segmentAt(dataDir, dir, file, offset + end, offset + end + duration));
+      place(file, offset + end, offset + end + duration);
       end += duration;
     }
     await store.addSegments(videoId, recovered);

@@ -11,20 +11,11 @@ export interface RetentionLimits {
 }
 
 /**
- * The segments retention removes, from every recorded segment oldest first: those past the age limit, then the
- * oldest while the rest is over the size limit. Per live run, everything before the last one of them goes with it
- * (its regions too: IndexStore.trimVideoBefore), so the result is also given as a cut time per run.
+ * Where retention cuts each live run, from the segments it removes (RegionStore.expiringSegments): at the end of the
+ * run's last one, since everything indexed before it goes too (RegionStore.trimVideoBefore).
  */
-export function expiredSegments(oldestFirst: readonly SegmentRecord[], limits: RetentionLimits, now: number): { segments: SegmentRecord[]; cuts: Map<number, number> } {
-  let total = oldestFirst.reduce((sum, s) => sum + s.bytes, 0);
-  const segments: SegmentRecord[] = [];
-  for (const segment of oldestFirst) {
-    const tooOld = now - segment.createdAt > limits.maxAgeSeconds * 1000;
-    if (!tooOld && total <= limits.maxBytes) break;
-    segments.push(segment);
-    total -= segment.bytes;
-  }
+export function retentionCuts(expiring: readonly SegmentRecord[]): Map<number, number> {
   const cuts = new Map<number, number>();
-  for (const s of segments) cuts.set(s.videoId, Math.max(cuts.get(s.videoId) ?? -Infinity, s.tEnd));
-  return { segments, cuts };
+  for (const s of expiring) cuts.set(s.videoId, Math.max(cuts.get(s.videoId) ?? -Infinity, s.tEnd));
+  return cuts;
 }

@@ -5,7 +5,7 @@
  * stream over and continues the same video, and its keyframes keep reaching the watchers.
  */
 import type { ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync, statSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -160,8 +160,14 @@ describe('cluster live streams: one worker per stream, taken over when it dies, 
       }));
       const folders = new Set(segments.map((s) => dirname(s.path)));
       expect([...folders].every((f) => new RegExp(`^recordings/${id}/w\\d+-\\d+$`).test(f))).toBe(true);
-      expect(new Set([...folders].map((f) => /\/w(\d+)-/.exec(f)![1])).size).toBeGreaterThanOrEqual(2);
+      const epochOf = (folder: string) => Number(/\/w(\d+)-/.exec(folder)![1]);
+      expect(new Set([...folders].map(epochOf)).size).toBeGreaterThanOrEqual(2);
       for (const segment of segments) expect(statSync(join(data, segment.path)).size).toBe(segment.bytes);
+      // The killed worker, the stream's first writer, was writing a segment it never listed nor committed: its
+      // successor committed it (or removed it, had it held nothing yet), so every file of its folder is in the index.
+      const killedFolder = [...folders].sort((a, b) => epochOf(a) - epochOf(b))[0]!;
+      const files = readdirSync(join(data, killedFolder)).filter((f) => f.endsWith('.ts')).map((f) => `${killedFolder}/${f}`);
+      expect(files.sort()).toEqual(segments.filter((s) => dirname(s.path) === killedFolder).map((s) => s.path).sort());
       const spanAt = (t: number) => segments.some((s) => s.tStart <= t && t < s.tEnd);
       expect(spanAt(lastBefore.t - 1)).toBe(true);
       expect(spanAt(firstAfter.t + 1)).toBe(true);

@@ -335,8 +335,9 @@ describe.each([embedded, postgres])('RegionStore contract: $name', (engine) => {
       { path: `recordings/${camera.id}/a/seg-000000.ts`, tStart: 0, tEnd: 0.75, bytes: 100 },
       { path: `recordings/${camera.id}/a/seg-000001.ts`, tStart: 0.75, tEnd: 1.75, bytes: 50 },
     ]);
-    // a segment recorded again (a retried sync) is left as it was
-    await store.addSegments(camera.id, [{ path: `recordings/${camera.id}/a/seg-000001.ts`, tStart: 0.7, tEnd: 9, bytes: 1 }]);
+    // a segment recorded again keeps its start and takes the longer end: a retried sync changes nothing, and a
+    // segment committed as far as a successor found it is completed by its own writer's commit
+    await store.addSegments(camera.id, [{ path: `recordings/${camera.id}/a/seg-000001.ts`, tStart: 0.7, tEnd: 1.5, bytes: 1 }]);
     await store.addSegments(camera.id, []);
     const segments = await store.segmentsOfVideo(camera.id);
     expect(segments.map((s) => [s.videoId, s.path, s.tStart, s.tEnd, s.bytes])).toEqual([
@@ -347,7 +348,14 @@ describe.each([embedded, postgres])('RegionStore contract: $name', (engine) => {
     expect((await store.segmentsOfVideo(camera.id, 0.8, 1)).map((s) => s.tStart)).toEqual([0.75]);
     expect((await store.segmentsOfVideo(camera.id, 0.75, 0.75)).map((s) => s.tStart)).toEqual([0.75]);
     expect(await store.segmentTotals()).toEqual({ bytes: 150, oldestCreatedAt: Math.min(...segments.map((s) => s.createdAt)) });
-    expect((await store.segmentsOldestFirst()).map((s) => s.id)).toEqual(segments.map((s) => s.id));
+    // retention's choice, made by the engine: the oldest while they and the newer ones are over the size limit, and
+    // all past the age limit
+    const expiring = async (maxBytes: number, maxAgeSeconds = 3600, now = Date.now()) => (await store.expiringSegments({ maxAgeSeconds, maxBytes }, now)).map((s) => s.path);
+    expect(await expiring(150)).toEqual([]);
+    expect(await expiring(149)).toEqual([segments[0]!.path]);
+    expect(await expiring(49)).toEqual(segments.map((s) => s.path));
+    expect(await expiring(1e12, 60, Date.now() + 120_000)).toEqual(segments.map((s) => s.path));
+    expect((await store.expiringSegments({ maxAgeSeconds: 60, maxBytes: 1e12 }, Date.now()))).toEqual([]);
 
     const trimmed = await store.trimVideoBefore(camera.id, 0.75);
     expect(trimmed.map((s) => s.path)).toEqual([`recordings/${camera.id}/a/seg-000000.ts`]);
@@ -363,6 +371,11 @@ describe.each([embedded, postgres])('RegionStore contract: $name', (engine) => {
     await store.commit(camera.id, keyframes(random, 2, 1, 1, [two]), [{ id: two, bestRegion: { regionId: committed.regionIds[1]![1]! } }]);
     expect(await store.getTrack(two)).toMatchObject({ firstT: 1, lastT: 2, keyframes: 3, bestRegionId: committed.regionIds[3]![0] });
     expect(await store.trimVideoBefore(424_242, 1)).toEqual([]);
+
+    const later = `recordings/${camera.id}/b/seg-000000.ts`;
+    await store.addSegments(camera.id, [{ path: later, tStart: 5, tEnd: 6, bytes: 10 }]);
+    await store.addSegments(camera.id, [{ path: later, tStart: 5, tEnd: 7.5, bytes: 30 }]);
+    expect((await store.segmentsOfVideo(camera.id, 5, 5)).map((s) => [s.tStart, s.tEnd, s.bytes])).toEqual([[5, 7.5, 30]]);
 
     // deleting the run deletes its segments' records
     await store.deleteVideo(camera.id);

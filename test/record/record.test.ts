@@ -8,7 +8,7 @@ import { IndexStore } from '../../src/index/index-store.js';
 import { createLogger } from '../../src/log.js';
 import { applyRetention, LiveRecording, recoverRecordings } from '../../src/record/live-recording.js';
 import { parseSegmentList } from '../../src/record/segment-list.js';
-import { expiredSegments } from '../../src/record/retention.js';
+import { retentionCuts } from '../../src/record/retention.js';
 import { recordedSpan } from '../../src/record/recorded-span.js';
 import { mulberry32, randomUnitVector } from '../support/random.js';
 import { fixture } from '../video/fixtures.js';
@@ -34,34 +34,11 @@ describe('the segment list', () => {
   });
 });
 
-describe('retention', () => {
-  const now = 1_000_000;
-  const all = [
-    segment(1, 1, 0, 0, 10, 100, now - 50_000),
-    segment(2, 1, 0, 10, 20, 100, now - 40_000),
-    segment(3, 2, 0, 5, 15, 100, now - 30_000),
-    segment(4, 1, 0, 20, 30, 100, now - 20_000),
-    segment(5, 2, 0, 15, 25, 100, now - 10_000),
-  ];
-
-  it('removes the oldest segments while the rest is over the size limit, and cuts each run at its last removed one', () => {
-    const { segments, cuts } = expiredSegments(all, { maxAgeSeconds: 3600, maxBytes: 250 }, now);
-    expect(segments.map((s) => s.id)).toEqual([1, 2, 3]);
-    expect([...cuts]).toEqual([[1, 20], [2, 15]]);
-    expect(expiredSegments(all, { maxAgeSeconds: 3600, maxBytes: 500 }, now).segments).toEqual([]);
-  });
-
-  it('removes segments past the age limit whatever their size', () => {
-    expect(expiredSegments(all, { maxAgeSeconds: 35, maxBytes: 1e12 }, now).segments.map((s) => s.id)).toEqual([1, 2]);
-  });
-});
-
-describe('a recorded span', () => {
-  it("joins only the segments of the connection that recorded the moment", () => {
-    const overlapping = [segment(1, 1, 0, 0, 10, 1, 0), segment(2, 1, 0, 10, 20, 1, 0), segment(3, 1, 1, 22, 30, 1, 0)];
-    expect(recordedSpan(overlapping, 12)).toEqual({ segments: overlapping.slice(0, 2), tStart: 0, tEnd: 20 });
-    expect(recordedSpan(overlapping, 25)).toEqual({ segments: [overlapping[2]], tStart: 22, tEnd: 30 });
-    expect(recordedSpan(overlapping, 21)).toBeNull();
+describe('retentionCuts', () => {
+  it('cuts each run at the end of its last segment that goes', () => {
+    const expiring = [segment(1, 1, 0, 0, 10, 100, 0), segment(3, 2, 0, 5, 15, 100, 0), segment(2, 1, 0, 10, 20, 100, 0)];
+    expect([...retentionCuts(expiring)]).toEqual([[1, 20], [2, 15]]);
+    expect(retentionCuts([]).size).toBe(0);
   });
 });
 
@@ -151,7 +128,7 @@ describe('LiveRecording', () => {
     await withLiveRun(async (store, video, dir) => {
       const options = { dataDir: dir, segmentSeconds: 2, maxAgeSeconds: 3600, maxBytes: 2 ** 30 };
       const recording = new LiveRecording(store, video.id, options, createLogger('error'), 4);
-      const first = recording.nextConnection();
+      const first = recording.nextConnection()!;
       expect(first).toEqual({ dir: join(dir, 'recordings', String(video.id), 'w4-0'), segmentSeconds: 2 });
       // before its first keyframe a connection has no offset: nothing is written
       await recording.sync(undefined);
@@ -162,10 +139,17 @@ describe('LiveRecording', () => {
       writeFileSync(join(first.dir, 'segments.csv'), 'seg-000000.ts,0.000000,2.000000\n');
       await recording.sync(7.25);
       expect(store.db.segmentsOfVideo(video.id).map((s) => [s.path, s.tStart, s.tEnd, s.bytes])).toEqual([[`recordings/${video.id}/w4-0/seg-000000.ts`, 7.25, 9.25, 40]]);
-      const second = recording.nextConnection();
+      const second = recording.nextConnection()!;
       expect(second.dir).toBe(join(dir, 'recordings', String(video.id), 'w4-1'));
+      // storage that fails: the connection goes unrecorded, and its syncs do nothing
+      const blocked = join(dir, 'blocked');
+      writeFileSync(blocked, 'a file where the recordings folder should be');
+      const unrecorded = new LiveRecording(store, video.id, { ...options, dataDir: blocked }, createLogger('error'), 5);
+      expect(unrecorded.nextConnection()).toBeUndefined();
+      await unrecorded.sync(3);
+      expect(store.db.segmentsOfVideo(video.id)).toHaveLength(1);
       // a run of the embedded service (no epoch) numbers its connections from 0
-      expect(new LiveRecording(store, video.id, options, createLogger('error')).nextConnection().dir).toBe(join(dir, 'recordings', String(video.id), '0'));
+      expect(new LiveRecording(store, video.id, options, createLogger('error')).nextConnection()!.dir).toBe(join(dir, 'recordings', String(video.id), '0'));
     });
   });
 });
@@ -183,6 +167,11 @@ describe('recoverRecordings', () => {
       writeFileSync(join(run, '0', 'seg-000001.ts'), Buffer.alloc(20));
       execFileSync('ffmpeg', ['-loglevel', 'error', '-i', fixture('moving-object.mp4'), '-t', '1.5', '-c', 'copy', '-f', 'mpegts', join(run, '0', 'seg-000002.ts')]);
       store.db.addSegments(video.id, [{ path: `recordings/${video.id}/0/seg-000000.ts`, tStart: 10, tEnd: 12, bytes: 10 }]);
+      // connection 00: retention removed its segment from the index (cut at 10), and the crash came before the file
+      mkdirSync(join(run, '00'), { recursive: true });
+      writeFileSync(join(run, '00', 'offset.json'), '2\n');
+      writeFileSync(join(run, '00', 'segments.csv'), 'seg-000000.ts,0.000000,8.000000\n');
+      writeFileSync(join(run, '00', 'seg-000000.ts'), Buffer.alloc(5));
       // connection 1: nothing of it was committed, so its offset is unknown
       writeFileSync(join(run, '1', 'seg-000000.ts'), Buffer.alloc(30));
       // connection w3-0 (a cluster writer): killed while it wrote its first segment, after its first keyframe placed
@@ -202,6 +191,7 @@ describe('recoverRecordings', () => {
       ]);
       expect(segments[1]!.bytes).toBe(20);
       expect(existsSync(join(run, '1', 'seg-000000.ts'))).toBe(false);
+      expect(existsSync(join(run, '00', 'seg-000000.ts'))).toBe(false);
       // a second pass finds nothing more to do
       await recoverRecordings(store, dir, createLogger('error'));
       expect(store.db.segmentsOfVideo(video.id)).toHaveLength(4);
