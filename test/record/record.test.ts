@@ -155,6 +155,17 @@ describe('LiveRecording', () => {
 });
 
 describe('recoverRecordings', () => {
+  it("places a writer's first segment by its connection's offset when the run has no committed segment yet", async () => {
+    await withLiveRun(async (store, video, dir) => {
+      const folder = join(dir, 'recordings', String(video.id), 'w1-0');
+      mkdirSync(folder, { recursive: true });
+      writeFileSync(join(folder, 'offset.json'), '4.5\n');
+      execFileSync('ffmpeg', ['-loglevel', 'error', '-i', fixture('moving-object.mp4'), '-t', '1.5', '-c', 'copy', '-f', 'mpegts', join(folder, 'seg-000000.ts')]);
+      await recoverRecordings(store, dir, createLogger('error'));
+      expect(store.db.segmentsOfVideo(video.id).map((s) => [s.path, s.tStart, s.tEnd])).toEqual([[`recordings/${video.id}/w1-0/seg-000000.ts`, 4.5, expect.closeTo(6.1, 0)]]);
+    });
+  });
+
   it('commits the segments a crash left uncommitted on the run timeline, and removes what cannot be placed', async () => {
     await withLiveRun(async (store, video, dir) => {
       const run = join(dir, 'recordings', String(video.id));
