@@ -180,7 +180,7 @@ export async function startPgliteServer(): Promise<PgliteServer> {
     url,
     query,
     async dropIndex() {
-      await query('DROP TABLE IF EXISTS regions, tracks, keyframes, video_state, finished_ranges, videos, dasr_meta, dasr_subscriptions CASCADE; DROP SEQUENCE IF EXISTS dasr_track_ids');
+      await query('DROP TABLE IF EXISTS segments, regions, tracks, keyframes, video_state, finished_ranges, videos, dasr_meta, dasr_subscriptions CASCADE; DROP SEQUENCE IF EXISTS dasr_track_ids');
     },
     async stop() {
       const closed = new Promise<void>((done) => server.close(() => done()));
