@@ -129,9 +129,9 @@ export async function holdStreams(options: StreamHolderOptions): Promise<void> {
   } finally {
     clearInterval(renewals);
     clearInterval(aging);
-    await retention;
+    // The streams first: their leases are no longer renewed, and a retention run may outlast them.
     for (const videoId of [...held.keys()]) drop(videoId, 'handed over (worker stopping)');
-    await Promise.all(leaving);
+    await Promise.all([...leaving, retention]);
   }
 }
 

@@ -701,7 +701,7 @@ export class IndexDatabase {
 
   /** RegionStore.expiringSegments: one query, only the segments that go. */
   expiringSegments(limits: { maxAgeSeconds: number; maxBytes: number }, now: number): SegmentRecord[] {
-    const rows = this.stmt(EXPIRING_SEGMENTS.replaceAll('$1', '?').replaceAll('$2', '?')).all(now - limits.maxAgeSeconds * 1000, limits.maxBytes) as SegmentRow[];
+    const rows = this.stmt(EXPIRING_SEGMENTS.replaceAll('$1', '?').replaceAll('$2', '?')).all(expiryCutoff(limits, now), limits.maxBytes) as SegmentRow[];
     return rows.map(segmentRecord);
   }
 
@@ -1166,6 +1166,14 @@ export interface SegmentRow {
 export const EXPIRING_SEGMENTS = `SELECT id, video_id, path, t_start, t_end, bytes, created_at FROM (
     SELECT s.*, sum(bytes) OVER (ORDER BY created_at DESC, id DESC) AS from_here_on FROM segments s
   ) AS ordered WHERE created_at < $1 OR from_here_on > $2 ORDER BY created_at, id`;
+
+/**
+ * EXPIRING_SEGMENTS' $1: a whole number of ms (created_at is an integer column, bigint in PostgreSQL, which refuses a
+ * fraction such as --record-hours 0.1 gives) within the safe range; rounding up keeps `now − created_at > max age`.
+ */
+export function expiryCutoff(limits: { maxAgeSeconds: number }, now: number): number {
+  return Math.max(Number.MIN_SAFE_INTEGER, Math.ceil(now - limits.maxAgeSeconds * 1000));
+}
 
 export function segmentRecord(row: SegmentRow): SegmentRecord {
   return { id: row.id, videoId: row.video_id, path: row.path, tStart: row.t_start, tEnd: row.t_end, bytes: row.bytes, createdAt: row.created_at };

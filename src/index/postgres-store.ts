@@ -19,6 +19,7 @@ import {
   encodeTrackerState,
   regionFromRow,
   EXPIRING_SEGMENTS,
+  expiryCutoff,
   segmentRecord,
   trackFromRow,
   videoFromRow,
@@ -471,7 +472,7 @@ export class PostgresRegionStore implements RegionStore {
 
   async expiringSegments(limits: { maxAgeSeconds: number; maxBytes: number }, now: number): Promise<SegmentRecord[]> {
     this.assertOpen();
-    return (await this.query<SegmentRow>(EXPIRING_SEGMENTS, [now - limits.maxAgeSeconds * 1000, limits.maxBytes])).rows.map(segmentRecord);
+    return (await this.query<SegmentRow>(EXPIRING_SEGMENTS, [expiryCutoff(limits, now), limits.maxBytes])).rows.map(segmentRecord);
   }
 
   async trimVideoBefore(videoId: number, t: number): Promise<SegmentRecord[]> {

@@ -175,7 +175,8 @@ export async function recoverRecording(store: RegionStore, dataDir: string, vide
   const committed = new Map((await store.segmentsOfVideo(videoId)).map((s) => [s.path, s]));
   // Retention trims a run from its start, the index first, then the files: a file placed wholly before the run's
   // earliest committed segment is one it removed (a crash came before the file went, or it is going now).
-  const trimmedBefore = committed.size > 0 ? Math.min(...[...committed.values()].map((s) => s.tStart)) : -Infinity;
+  let trimmedBefore = committed.size > 0 ? Infinity : -Infinity;
+  for (const segment of committed.values()) trimmedBefore = Math.min(trimmedBefore, segment.tStart);
   for (const connection of readdirSync(runDir)) {
     const dir = join(runDir, connection);
     const files = readdirSync(dir).filter((f) => f.endsWith('.ts')).sort();

@@ -163,9 +163,12 @@ describe('cluster live streams: one worker per stream, taken over when it dies, 
       const epochOf = (folder: string) => Number(/\/w(\d+)-/.exec(folder)![1]);
       expect(new Set([...folders].map(epochOf)).size).toBeGreaterThanOrEqual(2);
       for (const segment of segments) expect(statSync(join(data, segment.path)).size).toBe(segment.bytes);
-      // The killed worker, the stream's first writer, was writing a segment it never listed nor committed: its
-      // successor committed it (or removed it, had it held nothing yet), so every file of its folder is in the index.
-      const killedFolder = [...folders].sort((a, b) => epochOf(a) - epochOf(b))[0]!;
+      // The killed worker, the stream's first writer, was writing a segment (in its last connection's folder) it never
+      // listed nor committed: its successor committed it (or removed it, had it held nothing yet), so every file of
+      // that folder is in the index.
+      const connectionOf = (folder: string) => Number(/-(\d+)$/.exec(folder)![1]);
+      const killedEpoch = Math.min(...[...folders].map(epochOf));
+      const killedFolder = [...folders].filter((f) => epochOf(f) === killedEpoch).sort((a, b) => connectionOf(b) - connectionOf(a))[0]!;
       const files = readdirSync(join(data, killedFolder)).filter((f) => f.endsWith('.ts')).map((f) => `${killedFolder}/${f}`);
       expect(files.sort()).toEqual(segments.filter((s) => dirname(s.path) === killedFolder).map((s) => s.path).sort());
       const spanAt = (t: number) => segments.some((s) => s.tStart <= t && t < s.tEnd);

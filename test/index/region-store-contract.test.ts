@@ -355,6 +355,9 @@ describe.each([embedded, postgres])('RegionStore contract: $name', (engine) => {
     expect(await expiring(149)).toEqual([segments[0]!.path]);
     expect(await expiring(49)).toEqual(segments.map((s) => s.path));
     expect(await expiring(1e12, 60, Date.now() + 120_000)).toEqual(segments.map((s) => s.path));
+    // an age limit that is no whole number of ms (--record-hours 0.1 and the like), and one past any date
+    expect(await expiring(1e12, 60.0004, Date.now() + 120_000.5)).toEqual(segments.map((s) => s.path));
+    expect(await expiring(1e12, 1e16)).toEqual([]);
     expect((await store.expiringSegments({ maxAgeSeconds: 60, maxBytes: 1e12 }, Date.now()))).toEqual([]);
 
     const trimmed = await store.trimVideoBefore(camera.id, 0.75);

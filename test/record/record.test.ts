@@ -34,6 +34,15 @@ describe('the segment list', () => {
   });
 });
 
+describe('a recorded span', () => {
+  it("joins only the segments of the connection that recorded the moment", () => {
+    const overlapping = [segment(1, 1, 0, 0, 10, 1, 0), segment(2, 1, 0, 10, 20, 1, 0), segment(3, 1, 1, 22, 30, 1, 0)];
+    expect(recordedSpan(overlapping, 12)).toEqual({ segments: overlapping.slice(0, 2), tStart: 0, tEnd: 20 });
+    expect(recordedSpan(overlapping, 25)).toEqual({ segments: [overlapping[2]], tStart: 22, tEnd: 30 });
+    expect(recordedSpan(overlapping, 21)).toBeNull();
+  });
+});
+
 describe('retentionCuts', () => {
   it('cuts each run at the end of its last segment that goes', () => {
     const expiring = [segment(1, 1, 0, 0, 10, 100, 0), segment(3, 2, 0, 5, 15, 100, 0), segment(2, 1, 0, 10, 20, 100, 0)];
