@@ -192,7 +192,7 @@ export async function recoverRecording(store: RegionStore, dataDir: string, vide
       continue;
     }
     const recovered: SegmentInput[] = [];
-    let end = Math.max(0, ...listed.map((s) => s.end));
+    let end = listed.reduce((latest, s) => Math.max(latest, s.end), 0);
     const place = (file: string, tStart: number, tEnd: number): void => {
       if (tEnd <= trimmedBefore) {
         rmSync(join(dir, file), { force: true });
