@@ -13,8 +13,7 @@ import type { RegionStore } from '../index/region-store.js';
 import type { VideoRecord } from '../index/database.js';
 import { LiveIngestion, type LiveOptions } from '../ingest/ingest-live.js';
 import { SourceError } from '../source/source-spec.js';
-import { applyRetention } from '../record/live-recording.js';
-import { RETENTION_PERIOD_MS } from '../record/retention.js';
+import { ageRecordings } from '../record/live-recording.js';
 import { defaultLogger, type Logger } from '../log.js';
 import { streamHostPolicy, streamInterval, streamProtocols } from './cluster-streams.js';
 import { publishLiveKeyframe } from './live-fanout.js';
@@ -79,17 +78,8 @@ export async function holdStreams(options: StreamHolderOptions): Promise<void> {
       });
     }
   }, options.leases.ttlMs / RENEWALS_PER_TTL);
-  // Recordings age whether or not a stream still records (a recording stream also applies retention per segment).
   const record = options.live?.record;
-  let retention: Promise<void> | null = null;
-  const aging = record
-    ? setInterval(() => {
-        if (retention) return; // the last run is still going
-        retention = applyRetention(options.store, record.dataDir, record, logger)
-          .catch((error: unknown) => logger.warn(`retention failed: ${error instanceof Error ? error.message : String(error)}`))
-          .finally(() => (retention = null));
-      }, RETENTION_PERIOD_MS)
-    : undefined;
+  const aging = record ? ageRecordings(options.store, record, logger) : null;
 
   try {
     while (!options.signal.aborted) {
@@ -128,10 +118,9 @@ export async function holdStreams(options: StreamHolderOptions): Promise<void> {
     }
   } finally {
     clearInterval(renewals);
-    clearInterval(aging);
     // The streams first: their leases are no longer renewed, and a retention run may outlast them.
     for (const videoId of [...held.keys()]) drop(videoId, 'handed over (worker stopping)');
-    await Promise.all([...leaving, retention]);
+    await Promise.all([...leaving, aging?.stop()]);
   }
 }
 

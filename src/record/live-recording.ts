@@ -7,7 +7,7 @@ import type { Logger } from '../log.js';
 import { parseSegmentList, type ListedSegment } from './segment-list.js';
 import { probeVideo } from '../decode/probe.js';
 import { writeFileAtomic } from '../util/atomic-file.js';
-import { retentionCuts, type RetentionLimits } from './retention.js';
+import { RETENTION_PERIOD_MS, retentionCuts, type RetentionLimits } from './retention.js';
 
 export interface RecordingOptions extends RetentionLimits {
   /**
@@ -149,6 +149,28 @@ export async function applyRetention(store: RegionStore, dataDir: string, limits
     for (const segment of await store.trimVideoBefore(videoId, t)) rmSync(join(dataDir, segment.path), { force: true });
   }
   logger.debug(`retention removed ${segments.length} recorded segments (${segments.reduce((n, s) => n + s.bytes, 0)} bytes)`);
+}
+
+/**
+ * Age-based retention on its own clock, every RETENTION_PERIOD_MS, one run at a time: recordings age whether or not a
+ * stream still records (a recording stream also applies retention per committed segment). `stop` ends the clock and
+ * waits for a run in progress.
+ */
+export function ageRecordings(store: RegionStore, options: RetentionLimits & { dataDir: string }, logger: Logger): { stop(): Promise<void> } {
+  let running: Promise<void> | null = null;
+  const timer = setInterval(() => {
+    if (running) return;
+    running = applyRetention(store, options.dataDir, options, logger)
+      .catch((error: unknown) => logger.warn(`retention failed: ${error instanceof Error ? error.message : String(error)}`))
+      .finally(() => (running = null));
+  }, RETENTION_PERIOD_MS);
+  timer.unref();
+  return {
+    async stop() {
+      clearInterval(timer);
+      await running;
+    },
+  };
 }
 
 /**

@@ -39,8 +39,7 @@ import { SubscriptionHub } from './subscriptions.js';
 import type { SubscriptionRecords } from './subscription-records.js';
 import type { IndexingJobs, StreamRegistry } from './ingest-control.js';
 import { VideoJobs } from './video-jobs.js';
-import { applyRetention, recoverRecordings } from '../record/live-recording.js';
-import { RETENTION_PERIOD_MS } from '../record/retention.js';
+import { ageRecordings, recoverRecordings } from '../record/live-recording.js';
 import { DEFAULT_STILL_THRESHOLD } from '../ingest/still-gate.js';
 
 /**
@@ -131,9 +130,8 @@ export class DasrService {
   /** ffmpeg work for clips and thumbnails: capped, queued, cancelled when the client leaves */
   readonly media: WorkLimiter;
   readonly clipCache: FileCache;
-  /** age-based retention of live recordings, when streams are recorded, and its latest run */
-  private readonly retentionTimer: NodeJS.Timeout | null = null;
-  private retention: Promise<void> = Promise.resolve();
+  /** age-based retention of live recordings, when streams are recorded */
+  private readonly aging: { stop(): Promise<void> } | null = null;
   /** set on a cluster replica */
   private cluster: ClusterLink | null = null;
 
@@ -155,14 +153,7 @@ export class DasrService {
   ) {
     this.media = new WorkLimiter(config.mediaConcurrency, config.mediaQueue);
     this.clipCache = new FileCache(join(config.dataDir, 'clips'), config.clipCacheBytes);
-    const record = config.record;
-    if (record && embedded) {
-      // Recordings age whether or not a stream still records (a recording stream also applies it per segment).
-      this.retentionTimer = setInterval(() => {
-        this.retention = applyRetention(embedded, config.dataDir, record, logger).catch((error: unknown) => logger.warn(`retention failed: ${error instanceof Error ? error.message : String(error)}`));
-      }, RETENTION_PERIOD_MS);
-      this.retentionTimer.unref();
-    }
+    if (config.record && embedded) this.aging = ageRecordings(embedded, { ...config.record, dataDir: config.dataDir }, logger);
   }
 
   /** The embedded service (`--data`), or a cluster's API replica when `config.cluster` is set. */
@@ -373,8 +364,7 @@ export class DasrService {
 
   /** Stops ingestion (keeping what was committed), saves the vector graph and ends the threads. */
   async close(): Promise<void> {
-    if (this.retentionTimer) clearInterval(this.retentionTimer);
-    await this.retention;
+    await this.aging?.stop();
     if (this.cluster) {
       this.cluster.stop.abort();
       await Promise.all([this.cluster.following, this.cluster.polling]);
