@@ -114,7 +114,10 @@ export async function evaluateTracks(root: string, methods: readonly EvalMethod[
   const view = options.queryView ?? 'box';
   const cache = options.cache ?? new FeatureCache(null);
   const progress = options.progress ?? (() => undefined);
-  if (options.whitenFolds) assertWhitenFolds(options.whitenFolds.folds, sequences.length);
+  const folds = options.whitenFolds?.folds;
+  if (folds !== undefined && !(Number.isInteger(folds) && folds >= 2 && folds <= sequences.length)) {
+    throw new RangeError(`whitening folds must be an integer from 2 to the ${sequences.length} sequences, got ${folds}`);
+  }
   const report: TracksReport = {
     dataset: root,
     sequences: sequences.length,
@@ -144,7 +147,9 @@ export async function evaluateTracks(root: string, methods: readonly EvalMethod[
         database = video.database;
         report.notes.push(...video.notes);
       }
-      const searched = options.whitenFolds && method.id !== 'baseline' ? foldWhitenings(method, database, sequences.length, options.whitenFolds, report.notes) : () => ({ database, whiten: (v: Float32Array) => v });
+      const searched: (sequence: number) => SearchedDatabase = options.whitenFolds && method.id !== 'baseline'
+        ? foldWhitenings(method, database, sequences.length, options.whitenFolds, report.notes)
+        : () => ({ database, whiten: (v) => v });
       for (const set of querySets) {
         const results: QueryResult[] = [];
         const examples = options.examples ?? 1;
@@ -212,6 +217,12 @@ async function queryVector(method: EvalMethod, cache: FeatureCache, path: string
   }, view === 'box' ? undefined : view === 'crop' ? 'crop-at-frame-scale' : view);
 }
 
+/** The database a query is ranked against, and what its descriptor goes through first. */
+interface SearchedDatabase {
+  database: DatabaseFrame[];
+  whiten: (v: Float32Array) => Float32Array;
+}
+
 /**
  * For each query sequence, the database and the query post-step under the whitening learned from the other folds'
  * database regions (options.whitenFolds). Each fold's whitening and whitened database are made once, when a query of
@@ -223,10 +234,9 @@ function foldWhitenings(
   sequenceCount: number,
   { folds, dims }: { folds: number; dims?: number },
   notes: string[],
-): (sequence: number) => { database: DatabaseFrame[]; whiten: (v: Float32Array) => Float32Array } {
-  assertWhitenFolds(folds, sequenceCount);
+): (sequence: number) => SearchedDatabase {
   if (method.postprocess) throw new Error(`${method.name} already whitens its descriptors; learning another whitening per fold would apply two`);
-  const made = new Map<number, { database: DatabaseFrame[]; whiten: (v: Float32Array) => Float32Array }>();
+  const made = new Map<number, SearchedDatabase>();
   return (sequence) => {
     const fold = sequence % folds;
     let entry = made.get(fold);
@@ -240,10 +250,6 @@ function foldWhitenings(
     }
     return entry;
   };
-}
-
-function assertWhitenFolds(folds: number, sequenceCount: number): void {
-  if (!(Number.isInteger(folds) && folds >= 2 && folds <= sequenceCount)) throw new RangeError(`whitening folds must be an integer from 2 to the ${sequenceCount} sequences, got ${folds}`);
 }
 
 /** The ground-truth box clipped to the image (1-based boxes may overhang by a pixel). */
