@@ -15,6 +15,7 @@ const benches: Record<string, () => Promise<{ run(args: string[]): Promise<void>
   'vector-save': () => import('./vector-save.js'),
   cluster: () => import('./cluster.js'),
   'cluster-storage': () => import('./cluster-storage.js'),
+  'cluster-index': () => import('./cluster-index.js'),
 };
 
 const [name, ...args] = process.argv.slice(2);

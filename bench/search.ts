@@ -1,66 +1,14 @@
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
-import { DetectorThread } from '../src/detect/detector-thread.js';
-import { dot, l2Normalize } from '../src/detect/vector.js';
-import { decodeImage } from '../src/image/load.js';
 import { VectorIndex, DEFAULT_HNSW_PARAMS } from '../src/index/vector-index.js';
-import { mulberry32, standardNormal } from '../test/support/random.js';
+import { gaussian, noisyCopy, regionFeatures, StreamingExactTop10 } from './collection.js';
 import { median, mib, quantile } from './stats.js';
 
 const DIM = 2048;
 const QUERIES = 100;
 const BATCH = 1000;
-
-/** Deterministic standard-normal noise (Box–Muller over seeded mulberry32), so runs are comparable. */
-function gaussian(seed: number): () => number {
-  const uniform = mulberry32(seed);
-  return () => standardNormal(uniform);
-}
-
-/** Real DASR region features of the shipped photos and fixture frames: the seeds of the synthetic collection. */
-async function realFeatures(): Promise<Float32Array[]> {
-  const detector = await DetectorThread.start({ backbone: {}, config: {}, logLevel: 'warn' });
-  const files = ['photos/chelsea.png', 'photos/coffee.png', 'videos/moving-object-query-scene.png', 'videos/moving-object-query.png'];
-  const features: Float32Array[] = [];
-  for (const file of files) {
-    const detection = await detector.detect(await decodeImage(fileURLToPath(new URL(`../fixtures/${file}`, import.meta.url))));
-    features.push(...detection.regions.map((r) => r.feature));
-  }
-  await detector.close();
-  return features;
-}
-
-/** Copy k of a seed feature with isotropic noise of norm ~`noise` (then unit length). */
-function noisyCopy(seed: Float32Array, noise: number, random: () => number): Float32Array {
-  const v = new Float32Array(DIM);
-  const scale = noise / Math.sqrt(DIM);
-  for (let i = 0; i < DIM; i++) v[i] = seed[i]! + scale * random();
-  return l2Normalize(v);
-}
-
-/** The exact top 10 of each query, kept up to date as vectors stream past (no copy of the collection is kept). */
-class StreamingExactTop10 {
-  private readonly best: { id: number; score: number }[][];
-
-  constructor(private readonly queries: readonly Float32Array[]) {
-    this.best = queries.map(() => []);
-  }
-
-  offer(id: number, vector: Float32Array): void {
-    this.queries.forEach((query, q) => {
-      const score = dot(vector, query);
-      const top = this.best[q]!;
-      if (top.length === 10 && score <= top[9]!.score) return;
-      top.push({ id, score });
-      top.sort((a, b) => b.score - a.score);
-      if (top.length > 10) top.pop();
-    });
-  }
-
-  ids(q: number): Set<number> {
-    return new Set(this.best[q]!.map((entry) => entry.id));
-  }
-}
+/** The shipped photos and fixture frames whose regions seed the synthetic collection. */
+const SEED_IMAGES = ['photos/chelsea.png', 'photos/coffee.png', 'videos/moving-object-query-scene.png', 'videos/moving-object-query.png'];
 
 /**
  * HNSW search latency and recall@10 against exact search, on collections made of real DASR features repeated
@@ -72,7 +20,7 @@ export async function run(args: string[]): Promise<void> {
   const noise = Number(args[1] ?? 0.3);
   const efConstruction = Number(args[2] ?? DEFAULT_HNSW_PARAMS.efConstruction);
   const efSearch = Number(args[3] ?? DEFAULT_HNSW_PARAMS.efSearch);
-  const seeds = await realFeatures();
+  const seeds = await regionFeatures(SEED_IMAGES.map((file) => fileURLToPath(new URL(`../fixtures/${file}`, import.meta.url))));
   process.stdout.write(`${seeds.length} real region features as seeds; copies with noise ${noise} (norm) renormalised; HNSW M=${DEFAULT_HNSW_PARAMS.m}, efConstruction=${efConstruction}, efSearch=${efSearch}\n`);
   for (const size of sizes) {
     const random = gaussian(size);

@@ -53,7 +53,7 @@ function compare(boxes: (Box | null)[][], full: (Box | null)[][]): { iou: number
  */
 export async function run(args: string[]): Promise<void> {
   const levels = args.length ? (args as TopDownLevel[]) : TOPDOWN_LEVELS;
-  const images = await Promise.all(benchImages({ middle: true }).map(async (path) => resizeLongSide(await decodeImage(path), LONG_SIDE)));
+  const images = await Promise.all(benchImages({ perSequence: 2 }).map(async (path) => resizeLongSide(await decodeImage(path), LONG_SIDE)));
   const runs = new Map<TopDownLevel, LevelRun>();
   for (const level of new Set<TopDownLevel>(['full', ...levels])) {
     const backbone = await Backbone.load({ topDown: level });

@@ -641,7 +641,7 @@ async function insertRegions(client: pg.PoolClient, videoId: number, keyframeId:
 }
 
 /** pgvector's text form of a vector. */
-function halfvecText(vector: Float32Array): string {
+export function halfvecText(vector: Float32Array): string {
   return `[${vector.join(',')}]`;
 }
 
