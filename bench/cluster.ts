@@ -6,7 +6,8 @@
  *
  * The index is PGlite (PostgreSQL in WebAssembly, served over the wire protocol as in the tests) with the HNSW index
  * on the descriptors dropped: PGlite inserts into it at tens of rows per second, which would measure PGlite rather
- * than the workers. What this measures is the workers sharing the machine's cores, the queue and the commits.
+ * than the workers. What this measures is the workers sharing the machine's cores, the queue and the commits. With
+ * DASR_TEST_POSTGRES naming a server with pgvector (as for the tests), a database there, its HNSW index kept.
  */
 import { execFileSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -20,7 +21,7 @@ import { DEFAULT_SCENE_THRESHOLD } from '../src/decode/keyframes.js';
 import { DEFAULT_STILL_THRESHOLD } from '../src/ingest/still-gate.js';
 import { splitFile } from '../src/ingest/ingest-file.js';
 import { startNatsServer } from '../test/support/nats-server.js';
-import { startPgliteServer } from '../test/support/pglite-server.js';
+import { REAL_POSTGRES_URL, startTestPostgres } from '../test/support/test-postgres.js';
 
 /** A short 1280×720 clip; `variant` moves the overlay so no two files share a frame. */
 function makeVideo(path: string, seconds: number, variant: number): void {
@@ -49,7 +50,7 @@ export async function run(args: string[]): Promise<void> {
   const split = option(rest, '--split', 0);
   const counts = rest.length ? rest.map(Number) : [1, 2, 3];
   const work = mkdtempSync(join(tmpdir(), 'dasr-bench-cluster-'));
-  const [nats, postgres] = await Promise.all([startNatsServer(), startPgliteServer()]);
+  const [nats, postgres] = await Promise.all([startNatsServer(), startTestPostgres()]);
   const running = new Set<ChildProcess>();
   try {
     const videos = Array.from({ length: videoCount }, (_, i) => {
@@ -62,14 +63,14 @@ export async function run(args: string[]): Promise<void> {
     const ranges = split ? splitFile(seconds, split) : [undefined];
     process.stdout.write(
       `${videoCount} files of ${seconds} s 720p at 1 keyframe/s${split ? `, each queued as ${ranges.length} ranges of ${split} s` : ''}, DASR defaults, ${cpus().length} cores, ` +
-        `${threads || cpus().length} inference threads per worker; index: PGlite without its HNSW index\n`,
+        `${threads || cpus().length} inference threads per worker; index: ${REAL_POSTGRES_URL ? 'PostgreSQL with pgvector, HNSW index kept' : 'PGlite without its HNSW index'}\n`,
     );
     process.stdout.write('workers | keyframes | wall s | keyframes/s | × the first row\n');
     let first = 0;
     for (const count of counts) {
       await postgres.dropIndex();
       await (await PostgresRegionStore.open(postgres.url, { dim: 2048 })).close();
-      await postgres.query('DROP INDEX regions_feature');
+      if (!REAL_POSTGRES_URL) await postgres.query('DROP INDEX regions_feature');
       const pool = Array.from({ length: count }, () => startDasr([...(threads ? ['--threads', String(threads)] : []), 'worker', '--nats', nats.url, '--index', postgres.url, '--streams', '0'], running));
       const logs = (): string => pool.map((w) => w.log).join('\n');
       // Timed from when every worker is up (model loaded, pulling): start-up is not throughput.

@@ -18,7 +18,7 @@ import { connectNats, ensureJobQueue } from '../../src/cluster/job-queue.js';
 import { runCli } from '../support/cli.js';
 import { startDasr, stopDasr, waitUntil, type DasrProcess } from '../support/dasr-process.js';
 import { startNatsServer, type NatsServer } from '../support/nats-server.js';
-import { startPgliteServer, type PgliteServer } from '../support/pglite-server.js';
+import { startTestPostgres, type TestPostgres } from '../support/test-postgres.js';
 import { fixture } from '../video/fixtures.js';
 
 const DETECTOR = ['--long-side', '256', '--max-peaks', '4'];
@@ -31,13 +31,13 @@ const HALF_PRECISION = 2e-3;
 const VARIANTS = ['hflip', 'vflip', 'negate', 'hue=h=120', 'transpose=1', 'crop=iw*0.8:ih*0.8,scale=320:-2'];
 
 let nats: NatsServer;
-let postgres: PgliteServer;
+let postgres: TestPostgres;
 let work: string;
 let videos: string[];
 const workers = new Set<ChildProcess>();
 
 beforeAll(async () => {
-  [nats, postgres] = await Promise.all([startNatsServer(), startPgliteServer()]);
+  [nats, postgres] = await Promise.all([startNatsServer(), startTestPostgres()]);
   // The queue exists before anyone queues or pulls, with the short ack wait the workers are also given.
   const nc = await connectNats(nats.url, 'test');
   expect(await ensureJobQueue(nc, ACK_WAIT_S * 1000)).toBe(ACK_WAIT_S * 1000);

@@ -15,7 +15,7 @@ import { startDasr, stopDasr, type DasrProcess } from '../support/dasr-process.j
 import { LiveClient } from '../support/live-client.js';
 import { LivePublisher } from '../support/live-publisher.js';
 import { startNatsServer, type NatsServer } from '../support/nats-server.js';
-import { startPgliteServer, type PgliteServer } from '../support/pglite-server.js';
+import { startTestPostgres, type TestPostgres } from '../support/test-postgres.js';
 import { startTestServer, TEST_TOKEN, waitFor, type TestServer } from '../support/serve.js';
 import { fixture } from '../video/fixtures.js';
 
@@ -27,13 +27,13 @@ const THRESHOLD = 0.6;
 const QUERY = fixture('moving-object-query.png');
 
 let nats: NatsServer;
-let postgres: PgliteServer;
+let postgres: TestPostgres;
 let publisher: LivePublisher;
 const running = new Set<ChildProcess>();
 const dirs: string[] = [];
 
 beforeAll(async () => {
-  [nats, postgres] = await Promise.all([startNatsServer(), startPgliteServer()]);
+  [nats, postgres] = await Promise.all([startNatsServer(), startTestPostgres()]);
   publisher = new LivePublisher(fixture('moving-object.mp4'));
   await publisher.start();
 }, 60_000);

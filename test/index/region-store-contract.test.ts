@@ -1,6 +1,6 @@
 /**
  * The RegionStore contract, run against both engines: the embedded index (SQLite + hnswlib-node) and the cluster's
- * (PostgreSQL + pgvector, here PGlite served over the wire protocol). Vectors are seeded random unit vectors in a
+ * (PostgreSQL + pgvector: PGlite served over the wire protocol, or a real server named by DASR_TEST_POSTGRES). Vectors are seeded random unit vectors in a
  * small dimension, so the exact ranking is known from their cosines.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -10,8 +10,8 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { inTimeRange, type KeyframeInput } from '../../src/index/database.js';
 import { IndexStore } from '../../src/index/index-store.js';
 import { PostgresRegionStore } from '../../src/index/postgres-store.js';
-import { SupersededWriterError, type RegionStore } from '../../src/index/region-store.js';
-import { startPgliteServer, type PgliteServer } from '../support/pglite-server.js';
+import { EXACT_SEARCH_MAX, SupersededWriterError, type RegionStore } from '../../src/index/region-store.js';
+import { REAL_POSTGRES_URL, startTestPostgres, type TestPostgres } from '../support/test-postgres.js';
 import { mulberry32, randomUnitVector } from '../support/random.js';
 
 const DIM = 32;
@@ -28,16 +28,18 @@ interface Engine {
   reopenAfterCrash(store: RegionStore): Promise<RegionStore>;
   /** the same index opened for another dimension */
   openWithDim(dim: number): Promise<RegionStore>;
-  /** advisory locks held now, where the engine takes them for claims */
+  /** advisory locks held now in the index's database, where the engine takes them for claims */
   advisoryLocks?: () => Promise<number>;
+  /** a second store on the same index whose claims a first one's exclude (a real server: a session per connection) */
+  anotherWriter?: () => Promise<RegionStore>;
 }
 
-let server: PgliteServer;
+let server: TestPostgres;
 let dirs: string[] = [];
 const open: RegionStore[] = [];
 
 beforeAll(async () => {
-  server = await startPgliteServer();
+  server = await startTestPostgres();
 }, 60_000);
 
 afterAll(async () => {
@@ -92,8 +94,10 @@ const postgres: Engine = {
     return kept(await PostgresRegionStore.open(server.url, { dim }));
   },
   async advisoryLocks() {
-    return Number((await server.query<{ n: string }>(`SELECT count(*) AS n FROM pg_locks WHERE locktype = 'advisory'`))[0]!.n);
+    return Number((await server.query<{ n: string }>(`SELECT count(*) AS n FROM pg_locks WHERE locktype = 'advisory' AND database = (SELECT oid FROM pg_database WHERE datname = current_database())`))[0]!.n);
   },
+  // PGlite serves every connection from one session, in which advisory locks are re-entrant.
+  ...(REAL_POSTGRES_URL ? { anotherWriter: async () => kept(await PostgresRegionStore.open(server.url, { dim: DIM })) } : {}),
 };
 
 /** `frames` keyframes from t0 every 0.5 s, `perFrame` regions each, region j on track `tracks[j]` (null: untracked). */
@@ -163,6 +167,24 @@ describe.each([embedded, postgres])('RegionStore contract: $name', (engine) => {
     const similar = await store.search(query, 80, { minScore: threshold });
     expect(similar.map((h) => h.id)).toEqual(exactTop(a.regions.concat(b.regions), 5));
     expect(await store.search(query, 5, { videoIds: [b.video.id], from: 100 })).toEqual([]);
+  });
+
+  it('a filter wider than the exact-search bound is searched through the graph and still keeps to the filter', async () => {
+    const store = await engine.create();
+    const random = mulberry32(19);
+    const perFrame = 16;
+    const a = await indexed(store, keyframes(random, 0, Math.ceil((EXACT_SEARCH_MAX + 100) / perFrame), perFrame), 'a.mp4');
+    const b = await indexed(store, keyframes(random, 0, 4, 4), 'b.mp4');
+    // The query is one of b's regions: unfiltered, it is the best hit; filtered to a, it must not appear.
+    const query = b.regions[2]!.feature;
+    expect((await store.search(query, 1))[0]!.id).toBe(b.regions[2]!.id);
+    const hits = await store.search(query, 5, { videoIds: [a.video.id] });
+    const exact = [...a.regions].sort((x, y) => dot(query, y.feature) - dot(query, x.feature)).slice(0, 5).map((r) => r.id);
+    expect(hits).toHaveLength(5);
+    expect(hits.every((hit) => hit.videoId === a.video.id)).toBe(true);
+    expect(hits[0]!.id).toBe(exact[0]);
+    // A graph search is approximate; on 4 000 regions it misses at most one of the best five.
+    expect(hits.filter((hit) => exact.includes(hit.id)).length).toBeGreaterThanOrEqual(4);
   });
 
   it('videos: found by content key (the newest not deleted), summarised with their counts', async () => {
@@ -418,15 +440,17 @@ describe.each([embedded, postgres])('RegionStore contract: $name', (engine) => {
   });
 
   it('a file can be claimed, released and claimed again', async () => {
-    // Exclusion between holders needs two server sessions: PGlite serves every connection from one, and the
-    // embedded index has one writer process; here the lock's taking and release are checked where there is one.
+    // Exclusion between holders needs two server sessions (a real PostgreSQL server, DASR_TEST_POSTGRES): PGlite serves
+    // every connection from one, and the embedded index has one writer process.
     const store = await engine.create();
+    const other = await engine.anotherWriter?.();
     const claim = await store.claim('content-key');
     expect(claim).not.toBeNull();
     if (engine.advisoryLocks) expect(await engine.advisoryLocks()).toBe(1);
+    if (other) expect(await other.claim('content-key')).toBeNull();
     await claim!.release();
     if (engine.advisoryLocks) expect(await engine.advisoryLocks()).toBe(0);
-    const again = await store.claim('content-key');
+    const again = await (other ?? store).claim('content-key');
     expect(again).not.toBeNull();
     await again!.release();
   });

@@ -12,15 +12,15 @@ import { createLogger } from '../../src/log.js';
 import { JsonSubscriptionRecords, type SavedSubscription, type SubscriptionRecords } from '../../src/serve/subscription-records.js';
 import { SubscriptionHub, type SubscriptionParams } from '../../src/serve/subscriptions.js';
 import { deferred } from '../support/deferred.js';
-import { startPgliteServer, type PgliteServer } from '../support/pglite-server.js';
+import { startTestPostgres, type TestPostgres } from '../support/test-postgres.js';
 import { mulberry32, randomUnitVector } from '../support/random.js';
 
 const DIM = 16;
-let server: PgliteServer;
+let server: TestPostgres;
 const dirs: string[] = [];
 
 beforeAll(async () => {
-  server = await startPgliteServer();
+  server = await startTestPostgres();
 }, 60_000);
 
 afterAll(async () => {

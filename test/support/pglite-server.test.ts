@@ -1,7 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import pg from 'pg';
 import net from 'node:net';
-import { startPgliteServer, type PgliteServer } from './pglite-server.js';
+import { startPgliteServer } from './pglite-server.js';
+import type { TestPostgres } from './test-postgres.js';
 
 const int16 = (n: number): Buffer => Buffer.from([(n >> 8) & 0xff, n & 0xff]);
 const int32 = (n: number): Buffer => {
@@ -80,7 +81,7 @@ function dataRow(body: Buffer): string[] {
 
 /** The test PostgreSQL must behave like one backend per connection, or cluster tests fail at random. */
 describe('PGlite test server', () => {
-  let server: PgliteServer;
+  let server: TestPostgres;
   beforeAll(async () => {
     server = await startPgliteServer();
   });

@@ -1,7 +1,7 @@
 import net from 'node:net';
 import { PGlite } from '@electric-sql/pglite';
 import { vector } from '@electric-sql/pglite-pgvector';
-import pg from 'pg';
+import { dropIndexAt, queryOnce, type TestPostgres } from './test-postgres.js';
 
 /**
  * A PostgreSQL server for tests: PGlite (PostgreSQL compiled to WebAssembly, pgvector bundled) in memory, served
@@ -16,14 +16,6 @@ import pg from 'pg';
  * What it cannot give: sessions of their own. Every connection shares PGlite's one session, so an advisory lock
  * taken on one connection is granted to any other too; claims (RegionStore.claim) are not exclusive here.
  */
-export interface PgliteServer {
-  url: string;
-  /** one statement on a connection of its own, its rows */
-  query<T extends pg.QueryResultRow>(sql: string): Promise<T[]>;
-  /** drops a DASR index (its tables and track-id sequence), so the next store opened finds none */
-  dropIndex(): Promise<void>;
-  stop(): Promise<void>;
-}
 
 const SSL_REQUEST_CODE = 80877103;
 const GSSENC_REQUEST_CODE = 80877104;
@@ -155,7 +147,7 @@ function serveConnection(socket: net.Socket, db: PGlite, session: SessionLoan): 
   });
 }
 
-export async function startPgliteServer(): Promise<PgliteServer> {
+export async function startPgliteServer(): Promise<TestPostgres> {
   const db = await PGlite.create({ extensions: { vector } });
   const session = new SessionLoan(db);
   const sockets = new Set<net.Socket>();
@@ -167,21 +159,10 @@ export async function startPgliteServer(): Promise<PgliteServer> {
   await new Promise<void>((listening) => server.listen(0, '127.0.0.1', listening));
   const { port } = server.address() as net.AddressInfo;
   const url = `postgres://postgres@127.0.0.1:${port}/postgres`;
-  const query = async <T extends pg.QueryResultRow>(sql: string): Promise<T[]> => {
-    const client = new pg.Client(url);
-    await client.connect();
-    try {
-      return (await client.query<T>(sql)).rows;
-    } finally {
-      await client.end();
-    }
-  };
   return {
     url,
-    query,
-    async dropIndex() {
-      await query('DROP TABLE IF EXISTS segments, regions, tracks, keyframes, video_state, finished_ranges, videos, dasr_meta, dasr_subscriptions CASCADE; DROP SEQUENCE IF EXISTS dasr_track_ids');
-    },
+    query: (sql) => queryOnce(url, sql),
+    dropIndex: () => dropIndexAt(url),
     async stop() {
       const closed = new Promise<void>((done) => server.close(() => done()));
       for (const socket of sockets) socket.destroy();
