@@ -146,6 +146,8 @@ export async function seekBefore(
 export interface RecordOutput {
   dir: string;
   segmentSeconds: number;
+  /** the recording stopped (ffmpeg could not write it) while the decode goes on */
+  onFailure?: (reason: string) => void;
 }
 
 export const SEGMENT_LIST = 'segments.csv';
@@ -174,21 +176,30 @@ export function outputSize(displayWidth: number, displayHeight: number, longSide
     : { width: short(displayWidth, displayHeight), height: longSide };
 }
 
+/**
+ * One level of ffmpeg's token escaping (av_get_token, which the tee muxer applies once to each output and once more
+ * to each option value): a backslash before every character but letters, digits and `_ / . , -`.
+ */
+function tokenEscape(text: string): string {
+  return text.replace(/[^\w/.,-]/gu, (c) => `\\${c}`);
+}
+
+/**
+ * The recording output: the video stream copied into segments, through a tee whose second output is null with
+ * `onfail=ignore` on the segments, so that a recording that fails (a full disk) stops alone: an output of its own that
+ * failed would end the whole ffmpeg, and the decode with it.
+ */
+function recordArgs(record: RecordOutput, map: readonly string[]): string[] {
+  const segmentList = tokenEscape(tokenEscape(`file:${join(record.dir, SEGMENT_LIST)}`));
+  const segmentPattern = tokenEscape(`file:${join(record.dir.replace(/%/g, '%%'), 'seg-%06d.ts')}`);
+  const segments = `[f=segment:onfail=ignore:segment_time=${record.segmentSeconds}:segment_format=mpegts:segment_list=${segmentList}:segment_list_type=csv]${segmentPattern}`;
+  return [...(map.length ? map : ['-map', '0:v:0']), '-c:v', 'copy', '-f', 'tee', `${segments}|[f=null]-`];
+}
+
 /** The full ffmpeg argument list (without the binary) for a source. */
 export function decodeArgs(spec: SourceSpec, info: VideoInfo, size: OutputSize, ioTimeoutMs?: number, live?: boolean, record?: RecordOutput, seek?: Seek): string[] {
   const map = info.streamIndex >= 0 ? ['-map', `0:${info.streamIndex}`] : [];
-  const recording = record
-    ? [
-        ...(map.length ? map : ['-map', '0:v:0']),
-        '-c:v', 'copy',
-        '-f', 'segment',
-        '-segment_time', String(record.segmentSeconds),
-        '-segment_format', 'mpegts',
-        '-segment_list', `file:${join(record.dir, SEGMENT_LIST)}`,
-        '-segment_list_type', 'csv',
-        `file:${join(record.dir, 'seg-%06d.ts')}`,
-      ]
-    : [];
+  const recording = record ? recordArgs(record, map) : [];
   return [
     '-hide_banner',
     '-nostdin',
@@ -240,6 +251,7 @@ export async function* readFrames(source: string | SourceSpec, options: DecodeOp
     signal: options.signal,
     stallTimeoutMs: options.stallTimeoutMs ?? (live ? 30_000 : undefined),
     stats: options.stats,
+    onRecordFailure: options.record?.onFailure,
   });
   try {
     options.onSpawn?.(reader.child, args);
@@ -325,6 +337,9 @@ interface ShowinfoEntry {
 const SHOWINFO_CONFIG = /^\[Parsed_showinfo_\d+ @ 0x[0-9a-fA-F]+\] config in time_base: (\d+)\/(\d+)/;
 const SHOWINFO_FRAME = /^\[Parsed_showinfo_\d+ @ 0x[0-9a-fA-F]+\] n:\s*(\d+) pts:\s*(-?\d+|NOPTS) pts_time:(\S+)(?:.*? s:(\d+)x(\d+))?/;
 
+/** The tee muxer gave up the recording output (recordArgs), the first of its two. */
+const RECORD_FAILED = /^\[tee @ 0x[0-9a-fA-F]+\] Slave muxer #0 failed: (.*?), continuing with/;
+
 /** One ffmpeg process and the bookkeeping to turn its two output pipes into frames. */
 class FfmpegFrameReader {
   readonly child: ChildProcessByStdio<null, Readable, Readable>;
@@ -357,6 +372,7 @@ class FfmpegFrameReader {
       stats?: DecodeStats | undefined;
       /** seconds to subtract from ffmpeg's timestamps (Seek.shift), in whole ticks */
       shift?: number | undefined;
+      onRecordFailure?: ((reason: string) => void) | undefined;
     },
   ) {
     this.frameBytes = size.width * size.height * 3;
@@ -562,6 +578,8 @@ class FfmpegFrameReader {
       this.expectedN = 0; // a (re)configured graph starts counting again
       return;
     }
+    const recordFailure = RECORD_FAILED.exec(line);
+    if (recordFailure) this.opts.onRecordFailure?.(recordFailure[1]!);
     if (!line.startsWith('[Parsed_showinfo_')) this.tail.push(line);
   }
 

@@ -62,7 +62,10 @@ export class LiveRecording {
     try {
       mkdirSync(dir, { recursive: true });
       this.recording = true;
-      return { dir, segmentSeconds: this.options.segmentSeconds };
+      const connection = this.connection;
+      const onFailure = (reason: string): void =>
+        this.logger.warn(`live run ${this.videoId}: connection ${connection} stopped recording (${reason}); indexing goes on, and what was recorded stays`);
+      return { dir, segmentSeconds: this.options.segmentSeconds, onFailure };
     } catch (error) {
       this.recording = false;
       this.logger.warn(`live run ${this.videoId}: connection ${this.connection} is not recorded (${error instanceof Error ? error.message : String(error)})`);
@@ -196,8 +199,11 @@ export async function recoverRecording(store: RegionStore, dataDir: string, vide
   if (!existsSync(runDir)) return;
   const committed = new Map((await store.segmentsOfVideo(videoId)).map((s) => [s.path, s]));
   // Retention trims a run from its start, the index first, then the files: a file placed wholly before the run's
-  // earliest committed segment is one it removed (a crash came before the file went, or it is going now).
-  let trimmedBefore = committed.size > 0 ? Infinity : -Infinity;
+  // earliest committed segment is one it removed (a crash came before the file went, or it is going now). A run with
+  // no keyframe left was trimmed whole (a connection's offset is kept only after its first keyframe is committed):
+  // none of its files has anything to show.
+  const keyframes = (await store.videoSummary(videoId))?.keyframeCount ?? 0;
+  let trimmedBefore = keyframes === 0 || committed.size > 0 ? Infinity : -Infinity;
   for (const segment of committed.values()) trimmedBefore = Math.min(trimmedBefore, segment.tStart);
   for (const connection of readdirSync(runDir)) {
     const dir = join(runDir, connection);

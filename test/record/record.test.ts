@@ -138,7 +138,7 @@ describe('LiveRecording', () => {
       const options = { dataDir: dir, segmentSeconds: 2, maxAgeSeconds: 3600, maxBytes: 2 ** 30 };
       const recording = new LiveRecording(store, video.id, options, createLogger('error'), 4);
       const first = recording.nextConnection()!;
-      expect(first).toEqual({ dir: join(dir, 'recordings', String(video.id), 'w4-0'), segmentSeconds: 2 });
+      expect(first).toEqual({ dir: join(dir, 'recordings', String(video.id), 'w4-0'), segmentSeconds: 2, onFailure: expect.any(Function) });
       // before its first keyframe a connection has no offset: nothing is written
       await recording.sync(undefined);
       expect(existsSync(join(first.dir, 'offset.json'))).toBe(false);
@@ -163,9 +163,16 @@ describe('LiveRecording', () => {
   });
 });
 
+/** A keyframe at `t` with one region. */
+function keyframeAt(t: number) {
+  return { t, width: 64, height: 64, regions: [{ box: [0, 0, 10, 10] as [number, number, number, number], score: 1, feature: randomUnitVector(mulberry32(t * 1000), 8), trackId: null }] };
+}
+
 describe('recoverRecordings', () => {
   it("places a writer's first segment by its connection's offset when the run has no committed segment yet", async () => {
     await withLiveRun(async (store, video, dir) => {
+      // its first keyframe committed, then the offset kept (as LiveRecording.sync does)
+      await store.commit(video.id, [keyframeAt(5)]);
       const folder = join(dir, 'recordings', String(video.id), 'w1-0');
       mkdirSync(folder, { recursive: true });
       writeFileSync(join(folder, 'offset.json'), '4.5\n');
@@ -187,6 +194,7 @@ describe('recoverRecordings', () => {
       writeFileSync(join(run, '0', 'seg-000001.ts'), Buffer.alloc(20));
       execFileSync('ffmpeg', ['-loglevel', 'error', '-i', fixture('moving-object.mp4'), '-t', '1.5', '-c', 'copy', '-f', 'mpegts', join(run, '0', 'seg-000002.ts')]);
       store.db.addSegments(video.id, [{ path: `recordings/${video.id}/0/seg-000000.ts`, tStart: 10, tEnd: 12, bytes: 10 }]);
+      await store.commit(video.id, [keyframeAt(10.5)]);
       // connection 00: retention removed its segment from the index (cut at 10), and the crash came before the file
       mkdirSync(join(run, '00'), { recursive: true });
       writeFileSync(join(run, '00', 'offset.json'), '2\n');
@@ -215,6 +223,24 @@ describe('recoverRecordings', () => {
       // a second pass finds nothing more to do
       await recoverRecordings(store, dir, createLogger('error'));
       expect(store.db.segmentsOfVideo(video.id)).toHaveLength(4);
+    });
+  });
+
+  it('removes the files of a run that retention emptied (no keyframe left) and a crash left behind', async () => {
+    await withLiveRun(async (store, video, dir) => {
+      await store.commit(video.id, [keyframeAt(5)]);
+      const folder = join(dir, 'recordings', String(video.id), '0');
+      mkdirSync(folder, { recursive: true });
+      writeFileSync(join(folder, 'offset.json'), '4.5\n');
+      writeFileSync(join(folder, 'segments.csv'), 'seg-000000.ts,0.000000,2.000000\n');
+      writeFileSync(join(folder, 'seg-000000.ts'), Buffer.alloc(10));
+      store.db.addSegments(video.id, [{ path: `recordings/${video.id}/0/seg-000000.ts`, tStart: 4.5, tEnd: 6.5, bytes: 10 }]);
+      // retention cut the whole run from the index; the crash came before its files went
+      await store.trimVideoBefore(video.id, 6.5);
+      expect(await store.videoSummary(video.id)).toMatchObject({ keyframeCount: 0 });
+      await recoverRecordings(store, dir, createLogger('error'));
+      expect(store.db.segmentsOfVideo(video.id)).toEqual([]);
+      expect(existsSync(join(folder, 'seg-000000.ts'))).toBe(false);
     });
   });
 });

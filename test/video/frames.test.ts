@@ -1,6 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Socket } from 'node:net';
@@ -18,12 +18,14 @@ import {
   outputSize,
   readFrames,
   seekBefore,
+  SEGMENT_LIST,
   type DecodedFrame,
   type DecodeOptions,
   type DecodeStats,
   type Seek,
 } from '../../src/decode/frames.js';
 import { probeVideo } from '../../src/decode/probe.js';
+import { parseSegmentList } from '../../src/record/segment-list.js';
 import { parseSource } from '../../src/source/source-spec.js';
 import { fixture, manifest } from './fixtures.js';
 
@@ -171,6 +173,48 @@ describe('readFrames: seeking', () => {
       // In the MPEG-TS file a seek to 2.3 s lands at 4 s (the next keyframe): 3.3 s needs a decode from the start.
       const info = await probeVideo(transportStream);
       expect(await seekBefore(transportStream, info, await decodeTimeline(transportStream, info), 3.3)).toBeUndefined();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('readFrames: recording', () => {
+  const file = fixture('cfr-testsrc.mp4'); // a keyframe every second: four 1-s segments
+  const ptsOf = async (options: DecodeOptions): Promise<number[]> => (await collect(file, options)).map((f) => f.pts);
+
+  it("records into a folder whatever its name holds, beside a decode that is the same as without one", async () => {
+    const root = mkdtempSync(join(tmpdir(), 'dasr-record-'));
+    try {
+      const dir = join(root, "cam 1: 100% [a|b] it's \\ é");
+      mkdirSync(dir);
+      expect(await ptsOf({ longSide: 64, record: { dir, segmentSeconds: 1 } })).toEqual(await ptsOf({ longSide: 64 }));
+      const listed = parseSegmentList(readFileSync(join(dir, SEGMENT_LIST), 'utf8'));
+      expect(listed.map((s) => s.file)).toEqual([0, 1, 2, 3].map((i) => `seg-00000${i}.ts`));
+      // Cut at the keyframes (every second), one after another; the copied stream's times run two frames behind the
+      // decoded ones in this MP4 (its B-frame delay, which the decoder's edit list takes back).
+      listed.forEach((segment, i) => {
+        expect(segment.start).toBe(i === 0 ? 0 : listed[i - 1]!.end);
+        expect(segment.end).toBeCloseTo(i + 1 + 2 / 25, 6);
+      });
+      expect(readdirSync(dir).filter((f) => f.endsWith('.ts')).sort()).toEqual(listed.map((s) => s.file));
+    } finally {
+      rmSync(root, { recursive: true, force: true });
+    }
+  });
+
+  it('a recording that fails stops alone: every frame is still decoded, and the failure is reported once', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'dasr-record-'));
+    try {
+      const failures: string[] = [];
+      const pts: number[] = [];
+      for await (const frame of readFrames(file, { longSide: 64, record: { dir, segmentSeconds: 1, onFailure: (reason) => failures.push(reason) } })) {
+        // The folder goes while the first segment is written: the next segment cannot be opened.
+        if (pts.length === 0) rmSync(dir, { recursive: true });
+        pts.push(frame.pts);
+      }
+      expect(pts).toEqual(await ptsOf({ longSide: 64 }));
+      expect(failures).toEqual([expect.stringMatching(/No such file or directory/)]);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
