@@ -1,4 +1,6 @@
+import { rm } from 'node:fs/promises';
 import type { Detector } from '../detect/detector.js';
+import { recordingDir } from '../record/live-recording.js';
 import { IndexStore } from '../index/index-store.js';
 import { ingestFile } from '../ingest/ingest-file.js';
 import { LiveIngestion } from '../ingest/ingest-live.js';
@@ -82,7 +84,11 @@ export async function videosCommand(options: { data: string; index?: string; jso
   }
 }
 
-export async function removeCommand(ids: readonly number[], options: { data: string; index?: string }): Promise<void> {
+/**
+ * `recordings`: the data directory whose live recordings go with their videos — the index's own, or for a cluster
+ * index the directory its workers record into, when given.
+ */
+export async function removeCommand(ids: readonly number[], options: { data: string; index?: string; recordings?: string | undefined }): Promise<void> {
   const location = options.index ?? options.data;
   const where = redactPassword(location);
   const store = await openExistingRegionStore(location, { writer: 'dasr remove' });
@@ -94,6 +100,7 @@ export async function removeCommand(ids: readonly number[], options: { data: str
         throw new Error(`video ${id} is being indexed: ${video.sourceKind === 'live' ? `stop the stream first (dasr stream stop ${id})` : 'remove it once its job has finished'}`);
       }
       if (!(await store.deleteVideo(id))) throw new Error(`no video ${id} in ${where}`);
+      if (options.recordings !== undefined) await rm(recordingDir(options.recordings, id), { recursive: true, force: true });
       process.stdout.write(`removed video ${id}\n`);
     }
   } finally {

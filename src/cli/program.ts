@@ -230,10 +230,15 @@ export function createProgram(): Command {
 
   program
     .command('rm <ids...>')
-    .description('delete videos from the index (their regions leave search results)')
-    .option('--data <dir>', 'data directory', DEFAULT_DATA_DIR)
+    .description('delete videos from the index (their regions leave search results) with their live recordings')
+    .option('--data <dir>', 'data directory; with a cluster --index, given explicitly, the directory its workers record live streams into (their recordings go too)', DEFAULT_DATA_DIR)
     .option('--index <location>', 'delete from this index instead of --data: a data directory, or a cluster index at postgres://user:password@host/db')
-    .action(async (ids: string[], options: { data: string; index?: string }) => removeCommand(ids.map((id) => integer(id)), options));
+    .action(async (ids: string[], options: { data: string; index?: string }, command: Command) => {
+      const location = options.index ?? options.data;
+      // A cluster's recordings are where its workers put them: never guessed, so never a default directory's.
+      const recordings = !isPostgresLocation(location) ? location : command.getOptionValueSource('data') === 'cli' ? options.data : undefined;
+      await removeCommand(ids.map((id) => integer(id)), { ...options, recordings });
+    });
 
   program
     .command('search <images...>')

@@ -5,7 +5,7 @@
  * stream over and continues the same video, and its keyframes keep reaching the watchers.
  */
 import type { ChildProcess } from 'node:child_process';
-import { mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -21,7 +21,7 @@ import { runCli } from '../support/cli.js';
 import { startDasr, stopDasr, waitUntil, type DasrProcess } from '../support/dasr-process.js';
 import { LivePublisher } from '../support/live-publisher.js';
 import { startNatsServer, type NatsServer } from '../support/nats-server.js';
-import { startPgliteServer, type PgliteServer } from '../support/pglite-server.js';
+import { startTestPostgres, type TestPostgres } from '../support/test-postgres.js';
 import { fixture } from '../video/fixtures.js';
 
 // As in the service's live test: at long side 384 with 6 peaks the fixture object's regions score ≥ 0.65 against
@@ -39,14 +39,14 @@ const FRAME = { width: 640, height: 360 };
 const TAKEOVER_BOUND_MS = DEFAULT_LEASE_TTL_MS + 12_000;
 
 let nats: NatsServer;
-let postgres: PgliteServer;
+let postgres: TestPostgres;
 let publisher: LivePublisher;
 let query: Float32Array;
 const running = new Set<ChildProcess>();
 const dirs: string[] = [];
 
 beforeAll(async () => {
-  [nats, postgres] = await Promise.all([startNatsServer(), startPgliteServer()]);
+  [nats, postgres] = await Promise.all([startNatsServer(), startTestPostgres()]);
   await (await PostgresRegionStore.open(postgres.url, { dim: 2048 })).close();
   publisher = new LivePublisher(fixture('moving-object.mp4'));
   await publisher.start();
@@ -174,6 +174,10 @@ describe('cluster live streams: one worker per stream, taken over when it dies, 
       const spanAt = (t: number) => segments.some((s) => s.tStart <= t && t < s.tEnd);
       expect(spanAt(lastBefore.t - 1)).toBe(true);
       expect(spanAt(firstAfter.t + 1)).toBe(true);
+
+      // Removed from the index with the directory the workers recorded into, the run's recordings go too.
+      expect(await runCli(['rm', String(id), '--index', postgres.url, '--data', data])).toMatchObject({ code: 0, stdout: `removed video ${id}\n` });
+      expect(existsSync(join(data, 'recordings', String(id)))).toBe(false);
     } finally {
       abort.abort();
       await following.catch(() => undefined);
