@@ -21,6 +21,7 @@ import pg from 'pg';
 import { VectorIndex } from '../src/index/vector-index.js';
 import { halfvecText } from '../src/index/postgres-store.js';
 import { gaussian, noisyCopy, regionFeatures, StreamingExactTop10 } from './collection.js';
+import { takeOption } from './args.js';
 import { benchImages } from './images.js';
 import { median, quantile } from './stats.js';
 
@@ -61,9 +62,9 @@ function progress(engine: string, done: number, size: number): void {
 }
 
 async function runHnswlib(collection: Collection, queries: readonly Float32Array[], efs: readonly number[]): Promise<EngineRun> {
-  const rssBefore = process.memoryUsage().rss;
   // efSearch 10: a search for max(ef, 10) ids walks a list of that size, so its first 10 are the search at ef.
   const index = await VectorIndex.create({ dim: DIM, initialCapacity: collection.size, efSearch: 10 });
+  const rssBefore = process.memoryUsage().rss;
   try {
     let insertMs = 0;
     for (const { start, vectors } of batches(collection, HNSWLIB_BATCH)) {
@@ -161,31 +162,38 @@ async function runPgvector(url: string, connections: number, indexAfter: boolean
     } finally {
       client.release();
     }
-    await pool.query('DROP TABLE bench_regions');
     return { insertPerS: collection.size / (insertMs / 1000), gibPerMillion: ((Number(sizes.bytes) / collection.size) * 1e6) / 2 ** 30, searches, storedExact };
   } finally {
+    await pool.query('DROP TABLE IF EXISTS bench_regions').catch(() => undefined);
     await pool.end();
   }
 }
 
-function option(args: string[], name: string): string | undefined {
-  const i = args.indexOf(name);
-  return i >= 0 ? args[i + 1] : undefined;
-}
+
+const USAGE =
+  'usage: npm run bench -- cluster-index [--postgres postgres://user:password@host/db] [--sizes 100000,1000000] [--ef 10,20,40,64,100,200] ' +
+  '[--noise 0.3] [--per-sequence 4] [--connections 2] [--index-after] [--engines hnswlib,pgvector]\n' +
+  '(pgvector needs --postgres: a server with pgvector ≥ 0.7, where the benchmark creates and drops the table bench_regions)\n';
 
 export async function run(args: string[]): Promise<void> {
-  const url = option(args, '--postgres');
-  if (!url) {
-    process.stdout.write('usage: npm run bench -- cluster-index --postgres postgres://user:password@host/db [--sizes 100000,1000000] [--ef 10,20,40,64,100,200] [--noise 0.3] [--per-sequence 4] [--connections 2] [--index-after] [--engines hnswlib,pgvector]\n(a PostgreSQL server with pgvector ≥ 0.7; the benchmark creates and drops the table bench_regions)\n');
+  const url = takeOption(args, '--postgres');
+  const sizes = (takeOption(args, '--sizes') ?? '100000').split(',').map(Number);
+  const efs = (takeOption(args, '--ef') ?? '10,20,40,64,100,200').split(',').map(Number);
+  const noise = Number(takeOption(args, '--noise') ?? 0.3);
+  const connections = Number(takeOption(args, '--connections') ?? 2);
+  const indexAfter = args.includes('--index-after');
+  const engines = (takeOption(args, '--engines') ?? 'hnswlib,pgvector').split(',');
+  // Below 10 a search list would return fewer than the 10 results recall is counted on.
+  const refused = [
+    ...engines.filter((engine) => engine !== 'hnswlib' && engine !== 'pgvector').map((engine) => `no engine ${engine}`),
+    ...efs.filter((ef) => !(Number.isInteger(ef) && ef >= 10)).map((ef) => `a search list of ${ef} (10 at least)`),
+    ...(engines.includes('pgvector') && !url ? ['pgvector without --postgres'] : []),
+  ];
+  if (refused.length) {
+    process.stdout.write(`${refused.join('; ')}\n${USAGE}`);
     return;
   }
-  const sizes = (option(args, '--sizes') ?? '100000').split(',').map(Number);
-  const efs = (option(args, '--ef') ?? '10,20,40,64,100,200').split(',').map(Number);
-  const noise = Number(option(args, '--noise') ?? 0.3);
-  const connections = Number(option(args, '--connections') ?? 2);
-  const indexAfter = args.includes('--index-after');
-  const engines = (option(args, '--engines') ?? 'hnswlib,pgvector').split(',');
-  const images = benchImages({ perSequence: Number(option(args, '--per-sequence') ?? 4) });
+  const images = benchImages({ perSequence: Number(takeOption(args, '--per-sequence') ?? 4) });
   const seeds = await regionFeatures(images, (done) => process.stderr.write(`\r  seeds: ${done}/${images.length} images`));
   process.stderr.write('\n');
   process.stdout.write(
@@ -199,12 +207,9 @@ export async function run(args: string[]): Promise<void> {
     const queries = Array.from({ length: QUERIES }, (_, q) => noisyCopy(seeds[(q * 7919) % seeds.length]!, noise, random));
     const exact = new StreamingExactTop10(queries);
     for (const { start, vectors } of batches(collection, HNSWLIB_BATCH)) vectors.forEach((v, i) => exact.offer(start + i, v));
-    const runs: [string, () => Promise<EngineRun>][] = [
-      ['hnswlib', () => runHnswlib(collection, queries, efs)],
-      [indexAfter ? 'pgvector (index built after the load)' : 'pgvector', () => runPgvector(url, connections, indexAfter, collection, queries, efs)],
-    ];
-    for (const [name, runEngine] of runs.filter(([name]) => engines.some((engine) => name.startsWith(engine)))) {
-      const result = await runEngine();
+    for (const engine of engines) {
+      const name = engine === 'pgvector' && indexAfter ? 'pgvector (index built after the load)' : engine;
+      const result = engine === 'hnswlib' ? await runHnswlib(collection, queries, efs) : await runPgvector(url!, connections, indexAfter, collection, queries, efs);
       const cells = efs.map((ef) => {
         const { latencies, hits } = result.searches.get(ef)!;
         const recall = (truth: (q: number) => Set<number>): string => (hits.reduce((sum, ids, q) => sum + ids.filter((id) => truth(q).has(id)).length, 0) / (QUERIES * 10)).toFixed(3);

@@ -21,6 +21,7 @@ import { DEFAULT_SCENE_THRESHOLD } from '../src/decode/keyframes.js';
 import { DEFAULT_STILL_THRESHOLD } from '../src/ingest/still-gate.js';
 import { splitFile } from '../src/ingest/ingest-file.js';
 import { startNatsServer } from '../test/support/nats-server.js';
+import { takeOption } from './args.js';
 import { REAL_POSTGRES_URL, startTestPostgres } from '../test/support/test-postgres.js';
 
 /** A short 1280×720 clip; `variant` moves the overlay so no two files share a frame. */
@@ -35,11 +36,7 @@ function makeVideo(path: string, seconds: number, variant: number): void {
 }
 
 function option(args: string[], name: string, fallback: number): number {
-  const i = args.indexOf(name);
-  if (i < 0) return fallback;
-  const value = Number(args[i + 1]);
-  args.splice(i, 2);
-  return value;
+  return Number(takeOption(args, name) ?? fallback);
 }
 
 export async function run(args: string[]): Promise<void> {

@@ -1,6 +1,5 @@
-import { rm } from 'node:fs/promises';
 import type { Detector } from '../detect/detector.js';
-import { recordingDir } from '../record/live-recording.js';
+import { removeVideoFiles } from '../serve/video-files.js';
 import { IndexStore } from '../index/index-store.js';
 import { ingestFile } from '../ingest/ingest-file.js';
 import { LiveIngestion } from '../ingest/ingest-live.js';
@@ -85,10 +84,19 @@ export async function videosCommand(options: { data: string; index?: string; jso
 }
 
 /**
- * `recordings`: the data directory whose live recordings go with their videos — the index's own, or for a cluster
- * index the directory its workers record into, when given.
+ * The data directory whose files of removed videos go with them: an index's own; for a cluster index only one given
+ * explicitly (`dataGiven`), since its files are wherever its workers and replicas keep them: never guessed, so never a
+ * default directory's.
  */
-export async function removeCommand(ids: readonly number[], options: { data: string; index?: string; recordings?: string | undefined }): Promise<void> {
+export function videoFilesDir(location: string, dataGiven: string | undefined): string | undefined {
+  return isPostgresLocation(location) ? dataGiven : location;
+}
+
+/**
+ * `filesDir`: the data directory whose files of the videos (recordings, cached clips and thumbnails, uploads) go with
+ * them — the index's own, or for a cluster index the one its workers and replicas share, when given.
+ */
+export async function removeCommand(ids: readonly number[], options: { data: string; index?: string; filesDir?: string | undefined }): Promise<void> {
   const location = options.index ?? options.data;
   const where = redactPassword(location);
   const store = await openExistingRegionStore(location, { writer: 'dasr remove' });
@@ -99,8 +107,10 @@ export async function removeCommand(ids: readonly number[], options: { data: str
       if (video?.status === 'indexing' && isPostgresLocation(location)) {
         throw new Error(`video ${id} is being indexed: ${video.sourceKind === 'live' ? `stop the stream first (dasr stream stop ${id})` : 'remove it once its job has finished'}`);
       }
+      const embedded = store instanceof IndexStore ? store : undefined;
+      const indexed = { regionIds: embedded?.db.regionIdsOfVideo(id) ?? [], keyframeIds: embedded?.db.keyframesOfVideo(id).map((k) => k.id) ?? [] };
       if (!(await store.deleteVideo(id))) throw new Error(`no video ${id} in ${where}`);
-      if (options.recordings !== undefined) await rm(recordingDir(options.recordings, id), { recursive: true, force: true });
+      if (options.filesDir !== undefined && video) await removeVideoFiles(options.filesDir, video, indexed);
       process.stdout.write(`removed video ${id}\n`);
     }
   } finally {

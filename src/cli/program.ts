@@ -5,7 +5,7 @@ import { DEVICES, parseDevice } from '../model/session.js';
 import { classifyImage } from './classify.js';
 import { detectCommand } from './detect.js';
 import { whitenFitCommand } from './whiten.js';
-import { indexCommand, removeCommand, videosCommand } from './index-commands.js';
+import { indexCommand, removeCommand, videoFilesDir, videosCommand } from './index-commands.js';
 import { parseBoxOption, searchCommand, type SearchCommandOptions } from './search-command.js';
 import { clipCommand, parseClipTarget } from './clip-command.js';
 import { shotsLearnCommand, type ShotsLearnOptions } from './shots-command.js';
@@ -230,14 +230,12 @@ export function createProgram(): Command {
 
   program
     .command('rm <ids...>')
-    .description('delete videos from the index (their regions leave search results) with their live recordings')
-    .option('--data <dir>', 'data directory; with a cluster --index, given explicitly, the directory its workers record live streams into (their recordings go too)', DEFAULT_DATA_DIR)
+    .description('delete videos from the index (their regions leave search results) with their files: live recordings, cached clips and thumbnails')
+    .option('--data <dir>', 'data directory; with a cluster --index, given explicitly, the directory its workers and replicas share (the videos\' files there go too)', DEFAULT_DATA_DIR)
     .option('--index <location>', 'delete from this index instead of --data: a data directory, or a cluster index at postgres://user:password@host/db')
     .action(async (ids: string[], options: { data: string; index?: string }, command: Command) => {
-      const location = options.index ?? options.data;
-      // A cluster's recordings are where its workers put them: never guessed, so never a default directory's.
-      const recordings = !isPostgresLocation(location) ? location : command.getOptionValueSource('data') === 'cli' ? options.data : undefined;
-      await removeCommand(ids.map((id) => integer(id)), { ...options, recordings });
+      const filesDir = videoFilesDir(options.index ?? options.data, command.getOptionValueSource('data') === 'cli' ? options.data : undefined);
+      await removeCommand(ids.map((id) => integer(id)), { ...options, filesDir });
     });
 
   program

@@ -37,6 +37,8 @@ export class LiveRecording {
   private offsetSaved = false;
   /** whether the current connection records (its folder could be made) */
   private recording = false;
+  /** whether ffmpeg gave up the current connection's recording (RecordOutput.onFailure) */
+  private failed = false;
 
   /**
    * `writerEpoch`: this writer's epoch of a run taken over from another (cluster streams): its connections' folders
@@ -58,13 +60,16 @@ export class LiveRecording {
     this.connection++;
     this.committed.clear();
     this.offsetSaved = false;
+    this.failed = false;
     const dir = this.connectionDir();
     try {
       mkdirSync(dir, { recursive: true });
       this.recording = true;
       const connection = this.connection;
-      const onFailure = (reason: string): void =>
+      const onFailure = (reason: string): void => {
+        if (connection === this.connection) this.failed = true;
         this.logger.warn(`live run ${this.videoId}: connection ${connection} stopped recording (${reason}); indexing goes on, and what was recorded stays`);
+      };
       return { dir, segmentSeconds: this.options.segmentSeconds, onFailure };
     } catch (error) {
       this.recording = false;
@@ -81,7 +86,7 @@ export class LiveRecording {
   async sync(offset: number | undefined, lastT?: number): Promise<void> {
     if (this.connection < 0 || offset === undefined || !this.recording) return;
     const dir = this.connectionDir();
-    if (!this.offsetSaved) {
+    if (!this.offsetSaved && !this.failed) {
       // A writer that dies before its connection's first segment is listed leaves no committed segment to place the
       // others by: the offset, known from the first keyframe, is kept beside them for recoverRecording.
       await writeFileAtomic(join(dir, CONNECTION_OFFSET), Buffer.from(`${JSON.stringify(offset)}\n`));
@@ -96,9 +101,12 @@ export class LiveRecording {
       fresh.push(segmentAt(this.options.dataDir, dir, segment.file, offset + segment.start, offset + segment.end));
     }
     if (lastT !== undefined) {
-      for (const file of readdirSync(dir).filter((f) => f.endsWith('.ts')).sort()) {
+      for (const file of (existsSync(dir) ? readdirSync(dir) : []).filter((f) => f.endsWith('.ts')).sort()) {
         if (this.committed.has(file) || listed.some((s) => s.file === file) || lastT <= end) continue;
-        fresh.push(segmentAt(this.options.dataDir, dir, file, end, lastT));
+        // After a failed recording the decode went on: the file ffmpeg gave up holds a part of [end, lastT] at most,
+        // and on a full disk its space is better given back.
+        if (this.failed) rmSync(join(dir, file), { force: true });
+        else fresh.push(segmentAt(this.options.dataDir, dir, file, end, lastT));
       }
     }
     if (fresh.length === 0) return;
@@ -198,12 +206,16 @@ export async function recoverRecording(store: RegionStore, dataDir: string, vide
   const runDir = recordingDir(dataDir, videoId);
   if (!existsSync(runDir)) return;
   const committed = new Map((await store.segmentsOfVideo(videoId)).map((s) => [s.path, s]));
+  // A run with no keyframe and no segment left was trimmed whole by retention, whose crash came before its files went
+  // (a connection's offset is kept only after its first keyframe is committed): none of them has anything to show.
+  if (committed.size === 0 && !((await store.videoSummary(videoId))?.keyframeCount ?? 0)) {
+    rmSync(runDir, { recursive: true, force: true });
+    logger.info(`live run ${videoId}: its recordings, which retention had emptied of everything indexed, were removed`);
+    return;
+  }
   // Retention trims a run from its start, the index first, then the files: a file placed wholly before the run's
-  // earliest committed segment is one it removed (a crash came before the file went, or it is going now). A run with
-  // no keyframe left was trimmed whole (a connection's offset is kept only after its first keyframe is committed):
-  // none of its files has anything to show.
-  const keyframes = (await store.videoSummary(videoId))?.keyframeCount ?? 0;
-  let trimmedBefore = keyframes === 0 || committed.size > 0 ? Infinity : -Infinity;
+  // earliest committed segment is one it removed (a crash came before the file went, or it is going now).
+  let trimmedBefore = committed.size > 0 ? Infinity : -Infinity;
   for (const segment of committed.values()) trimmedBefore = Math.min(trimmedBefore, segment.tStart);
   for (const connection of readdirSync(runDir)) {
     const dir = join(runDir, connection);

@@ -37,7 +37,7 @@ import { uploadDir, type DasrService } from './service.js';
 import { writeFileAtomic } from '../util/atomic-file.js';
 import { WorkLimiterFullError } from '../util/work-limiter.js';
 import { recordedSpan, withRecordedSpan, type RecordedSpan } from '../record/recorded-span.js';
-import { recordingDir } from '../record/live-recording.js';
+import { clipPrefix, keyframeThumbnailPath, removeVideoFiles } from './video-files.js';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -183,17 +183,9 @@ export async function buildApp(service: DasrService): Promise<FastifyInstance> {
       throw new ApiError('conflict', `video ${id} is the current run of a live stream: remove the stream first`);
     }
     await service.jobs.cancelVideo(video);
-    // (A cluster's ids are never given out again: a picture cached under one is merely never asked for.)
-    const regionIds = service.embedded?.db.regionIdsOfVideo(id) ?? [];
-    const keyframeIds = service.embedded?.db.keyframesOfVideo(id).map((k) => k.id) ?? [];
+    const indexed = { regionIds: service.embedded?.db.regionIdsOfVideo(id) ?? [], keyframeIds: service.embedded?.db.keyframesOfVideo(id).map((k) => k.id) ?? [] };
     await service.store.deleteVideo(id);
-    // What was made from it goes too: the upload, the cached clips and thumbnails.
-    if (video.sourceKind === 'file' && video.path.startsWith(uploadDir(config.dataDir))) await rm(dirname(video.path), { recursive: true, force: true });
-    const clipsDir = join(config.dataDir, 'clips');
-    if (existsSync(clipsDir)) for (const name of readdirSync(clipsDir)) if (name.startsWith(clipPrefix(id))) await rm(join(clipsDir, name), { force: true });
-    for (const regionId of regionIds) await rm(regionThumbnailPath(config.dataDir, regionId), { force: true });
-    for (const keyframeId of keyframeIds) await rm(keyframeThumbnailPath(config.dataDir, keyframeId), { force: true });
-    await rm(recordingDir(config.dataDir, id), { recursive: true, force: true });
+    await removeVideoFiles(config.dataDir, video, indexed);
     return reply.status(204).send();
   });
 
@@ -407,11 +399,6 @@ async function wasRecorded(service: DasrService, video: VideoRecord | undefined,
 function embeddedIndex(service: DasrService): IndexStore {
   if (!service.embedded) throw new ApiError('conflict', 'shot search needs the embedded index (dasr serve --data): a cluster index has no shot vectors');
   return service.embedded;
-}
-
-/** The cached whole-frame picture of a keyframe (shot search results). */
-function keyframeThumbnailPath(dataDir: string, keyframeId: number): string {
-  return join(dataDir, 'thumbnails', `keyframe-${keyframeId}.jpg`);
 }
 
 function videoView(service: DasrService, video: VideoSummary): Record<string, unknown> {
@@ -645,11 +632,6 @@ async function clipFile(service: DasrService, videoId: number, start: number, en
   }
   service.clipCache.evict([file, `${file}.jpg`]);
   return file;
-}
-
-/** Clip files of a video start with this, so that they can be removed with it. */
-function clipPrefix(videoId: number): string {
-  return `video-${videoId}-`;
 }
 
 /** A media file (clip or thumbnail) through @fastify/static: 206 for one satisfiable range, 416 past the end. */

@@ -169,7 +169,7 @@ describe.each([embedded, postgres])('RegionStore contract: $name', (engine) => {
     expect(await store.search(query, 5, { videoIds: [b.video.id], from: 100 })).toEqual([]);
   });
 
-  it('a filter wider than the exact-search bound is searched through the graph and still keeps to the filter', async () => {
+  it('a filter wider than the exact-search bound goes to the approximate search and still keeps to the filter', async () => {
     const store = await engine.create();
     const random = mulberry32(19);
     const perFrame = 16;
@@ -182,8 +182,8 @@ describe.each([embedded, postgres])('RegionStore contract: $name', (engine) => {
     const exact = [...a.regions].sort((x, y) => dot(query, y.feature) - dot(query, x.feature)).slice(0, 5).map((r) => r.id);
     expect(hits).toHaveLength(5);
     expect(hits.every((hit) => hit.videoId === a.video.id)).toBe(true);
-    expect(hits[0]!.id).toBe(exact[0]);
-    // A graph search is approximate; on 4 000 regions it misses at most one of the best five.
+    // A graph search is approximate (PostgreSQL's planner may also scan this few rows exactly): of the best five of
+    // 4 208 regions it misses one at most.
     expect(hits.filter((hit) => exact.includes(hit.id)).length).toBeGreaterThanOrEqual(4);
   });
 

@@ -150,13 +150,26 @@ describe('LiveRecording', () => {
       expect(store.db.segmentsOfVideo(video.id).map((s) => [s.path, s.tStart, s.tEnd, s.bytes])).toEqual([[`recordings/${video.id}/w4-0/seg-000000.ts`, 7.25, 9.25, 40]]);
       const second = recording.nextConnection()!;
       expect(second.dir).toBe(join(dir, 'recordings', String(video.id), 'w4-1'));
+      // ffmpeg gave up this connection's recording (a full disk) after one listed segment, and the decode went on to
+      // t = 40: the listed segment is committed, the file it gave up is removed, not stretched to the connection's end
+      second.onFailure!('No space left on device');
+      writeFileSync(join(second.dir, 'seg-000000.ts'), Buffer.alloc(30));
+      writeFileSync(join(second.dir, 'seg-000001.ts'), Buffer.alloc(10));
+      writeFileSync(join(second.dir, 'segments.csv'), 'seg-000000.ts,0.000000,2.000000\n');
+      await recording.sync(20, 40);
+      expect(existsSync(join(second.dir, 'offset.json'))).toBe(false);
+      expect(store.db.segmentsOfVideo(video.id).map((s) => [s.path, s.tStart, s.tEnd])).toEqual([
+        [`recordings/${video.id}/w4-0/seg-000000.ts`, 7.25, 9.25],
+        [`recordings/${video.id}/w4-1/seg-000000.ts`, 20, 22],
+      ]);
+      expect(existsSync(join(second.dir, 'seg-000001.ts'))).toBe(false);
       // storage that fails: the connection goes unrecorded, and its syncs do nothing
       const blocked = join(dir, 'blocked');
       writeFileSync(blocked, 'a file where the recordings folder should be');
       const unrecorded = new LiveRecording(store, video.id, { ...options, dataDir: blocked }, createLogger('error'), 5);
       expect(unrecorded.nextConnection()).toBeUndefined();
       await unrecorded.sync(3);
-      expect(store.db.segmentsOfVideo(video.id)).toHaveLength(1);
+      expect(store.db.segmentsOfVideo(video.id)).toHaveLength(2);
       // a run of the embedded service (no epoch) numbers its connections from 0
       expect(new LiveRecording(store, video.id, options, createLogger('error')).nextConnection()!.dir).toBe(join(dir, 'recordings', String(video.id), '0'));
     });
@@ -240,7 +253,7 @@ describe('recoverRecordings', () => {
       expect(await store.videoSummary(video.id)).toMatchObject({ keyframeCount: 0 });
       await recoverRecordings(store, dir, createLogger('error'));
       expect(store.db.segmentsOfVideo(video.id)).toEqual([]);
-      expect(existsSync(join(folder, 'seg-000000.ts'))).toBe(false);
+      expect(existsSync(join(dir, 'recordings', String(video.id)))).toBe(false);
     });
   });
 });

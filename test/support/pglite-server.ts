@@ -1,21 +1,7 @@
 import net from 'node:net';
 import { PGlite } from '@electric-sql/pglite';
 import { vector } from '@electric-sql/pglite-pgvector';
-import { dropIndexAt, queryOnce, type TestPostgres } from './test-postgres.js';
-
-/**
- * A PostgreSQL server for tests: PGlite (PostgreSQL compiled to WebAssembly, pgvector bundled) in memory, served
- * over the wire protocol, so the product's own driver and SQL run unchanged. pgvector is not packaged for Debian 12.
- *
- * PGlite is one backend session shared by every connection. `@electric-sql/pglite-socket` interleaves the
- * connections message by message, so one connection's Parse replaces another's unnamed statement between its Parse
- * and Bind ("unnamed prepared statement does not exist": electric-sql/pglite#1046, open). This server hands the
- * session to one connection for a whole batch, up to the Sync or simple Query that ends it, and keeps it with that
- * connection while a transaction it began is open, as a backend of its own would behave.
- *
- * What it cannot give: sessions of their own. Every connection shares PGlite's one session, so an advisory lock
- * taken on one connection is granted to any other too; claims (RegionStore.claim) are not exclusive here.
- */
+import { dropIndexAt, queryOnce, type TestPostgres } from './postgres-client.js';
 
 const SSL_REQUEST_CODE = 80877103;
 const GSSENC_REQUEST_CODE = 80877104;
@@ -147,6 +133,19 @@ function serveConnection(socket: net.Socket, db: PGlite, session: SessionLoan): 
   });
 }
 
+/**
+ * A PostgreSQL server for tests: PGlite (PostgreSQL compiled to WebAssembly, pgvector bundled) in memory, served
+ * over the wire protocol, so the product's own driver and SQL run unchanged. pgvector is not packaged for Debian 12.
+ *
+ * PGlite is one backend session shared by every connection. `@electric-sql/pglite-socket` interleaves the
+ * connections message by message, so one connection's Parse replaces another's unnamed statement between its Parse
+ * and Bind ("unnamed prepared statement does not exist": electric-sql/pglite#1046, open). This server hands the
+ * session to one connection for a whole batch, up to the Sync or simple Query that ends it, and keeps it with that
+ * connection while a transaction it began is open, as a backend of its own would behave.
+ *
+ * What it cannot give: sessions of their own. Every connection shares PGlite's one session, so an advisory lock
+ * taken on one connection is granted to any other too; claims (RegionStore.claim) are not exclusive here.
+ */
 export async function startPgliteServer(): Promise<TestPostgres> {
   const db = await PGlite.create({ extensions: { vector } });
   const session = new SessionLoan(db);
