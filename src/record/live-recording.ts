@@ -103,10 +103,12 @@ export class LiveRecording {
     if (lastT !== undefined) {
       for (const file of (existsSync(dir) ? readdirSync(dir) : []).filter((f) => f.endsWith('.ts')).sort()) {
         if (this.committed.has(file) || listed.some((s) => s.file === file) || lastT <= end) continue;
-        // After a failed recording the decode went on: the file ffmpeg gave up holds a part of [end, lastT] at most,
-        // and on a full disk its space is better given back.
-        if (this.failed) rmSync(join(dir, file), { force: true });
-        else fresh.push(segmentAt(this.options.dataDir, dir, file, end, lastT));
+        // The segment ffmpeg was writing when it was stopped (killed) holds what it had flushed: up to lastT at most,
+        // often less. After a failed recording the decode went on, so it holds a part of [end, lastT] at most, and on
+        // a full disk its space is better given back.
+        const duration = this.failed ? 0 : await recordedDuration(join(dir, file));
+        if (duration > 0) fresh.push(segmentAt(this.options.dataDir, dir, file, end, Math.min(lastT, end + duration)));
+        else rmSync(join(dir, file), { force: true });
       }
     }
     if (fresh.length === 0) return;
@@ -139,6 +141,12 @@ function savedOffset(dir: string): number | undefined {
 function segmentAt(dataDir: string, dir: string, file: string, tStart: number, tEnd: number): SegmentInput {
   const path = join(dir, file);
   return { path: relative(dataDir, path), tStart, tEnd, bytes: statSync(path).size };
+}
+
+/** How long a segment file ffmpeg did not finish plays, as ffprobe reads it (0: nothing readable). */
+async function recordedDuration(path: string): Promise<number> {
+  const duration = await probeVideo(path).then((info) => info.duration, () => 0);
+  return duration > 0 ? duration : 0;
 }
 
 /** The segments ffmpeg has finished in a connection's folder (none before it lists one). */
@@ -251,7 +259,7 @@ export async function recoverRecording(store: RegionStore, dataDir: string, vide
         place(file, offset + entry.start, offset + entry.end);
         continue;
       }
-      const duration = await probeVideo(join(dir, file)).then((info) => info.duration, () => 0);
+      const duration = await recordedDuration(join(dir, file));
       if (!(duration > 0)) {
         rmSync(join(dir, file), { force: true });
         continue;
