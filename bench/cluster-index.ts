@@ -1,9 +1,10 @@
 /**
- * `npm run bench -- cluster-index --postgres URL [--sizes 100000,1000000] [--ef 10,20,40,64,100,200] [--noise x]
- * [--per-sequence n] [--connections n] [--index-after] [--engines hnswlib,pgvector]`: the two vector engines behind
- * the region store on one collection — the embedded index's hnswlib graph (its worker thread, M 16, efConstruction
- * 128) and PostgreSQL + pgvector's HNSW on a `halfvec(2048)` column (the cluster schema's index: cosine, pgvector's
- * defaults M 16, ef_construction 64). The default search list sizes include the product's: hnswlib 64, pgvector 100.
+ * `npm run bench -- cluster-index [--postgres URL] [--sizes 100000,1000000] [--ef 10,20,40,64,100,200] [--noise x]
+ * [--per-sequence n] [--connections n] [--index-after] [--ef-construction n] [--engines hnswlib,pgvector]`: the two
+ * vector engines behind the region store on one collection — the embedded index's hnswlib graph (its worker thread,
+ * M 16, efConstruction 128) and PostgreSQL + pgvector's HNSW on a `halfvec(2048)` column (the cluster schema's index:
+ * cosine, pgvector's defaults M 16, ef_construction 64, or `--ef-construction`). The default search list sizes include
+ * the product's: hnswlib 64, pgvector 100.
  *
  * The collection: DASR region features of the shipped photos and of `--per-sequence` frames of every tracks-dev
  * sequence (when ../shared is present) as seeds, each repeated with noise. Reported per engine: the insert rate (rows
@@ -17,6 +18,7 @@
  * would have it.
  */
 import { performance } from 'node:perf_hooks';
+import { cpus } from 'node:os';
 import pg from 'pg';
 import { VectorIndex } from '../src/index/vector-index.js';
 import { halfvecText } from '../src/index/postgres-store.js';
@@ -98,20 +100,32 @@ async function runHnswlib(collection: Collection, queries: readonly Float32Array
  * `indexAfter`: the rows loaded first and the HNSW index built over them at the end (CREATE INDEX, in memory within
  * maintenance_work_mem, in parallel), as a first load or a rebuild would; the rate is then rows over load + build.
  */
-async function runPgvector(url: string, connections: number, indexAfter: boolean, collection: Collection, queries: readonly Float32Array[], efs: readonly number[]): Promise<EngineRun> {
+interface PgvectorSettings {
+  url: string;
+  /** inserts in flight at a time, as that many committing workers would have */
+  connections: number;
+  indexAfter: boolean;
+  /** the index's build-time list (pgvector's default, the product's: 64) */
+  efConstruction: number | undefined;
+}
+
+async function runPgvector(settings: PgvectorSettings, collection: Collection, queries: readonly Float32Array[], efs: readonly number[]): Promise<EngineRun> {
+  const { url, connections, indexAfter, efConstruction } = settings;
   const pool = new pg.Pool({ connectionString: url, max: connections });
   try {
     await pool.query('CREATE EXTENSION IF NOT EXISTS vector');
     await pool.query('DROP TABLE IF EXISTS bench_regions');
     await pool.query(`CREATE TABLE bench_regions (id bigint PRIMARY KEY, feature halfvec(${DIM}) NOT NULL)`);
-    const createIndex = 'CREATE INDEX bench_regions_feature ON bench_regions USING hnsw (feature halfvec_cosine_ops)';
+    const createIndex = `CREATE INDEX bench_regions_feature ON bench_regions USING hnsw (feature halfvec_cosine_ops)${efConstruction ? ` WITH (ef_construction = ${efConstruction})` : ''}`;
     if (!indexAfter) await pool.query(createIndex);
+    // A build in parallel takes its workers from the table's size, which its TOASTed vectors leave small: none. Let it
+    // have what the server's max_parallel_maintenance_workers allows.
+    else await pool.query(`ALTER TABLE bench_regions SET (parallel_workers = ${Math.max(1, cpus().length - 1)})`);
     const insert = (start: number, vectors: Float32Array[]): Promise<unknown> =>
       pool.query(
         `INSERT INTO bench_regions (id, feature) VALUES ${vectors.map((_, i) => `($${2 * i + 1}, $${2 * i + 2}::halfvec)`).join(', ')}`,
         vectors.flatMap((v, i) => [start + i, halfvecText(v)]),
       );
-    // `connections` inserts in flight at a time, as that many workers committing would have.
     let insertMs = 0;
     let pending: { start: number; vectors: Float32Array[] }[] = [];
     const flush = async (): Promise<void> => {
@@ -172,7 +186,7 @@ async function runPgvector(url: string, connections: number, indexAfter: boolean
 
 const USAGE =
   'usage: npm run bench -- cluster-index [--postgres postgres://user:password@host/db] [--sizes 100000,1000000] [--ef 10,20,40,64,100,200] ' +
-  '[--noise 0.3] [--per-sequence 4] [--connections 2] [--index-after] [--engines hnswlib,pgvector]\n' +
+  '[--noise 0.3] [--per-sequence 4] [--connections 2] [--index-after] [--ef-construction n] [--engines hnswlib,pgvector]\n' +
   '(pgvector needs --postgres: a server with pgvector ≥ 0.7, where the benchmark creates and drops the table bench_regions)\n';
 
 export async function run(args: string[]): Promise<void> {
@@ -182,12 +196,14 @@ export async function run(args: string[]): Promise<void> {
   const noise = Number(takeOption(args, '--noise') ?? 0.3);
   const connections = Number(takeOption(args, '--connections') ?? 2);
   const indexAfter = args.includes('--index-after');
+  const efConstruction = takeOption(args, '--ef-construction');
   const engines = (takeOption(args, '--engines') ?? 'hnswlib,pgvector').split(',');
   // Below 10 a search list would return fewer than the 10 results recall is counted on.
   const refused = [
     ...engines.filter((engine) => engine !== 'hnswlib' && engine !== 'pgvector').map((engine) => `no engine ${engine}`),
     ...efs.filter((ef) => !(Number.isInteger(ef) && ef >= 10)).map((ef) => `a search list of ${ef} (10 at least)`),
     ...(engines.includes('pgvector') && !url ? ['pgvector without --postgres'] : []),
+    ...(efConstruction !== undefined && !(Number(efConstruction) >= 4) ? [`an ef_construction of ${efConstruction}`] : []),
   ];
   if (refused.length) {
     process.stdout.write(`${refused.join('; ')}\n${USAGE}`);
@@ -208,8 +224,8 @@ export async function run(args: string[]): Promise<void> {
     const exact = new StreamingExactTop10(queries);
     for (const { start, vectors } of batches(collection, HNSWLIB_BATCH)) vectors.forEach((v, i) => exact.offer(start + i, v));
     for (const engine of engines) {
-      const name = engine === 'pgvector' && indexAfter ? 'pgvector (index built after the load)' : engine;
-      const result = engine === 'hnswlib' ? await runHnswlib(collection, queries, efs) : await runPgvector(url!, connections, indexAfter, collection, queries, efs);
+      const name = engine === 'hnswlib' ? engine : `pgvector${efConstruction ? `, ef_construction ${efConstruction}` : ''}${indexAfter ? ' (index built after the load)' : ''}`;
+      const result = engine === 'hnswlib' ? await runHnswlib(collection, queries, efs) : await runPgvector({ url: url!, connections, indexAfter, efConstruction: efConstruction === undefined ? undefined : Number(efConstruction) }, collection, queries, efs);
       const cells = efs.map((ef) => {
         const { latencies, hits } = result.searches.get(ef)!;
         const recall = (truth: (q: number) => Set<number>): string => (hits.reduce((sum, ids, q) => sum + ids.filter((id) => truth(q).has(id)).length, 0) / (QUERIES * 10)).toFixed(3);
