@@ -235,7 +235,8 @@ export function createProgram(): Command {
     .option('--index <location>', 'delete from this index instead of --data: a data directory, or a cluster index at postgres://user:password@host/db')
     .action(async (ids: string[], options: { data: string; index?: string }, command: Command) => {
       const filesDir = videoFilesDir(options.index ?? options.data, command.getOptionValueSource('data') === 'cli' ? options.data : undefined);
-      await removeCommand(ids.map((id) => integer(id)), { ...options, filesDir });
+      // Resolved as the service resolves its own, so that an upload's path is found under it.
+      await removeCommand(ids.map((id) => integer(id)), { ...options, filesDir: filesDir === undefined ? undefined : resolve(filesDir) });
     });
 
   program
