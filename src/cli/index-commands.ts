@@ -1,5 +1,5 @@
 import type { Detector } from '../detect/detector.js';
-import { removeVideoFiles } from '../serve/video-files.js';
+import { removeVideoFiles, thumbnailIdsOf } from '../serve/video-files.js';
 import { IndexStore } from '../index/index-store.js';
 import { ingestFile } from '../ingest/ingest-file.js';
 import { LiveIngestion } from '../ingest/ingest-live.js';
@@ -107,8 +107,7 @@ export async function removeCommand(ids: readonly number[], options: { data: str
       if (video?.status === 'indexing' && isPostgresLocation(location)) {
         throw new Error(`video ${id} is being indexed: ${video.sourceKind === 'live' ? `stop the stream first (dasr stream stop ${id})` : 'remove it once its job has finished'}`);
       }
-      const embedded = store instanceof IndexStore ? store : undefined;
-      const indexed = { regionIds: embedded?.db.regionIdsOfVideo(id) ?? [], keyframeIds: embedded?.db.keyframesOfVideo(id).map((k) => k.id) ?? [] };
+      const indexed = thumbnailIdsOf(store instanceof IndexStore ? store : undefined, id);
       if (!(await store.deleteVideo(id))) throw new Error(`no video ${id} in ${where}`);
       if (options.filesDir !== undefined && video) await removeVideoFiles(options.filesDir, video, indexed);
       process.stdout.write(`removed video ${id}\n`);

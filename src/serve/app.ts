@@ -37,7 +37,7 @@ import { uploadDir, type DasrService } from './service.js';
 import { writeFileAtomic } from '../util/atomic-file.js';
 import { WorkLimiterFullError } from '../util/work-limiter.js';
 import { recordedSpan, withRecordedSpan, type RecordedSpan } from '../record/recorded-span.js';
-import { clipPrefix, keyframeThumbnailPath, removeVideoFiles } from './video-files.js';
+import { clipPrefix, keyframeThumbnailPath, removeVideoFiles, thumbnailIdsOf } from './video-files.js';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -183,7 +183,7 @@ export async function buildApp(service: DasrService): Promise<FastifyInstance> {
       throw new ApiError('conflict', `video ${id} is the current run of a live stream: remove the stream first`);
     }
     await service.jobs.cancelVideo(video);
-    const indexed = { regionIds: service.embedded?.db.regionIdsOfVideo(id) ?? [], keyframeIds: service.embedded?.db.keyframesOfVideo(id).map((k) => k.id) ?? [] };
+    const indexed = thumbnailIdsOf(service.embedded, id);
     await service.store.deleteVideo(id);
     await removeVideoFiles(config.dataDir, video, indexed);
     return reply.status(204).send();

@@ -3,6 +3,7 @@ import { existsSync, readdirSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import type { VideoRecord } from '../index/database.js';
+import type { IndexStore } from '../index/index-store.js';
 import { recordingDir } from '../record/live-recording.js';
 import { uploadDir } from './service.js';
 import { regionThumbnailPath } from './subscriptions.js';
@@ -15,6 +16,14 @@ export function keyframeThumbnailPath(dataDir: string, keyframeId: number): stri
 /** Clip files of a video start with this, so that they can be removed with it. */
 export function clipPrefix(videoId: number): string {
   return `video-${videoId}-`;
+}
+
+/**
+ * The regions and keyframes whose thumbnails a video's removal deletes: the embedded index lists them (read them
+ * before the video goes); a cluster's are none.
+ */
+export function thumbnailIdsOf(embedded: IndexStore | null | undefined, videoId: number): { regionIds: number[]; keyframeIds: number[] } {
+  return { regionIds: embedded?.db.regionIdsOfVideo(videoId) ?? [], keyframeIds: embedded?.db.keyframesOfVideo(videoId).map((k) => k.id) ?? [] };
 }
 
 /**
