@@ -13,7 +13,7 @@ import { DEFAULT_SHOT_SAMPLE, type ShotLearnSettings } from '../search/shot-code
 import { DEFAULT_VLAD_K, DEFAULT_VLAD_LOCAL_DIMS, VLAD_AGGREGATES } from '../detect/vlad.js';
 import { DEFAULT_SCENE_THRESHOLD } from '../decode/keyframes.js';
 import { DEFAULT_STILL_THRESHOLD } from '../ingest/still-gate.js';
-import { DEFAULT_EXPANSION } from '../search/search.js';
+import { DEFAULT_EXPANSION, DEFAULT_TRACK_WEIGHT } from '../search/search.js';
 import { DetectorThread } from '../detect/detector-thread.js';
 import { loadWhitening } from '../detect/whitening.js';
 import { DEFAULT_DASR_CONFIG, type DasrConfig } from '../detect/config.js';
@@ -252,14 +252,15 @@ export function createProgram(): Command {
     .option('--to <seconds>', 'only keyframes at or before this time', positive)
     .option('--min-score <cosine>', 'only hits at least this similar (to the expanded query)', cosine)
     .option('--expand <k>', 'query expansion: move the query towards the best regions of its k best keyframes before ranking (0: off)', integer, DEFAULT_EXPANSION.top)
+    .option('--track-weight <w>', "track-level evidence: an appearance scores (1 − w) × its best region's similarity + w × its track's mean descriptor's (0: the best region alone)", fraction, DEFAULT_TRACK_WEIGHT)
     .option('--right <ids>', 'relevance feedback: region ids of earlier hits (best.region in --json, "region" column) that are the object', idList)
     .option('--wrong <ids>', 'relevance feedback: region ids of earlier hits that are not the object', idList)
-    .option('--json', 'print {"hits": [{video, path, track, score, start, end, best: {t, box, region}, keyframes?}]}')
+    .option('--json', 'print {"hits": [{video, path, track, score, similarity, start, end, best: {t, box, region}, keyframes?}]}')
     .option('--sheet <file>', 'also write a contact sheet: one thumbnail per hit with its box and time (.jpg or .png)')
     .option('--shot', 'shot search: the images are whole scenes; find shots like them (runs of similar keyframes), by the keyframes\' shot vectors (dasr shots learn)')
     .action(async (images: string[], options: SearchCommandOptions, command: Command) => {
       if (options.shot) {
-        const objectOnly = ['box', 'keyframes', 'expand', 'right', 'wrong'].filter((name) => command.getOptionValueSource(name) === 'cli');
+        const objectOnly = ['box', 'keyframes', 'expand', 'trackWeight', 'right', 'wrong'].filter((name) => command.getOptionValueSource(name) === 'cli');
         if (objectOnly.length) throw new InvalidArgumentError(`--shot searches whole scenes: ${objectOnly.map((name) => `--${name}`).join(', ')} cannot be used with it`);
       }
       await searchCommand(dasrFromOptions, images, options);
@@ -376,7 +377,8 @@ export function createProgram(): Command {
     .option('--examples <n>', 'first-frame queries made of n views of the object (1–3: the first, middle and last visible frames), combined as dasr search combines several images', exampleCount, 1)
     .option('--whiten-folds <k>', 'PCA-whitening learned on the dataset itself, leave-sequences-out: sequences in k groups, each query searched with the whitening learned from the other groups\' regions (DASR and DASR*; 0: none)', integer, 0)
     .option('--whiten-dims <n>', 'with --whiten-folds: keep this many principal directions', integer)
-    .action(async (dir: string, options: { mode: 'image' | 'video' | 'both'; queries: 'first' | 'three' | 'both'; queryView: 'box' | 'crop' | 'background'; methods: string; cache?: string; json?: boolean; expand: number; expandAlpha: number; examples: number; feedback: number; whitenFolds: number; whitenDims?: number }) => {
+    .option('--track-weight <w>', "track-level evidence as dasr search weighs it by default: each sequence's frames tracked as ingestion tracks a video's keyframes, each region scored (1 − w) × its own similarity + w × its track's mean descriptor's (0: off, the protocol as published)", fraction, DEFAULT_TRACK_WEIGHT)
+    .action(async (dir: string, options: { trackWeight: number; mode: 'image' | 'video' | 'both'; queries: 'first' | 'three' | 'both'; queryView: 'box' | 'crop' | 'background'; methods: string; cache?: string; json?: boolean; expand: number; expandAlpha: number; examples: number; feedback: number; whitenFolds: number; whitenDims?: number }) => {
       if (options.whitenDims !== undefined && !options.whitenFolds) throw new InvalidArgumentError('--whiten-dims goes with --whiten-folds');
       const { tracksEvalCommand } = await import('../eval/tracks-eval.js');
       await tracksEvalCommand(await evalMethodsFromOptions(options.methods), dir, options);

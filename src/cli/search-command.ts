@@ -32,6 +32,8 @@ export interface SearchCommandOptions {
   sheet?: string;
   /** αQE over this many best keyframes (0: off) */
   expand?: number;
+  /** track-level evidence weight (0: off) */
+  trackWeight?: number;
   /** relevance feedback: region ids of earlier hits (best.region) that are, and are not, the object */
   right?: number[];
   wrong?: number[];
@@ -77,6 +79,7 @@ export async function searchCommand(startDasr: () => Promise<Detector>, imagePat
       to: options.to,
       minScore: options.minScore,
       expand: expansion(options.expand),
+      trackWeight: options.trackWeight,
       feedback: options.right?.length || options.wrong?.length ? { right: options.right ?? [], wrong: options.wrong ?? [] } : undefined,
     });
     if (options.json) {

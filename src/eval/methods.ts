@@ -14,6 +14,8 @@ import type { FeatureCache } from './feature-cache.js';
 export interface EvalRegion {
   box: Box;
   feature: Float32Array;
+  /** the index's track, for regions read back from an index (video mode); null when the tracker left it alone */
+  trackId?: number | null;
 }
 
 export type MethodId = 'dasr' | 'dasr-star' | 'baseline';

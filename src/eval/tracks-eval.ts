@@ -30,6 +30,7 @@ import { applyWhitening, fitWhitening } from '../detect/whitening.js';
 import { methodRegions, methodVector, type EvalMethod, type EvalRegion } from './methods.js';
 import { countProgress } from './progress.js';
 import { readTrackSequences, type TrackSequence } from './tracks-dataset.js';
+import { trackEvidenceFrames } from './track-evidence.js';
 import {
   backgroundBox,
   evaluateQuery,
@@ -81,6 +82,11 @@ export interface TracksEvalOptions {
    * sequence ever training it. `dims` keeps that many principal directions (all when omitted).
    */
   whitenFolds?: { folds: number; dims?: number };
+  /**
+   * Track-level evidence as search weighs it (track-evidence.ts): each region scored (1 − w) × its own similarity +
+   * w × its track's mean descriptor's, the query's own frames left out of the means (0 or omitted: off)
+   */
+  trackWeight?: number;
 }
 
 export interface TracksRow extends Scores {
@@ -126,7 +132,7 @@ export async function evaluateTracks(root: string, methods: readonly EvalMethod[
     queryView: view,
     methods: methods.map((m) => ({
       name: m.name,
-      settings: { ...m.settings, queryExpansion: options.queryExpansion ?? null, examples: options.examples ?? 1, feedback: options.feedback ?? 0, ...(options.whitenFolds && m.id !== 'baseline' ? { whitenFolds: options.whitenFolds } : {}) },
+      settings: { ...m.settings, queryExpansion: options.queryExpansion ?? null, examples: options.examples ?? 1, feedback: options.feedback ?? 0, trackWeight: options.trackWeight ?? 0, ...(options.whitenFolds && m.id !== 'baseline' ? { whitenFolds: options.whitenFolds } : {}) },
     })),
     rows: [],
     notes: [],
@@ -157,7 +163,8 @@ export async function evaluateTracks(root: string, methods: readonly EvalMethod[
           const sequence = sequences[query.sequence]!;
           const path = join(sequence.directory, sequence.frames[query.frame]!.file);
           const described = view === 'background' ? backgroundBox(query.box, sequence.width, sequence.height) : query.box;
-          const { database, whiten } = searched(query.sequence);
+          const { database: searchedFrames, whiten } = searched(query.sequence);
+          const database = options.trackWeight ? withTrackEvidence(searchedFrames, sequences, query, options.trackWeight) : searchedFrames;
           let result: QueryResult;
           try {
             let feature = whiten(await queryVector(method, cache, path, query, view, described));
@@ -250,6 +257,31 @@ function foldWhitenings(
     }
     return entry;
   };
+}
+
+const trackEvidenceMemo = new WeakMap<readonly DatabaseFrame[], Map<string, DatabaseFrame[]>>();
+
+/**
+ * The database with track-level evidence: every sequence's frames tracked as its keyframes would be, the query's
+ * own frames left out of its sequence's tracks (memoised per database for the sequences the query is not from).
+ */
+function withTrackEvidence(database: readonly DatabaseFrame[], sequences: readonly TrackSequence[], query: TrackQuery, weight: number): DatabaseFrame[] {
+  let memo = trackEvidenceMemo.get(database);
+  if (!memo) trackEvidenceMemo.set(database, (memo = new Map()));
+  const out: DatabaseFrame[] = [];
+  sequences.forEach((sequence, s) => {
+    const frames = database.filter((f) => f.sequence === s);
+    const times = frames.map((f) => Number.parseInt(sequence.frames[f.frame]!.file, 10) / sequence.fps);
+    if (s === query.sequence) {
+      out.push(...trackEvidenceFrames(frames, times, weight, (f) => isQueryFrame(query, f.sequence, f.frame)));
+      return;
+    }
+    const key = `${s}:${weight}`;
+    let tracked = memo.get(key);
+    if (!tracked) memo.set(key, (tracked = trackEvidenceFrames(frames, times, weight, () => false)));
+    out.push(...tracked);
+  });
+  return out;
 }
 
 /** The ground-truth box clipped to the image (1-based boxes may overhang by a pixel). */
@@ -353,7 +385,7 @@ async function videoDatabase(
       const features = store.db.features(ids);
       for (const region of store.db.regionsByIds(ids)) {
         const frame = keyframeFrame.get(region.keyframeId);
-        if (frame !== undefined) frames.get(frame)!.push({ box: region.box, feature: features.get(region.id)! });
+        if (frame !== undefined) frames.get(frame)!.push({ box: region.box, feature: features.get(region.id)!, trackId: region.trackId });
       }
       for (const [frame, regions] of [...frames.entries()].sort((a, b) => a[0] - b[0])) database.push({ sequence: s, frame, regions });
       const missing = sequence.frames.length - frames.size;
@@ -443,6 +475,7 @@ export interface TracksCommandOptions {
   /** leave-sequences-out whitening over this many folds (0 or omitted: none) */
   whitenFolds?: number;
   whitenDims?: number;
+  trackWeight?: number;
 }
 
 /** `dasr eval tracks <dir>`: runs the evaluation and prints the tables (or the JSON report) on stdout. */
@@ -458,6 +491,7 @@ export async function tracksEvalCommand(methods: readonly EvalMethod[], dir: str
     examples: options.examples,
     feedback: options.feedback,
     whitenFolds: options.whitenFolds ? { folds: options.whitenFolds, dims: options.whitenDims } : undefined,
+    trackWeight: options.trackWeight,
   });
   process.stdout.write(options.json ? `${JSON.stringify(report)}\n` : `${formatTracksReport(report)}\n`);
   return report;

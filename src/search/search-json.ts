@@ -12,6 +12,7 @@ export function searchJson(hits: readonly TrackHit[]): { hits: Record<string, un
       path: h.path,
       track: h.track,
       score: round(h.score, 6),
+      similarity: round(h.similarity, 6),
       start: round(h.start, 3),
       end: round(h.end, 3),
       best: { t: round(h.best.t, 3), box: h.best.box.map((v) => round(v, 1)), region: h.best.regionId },

@@ -236,7 +236,7 @@ export async function buildApp(service: DasrService): Promise<FastifyInstance> {
     const unknown = marked.filter((id) => !known.has(id));
     if (unknown.length > 0) throw new ApiError('bad-request', `no region ${unknown.join(', ')} in the index: right and wrong name regions of earlier hits (best.region)`);
     const image = images[0]!;
-    const hits = await searchByExample(service.store, vector, { top: form.top, videoIds: form.videos, from: form.from, to: form.to, minScore: form.minScore, keyframes: form.keyframes, expand: expansion(form.expand), feedback: marked.length ? { right: form.right, wrong: form.wrong } : undefined });
+    const hits = await searchByExample(service.store, vector, { top: form.top, videoIds: form.videos, from: form.from, to: form.to, minScore: form.minScore, keyframes: form.keyframes, expand: expansion(form.expand), trackWeight: form.trackWeight, feedback: marked.length ? { right: form.right, wrong: form.wrong } : undefined });
     service.metrics.searchSeconds.observe((performance.now() - started) / 1000);
     const json = searchJson(hits);
     // each video read once, however many of its tracks were hit (in a cluster, a query each)
@@ -498,6 +498,7 @@ interface SearchForm {
   minScore?: number;
   keyframes: boolean;
   expand?: number;
+  trackWeight?: number;
   /** relevance feedback: region ids of earlier hits */
   right: number[];
   wrong: number[];
@@ -505,7 +506,7 @@ interface SearchForm {
 
 /** Views of one object a search may combine. */
 const MAX_QUERY_IMAGES = 8;
-const SEARCH_FIELDS: ReadonlySet<string> = new Set(['box', 'top', 'videos', 'from', 'to', 'minScore', 'keyframes', 'expand', 'right', 'wrong']);
+const SEARCH_FIELDS: ReadonlySet<string> = new Set(['box', 'top', 'videos', 'from', 'to', 'minScore', 'keyframes', 'expand', 'trackWeight', 'right', 'wrong']);
 /** Shot search takes whole images: no box, nothing that names regions. */
 const SHOT_SEARCH_FIELDS: ReadonlySet<string> = new Set(['top', 'videos', 'from', 'to', 'minScore']);
 
@@ -545,6 +546,7 @@ async function readSearchForm(request: FastifyRequest, maxImageBytes: number, al
     minScore: optionalNumber(fields, 'minScore', (v) => v >= -1 && v <= 1, 'a cosine in [-1, 1]'),
     keyframes: fields.keyframes === 'true' || fields.keyframes === '1',
     expand: optionalNumber(fields, 'expand', (v) => Number.isInteger(v) && v >= 0 && v <= 50, 'an integer from 0 to 50'),
+    trackWeight: optionalNumber(fields, 'trackWeight', (v) => v >= 0 && v <= 1, 'a weight in [0, 1]'),
     right: fields.right === undefined ? [] : parseIdList(fields.right, 'right', 'region ids'),
     wrong: fields.wrong === undefined ? [] : parseIdList(fields.wrong, 'wrong', 'region ids'),
   };

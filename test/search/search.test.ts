@@ -53,7 +53,7 @@ describe('search by example', () => {
     expect(iou(first.best.box, truth)).toBeGreaterThanOrEqual(0.4);
     // Every keyframe of the track is listed with its own similarity; the best one is among them.
     expect(first.keyframes!.map((k) => k.t)).toEqual([...first.keyframes!.map((k) => k.t)].sort((a, b) => a - b));
-    expect(Math.max(...first.keyframes!.map((k) => k.score))).toBeCloseTo(first.score, 5);
+    expect(Math.max(...first.keyframes!.map((k) => k.score))).toBeCloseTo(first.similarity, 5);
     // Each appearance is reported once, and everything else ranks below the object.
     expect(new Set(hits.map((h) => h.track)).size).toBe(hits.length);
     for (const other of hits.slice(1)) expect(other.score).toBeLessThan(first.score);
@@ -79,8 +79,11 @@ describe('search by example', () => {
     expect(late.length).toBeGreaterThan(0);
     for (const hit of late) expect(hit.best.t).toBeGreaterThanOrEqual(4.5);
     expect(await searchByExample(store, query, { top: 10, videoIds: [videoId + 1] })).toEqual([]);
-    const strong = await searchByExample(store, query, { top: 10, minScore: all[0]!.score });
+    // minScore bounds the regions' own similarity, not the appearance's blended score
+    const closest = Math.max(...all.map((h) => h.similarity));
+    const strong = await searchByExample(store, query, { top: 10, minScore: closest });
     expect(strong).toHaveLength(1);
+    expect(strong[0]!.similarity).toBe(closest);
     expect(await searchByExample(store, query, { top: 1 })).toEqual(all.slice(0, 1));
   });
 
@@ -88,7 +91,7 @@ describe('search by example', () => {
     const query = await dasr.describe(await decodeImage(fixture('moving-object-query.png')));
     const [hit] = await searchByExample(store, query, { top: 1, keyframes: true });
     const json = searchJson([hit!]);
-    expect(Object.keys(json.hits[0]!)).toEqual(['video', 'path', 'track', 'score', 'start', 'end', 'best', 'keyframes']);
+    expect(Object.keys(json.hits[0]!)).toEqual(['video', 'path', 'track', 'score', 'similarity', 'start', 'end', 'best', 'keyframes']);
     expect(Object.keys(json.hits[0]!.best as object)).toEqual(['t', 'box', 'region']);
     expect((json.hits[0]!.keyframes as unknown[]).length).toBe(hit!.keyframes!.length);
   });

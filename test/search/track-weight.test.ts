@@ -1,0 +1,82 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Box } from '../../src/detect/box.js';
+import { dot, l2Normalize } from '../../src/detect/vector.js';
+import { IndexStore } from '../../src/index/index-store.js';
+import { combineExamples } from '../../src/search/examples.js';
+import { DEFAULT_TRACK_WEIGHT, searchByExample } from '../../src/search/search.js';
+import { createLogger } from '../../src/log.js';
+
+const DIM = 8;
+const BOX: Box = [0, 0, 10, 10];
+const NO_EXPANSION = { top: 0, alpha: 3 };
+const axis = (k: number): Float32Array => Float32Array.from({ length: DIM }, (_, i) => (i === k ? 1 : 0));
+/** A unit vector whose cosine with axis 0 is `similarity`, the rest along axis `k`. */
+const towards = (similarity: number, k: number): Float32Array => {
+  const v = new Float32Array(DIM);
+  v[0] = similarity;
+  v[k] = Math.sqrt(1 - similarity ** 2);
+  return v;
+};
+
+/**
+ * Track 1, the object: five keyframes, each 0.8 similar to the query (along different directions). Track 2, a
+ * look-alike: one keyframe 0.85 similar, four 0.2. Track 3: 64 keyframes alternating the query itself and a direction
+ * orthogonal to it, for the sampling of long tracks.
+ */
+describe('track-level evidence in search', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'dasr-track-weight-'));
+  let store: IndexStore;
+  const query = axis(0);
+  const objectFeatures = [1, 2, 3, 4, 5].map((k) => towards(0.8, k));
+  const lookAlikeFeatures = [towards(0.85, 6), ...[1, 2, 3, 4].map((k) => towards(0.2, k))];
+  beforeAll(async () => {
+    store = await IndexStore.open(dir, { dim: DIM, logger: createLogger('error') });
+    const video = store.db.addVideo({ path: '/videos/a.mp4', sourceKind: 'file', width: 320, height: 240, duration: 64, fps: 1, status: 'ready' });
+    const keyframes = Array.from({ length: 64 }, (_, t) => ({
+      t,
+      width: 320,
+      height: 240,
+      regions: [
+        ...(t < 5 ? [{ box: BOX, score: 1, feature: objectFeatures[t]!, trackId: 1 }, { box: BOX, score: 1, feature: lookAlikeFeatures[t]!, trackId: 2 }] : []),
+        // scaled so that the track's sampled 32 (every second keyframe) are all the query: similarity 0.5 alone
+        { box: BOX, score: 1, feature: t % 2 === 0 ? l2Normalize(Float32Array.from([0.5, 0, 0, 0, 0, 0, 0, Math.sqrt(0.75)])) : axis(7), trackId: 3 },
+      ],
+    }));
+    await store.commit(video.id, keyframes);
+  });
+  afterAll(async () => {
+    await store.close({ saveVectors: false });
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('ranks by the best region alone at weight 0: the look-alike\'s one close keyframe first', async () => {
+    const hits = await searchByExample(store, query, { top: 3, expand: NO_EXPANSION, trackWeight: 0 });
+    expect(hits.map((h) => h.track)).toEqual([2, 1, 3]);
+    hits.forEach((h) => expect(h.score).toBe(h.similarity));
+    expect(hits[0]!.similarity).toBeCloseTo(0.85, 6);
+  });
+
+  it('ranks the object that matches throughout above the look-alike by default, its best region still the box', async () => {
+    const hits = await searchByExample(store, query, { top: 2, expand: NO_EXPANSION });
+    expect(hits.map((h) => h.track)).toEqual([1, 2]);
+    const w = DEFAULT_TRACK_WEIGHT;
+    expect(hits[0]!.score).toBeCloseTo((1 - w) * 0.8 + w * dot(query, combineExamples(objectFeatures)), 6);
+    expect(hits[1]!.score).toBeCloseTo((1 - w) * 0.85 + w * dot(query, combineExamples(lookAlikeFeatures)), 6);
+    expect(hits[0]!.similarity).toBeCloseTo(0.8, 6);
+    expect(hits[0]!.best.t).toBe(0);
+  });
+
+  it('averages a long track over 32 of its regions evenly spaced', async () => {
+    const [hit] = await searchByExample(store, query, { top: 1, expand: NO_EXPANSION, trackWeight: 1, from: 5 });
+    expect(hit!.track).toBe(3);
+    // keyframes 0, 2, …, 62: all the 0.5-similar direction, so the mean is that direction itself
+    expect(hit!.score).toBeCloseTo(0.5, 6);
+  });
+
+  it('refuses a weight outside [0, 1]', async () => {
+    await expect(searchByExample(store, query, { trackWeight: 1.5 })).rejects.toThrow(RangeError);
+  });
+});
