@@ -260,8 +260,8 @@ export function createProgram(): Command {
     .option('--shot', 'shot search: the images are whole scenes; find shots like them (runs of similar keyframes), by the keyframes\' shot vectors (dasr shots learn)')
     .action(async (images: string[], options: SearchCommandOptions, command: Command) => {
       if (options.shot) {
-        const objectOnly = ['box', 'keyframes', 'expand', 'trackWeight', 'right', 'wrong'].filter((name) => command.getOptionValueSource(name) === 'cli');
-        if (objectOnly.length) throw new InvalidArgumentError(`--shot searches whole scenes: ${objectOnly.map((name) => `--${name}`).join(', ')} cannot be used with it`);
+        const objectOnly = command.options.filter((option) => ['box', 'keyframes', 'expand', 'trackWeight', 'right', 'wrong'].includes(option.attributeName()) && command.getOptionValueSource(option.attributeName()) === 'cli');
+        if (objectOnly.length) throw new InvalidArgumentError(`--shot searches whole scenes: ${objectOnly.map((option) => option.long).join(', ')} cannot be used with it`);
       }
       await searchCommand(dasrFromOptions, images, options);
     });

@@ -178,9 +178,11 @@ export async function evaluateTracks(root: string, methods: readonly EvalMethod[
               );
               feature = combineExamples([feature, ...more]);
             }
-            if (options.queryExpansion) feature = expandQuery(feature, bestFrames(feature, database, query, options.queryExpansion.top).map((b) => b.feature), options.queryExpansion.top, options.queryExpansion.alpha);
+            // As in search: the expansion and the feedback take the regions by their own similarity; only the ranking
+            // weighs their tracks.
+            if (options.queryExpansion) feature = expandQuery(feature, bestFrames(feature, searchedFrames, query, options.queryExpansion.top).map((b) => b.feature), options.queryExpansion.top, options.queryExpansion.alpha);
             if (options.feedback) {
-              const marked = bestFrames(feature, database, query, options.feedback).map((b) => ({ feature: b.feature, right: isOnObject(b, query, sequences) }));
+              const marked = bestFrames(feature, searchedFrames, query, options.feedback).map((b) => ({ feature: b.feature, right: isOnObject(b, query, sequences) }));
               feature = applyFeedback(feature, marked.filter((m) => m.right).map((m) => m.feature), marked.filter((m) => !m.right).map((m) => m.feature));
             }
             result = evaluateQuery(query, feature, database, sequences);
@@ -251,7 +253,7 @@ function foldWhitenings(
       const training = database.filter((f) => f.sequence % folds !== fold).flatMap((f) => f.regions.map((r) => r.feature));
       const whitening = fitWhitening(training, { dims });
       const whiten = (v: Float32Array): Float32Array => applyWhitening(whitening, v);
-      entry = { database: database.map((f) => ({ ...f, regions: f.regions.map((r) => ({ box: r.box, feature: whiten(r.feature) })) })), whiten };
+      entry = { database: database.map((f) => ({ ...f, regions: f.regions.map((r) => ({ ...r, feature: whiten(r.feature) })) })), whiten };
       made.set(fold, entry);
       notes.push(`${method.name}: whitening for the queries of sequences ${Array.from({ length: sequenceCount }, (_, s) => s).filter((s) => s % folds === fold).join(', ')} learned on ${training.length} regions of the other ${folds - 1} fold(s), ${whitening.dim} → ${whitening.outputDim} dimensions`);
     }
@@ -271,7 +273,7 @@ function withTrackEvidence(database: readonly DatabaseFrame[], sequences: readon
   const out: DatabaseFrame[] = [];
   sequences.forEach((sequence, s) => {
     const frames = database.filter((f) => f.sequence === s);
-    const times = frames.map((f) => Number.parseInt(sequence.frames[f.frame]!.file, 10) / sequence.fps);
+    const times = frames.map((f) => f.frame / sequence.fps);
     if (s === query.sequence) {
       out.push(...trackEvidenceFrames(frames, times, weight, (f) => isQueryFrame(query, f.sequence, f.frame)));
       return;

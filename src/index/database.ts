@@ -957,6 +957,28 @@ export class IndexDatabase {
   }
 
   /** Features by region id; missing ids are absent from the map. */
+  /** RegionStore.trackSamples */
+  trackSamples(trackIds: readonly number[], perTrack: number): Map<number, Float32Array[]> {
+    if (!(Number.isInteger(perTrack) && perTrack >= 1)) throw new RangeError(`perTrack must be a positive integer, got ${perTrack}`);
+    // The window reads no descriptor: only the kept rows' are joined in.
+    const stmt = this.stmt(
+      `WITH ranked AS (
+         SELECT r.id, r.track_id, ROW_NUMBER() OVER (PARTITION BY r.track_id ORDER BY k.t, r.id) - 1 AS i, COUNT(*) OVER (PARTITION BY r.track_id) AS n
+         FROM regions r JOIN keyframes k ON k.id = r.keyframe_id WHERE r.track_id IN (SELECT value FROM json_each(?)))
+       SELECT ranked.track_id, regions.feature FROM ranked JOIN regions ON regions.id = ranked.id
+       WHERE ranked.i % ((ranked.n + ? - 1) / ?) = 0 ORDER BY ranked.track_id, ranked.i`,
+    );
+    const samples = new Map<number, Float32Array[]>();
+    for (let i = 0; i < trackIds.length; i += ID_CHUNK) {
+      for (const row of stmt.all(JSON.stringify(trackIds.slice(i, i + ID_CHUNK)), perTrack, perTrack) as { track_id: number; feature: Buffer }[]) {
+        const list = samples.get(row.track_id);
+        if (list) list.push(blobToFeature(row.feature));
+        else samples.set(row.track_id, [blobToFeature(row.feature)]);
+      }
+    }
+    return samples;
+  }
+
   features(ids: readonly number[]): Map<number, Float32Array> {
     const rows = this.rowsForIds<{ id: number; feature: Buffer }>('SELECT id, feature FROM regions WHERE id IN (SELECT value FROM json_each(?))', ids);
     return new Map(rows.map((row) => [row.id, blobToFeature(row.feature)]));

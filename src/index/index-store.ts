@@ -474,6 +474,10 @@ export class IndexStore implements RegionStore {
     return this.db.regionsOfTrack(trackId);
   }
 
+  async trackSamples(trackIds: readonly number[], perTrack: number): Promise<Map<number, Float32Array[]>> {
+    return this.db.trackSamples(trackIds, perTrack);
+  }
+
   async features(ids: readonly number[]): Promise<Map<number, Float32Array>> {
     return this.db.features(ids);
   }

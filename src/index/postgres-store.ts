@@ -394,6 +394,24 @@ export class PostgresRegionStore implements RegionStore {
     return rows.map(regionFromRow);
   }
 
+  async trackSamples(trackIds: readonly number[], perTrack: number): Promise<Map<number, Float32Array[]>> {
+    if (!(Number.isInteger(perTrack) && perTrack >= 1)) throw new RangeError(`perTrack must be a positive integer, got ${perTrack}`);
+    const { rows } = await this.query<{ track_id: number; feature: string }>(
+      `SELECT track_id, feature::text AS feature FROM (
+         SELECT track_id, feature, row_number() OVER (PARTITION BY track_id ORDER BY t, id) - 1 AS i, count(*) OVER (PARTITION BY track_id) AS n
+         FROM regions WHERE track_id = ANY($1::bigint[])) ranked
+       WHERE i % ((n + $2 - 1) / $2) = 0 ORDER BY track_id, i`,
+      [trackIds, perTrack],
+    );
+    const samples = new Map<number, Float32Array[]>();
+    for (const row of rows) {
+      const list = samples.get(row.track_id);
+      if (list) list.push(parseVectorText(row.feature));
+      else samples.set(row.track_id, [parseVectorText(row.feature)]);
+    }
+    return samples;
+  }
+
   async features(ids: readonly number[]): Promise<Map<number, Float32Array>> {
     const { rows } = await this.query<{ id: number; feature: string }>('SELECT id, feature::text AS feature FROM regions WHERE id = ANY($1::bigint[])', [ids]);
     return new Map(rows.map((row) => [row.id, parseVectorText(row.feature)]));

@@ -86,6 +86,11 @@ export interface RegionStore {
   regionsByIds(ids: readonly number[]): Promise<RegionRecord[]>;
   /** a track's regions in time order */
   regionsOfTrack(trackId: number): Promise<RegionRecord[]>;
+  /**
+   * Stored descriptors of up to `perTrack` regions of each track, evenly spaced in its time order (every
+   * ⌈n / perTrack⌉-th of its n regions, from the first), by track id; tracks without regions are absent.
+   */
+  trackSamples(trackIds: readonly number[], perTrack: number): Promise<Map<number, Float32Array[]>>;
   /** stored descriptors by region id (as stored: the cluster's are half precision); missing ids are absent */
   features(ids: readonly number[]): Promise<Map<number, Float32Array>>;
   regionCount(): Promise<number>;

@@ -14,7 +14,7 @@ export interface SearchOptions {
   /** only regions whose keyframe time lies in [from, to] seconds */
   from?: number;
   to?: number;
-  /** minimum cosine similarity of a hit */
+  /** minimum cosine similarity of a region (to the query as searched) for it to be a hit's */
   minScore?: number;
   /** list every indexed keyframe of each hit track with its own similarity */
   keyframes?: boolean;
@@ -33,7 +33,8 @@ export interface SearchOptions {
   feedback?: { right: readonly number[]; wrong: readonly number[] };
   /**
    * Track-level evidence: an appearance scores (1 − w) × its best region's similarity + w × its track's, the
-   * similarity of the mean of the track's region descriptors. Default DEFAULT_TRACK_WEIGHT; 0: the best region alone.
+   * similarity of the mean of the track's region descriptors (all of the track's, whatever from, to and minScore
+   * kept: the track is the object's whole appearance). Default DEFAULT_TRACK_WEIGHT; 0: the best region alone.
    */
   trackWeight?: number;
 }
@@ -41,15 +42,15 @@ export interface SearchOptions {
 /**
  * A track's regions describe one object seen many times, so their mean is a steadier description of the appearance
  * than its best keyframe: a look-alike that matches in one keyframe ranks below the object that matches throughout.
- * On tracks-dev (box queries, first-frame / three-query sets) 0.3 raised localised All mAP 0.783 / 0.784 → 0.827 /
- * 0.812 and All 0.918 / 0.957 → 0.940 / 0.963; 0.5 gave the same, 0.7 less.
+ * On tracks-dev (first-frame / three-query sets) ½ raised localised All mAP 0.783 / 0.784 → 0.818 / 0.812 with box
+ * queries and 0.721 / 0.719 → 0.744 / 0.737 with crops; 0.3 and 0.7 a little less.
  */
-export const DEFAULT_TRACK_WEIGHT = 0.3;
+export const DEFAULT_TRACK_WEIGHT = 0.5;
 
-/** The appearances whose tracks are read for track-level evidence: the best by region, at least this many. */
-const TRACK_RERANK_MIN = 60;
-/** A track's mean is taken over at most this many of its regions, spread evenly over it. */
-const TRACK_SAMPLE = 32;
+/** The appearances whose tracks are read for track-level evidence: the best by region (or `top`, when more). */
+const TRACK_RERANK = 60;
+/** A track's mean is taken over at most this many of its regions, spread evenly over its time. */
+const TRACK_SAMPLE = 16;
 
 /**
  * On tracks-dev (DASR*, first-frame queries) αQE over 5 keyframes raised All mAP 0.863 → 0.890 and localised
@@ -69,7 +70,7 @@ export interface KeyframeHit {
   score: number;
 }
 
-/** One appearance of the query: a track in a video, scored by its best-matching region. */
+/** One appearance of the query: a track in a video, scored by its best-matching region and its whole track. */
 export interface TrackHit {
   videoId: number;
   path: string;
@@ -89,12 +90,15 @@ export interface TrackHit {
 
 /**
  * Searches the index with a query descriptor and groups region hits by video and track: each appearance
- * is reported once, with its best similarity, its span and its best frame. Ordered by score, ties by video,
- * time and track so the same query always gives the same list.
+ * is reported once, with its score (its best region's similarity blended with its track's: trackWeight), its span
+ * and its best frame. Ordered by score, ties by video, time, track and region so the same query always gives the
+ * same list.
  */
 export async function searchByExample(store: RegionStore, example: Float32Array, options: SearchOptions = {}): Promise<TrackHit[]> {
   const top = options.top ?? 20;
   if (!Number.isInteger(top) || top < 1) throw new RangeError(`top must be a positive integer, got ${top}`);
+  const trackWeight = options.trackWeight ?? DEFAULT_TRACK_WEIGHT;
+  if (!(trackWeight >= 0 && trackWeight <= 1)) throw new RangeError(`track weight must be in [0, 1], got ${trackWeight}`);
   const candidates = options.candidates ?? Math.max(200, 20 * top);
   const filters = { videoIds: options.videoIds, from: options.from, to: options.to };
   const { top: expandTop, alpha } = options.expand ?? DEFAULT_EXPANSION;
@@ -113,7 +117,7 @@ export async function searchByExample(store: RegionStore, example: Float32Array,
   for (const videoId of new Set(hits.map((h) => h.videoId))) paths.set(videoId, (await store.getVideo(videoId))?.path ?? '');
 
   const appearances = [...groups.values()].map((group) => group.reduce((a, b) => (b.similarity > a.similarity || (b.similarity === a.similarity && b.t < a.t) ? b : a)));
-  const scores = await appearanceScores(store, query, appearances, top, options.trackWeight ?? DEFAULT_TRACK_WEIGHT);
+  const scores = await appearanceScores(store, query, appearances, top, trackWeight);
   const results = await Promise.all(
     [...scores].map(async ([best, score]): Promise<TrackHit> => {
       const track = best.trackId === null ? undefined : await store.getTrack(best.trackId);
@@ -131,39 +135,28 @@ export async function searchByExample(store: RegionStore, example: Float32Array,
       return hit;
     }),
   );
-  results.sort((a, b) => b.score - a.score || a.videoId - b.videoId || a.best.t - b.best.t || (a.track ?? 0) - (b.track ?? 0));
+  results.sort((a, b) => b.score - a.score || a.videoId - b.videoId || a.best.t - b.best.t || (a.track ?? 0) - (b.track ?? 0) || a.best.regionId - b.best.regionId);
   return results.slice(0, top);
 }
 
 /**
- * Each appearance's score, given its best region: with track-level evidence, the best by region (at least
- * TRACK_RERANK_MIN, three times `top`) blended with their tracks' mean descriptors, the rest left out; without, the
- * best region's similarity.
+ * Each appearance's score, given its best region: with track-level evidence, the TRACK_RERANK best by region (or
+ * `top`, when more) blended with their tracks' mean descriptors, the rest left out; without, the best region's
+ * similarity. The window does not depend on `top` below TRACK_RERANK, so a shorter list is a prefix of a longer one.
  */
 async function appearanceScores(store: RegionStore, query: Float32Array, appearances: SearchHit[], top: number, weight: number): Promise<Map<SearchHit, number>> {
-  if (!(weight >= 0 && weight <= 1)) throw new RangeError(`track weight must be in [0, 1], got ${weight}`);
   if (weight === 0) return new Map(appearances.map((best) => [best, best.similarity]));
-  const reranked = [...appearances].sort((a, b) => b.similarity - a.similarity || a.id - b.id).slice(0, Math.max(TRACK_RERANK_MIN, 3 * top));
-  const scores = new Map<SearchHit, number>();
-  for (const best of reranked) {
-    // A region the tracker did not link is its whole appearance: its track's similarity is its own.
-    const mean = best.trackId === null ? null : await trackDescriptor(store, best.trackId);
-    const trackSimilarity = mean ? dot(query, mean) : best.similarity;
-    scores.set(best, (1 - weight) * best.similarity + weight * trackSimilarity);
-  }
-  return scores;
-}
-
-/**
- * The mean of a track's unit region descriptors (at most TRACK_SAMPLE of them, evenly spaced in its order); null
- * when its regions are gone (the video deleted since the search read them).
- */
-async function trackDescriptor(store: RegionStore, trackId: number): Promise<Float32Array | null> {
-  const regions = await store.regionsOfTrack(trackId);
-  const step = Math.max(1, regions.length / TRACK_SAMPLE);
-  const sampled = Array.from({ length: Math.min(regions.length, TRACK_SAMPLE) }, (_, i) => regions[Math.floor(i * step)]!.id);
-  const features = [...(await store.features(sampled)).values()];
-  return features.length ? combineExamples(features) : null;
+  const reranked = [...appearances].sort((a, b) => b.similarity - a.similarity || a.id - b.id).slice(0, Math.max(TRACK_RERANK, top));
+  const samples = await store.trackSamples(reranked.flatMap((best) => (best.trackId === null ? [] : [best.trackId])), TRACK_SAMPLE);
+  return new Map(
+    reranked.map((best) => {
+      // A region the tracker did not link is its whole appearance, and a track whose regions are gone (its video
+      // deleted since the search) has only the region in hand: their track's similarity is the region's own.
+      const sampled = best.trackId === null ? undefined : samples.get(best.trackId);
+      const trackSimilarity = sampled ? dot(query, combineExamples(sampled)) : best.similarity;
+      return [best, (1 - weight) * best.similarity + weight * trackSimilarity];
+    }),
+  );
 }
 
 /** The features of these regions; RangeError naming an id the index does not hold. */

@@ -140,7 +140,7 @@ export const SHARED_SCHEMAS: Record<string, Json> = {
       right: { type: 'string', description: 'relevance feedback: comma-separated region ids (best.region of earlier hits) that are the object; the query moves towards them', example: '812,1040' },
       wrong: { type: 'string', description: 'relevance feedback: comma-separated region ids that are not the object; the query moves away from them', example: '77' },
       expand: { type: 'integer', minimum: 0, maximum: 50, default: 5, description: 'query expansion (αQE, α = 3): the query is moved towards the best regions of its k best keyframes before ranking; 0: off' },
-      trackWeight: { type: 'number', minimum: 0, maximum: 1, default: 0.3, description: "track-level evidence: an appearance scores (1 − w) × its best region's similarity + w × the similarity of its track's mean descriptor; 0: the best region alone" },
+      trackWeight: { type: 'number', minimum: 0, maximum: 1, default: 0.5, description: "track-level evidence: an appearance scores (1 − w) × its best region's similarity + w × the similarity of its track's mean descriptor; 0: the best region alone" },
     },
   },
   SearchHit: {

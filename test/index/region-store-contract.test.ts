@@ -334,6 +334,18 @@ describe.each([embedded, postgres])('RegionStore contract: $name', (engine) => {
       [1, one, [0, 10, 40, 90]],
     ]);
     expect(await store.regionsOfTrack(9_999)).toEqual([]);
+    // Samples in time order: all three of track one's regions at 3 per track; at 2, every second from the first.
+    const regionsOf = async (track: number): Promise<Float32Array[]> => {
+      const ids = (await store.regionsOfTrack(track)).map((r) => r.id);
+      const features = await store.features(ids);
+      return ids.map((id) => features.get(id)!);
+    };
+    const [a, , c] = await regionsOf(one);
+    const [twoFirst] = await regionsOf(two);
+    expect(await store.trackSamples([one, two, 9_999], 3)).toEqual(new Map([[one, await regionsOf(one)], [two, await regionsOf(two)]]));
+    expect(await store.trackSamples([one, two], 2)).toEqual(new Map([[one, [a, c]], [two, await regionsOf(two)]]));
+    expect(await store.trackSamples([two, one], 1)).toEqual(new Map([[one, [a]], [two, [twoFirst]]]));
+    expect(await store.trackSamples([], 4)).toEqual(new Map());
 
     const other = await store.addVideo({ path: 'b.mp4', sourceKind: 'file' });
     await expect(store.commit(other.id, keyframes(random, 0, 1, 1, [one]))).rejects.toThrow(/belongs to video/);

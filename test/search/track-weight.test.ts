@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Box } from '../../src/detect/box.js';
-import { dot, l2Normalize } from '../../src/detect/vector.js';
+import { dot } from '../../src/detect/vector.js';
 import { IndexStore } from '../../src/index/index-store.js';
 import { combineExamples } from '../../src/search/examples.js';
 import { DEFAULT_TRACK_WEIGHT, searchByExample } from '../../src/search/search.js';
@@ -23,8 +23,8 @@ const towards = (similarity: number, k: number): Float32Array => {
 
 /**
  * Track 1, the object: five keyframes, each 0.8 similar to the query (along different directions). Track 2, a
- * look-alike: one keyframe 0.85 similar, four 0.2. Track 3: 64 keyframes alternating the query itself and a direction
- * orthogonal to it, for the sampling of long tracks.
+ * look-alike: one keyframe 0.85 similar, four 0.2. Track 3, for the sampling of long tracks: 64 keyframes, every
+ * fourth (the 16 that search samples) 0.5 similar, keyframe 5 0.6, the others orthogonal to the query.
  */
 describe('track-level evidence in search', () => {
   const dir = mkdtempSync(join(tmpdir(), 'dasr-track-weight-'));
@@ -41,8 +41,7 @@ describe('track-level evidence in search', () => {
       height: 240,
       regions: [
         ...(t < 5 ? [{ box: BOX, score: 1, feature: objectFeatures[t]!, trackId: 1 }, { box: BOX, score: 1, feature: lookAlikeFeatures[t]!, trackId: 2 }] : []),
-        // scaled so that the track's sampled 32 (every second keyframe) are all the query: similarity 0.5 alone
-        { box: BOX, score: 1, feature: t % 2 === 0 ? l2Normalize(Float32Array.from([0.5, 0, 0, 0, 0, 0, 0, Math.sqrt(0.75)])) : axis(7), trackId: 3 },
+        { box: BOX, score: 1, feature: t % 4 === 0 ? towards(0.5, 7) : t === 5 ? towards(0.6, 6) : axis(7), trackId: 3 },
       ],
     }));
     await store.commit(video.id, keyframes);
@@ -56,6 +55,7 @@ describe('track-level evidence in search', () => {
     const hits = await searchByExample(store, query, { top: 3, expand: NO_EXPANSION, trackWeight: 0 });
     expect(hits.map((h) => h.track)).toEqual([2, 1, 3]);
     hits.forEach((h) => expect(h.score).toBe(h.similarity));
+    expect(hits[2]!.similarity).toBeCloseTo(0.6, 6);
     expect(hits[0]!.similarity).toBeCloseTo(0.85, 6);
   });
 
@@ -69,11 +69,12 @@ describe('track-level evidence in search', () => {
     expect(hits[0]!.best.t).toBe(0);
   });
 
-  it('averages a long track over 32 of its regions evenly spaced', async () => {
-    const [hit] = await searchByExample(store, query, { top: 1, expand: NO_EXPANSION, trackWeight: 1, from: 5 });
+  it('averages a long track over 16 of its regions evenly spaced', async () => {
+    const [hit] = await searchByExample(store, query, { top: 1, expand: NO_EXPANSION, trackWeight: 0.5, from: 5 });
     expect(hit!.track).toBe(3);
-    // keyframes 0, 2, …, 62: all the 0.5-similar direction, so the mean is that direction itself
-    expect(hit!.score).toBeCloseTo(0.5, 6);
+    expect(hit!.similarity).toBeCloseTo(0.6, 6);
+    // keyframes 0, 4, …, 60 are all the one 0.5-similar vector, so their mean is that vector itself
+    expect(hit!.score).toBeCloseTo(0.5 * 0.6 + 0.5 * 0.5, 6);
   });
 
   it('refuses a weight outside [0, 1]', async () => {

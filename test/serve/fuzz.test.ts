@@ -237,7 +237,7 @@ describe('fuzzed requests', () => {
       },
       // bad search forms (each has one fault that makes it invalid)
       () => {
-        const fault = pick(['box', 'top', 'videos', 'from', 'to', 'minScore', 'unknown', 'image-name', 'no-image', 'text-image', 'empty-image', 'png-garbage', 'nine-images', 'unpaired-boxes', 'random-bytes', 'truncated-png']);
+        const fault = pick(['box', 'top', 'videos', 'from', 'to', 'minScore', 'trackWeight', 'unknown', 'image-name', 'no-image', 'text-image', 'empty-image', 'png-garbage', 'nine-images', 'unpaired-boxes', 'random-bytes', 'truncated-png']);
         const fields: [string, string | Buffer, string?][] = [];
         let image: Buffer | null = QUERY;
         switch (fault) {
@@ -247,6 +247,7 @@ describe('fuzzed requests', () => {
           case 'from': fields.push(['from', pick(['-1', 'abc', '', 'Infinity', '-Infinity'])]); break;
           case 'to': fields.push(['to', pick(['-0.001', 'NaN', 'x', '1e999'])]); break;
           case 'minScore': fields.push(['minScore', pick(['2', '-1.5', 'abc', '', '1e3'])]); break;
+          case 'trackWeight': fields.push(['trackWeight', pick(['1.5', '-0.1', 'abc', '', 'NaN'])]); break;
           case 'unknown': fields.push([pick(['extra', 'file', 'path', '__proto__', 'boxes']), 'x']); break;
           case 'image-name': fields.push([pick(['file', 'img', 'photo', 'box']), QUERY, 'query.png']); image = null; break;
           case 'no-image': fields.push(['box', '0,0,10,10']); image = null; break;

@@ -151,7 +151,7 @@ function renderCard(hit, rank) {
       el('div', { class: 'card-line' }, el('strong', { class: 'score', 'data-testid': 'result-score' }, formatScore(hit.score)), el('span', { class: 'muted small' }, `#${rank} · ${hitName(hit)}`)),
       el('div', { class: 'scorebar', 'aria-hidden': 'true' }, el('span', { style: { width: `${Math.max(0, Math.min(1, hit.score)) * 100}%` } })),
       el('div', { class: 'small', 'data-testid': 'result-span' }, `${formatTime(hit.start, true)} – ${formatTime(hit.end, true)}`),
-      el('div', { class: 'muted small' }, `best at ${formatTime(hit.best?.t, true)}`),
+      el('div', { class: 'muted small' }, `best at ${formatTime(hit.best?.t, true)}${typeof hit.similarity === 'number' ? ` · similarity ${formatScore(hit.similarity)}` : ''}`),
       hit.best?.region ? feedbackButtons(hit.best.region) : null,
     ),
   );
