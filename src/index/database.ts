@@ -956,7 +956,6 @@ export class IndexDatabase {
     return inOrder(ids, rows.map(regionFromRow));
   }
 
-  /** Features by region id; missing ids are absent from the map. */
   /** RegionStore.trackSamples */
   trackSamples(trackIds: readonly number[], perTrack: number): Map<number, Float32Array[]> {
     if (!(Number.isInteger(perTrack) && perTrack >= 1)) throw new RangeError(`perTrack must be a positive integer, got ${perTrack}`);
@@ -979,6 +978,7 @@ export class IndexDatabase {
     return samples;
   }
 
+  /** Features by region id; missing ids are absent from the map. */
   features(ids: readonly number[]): Map<number, Float32Array> {
     const rows = this.rowsForIds<{ id: number; feature: Buffer }>('SELECT id, feature FROM regions WHERE id IN (SELECT value FROM json_each(?))', ids);
     return new Map(rows.map((row) => [row.id, blobToFeature(row.feature)]));

@@ -33,8 +33,8 @@ export interface SearchOptions {
   feedback?: { right: readonly number[]; wrong: readonly number[] };
   /**
    * Track-level evidence: an appearance scores (1 − w) × its best region's similarity + w × its track's, the
-   * similarity of the mean of the track's region descriptors (all of the track's, whatever from, to and minScore
-   * kept: the track is the object's whole appearance). Default DEFAULT_TRACK_WEIGHT; 0: the best region alone.
+   * similarity of the mean of the track's region descriptors (16 of them spread over the whole track, whatever from,
+   * to and minScore keep: the track is the object's whole appearance). Default DEFAULT_TRACK_WEIGHT; 0: the best region alone.
    */
   trackWeight?: number;
 }
