@@ -250,7 +250,7 @@ export function createProgram(): Command {
     .option('--video <id>', 'only this video (repeatable)', (v: string, all: number[] = []) => [...all, integer(v)])
     .option('--from <seconds>', 'only keyframes at or after this time', positive)
     .option('--to <seconds>', 'only keyframes at or before this time', positive)
-    .option('--min-score <cosine>', 'only hits at least this similar (to the expanded query)', cosine)
+    .option('--min-score <cosine>', 'only hits whose best region is at least this similar (to the expanded query)', cosine)
     .option('--expand <k>', 'query expansion: move the query towards the best regions of its k best keyframes before ranking (0: off)', integer, DEFAULT_EXPANSION.top)
     .option('--track-weight <w>', "track-level evidence: an appearance scores (1 − w) × its best region's similarity + w × its track's mean descriptor's (0: the best region alone)", fraction, DEFAULT_TRACK_WEIGHT)
     .option('--right <ids>', 'relevance feedback: region ids of earlier hits (best.region in --json, "region" column) that are the object', idList)

@@ -9,6 +9,7 @@
  * followed on its own (image mode keeps no peak of a region, so a wider extent makes a track of its own).
  */
 import { combineExamples } from '../search/examples.js';
+import { sampleEvenly, TRACK_SAMPLE } from '../search/track-sample.js';
 import { Tracker } from '../track/tracker.js';
 import type { DatabaseFrame } from './tracks-protocol.js';
 
@@ -37,7 +38,8 @@ export function trackEvidenceFrames(frames: readonly DatabaseFrame[], times: rea
       else members.set(key, [region.feature]);
     }),
   );
-  const means = new Map([...members].map(([key, features]) => [key, combineExamples(features)]));
+  // As search takes a track's mean: over TRACK_SAMPLE of its regions, spread evenly over its time.
+  const means = new Map([...members].map(([key, features]) => [key, combineExamples(sampleEvenly(features, TRACK_SAMPLE))]));
   return kept.map(({ frame }, i) => ({
     ...frame,
     regions: frame.regions.map((region, j) => {

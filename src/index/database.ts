@@ -963,13 +963,13 @@ export class IndexDatabase {
     const stmt = this.stmt(
       `WITH ranked AS (
          SELECT r.id, r.track_id, ROW_NUMBER() OVER (PARTITION BY r.track_id ORDER BY k.t, r.id) - 1 AS i, COUNT(*) OVER (PARTITION BY r.track_id) AS n
-         FROM regions r JOIN keyframes k ON k.id = r.keyframe_id WHERE r.track_id IN (SELECT value FROM json_each(?)))
+         FROM regions r JOIN keyframes k ON k.id = r.keyframe_id WHERE r.track_id IN (SELECT value FROM json_each(@ids)))
        SELECT ranked.track_id, regions.feature FROM ranked JOIN regions ON regions.id = ranked.id
-       WHERE ranked.i % ((ranked.n + ? - 1) / ?) = 0 ORDER BY ranked.track_id, ranked.i`,
+       WHERE ranked.i % ((ranked.n + CAST(@perTrack AS INTEGER) - 1) / CAST(@perTrack AS INTEGER)) = 0 ORDER BY ranked.track_id, ranked.i`,
     );
     const samples = new Map<number, Float32Array[]>();
     for (let i = 0; i < trackIds.length; i += ID_CHUNK) {
-      for (const row of stmt.all(JSON.stringify(trackIds.slice(i, i + ID_CHUNK)), perTrack, perTrack) as { track_id: number; feature: Buffer }[]) {
+      for (const row of stmt.all({ ids: JSON.stringify(trackIds.slice(i, i + ID_CHUNK)), perTrack }) as { track_id: number; feature: Buffer }[]) {
         const list = samples.get(row.track_id);
         if (list) list.push(blobToFeature(row.feature));
         else samples.set(row.track_id, [blobToFeature(row.feature)]);

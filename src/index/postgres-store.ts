@@ -400,7 +400,7 @@ export class PostgresRegionStore implements RegionStore {
       `SELECT track_id, feature::text AS feature FROM (
          SELECT track_id, feature, row_number() OVER (PARTITION BY track_id ORDER BY t, id) - 1 AS i, count(*) OVER (PARTITION BY track_id) AS n
          FROM regions WHERE track_id = ANY($1::bigint[])) ranked
-       WHERE i % ((n + $2 - 1) / $2) = 0 ORDER BY track_id, i`,
+       WHERE i % ((n + $2::bigint - 1) / $2::bigint) = 0 ORDER BY track_id, i`,
       [trackIds, perTrack],
     );
     const samples = new Map<number, Float32Array[]>();

@@ -5,6 +5,7 @@ import type { RegionStore } from '../index/region-store.js';
 import { expandQuery } from './query-expansion.js';
 import { applyFeedback } from './feedback.js';
 import { combineExamples } from './examples.js';
+import { TRACK_SAMPLE } from './track-sample.js';
 
 export interface SearchOptions {
   /** how many tracks (appearances) to return */
@@ -42,15 +43,13 @@ export interface SearchOptions {
 /**
  * A track's regions describe one object seen many times, so their mean is a steadier description of the appearance
  * than its best keyframe: a look-alike that matches in one keyframe ranks below the object that matches throughout.
- * On tracks-dev (first-frame / three-query sets) ½ raised localised All mAP 0.783 / 0.784 → 0.818 / 0.812 with box
- * queries and 0.721 / 0.719 → 0.744 / 0.737 with crops; 0.3 and 0.7 a little less.
+ * On tracks-dev (first-frame / three-query sets) ½ raised localised All mAP 0.783 / 0.784 → 0.818 / 0.811 with box
+ * queries and 0.721 / 0.719 → 0.743 / 0.737 with crops; 0.3 and 0.7 a little less.
  */
 export const DEFAULT_TRACK_WEIGHT = 0.5;
 
 /** The appearances whose tracks are read for track-level evidence: the best by region (or `top`, when more). */
 const TRACK_RERANK = 60;
-/** A track's mean is taken over at most this many of its regions, spread evenly over its time. */
-const TRACK_SAMPLE = 16;
 
 /**
  * On tracks-dev (DASR*, first-frame queries) αQE over 5 keyframes raised All mAP 0.863 → 0.890 and localised
@@ -147,7 +146,7 @@ export async function searchByExample(store: RegionStore, example: Float32Array,
 async function appearanceScores(store: RegionStore, query: Float32Array, appearances: SearchHit[], top: number, weight: number): Promise<Map<SearchHit, number>> {
   if (weight === 0) return new Map(appearances.map((best) => [best, best.similarity]));
   const reranked = [...appearances].sort((a, b) => b.similarity - a.similarity || a.id - b.id).slice(0, Math.max(TRACK_RERANK, top));
-  const samples = await store.trackSamples(reranked.flatMap((best) => (best.trackId === null ? [] : [best.trackId])), TRACK_SAMPLE);
+  const samples = await store.trackSamples([...new Set(reranked.flatMap((best) => (best.trackId === null ? [] : [best.trackId])))], TRACK_SAMPLE);
   return new Map(
     reranked.map((best) => {
       // A region the tracker did not link is its whole appearance, and a track whose regions are gone (its video

@@ -7,6 +7,7 @@ import { dot } from '../../src/detect/vector.js';
 import { IndexStore } from '../../src/index/index-store.js';
 import { combineExamples } from '../../src/search/examples.js';
 import { DEFAULT_TRACK_WEIGHT, searchByExample } from '../../src/search/search.js';
+import { sampleEvenly } from '../../src/search/track-sample.js';
 import { createLogger } from '../../src/log.js';
 
 const DIM = 8;
@@ -79,5 +80,16 @@ describe('track-level evidence in search', () => {
 
   it('refuses a weight outside [0, 1]', async () => {
     await expect(searchByExample(store, query, { trackWeight: 1.5 })).rejects.toThrow(RangeError);
+  });
+});
+
+describe('sampleEvenly', () => {
+  const range = (n: number): number[] => Array.from({ length: n }, (_, i) => i);
+  it('keeps every ⌈n / count⌉-th item from the first, as RegionStore.trackSamples does', () => {
+    expect(sampleEvenly(range(64), 16)).toEqual(range(16).map((i) => 4 * i));
+    expect(sampleEvenly(range(17), 16)).toEqual([0, 2, 4, 6, 8, 10, 12, 14, 16]);
+    expect(sampleEvenly(range(3), 16)).toEqual([0, 1, 2]);
+    expect(sampleEvenly([], 16)).toEqual([]);
+    expect(() => sampleEvenly(range(3), 0)).toThrow(RangeError);
   });
 });
