@@ -35,7 +35,8 @@ export interface SearchOptions {
   /**
    * Track-level evidence: an appearance scores (1 − w) × its best region's similarity + w × its track's, the
    * similarity of the mean of the track's region descriptors (16 of them spread over the whole track, whatever from,
-   * to and minScore keep: the track is the object's whole appearance). Default DEFAULT_TRACK_WEIGHT; 0: the best region alone.
+   * to and minScore keep: the track is the object's whole appearance). Default DEFAULT_TRACK_WEIGHT; 0: the best
+   * region alone.
    */
   trackWeight?: number;
 }
@@ -146,7 +147,8 @@ export async function searchByExample(store: RegionStore, example: Float32Array,
 async function appearanceScores(store: RegionStore, query: Float32Array, appearances: SearchHit[], top: number, weight: number): Promise<Map<SearchHit, number>> {
   if (weight === 0) return new Map(appearances.map((best) => [best, best.similarity]));
   const reranked = [...appearances].sort((a, b) => b.similarity - a.similarity || a.id - b.id).slice(0, Math.max(TRACK_RERANK, top));
-  const samples = await store.trackSamples([...new Set(reranked.flatMap((best) => (best.trackId === null ? [] : [best.trackId])))], TRACK_SAMPLE);
+  // One appearance per track (the groups above), so the ids are distinct.
+  const samples = await store.trackSamples(reranked.flatMap((best) => (best.trackId === null ? [] : [best.trackId])), TRACK_SAMPLE);
   return new Map(
     reranked.map((best) => {
       // A region the tracker did not link is its whole appearance, and a track whose regions are gone (its video
