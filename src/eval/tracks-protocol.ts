@@ -12,7 +12,9 @@
  *   is a hit only when its box is on the object of a relevant frame (its centre inside the ground-truth box, or,
  *   strictly, IoU ≥ 0.5); each frame counts once, at its first such region; every region ranked before it
  *   (background regions of the same frame, regions of other frames) is a miss. Regions of a frame already counted
- *   are left out of the ranking: the frame has been found, they neither add nor cost precision.
+ *   are left out of the ranking: the frame has been found, they neither add nor cost precision. Regions of one frame
+ *   in one track of an index (video mode: a peak's levels) are one appearance there, which search returns once, at
+ *   its best-matching region: only that region is ranked.
  */
 import { boxArea, clipBox, intersectionArea, iou, type Box } from '../detect/box.js';
 import { dot } from '../detect/vector.js';
@@ -134,9 +136,17 @@ export function localisedRelevance(
   database.forEach((entry, frame) => {
     if (isQueryFrame(query, entry.sequence, entry.frame)) return;
     const truth = entry.sequence === query.sequence ? (sequences[entry.sequence]!.frames[entry.frame]?.box ?? null) : null;
+    const bestOfTrack = new Map<number, { score: number; relevant: boolean; frame: number }>();
     for (const region of entry.regions) {
-      items.push({ score: dot(feature, region.feature), relevant: truth !== null && onObject(region.box, truth, rule), frame });
+      const item = { score: dot(feature, region.feature), relevant: truth !== null && onObject(region.box, truth, rule), frame };
+      const track = region.trackId;
+      if (track === undefined || track === null) items.push(item);
+      else {
+        const held = bestOfTrack.get(track);
+        if (!held || item.score > held.score) bestOfTrack.set(track, item);
+      }
     }
+    items.push(...bestOfTrack.values());
   });
   const found = new Set<number>();
   const relevance: boolean[] = [];

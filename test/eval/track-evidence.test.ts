@@ -58,6 +58,8 @@ describe('trackEvidenceFrames', () => {
       expect(blended[2]!.regions[0]!.feature[k]).toBeCloseTo(objects[2]![k]!, 6);
       expect(blended[2]!.regions[1]!.feature[k]).toBeCloseTo(0.5 * backgrounds[2]![k]! + 0.5 * backgroundMean[k]!, 6);
     }
+    // the tracks stay on the regions: localised AP ranks a track's regions in a frame once
+    expect(blended.map((f) => f.regions.map((r) => r.trackId))).toEqual([[7, 9], [7, 9], [null, 9]]);
   });
 
   it('is the database unchanged at weight 0, and refuses a weight outside [0, 1]', () => {

@@ -132,6 +132,34 @@ describe('tracks protocol mechanics', () => {
       expect(result.all).toBeCloseTo((1 + 2 / 3) / 2, 12);
     });
 
+    it("ranks an index track's regions in a frame once, at the best-matching one, as search returns them", () => {
+      const tracked: DatabaseFrame[] = [
+        {
+          sequence: 0,
+          frame: 1,
+          regions: [
+            { box: [50, 50, 60, 60], feature: scored(0.95), trackId: 7 }, // a background peak…
+            { box: [40, 40, 70, 70], feature: scored(0.92), trackId: 7 }, // …and its wider level: one appearance
+            { box: [2, 2, 8, 8], feature: scored(0.9), trackId: 8 },
+            { box: [1, 1, 10, 10], feature: scored(0.8), trackId: null }, // left alone by the tracker: its own
+          ],
+        },
+        {
+          sequence: 0,
+          frame: 2,
+          regions: [
+            { box: [30, 30, 50, 50], feature: scored(0.85), trackId: 8 }, // the object's track here off it, its better level…
+            { box: [0, 0, 10, 10], feature: scored(0.6), trackId: 8 }, // …hides the level on it
+          ],
+        },
+      ];
+      // A1 track 7 ✗ (its 0.92 level not ranked), A1 track 8 ✓, A2 track 8 ✗ (its 0.6 level not ranked)
+      expect(localisedRelevance(q, e(0), tracked, seqs, 'centre')).toEqual([false, true, false]);
+      // without tracks every region is ranked: A1 ✗ ✗ ✓, A2 ✗ ✓
+      const untracked = tracked.map((f) => ({ ...f, regions: f.regions.map(({ box, feature }) => ({ box, feature })) }));
+      expect(localisedRelevance(q, e(0), untracked, seqs, 'centre')).toEqual([false, false, true, false, true]);
+    });
+
     it('judges a box by its centre (edges included) or by IoU ≥ 0.5, and sizes objects as COCO does', () => {
       expect(onObject([5, 0, 15, 10], GT, 'centre')).toBe(true); // centre (10, 5) on the edge
       expect(onObject([0, 0, 100, 100], GT, 'centre')).toBe(false); // a whole-frame box: centre (50, 50)
