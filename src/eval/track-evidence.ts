@@ -46,7 +46,8 @@ export function trackEvidenceFrames(frames: readonly DatabaseFrame[], times: rea
       const mean = means.get(trackOf[i]![j]!)!;
       const blended = new Float32Array(region.feature.length);
       for (let k = 0; k < blended.length; k++) blended[k] = (1 - weight) * region.feature[k]! + weight * mean[k]!;
-      return { box: region.box, feature: blended, ...(region.trackId !== undefined && { trackId: region.trackId }) };
+      // the index's tracks stay on the regions (localised AP ranks a track's regions in a frame once)
+      return { box: region.box, feature: blended, ...(indexed && { trackId: region.trackId }) };
     }),
   }));
 }

@@ -143,7 +143,8 @@ export function localisedRelevance(
       if (track === undefined || track === null) items.push(item);
       else {
         const held = bestOfTrack.get(track);
-        if (!held || item.score > held.score) bestOfTrack.set(track, item);
+        // a tie goes against the query, as in rankByScore
+        if (!held || item.score > held.score || (item.score === held.score && held.relevant && !item.relevant)) bestOfTrack.set(track, item);
       }
     }
     items.push(...bestOfTrack.values());

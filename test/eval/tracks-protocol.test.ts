@@ -141,7 +141,8 @@ describe('tracks protocol mechanics', () => {
             { box: [50, 50, 60, 60], feature: scored(0.95), trackId: 7 }, // a background peak…
             { box: [40, 40, 70, 70], feature: scored(0.92), trackId: 7 }, // …and its wider level: one appearance
             { box: [2, 2, 8, 8], feature: scored(0.9), trackId: 8 },
-            { box: [1, 1, 10, 10], feature: scored(0.8), trackId: null }, // left alone by the tracker: its own
+            { box: [60, 60, 70, 70], feature: scored(0.93), trackId: null }, // left alone by the tracker: its own…
+            { box: [70, 70, 80, 80], feature: scored(0.91), trackId: null }, // …as is this one
           ],
         },
         {
@@ -153,11 +154,15 @@ describe('tracks protocol mechanics', () => {
           ],
         },
       ];
-      // A1 track 7 ✗ (its 0.92 level not ranked), A1 track 8 ✓, A2 track 8 ✗ (its 0.6 level not ranked)
-      expect(localisedRelevance(q, e(0), tracked, seqs, 'centre')).toEqual([false, true, false]);
-      // without tracks every region is ranked: A1 ✗ ✗ ✓, A2 ✗ ✓
+      // A1 track 7 ✗ (its 0.92 level not ranked), A1 untracked 0.93 ✗ and 0.91 ✗, A1 track 8 ✓, A2 track 8 ✗ (its 0.6
+      // level not ranked)
+      expect(localisedRelevance(q, e(0), tracked, seqs, 'centre')).toEqual([false, false, false, true, false]);
+      // without tracks every region is ranked: A1 ✗ ✗ ✗ ✗ ✓, A2 ✗ ✓
       const untracked = tracked.map((f) => ({ ...f, regions: f.regions.map(({ box, feature }) => ({ box, feature })) }));
-      expect(localisedRelevance(q, e(0), untracked, seqs, 'centre')).toEqual([false, false, true, false, true]);
+      expect(localisedRelevance(q, e(0), untracked, seqs, 'centre')).toEqual([false, false, false, false, true, false, true]);
+      // two levels of one track scoring alike: the tie goes against the query, as rankByScore breaks ties
+      const tie: DatabaseFrame[] = [{ sequence: 0, frame: 1, regions: [{ box: [2, 2, 8, 8], feature: scored(0.9), trackId: 3 }, { box: [50, 50, 60, 60], feature: scored(0.9), trackId: 3 }] }];
+      expect(localisedRelevance(q, e(0), tie, seqs, 'centre')).toEqual([false]);
     });
 
     it('judges a box by its centre (edges included) or by IoU ≥ 0.5, and sizes objects as COCO does', () => {
