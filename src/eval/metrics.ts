@@ -58,16 +58,23 @@ export interface ScoredItem {
 }
 
 /**
- * The ranking the metrics take: items with score > 0 only (a NaN score is not ranked either), highest score
- * first. Ties are broken pessimistically — non-relevant before relevant — so equal scores never earn precision
- * they did not discriminate; remaining ties keep their input order (stable). Returns the indices into `items`.
+ * The order of the ranking: highest score first, ties broken pessimistically — non-relevant before relevant — so
+ * equal scores never earn precision they did not discriminate. Negative when `a` ranks before `b`.
+ */
+export function rankOrder(a: ScoredItem, b: ScoredItem): number {
+  return b.score - a.score || Number(a.relevant) - Number(b.relevant);
+}
+
+/**
+ * The ranking the metrics take: items with score > 0 only (a NaN score is not ranked either), in rankOrder;
+ * remaining ties keep their input order (stable). Returns the indices into `items`.
  */
 export function rankByScore(items: readonly ScoredItem[]): number[] {
   const ranked: number[] = [];
   items.forEach((item, i) => {
     if (item.score > 0) ranked.push(i);
   });
-  return ranked.sort((a, b) => items[b]!.score - items[a]!.score || Number(items[a]!.relevant) - Number(items[b]!.relevant) || a - b);
+  return ranked.sort((a, b) => rankOrder(items[a]!, items[b]!) || a - b);
 }
 
 function sumPrecisionAtHits(rankedRelevance: readonly boolean[], depth: number): number {

@@ -20,7 +20,7 @@ import { boxArea, clipBox, intersectionArea, iou, type Box } from '../detect/box
 import { dot } from '../detect/vector.js';
 import type { TrackSequence } from './tracks-dataset.js';
 import type { EvalRegion } from './methods.js';
-import { averagePrecisionAll, averagePrecisionAtK, meanAveragePrecision, rankByScore } from './metrics.js';
+import { averagePrecisionAll, averagePrecisionAtK, meanAveragePrecision, rankByScore, rankOrder } from './metrics.js';
 
 /** The depth of the ranking over which localisation is measured. */
 export const IOU_DEPTH = 100;
@@ -143,8 +143,8 @@ export function localisedRelevance(
       if (track === undefined || track === null) items.push(item);
       else {
         const held = bestOfTrack.get(track);
-        // a tie goes against the query, as in rankByScore
-        if (!held || item.score > held.score || (item.score === held.score && held.relevant && !item.relevant)) bestOfTrack.set(track, item);
+        // the region the ranking puts first, a tie going against the query
+        if (!held || rankOrder(item, held) < 0) bestOfTrack.set(track, item);
       }
     }
     items.push(...bestOfTrack.values());
