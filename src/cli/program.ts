@@ -35,6 +35,7 @@ interface GlobalOptions {
   poolLongSide?: number;
   nms: number;
   pooling: DasrConfig['poolingLayer'];
+  poolingCells: DasrConfig['poolingCells'];
   maxPeaks: number;
   topdown: TopDownLevel;
   objectRegions?: boolean;
@@ -44,7 +45,7 @@ interface GlobalOptions {
 
 /** The detector's configuration as the global options give it. */
 function dasrConfigFromOptions(o: GlobalOptions): DasrConfig {
-  return { variant: o.variant, longSide: o.longSide, poolLongSide: o.poolLongSide, nmsIou: o.nms, poolingLayer: o.pooling, maxPeaks: o.maxPeaks, objectRegions: o.objectRegions ?? false, extents: o.extents };
+  return { variant: o.variant, longSide: o.longSide, poolLongSide: o.poolLongSide, nmsIou: o.nms, poolingLayer: o.pooling, poolingCells: o.poolingCells, maxPeaks: o.maxPeaks, objectRegions: o.objectRegions ?? false, extents: o.extents };
 }
 
 /** The `dasr` command line: its commands, options and their checks. */
@@ -61,6 +62,11 @@ export function createProgram(): Command {
     .option('--pool-long-side <px>', 'describe regions on a second, finer forward pass at this long side (peaks and boxes stay at --long-side; queries are described the same way; one more forward per keyframe, frames decoded at this size)', integer)
     .option('--nms <iou>', 'DASR* NMS IoU threshold β', fraction, DEFAULT_DASR_CONFIG.nmsIou)
     .addOption(new Option('--pooling <layer>', 'feature map pooled for descriptors').choices(['res5a', 'res5c']).default(DEFAULT_DASR_CONFIG.poolingLayer))
+    .addOption(
+      new Option('--pooling-cells <rule>', 'which cells a box pools: each weighted by the share of it under the box (overlap), or every cell it touches, whole (touched: the method as published)')
+        .choices(['overlap', 'touched'])
+        .default(DEFAULT_DASR_CONFIG.poolingCells),
+    )
     .option('--max-peaks <n>', 'peaks back-propagated per image', integer, DEFAULT_DASR_CONFIG.maxPeaks)
     .option('--object-regions', 'also index object regions: part regions whose salient areas touch, grouped')
     .option('--extents <fractions>', "also index each peak's wider extents: the bounds of its map above these fractions of its maximum (comma-separated; none: only the part regions, the method as published)", fractionList, DEFAULT_DASR_CONFIG.extents)

@@ -8,7 +8,7 @@ import { MIN_INPUT_SIDE, poolingLongSide, resolveDasrConfig, type DasrConfig } f
 import { nonMaximumSuppression } from './nms.js';
 import { groupObjects } from './object-regions.js';
 import { boxAboveFraction, boxFromSaliency, SALIENT_PERCENTILE } from './region-box.js';
-import { averagePoolBox } from './roi-pool.js';
+import { averagePoolBox, overlapPoolBox } from './roi-pool.js';
 import { applyWhitening, type Whitening } from './whitening.js';
 import { l2Normalize } from './vector.js';
 
@@ -150,7 +150,7 @@ export class Dasr {
         box: clipBox(scaleBox(box, sx, sy), prepared.original.width, prepared.original.height),
         score,
         peak: [((peak.x + 0.5) * RES5_STRIDE) * sx, ((peak.y + 0.5) * RES5_STRIDE) * sy] as [number, number],
-        feature: this.describePooled(pooling!.map, scaleBox(box, pooling!.scaleX, pooling!.scaleY)),
+        feature: this.describePooled(pooling!.map, pooling!.input, scaleBox(box, pooling!.scaleX, pooling!.scaleY)),
       };
       if (i >= partCount && i < partCount + extentCount) {
         const first = candidates.findIndex((c) => c.peak === peak);
@@ -179,7 +179,7 @@ export class Dasr {
     assertQueryRegion(image, region, `box [${region.join(', ')}]`);
     const outputs = await this.backbone.forward(prepared.tensor, prepared.height, prepared.width);
     const inputBox = scaleBox(clipBox(region, image.width, image.height), prepared.width / image.width, prepared.height / image.height);
-    return this.describePooled(this.poolingMap(outputs), inputBox);
+    return this.describePooled(this.poolingMap(outputs), prepared, inputBox);
   }
 
   /**
@@ -196,7 +196,7 @@ export class Dasr {
     if (!canvas) return this.describe(crop);
     assertQueryRegion(crop, [0, 0, crop.width, crop.height], `the ${crop.width}×${crop.height} crop`); // refuses crops under MIN_QUERY_BOX_SIDE
     const outputs = await this.backbone.forward(canvas.tensor, canvas.height, canvas.width);
-    return this.describePooled(this.poolingMap(outputs), canvas.box);
+    return this.describePooled(this.poolingMap(outputs), canvas, canvas.box);
   }
 
   private prepare(image: DecodedImage, longSide = this.config.longSide): PreparedImage {
@@ -215,16 +215,19 @@ export class Dasr {
    * The map a detection's regions are pooled on, and the factors from the detection's input pixels to that map's
    * input: the detection's own pass, or a forward at poolLongSide.
    */
-  private async poolingPass(image: DecodedImage, detected: PreparedImage, outputs: Pick<BackboneOutputs, 'res5a' | 'res5c'>): Promise<{ map: FeatureMap; scaleX: number; scaleY: number }> {
-    if (this.config.poolLongSide === undefined) return { map: this.poolingMap(outputs), scaleX: 1, scaleY: 1 };
+  private async poolingPass(image: DecodedImage, detected: PreparedImage, outputs: Pick<BackboneOutputs, 'res5a' | 'res5c'>): Promise<{ map: FeatureMap; input: { width: number; height: number }; scaleX: number; scaleY: number }> {
+    if (this.config.poolLongSide === undefined) return { map: this.poolingMap(outputs), input: detected, scaleX: 1, scaleY: 1 };
     const fine = this.prepare(image, this.config.poolLongSide);
     const map = this.poolingMap(await this.backbone.forward(fine.tensor, fine.height, fine.width));
-    return { map, scaleX: fine.width / detected.width, scaleY: fine.height / detected.height };
+    return { map, input: fine, scaleX: fine.width / detected.width, scaleY: fine.height / detected.height };
   }
 
-  /** L2 → optional PCA-whitening (which ends with its own L2) of the box's average-pooled features. */
-  private describePooled(map: FeatureMap, inputBox: Box): Float32Array {
-    const pooled = averagePoolBox(map.data, map.channels, map.width, map.height, RES5_STRIDE, inputBox);
+  /** L2 → optional PCA-whitening (which ends with its own L2) of the box's average-pooled features; `input`: the map's network input size. */
+  private describePooled(map: FeatureMap, input: { width: number; height: number }, inputBox: Box): Float32Array {
+    const pooled =
+      this.config.poolingCells === 'overlap'
+        ? overlapPoolBox(map.data, map.channels, map.width, map.height, RES5_STRIDE, input, inputBox)
+        : averagePoolBox(map.data, map.channels, map.width, map.height, RES5_STRIDE, inputBox);
     return this.whitening ? applyWhitening(this.whitening, pooled) : l2Normalize(pooled);
   }
 }

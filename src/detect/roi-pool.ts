@@ -58,3 +58,60 @@ export function averagePoolBox(
   }
   return pooled;
 }
+
+/**
+ * Region descriptor weighing each cell by the share of it the box covers. A cell of a stride-s map sits over input
+ * pixel s·i (cellBoxToPixels), so it stands for the pixels nearer to it than to its neighbours,
+ * [s·i + 0.5 − s/2, s·(i+1) + 0.5 − s/2) within the `input` (the network input's size, of which the map is the
+ * stride-s image): the span a box made of that cell has. A box made of whole cells then pools exactly those cells, and a box half over a cell
+ * takes half of it, where the covering rule (averagePoolBox) takes every cell the box touches whole.
+ */
+export function overlapPoolBox(
+  features: Float32Array,
+  channels: number,
+  width: number,
+  height: number,
+  stride: number,
+  input: { width: number; height: number },
+  box: Box,
+): Float32Array {
+  const plane = width * height;
+  if (features.length !== channels * plane) {
+    throw new RangeError(`overlapPoolBox: expected ${channels}×${height}×${width} values, got ${features.length}`);
+  }
+  if (!box.every(Number.isFinite)) throw new RangeError(`overlapPoolBox: non-finite box [${box.join(', ')}]`);
+  const xs = cellWeights(box[0], box[2], stride, width, input.width);
+  const ys = cellWeights(box[1], box[3], stride, height, input.height);
+  let total = 0;
+  for (const y of ys) for (const x of xs) total += y.weight * x.weight;
+  const pooled = new Float32Array(channels);
+  for (let c = 0; c < channels; c++) {
+    let sum = 0;
+    for (const y of ys) {
+      const rowOffset = c * plane + y.cell * width;
+      let row = 0;
+      for (const x of xs) row += x.weight * features[rowOffset + x.cell]!;
+      sum += y.weight * row;
+    }
+    pooled[c] = sum / total;
+  }
+  return pooled;
+}
+
+/**
+ * Along one axis, the cells [low, high) covers and the share of each one's span it covers.
+ * A box covering no cell's span (thinner than nothing, or outside the input) gets the cell under its centre.
+ */
+function cellWeights(low: number, high: number, stride: number, cells: number, extent: number): { cell: number; weight: number }[] {
+  const offset = stride === 1 ? 0 : 0.5 - stride / 2;
+  const weights: { cell: number; weight: number }[] = [];
+  for (let cell = 0; cell < cells; cell++) {
+    const start = Math.max(0, cell * stride + offset);
+    const end = Math.min(extent, (cell + 1) * stride + offset);
+    const covered = Math.min(high, end) - Math.max(low, start);
+    if (end > start && covered > 0) weights.push({ cell, weight: covered / (end - start) });
+  }
+  if (weights.length > 0) return weights;
+  const centre = Math.floor(((low + high) / 2 - offset) / stride);
+  return [{ cell: Math.min(cells - 1, Math.max(0, centre)), weight: 1 }];
+}

@@ -17,9 +17,10 @@ interface VectorFile {
 /**
  * Per-image results of a method (database regions, query vectors), computed once per run and kept in memory, and
  * also on disk when a directory is given so that reruns are cheap. An entry is keyed by the method's cache key
- * (its whole configuration), the image's absolute path, size and modification time, and for query vectors the box:
- * editing an image or changing a setting misses the cache instead of reusing stale numbers. (A changed model file
- * is not part of the key: clear the directory after regenerating the models.)
+ * (its whole configuration), the image's content (SHA-1 of its bytes), and for query vectors the box: editing an
+ * image or changing a setting misses the cache instead of reusing stale numbers, while a copied or re-checked-out
+ * dataset, whose files have new modification times, still hits. (A changed model file is not part of the key: clear
+ * the directory after regenerating the models.)
  */
 export class FeatureCache {
   private readonly memory = new Map<string, unknown>();
@@ -80,10 +81,21 @@ export class FeatureCache {
 }
 
 function entryKey(kind: 'regions' | 'vector', methodKey: string, imagePath: string, box: Box | null, view?: string): string {
-  const absolute = resolve(imagePath);
-  const stat = statSync(absolute);
-  const fields = { kind, methodKey, path: absolute, size: stat.size, mtimeMs: stat.mtimeMs, box, ...(view === undefined ? {} : { view }) };
+  const fields = { kind, methodKey, content: contentHash(resolve(imagePath)), box, ...(view === undefined ? {} : { view }) };
   return createHash('sha1').update(JSON.stringify(fields)).digest('hex');
+}
+
+/** SHA-1 of a file's bytes, read once per path, size and modification time in a process. */
+const contentHashes = new Map<string, string>();
+function contentHash(path: string): string {
+  const stat = statSync(path);
+  const known = `${path}\0${stat.size}\0${stat.mtimeMs}`;
+  let hash = contentHashes.get(known);
+  if (hash === undefined) {
+    hash = createHash('sha1').update(readFileSync(path)).digest('hex');
+    contentHashes.set(known, hash);
+  }
+  return hash;
 }
 
 function readJson(path: string): unknown {

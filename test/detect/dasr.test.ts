@@ -153,6 +153,28 @@ describe('DASR on the real ResNet-50', () => {
     expect('poolLongSide' in new Dasr(backbone).config).toBe(false);
   });
 
+  it('pools a box by the share of each cell under it, or (poolingCells touched, as published) every cell it touches, whole', async () => {
+    const overlap = new Dasr(backbone, { longSide: 256 });
+    const touched = new Dasr(backbone, { longSide: 256, poolingCells: 'touched' });
+    expect(overlap.config.poolingCells).toBe('overlap');
+    const a = await overlap.detect(coffee);
+    const b = await touched.detect(coffee);
+    // The same peaks and boxes: only the descriptors change, each mode describing a query box as its own regions.
+    expect(a.regions.map((r) => r.box)).toEqual(b.regions.map((r) => r.box));
+    expect(Math.min(...a.regions.map((r, i) => dot(r.feature, b.regions[i]!.feature)))).toBeLessThan(0.99);
+    for (const [dasr, detection] of [[overlap, a], [touched, b]] as const) {
+      for (const region of detection.regions.slice(0, 3)) expect(dot(await dasr.describe(coffee, region.box), region.feature)).toBeGreaterThan(0.9999);
+    }
+    // On the 256 × 171 input a stride-32 cell i stands for pixels [32·i − 15.5, 32·i + 16.5): a box over cells 2–5 ×
+    // 1–3 touches cells 1–5 × 0–3, which is what the overlap rule pools of the box over those cells.
+    const toImage = (x1: number, y1: number, x2: number, y2: number): Box => [(x1 * 600) / 256, (y1 * 400) / 171, (x2 * 600) / 256, (y2 * 400) / 171];
+    const onCells = toImage(2 * 32 - 15.5, 32 - 15.5, 6 * 32 - 15.5, 4 * 32 - 15.5);
+    const touchedCells = toImage(32 - 15.5, 0, 6 * 32 - 15.5, 4 * 32 - 15.5);
+    expect(dot(await touched.describe(coffee, onCells), await overlap.describe(coffee, touchedCells))).toBeGreaterThan(0.9999);
+    expect(dot(await touched.describe(coffee, onCells), await overlap.describe(coffee, onCells))).toBeLessThan(0.99);
+    expect(() => new Dasr(backbone, { poolingCells: 'centre' as 'overlap' })).toThrow(/poolingCells must be touched or overlap/);
+  });
+
   it('applies a whitening to database and query alike', async () => {
     // A hand-made whitening (fitting a 2048-d one takes most of a minute): centre, then scale each axis.
     const dim = 2048;

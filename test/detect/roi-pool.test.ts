@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { averagePoolBox, roiCells } from '../../src/detect/roi-pool.js';
+import { averagePoolBox, overlapPoolBox, roiCells } from '../../src/detect/roi-pool.js';
+import { cellBoxToPixels } from '../../src/detect/dasr.js';
 
 describe('roiCells', () => {
   // a 512 × 512 network input → 16 × 16 res5 map at stride 32
@@ -57,5 +58,48 @@ describe('averagePoolBox', () => {
 
   it('rejects a tensor of the wrong size', () => {
     expect(() => averagePoolBox(features, 3, 3, 2, 10, [0, 0, 10, 10])).toThrow(RangeError);
+  });
+});
+
+describe('overlapPoolBox', () => {
+  // The same map as above, the stride-10 map of a 30 × 20 input. A cell stands for the pixels nearest its centre
+  // (10·i + 0.5): columns [0, 5.5), [5.5, 15.5), [15.5, 25.5); rows [0, 5.5), [5.5, 15.5).
+  const features = Float32Array.from([1, 2, 3, 4, 5, 6, 10, 20, 30, 40, 50, 60]);
+  const input = { width: 30, height: 20 };
+  const pool = (box: [number, number, number, number]): number[] => Array.from(overlapPoolBox(features, 2, 3, 2, 10, input, box));
+  const expectPooled = (box: [number, number, number, number], expected: [number, number]): void => {
+    const pooled = pool(box);
+    expect(pooled[0]).toBeCloseTo(expected[0], 5);
+    expect(pooled[1]).toBeCloseTo(expected[1], 4);
+  };
+
+  it('pools exactly the cells a box was made of (cellBoxToPixels)', () => {
+    expectPooled(cellBoxToPixels([1, 0, 2, 1], 10, 30, 20), [2, 20]);
+    expectPooled(cellBoxToPixels([0, 0, 2, 1], 10, 30, 20), [1.5, 15]);
+    expectPooled(cellBoxToPixels([1, 0, 2, 2], 10, 30, 20), [3.5, 35]);
+    // the covering rule takes the column to the left too: floor(5.5 / 10) = 0
+    expect(Array.from(averagePoolBox(features, 2, 3, 2, 10, cellBoxToPixels([1, 0, 2, 1], 10, 30, 20)))).toEqual([1.5, 15]);
+  });
+
+  it('weighs each cell by the share of it under the box', () => {
+    // x ∈ [10.5, 30): half of column 1, all of column 2; row 0: (0.5 · 2 + 1 · 3) / 1.5
+    expectPooled([10.5, 0, 30, 5.5], [8 / 3, 80 / 3]);
+    // x ∈ [5.5, 10.5): half of column 1; y ∈ [0, 10.5): row 0 whole, half of row 1: (1 · 2 + 0.5 · 5) / 1.5
+    expectPooled([5.5, 0, 10.5, 10.5], [3, 30]);
+  });
+
+  it('gives a box inside one cell exactly that cell', () => {
+    expectPooled([11, 11, 13, 14], [5, 50]);
+  });
+
+  it('clamps a box partly outside the input, and falls back to the cell under the centre of one covering no cell', () => {
+    expectPooled([-100, -100, 5.5, 100], [2.5, 25]);
+    expectPooled([200, 200, 200, 200], [6, 60]);
+    expectPooled([20, 10, 20, 10], [6, 60]);
+  });
+
+  it('rejects a tensor of the wrong size and a non-finite box', () => {
+    expect(() => overlapPoolBox(features, 3, 3, 2, 10, input, [0, 0, 10, 10])).toThrow(RangeError);
+    expect(() => overlapPoolBox(features, 2, 3, 2, 10, input, [0, 0, Number.NaN, 10])).toThrow(RangeError);
   });
 });

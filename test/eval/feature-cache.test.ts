@@ -33,11 +33,16 @@ describe('FeatureCache', () => {
     expect(await reread.regions('other', image, async () => [])).toEqual([]);
   });
 
-  it('misses when the image changed', async () => {
+  it("misses when the image's bytes changed, and hits for the same bytes at another path or modification time", async () => {
     const cache = new FeatureCache(join(root, 'd'));
     await cache.vector('m', image, null, async () => vector);
-    utimesSync(image, new Date(), new Date(Date.now() + 5000));
+    const copy = join(root, 'copy.jpg');
+    writeFileSync(copy, 'not really a jpeg');
+    utimesSync(copy, new Date(), new Date(Date.now() + 5000));
     const again = new FeatureCache(join(root, 'd'));
-    expect(await again.vector('m', image, null, async () => Float32Array.from([1]))).toEqual(Float32Array.from([1]));
+    expect(await again.vector('m', copy, null, async () => Float32Array.from([1]))).toEqual(vector);
+    writeFileSync(copy, 'not really a jpeg either');
+    expect(await again.vector('m', copy, null, async () => Float32Array.from([1]))).toEqual(Float32Array.from([1]));
+    expect(again.misses).toBe(1);
   });
 });
