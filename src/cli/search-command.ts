@@ -5,6 +5,7 @@ import { decodeImage, type DecodedImage } from '../image/load.js';
 import { combineExamples } from '../search/examples.js';
 import { describeShotQuery, searchShots, type ShotHit } from '../search/shot-search.js';
 import { describeExamples, typicalFrameSize } from '../search/describe-query.js';
+import { descriptorSettingMismatches } from '../search/index-settings.js';
 import { IndexStore } from '../index/index-store.js';
 import { redactPassword } from '../index/postgres-store.js';
 import { openExistingRegionStore } from '../index/open-store.js';
@@ -64,7 +65,10 @@ export async function searchCommand(startDasr: () => Promise<Detector>, imagePat
   const store = await openExistingRegionStore(location);
   try {
     if (options.shot) return await shotSearchCommand(store as IndexStore, startDasr, images, imagePaths, options);
-    const query = await describeExamples(await startDasr(), images, options.box ?? [], await typicalFrameSize(store, options.video));
+    const detector = await startDasr();
+    const searched = (await store.listVideos()).filter((video) => !options.video || options.video.includes(video.id));
+    for (const line of descriptorSettingMismatches(detector.config, searched)) process.stderr.write(`warning: ${line}\n`);
+    const query = await describeExamples(detector, images, options.box ?? [], await typicalFrameSize(store, options.video));
     if (query.length !== store.dim) {
       throw new Error(
         `the query descriptor is ${query.length}-d but ${where} indexes ${store.dim}-d descriptors: ` +

@@ -18,6 +18,7 @@ import type { DecodedImage } from '../image/load.js';
 import { IndexStore } from '../index/index-store.js';
 import { PostgresRegionStore } from '../index/postgres-store.js';
 import type { RegionStore } from '../index/region-store.js';
+import { descriptorSettingMismatches } from '../search/index-settings.js';
 import { ClusterJobs } from '../cluster/cluster-jobs.js';
 import { ClusterStreams } from '../cluster/cluster-streams.js';
 import { connectNats, ensureJobQueue } from '../cluster/job-queue.js';
@@ -297,6 +298,7 @@ export class DasrService {
       },
     });
     const { jobs, streams } = parts.ingestion(ingestDetector, hub);
+    for (const line of descriptorSettingMismatches(queryDetector.config, await store.listVideos())) logger.warn(`index: ${line}`);
     service = new DasrService(config, store, parts.embedded, ingestDetector, queryDetector, jobs, streams, hub, metrics, logger, parts.kernel, mediaUrls);
     return service;
   }
