@@ -66,8 +66,7 @@ export async function searchCommand(startDasr: () => Promise<Detector>, imagePat
   try {
     if (options.shot) return await shotSearchCommand(store as IndexStore, startDasr, images, imagePaths, options);
     const detector = await startDasr();
-    const searched = (await store.listVideos()).filter((video) => !options.video || options.video.includes(video.id));
-    for (const line of descriptorSettingMismatches(detector.config, searched)) process.stderr.write(`warning: ${line}\n`);
+    for (const line of descriptorSettingMismatches(detector.config, await store.videoSettings(options.video))) process.stderr.write(`warning: ${line}\n`);
     const query = await describeExamples(detector, images, options.box ?? [], await typicalFrameSize(store, options.video));
     if (query.length !== store.dim) {
       throw new Error(

@@ -18,9 +18,10 @@ export interface DasrConfig {
   poolingLayer: 'res5a' | 'res5c';
   /**
    * Which cells of that map a box pools, and how much of each. 'touched': every cell the box touches, whole (the
-   * method's evaluation code: a box gains up to a cell of surroundings on each side, more on the left and top).
-   * 'overlap': each cell weighted by the share of its span under the box (roi-pool.ts, overlapPoolBox), so a region
-   * made of whole cells pools exactly those, a small box little more than itself.
+   * method's evaluation code, which takes a cell to begin at its top-left pixel where it is centred there: a box
+   * gains up to a cell and a half of surroundings on the left and top). 'overlap': each cell weighted by the share
+   * of its span under the box (roi-pool.ts, overlapPoolBox), so a box on cell boundaries pools exactly those cells,
+   * a small box little more than itself.
    */
   poolingCells: 'touched' | 'overlap';
   /** At most this many peaks (highest R first) are back-propagated per image. */

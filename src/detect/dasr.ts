@@ -8,7 +8,7 @@ import { MIN_INPUT_SIDE, poolingLongSide, resolveDasrConfig, type DasrConfig } f
 import { nonMaximumSuppression } from './nms.js';
 import { groupObjects } from './object-regions.js';
 import { boxAboveFraction, boxFromSaliency, SALIENT_PERCENTILE } from './region-box.js';
-import { averagePoolBox, overlapPoolBox } from './roi-pool.js';
+import { averagePoolBox, cellOrigin, overlapPoolBox } from './roi-pool.js';
 import { applyWhitening, type Whitening } from './whitening.js';
 import { l2Normalize } from './vector.js';
 
@@ -267,12 +267,11 @@ export function cropAtFrameScale(crop: DecodedImage, frame: { width: number; hei
 
 /**
  * A box on a saliency map of `stride` input pixels per cell (cell coordinates, centres at i + 0.5) in input
- * pixels. Cell i of a stride-s map of this ResNet sits over input pixel s·i: the stem's 7×7/2 conv and the
- * padded 3×3/2 max-pool are centred, and each later strided 1×1 conv reads the top-left position of its window.
+ * pixels: cell i of a stride-s map of this ResNet sits over input pixel s·i (cellOrigin).
  */
 export function cellBoxToPixels(box: Box, stride: number, width: number, height: number): Box {
   if (stride === 1) return box;
-  const offset = 0.5 - stride / 2;
+  const offset = cellOrigin(stride);
   return clipBox([box[0] * stride + offset, box[1] * stride + offset, box[2] * stride + offset, box[3] * stride + offset], width, height);
 }
 

@@ -60,11 +60,20 @@ export function averagePoolBox(
 }
 
 /**
- * Region descriptor weighing each cell by the share of it the box covers. A cell of a stride-s map sits over input
- * pixel s·i (cellBoxToPixels), so it stands for the pixels nearer to it than to its neighbours,
- * [s·i + 0.5 − s/2, s·(i+1) + 0.5 − s/2) within the `input` (the network input's size, of which the map is the
- * stride-s image): the span a box made of that cell has. A box made of whole cells then pools exactly those cells, and a box half over a cell
- * takes half of it, where the covering rule (averagePoolBox) takes every cell the box touches whole.
+ * Where cell coordinate 0 of a stride-s map lies in input pixels: 0.5 − s/2. Cell i sits over input pixel s·i (the
+ * stem's 7×7/2 conv and the padded 3×3/2 max-pool are centred, and each later strided 1×1 conv reads the top-left
+ * position of its window), so its span is [s·i + 0.5 − s/2, s·(i+1) + 0.5 − s/2).
+ */
+export function cellOrigin(stride: number): number {
+  return 0.5 - stride / 2;
+}
+
+/**
+ * Region descriptor weighing each cell by the share of its span the box covers: the span a box made of that cell
+ * has (cellBoxToPixels), clipped to the `input` (the network input's size, of which the map is the stride-s image).
+ * A box on cell boundaries then pools exactly those cells and a box half over a cell takes half of it, where the
+ * covering rule (averagePoolBox) takes every cell the box touches whole. Past the last cell's span (under half a
+ * stride at the far edges) the input belongs to no cell, as no detection box reaches there.
  */
 export function overlapPoolBox(
   features: Float32Array,
@@ -99,11 +108,11 @@ export function overlapPoolBox(
 }
 
 /**
- * Along one axis, the cells [low, high) covers and the share of each one's span it covers.
- * A box covering no cell's span (thinner than nothing, or outside the input) gets the cell under its centre.
+ * Along one axis, the cells [low, high) covers and the share of each one's span it covers. A box covering no cell's
+ * span (of no width, or outside the input) gets the cell under its centre.
  */
 function cellWeights(low: number, high: number, stride: number, cells: number, extent: number): { cell: number; weight: number }[] {
-  const offset = stride === 1 ? 0 : 0.5 - stride / 2;
+  const offset = cellOrigin(stride);
   const weights: { cell: number; weight: number }[] = [];
   for (let cell = 0; cell < cells; cell++) {
     const start = Math.max(0, cell * stride + offset);

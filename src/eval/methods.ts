@@ -139,6 +139,10 @@ export function dasrMethod(dasr: Dasr, whiteningKey: string | null = null): Eval
   };
 }
 
+/**
+ * The whole-frame baseline: res5c global average pooling. Its box queries pool every touched cell, whole, whatever
+ * --pooling-cells says: it is the fixed reference the DASR rows are compared with.
+ */
 export function baselineMethod(backbone: Backbone, longSide: number): EvalMethod {
   const settings = { longSide, pooling: 'res5c', whole: 'global average pooling' };
   const cacheKey = hashJson({ method: 'baseline', ...settings });

@@ -59,6 +59,12 @@ export interface VideoSummary extends VideoRecord {
   trackCount: number;
 }
 
+/** Settings some videos were indexed with (parsed config_json), and how many. */
+export interface VideoSettings {
+  config: unknown;
+  videos: number;
+}
+
 export interface NewVideo {
   path: string;
   sourceKind: SourceKind;
@@ -630,6 +636,14 @@ export class IndexDatabase {
       .all() as { id: number; width: number; height: number }[];
     const wanted = videoIds ? new Set(videoIds) : null;
     return rows.filter((r) => !wanted || wanted.has(r.id)).map(({ width, height }) => ({ width, height }));
+  }
+
+  videoSettings(videoIds?: readonly number[]): VideoSettings[] {
+    const rows = this.stmt(`SELECT id, config_json FROM videos WHERE status <> 'deleted' ORDER BY id`).all() as { id: number; config_json: string | null }[];
+    const wanted = videoIds ? new Set(videoIds) : null;
+    const counts = new Map<string | null, number>();
+    for (const row of rows) if (!wanted || wanted.has(row.id)) counts.set(row.config_json, (counts.get(row.config_json) ?? 0) + 1);
+    return [...counts].map(([json, videos]) => ({ config: json == null ? null : JSON.parse(json), videos }));
   }
 
   setVideoStatus(id: number, status: VideoStatus, error: string | null = null): void {

@@ -28,6 +28,7 @@ import {
   type TrackRecord,
   type TrackUpdate,
   type VideoRecord,
+  type VideoSettings,
   type VideoState,
   type VideoStatus,
   type VideoSummary,
@@ -492,6 +493,10 @@ export class IndexStore implements RegionStore {
 
   async frameSizes(videoIds?: readonly number[]): Promise<{ width: number; height: number }[]> {
     return this.db.frameSizes(videoIds);
+  }
+
+  async videoSettings(videoIds?: readonly number[]): Promise<VideoSettings[]> {
+    return this.db.videoSettings(videoIds);
   }
 
   /** A data directory has one writer process (WriterLock), which ingests a file once at a time: nothing to hold. */

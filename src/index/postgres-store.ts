@@ -37,6 +37,7 @@ import {
   type TrackRow,
   type TrackUpdate,
   type VideoRecord,
+  type VideoSettings,
   type VideoRow,
   type VideoState,
   type VideoStatus,
@@ -431,6 +432,14 @@ export class PostgresRegionStore implements RegionStore {
       [videoIds ?? null],
     );
     return rows;
+  }
+
+  async videoSettings(videoIds?: readonly number[]): Promise<VideoSettings[]> {
+    const { rows } = await this.query<{ config_json: string | null; videos: number }>(
+      `SELECT config_json, count(*)::int AS videos FROM videos WHERE status <> 'deleted' AND ($1::bigint[] IS NULL OR id = ANY($1::bigint[])) GROUP BY config_json ORDER BY min(id)`,
+      [videoIds ?? null],
+    );
+    return rows.map((row) => ({ config: row.config_json == null ? null : JSON.parse(row.config_json), videos: row.videos }));
   }
 
   async search(feature: Float32Array, k: number, filters: SearchFilters = {}): Promise<SearchHit[]> {

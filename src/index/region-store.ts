@@ -24,6 +24,7 @@ import type {
   TrackRecord,
   TrackUpdate,
   VideoRecord,
+  VideoSettings,
   VideoState,
   VideoStatus,
   VideoSummary,
@@ -98,6 +99,8 @@ export interface RegionStore {
   videoCount(): Promise<number>;
   /** frame sizes of the videos not deleted whose size is known (of `videoIds` only, when given), one per video */
   frameSizes(videoIds?: readonly number[]): Promise<{ width: number; height: number }[]>;
+  /** the settings the videos not deleted were indexed with (of `videoIds` only, when given), each once with its video count */
+  videoSettings(videoIds?: readonly number[]): Promise<VideoSettings[]>;
   /** the k regions most similar to a unit `feature`, most similar first */
   search(feature: Float32Array, k: number, filters?: SearchFilters): Promise<SearchHit[]>;
   /**

@@ -1,40 +1,41 @@
-import type { DasrConfig } from '../detect/config.js';
-import type { VideoRecord } from '../index/database.js';
+import { poolingLongSide, type DasrConfig } from '../detect/config.js';
+import type { VideoSettings } from '../index/database.js';
 
 /**
- * The detector settings a region's descriptor depends on, each with its command-line option and the value a video
- * indexed before the setting existed was indexed with (undefined: none).
+ * The detector settings a query's descriptor depends on, each read from a detector configuration as stored with a
+ * video (a setting absent there: the video was indexed before it existed, with the behaviour given here), and the
+ * option that sets it.
  */
-const DESCRIPTOR_SETTINGS: readonly { name: 'longSide' | 'poolLongSide' | 'poolingLayer' | 'poolingCells'; option: string; before?: string }[] = [
-  { name: 'longSide', option: '--long-side' },
-  { name: 'poolLongSide', option: '--pool-long-side' },
-  { name: 'poolingLayer', option: '--pooling' },
-  { name: 'poolingCells', option: '--pooling-cells', before: 'touched' },
+const DESCRIPTOR_SETTINGS: readonly { option: string; of: (dasr: Partial<DasrConfig>) => string }[] = [
+  // queries are described on one pass, at the pooling pass's long side if there is one
+  { option: '--long-side', of: (dasr) => String(poolingLongSide({ longSide: dasr.longSide ?? Number.NaN, poolLongSide: dasr.poolLongSide })) },
+  { option: '--pooling', of: (dasr) => String(dasr.poolingLayer) },
+  { option: '--pooling-cells', of: (dasr) => dasr.poolingCells ?? 'touched' },
 ];
 
 /**
  * One line for each descriptor setting and value with which indexed videos were described otherwise than a query
  * described by `query` is: the query then meets their regions pooled another way, and matches and boxes suffer.
- * Videos with no recorded settings are not judged. Empty when all agree.
+ * Videos with no recorded detector settings are not judged. Empty when all agree.
  */
-export function descriptorSettingMismatches(query: DasrConfig, videos: readonly Pick<VideoRecord, 'config'>[]): string[] {
-  const recorded = videos.flatMap((video) => {
-    const dasr = (video.config as { dasr?: Partial<Record<string, unknown>> } | null)?.dasr;
-    return dasr && typeof dasr === 'object' ? [dasr] : [];
+export function descriptorSettingMismatches(query: DasrConfig, settings: readonly VideoSettings[]): string[] {
+  const recorded = settings.flatMap(({ config, videos }) => {
+    const dasr = (config as { dasr?: unknown } | null)?.dasr;
+    return dasr && typeof dasr === 'object' ? [{ dasr: dasr as Partial<DasrConfig>, videos }] : [];
   });
+  const judged = recorded.reduce((sum, r) => sum + r.videos, 0);
   const lines: string[] = [];
-  for (const { name, option, before } of DESCRIPTOR_SETTINGS) {
-    const wanted = query[name] ?? 'none';
+  for (const { option, of } of DESCRIPTOR_SETTINGS) {
+    const wanted = of(query);
     const others = new Map<string, number>();
-    for (const dasr of recorded) {
-      const indexed = String(name in dasr ? dasr[name] : (before ?? 'none'));
-      if (indexed !== String(wanted)) others.set(indexed, (others.get(indexed) ?? 0) + 1);
+    for (const { dasr, videos } of recorded) {
+      const indexed = of(dasr);
+      if (indexed !== wanted) others.set(indexed, (others.get(indexed) ?? 0) + videos);
     }
     for (const [indexed, count] of others) {
-      const described = (value: string): string => (value === 'none' ? `without ${option}` : `with ${option} ${value}`);
       lines.push(
-        `${count} of ${videos.length} indexed videos were described ${described(indexed)}, this search ${described(String(wanted))}: the query is not ` +
-          `described as their regions were. Search ${described(indexed)}, or index them again (dasr index redoes a file indexed with other settings).`,
+        `${count} of ${judged} indexed videos were described with ${option} ${indexed}, this search with ${option} ${wanted}: the query is not described ` +
+          `as their regions were. Search with ${option} ${indexed}, or index them again with the current settings (dasr index --force).`,
       );
     }
   }

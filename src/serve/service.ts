@@ -298,7 +298,7 @@ export class DasrService {
       },
     });
     const { jobs, streams } = parts.ingestion(ingestDetector, hub);
-    for (const line of descriptorSettingMismatches(queryDetector.config, await store.listVideos())) logger.warn(`index: ${line}`);
+    for (const line of descriptorSettingMismatches(queryDetector.config, await store.videoSettings())) logger.warn(`index: ${line}`);
     service = new DasrService(config, store, parts.embedded, ingestDetector, queryDetector, jobs, streams, hub, metrics, logger, parts.kernel, mediaUrls);
     return service;
   }

@@ -84,8 +84,18 @@ describe('overlapPoolBox', () => {
   it('weighs each cell by the share of it under the box', () => {
     // x ∈ [10.5, 30): half of column 1, all of column 2; row 0: (0.5 · 2 + 1 · 3) / 1.5
     expectPooled([10.5, 0, 30, 5.5], [8 / 3, 80 / 3]);
-    // x ∈ [5.5, 10.5): half of column 1; y ∈ [0, 10.5): row 0 whole, half of row 1: (1 · 2 + 0.5 · 5) / 1.5
+    // x ∈ [0.5, 20.5): 5 / 5.5 of column 0, column 1, half of column 2; row 0:
+    // (10/11 · 1 + 2 + 0.5 · 3) / (10/11 + 1 + 0.5) = 48.5 / 26.5
+    expectPooled([0.5, 0, 20.5, 5.5], [48.5 / 26.5, 485 / 26.5]);
+    // one column, so only the rows' weights count: y ∈ [0, 10.5), row 0 whole, half of row 1: (1 · 2 + 0.5 · 5) / 1.5
     expectPooled([5.5, 0, 10.5, 10.5], [3, 30]);
+  });
+
+  it("clips the cells' spans to the input", () => {
+    // a 21-px-wide input: column 2 spans [15.5, 21), all under the box; on the 30-px one it would be 5.5 / 10 of it
+    const narrow = Array.from(overlapPoolBox(features, 2, 3, 2, 10, { width: 21, height: 20 }, [10.5, 0, 21, 5.5]));
+    expect(narrow[0]).toBeCloseTo(8 / 3, 5);
+    expectPooled([10.5, 0, 21, 5.5], [(0.5 * 2 + 0.55 * 3) / 1.05, (0.5 * 20 + 0.55 * 30) / 1.05]);
   });
 
   it('gives a box inside one cell exactly that cell', () => {

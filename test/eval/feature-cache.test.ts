@@ -41,7 +41,9 @@ describe('FeatureCache', () => {
     utimesSync(copy, new Date(), new Date(Date.now() + 5000));
     const again = new FeatureCache(join(root, 'd'));
     expect(await again.vector('m', copy, null, async () => Float32Array.from([1]))).toEqual(vector);
-    writeFileSync(copy, 'not really a jpeg either');
+    // other bytes of the same length, at another modification time
+    writeFileSync(copy, 'not quite a jpeg!');
+    utimesSync(copy, new Date(), new Date(Date.now() + 10_000));
     expect(await again.vector('m', copy, null, async () => Float32Array.from([1]))).toEqual(Float32Array.from([1]));
     expect(again.misses).toBe(1);
   });

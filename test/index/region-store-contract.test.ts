@@ -187,7 +187,7 @@ describe.each([embedded, postgres])('RegionStore contract: $name', (engine) => {
     expect(hits.filter((hit) => exact.includes(hit.id)).length).toBeGreaterThanOrEqual(4);
   });
 
-  it('videos: found by content key (the newest not deleted), summarised with their counts', async () => {
+  it('videos: found by content key (the newest not deleted), summarised with their counts, their settings counted', async () => {
     const store = await engine.create();
     const random = mulberry32(18);
     const old = await store.addVideo({ path: 'a.mp4', sourceKind: 'file', contentKey: 'k1', duration: 9.5, fps: 25, config: { interval: 1 } });
@@ -209,11 +209,18 @@ describe.each([embedded, postgres])('RegionStore contract: $name', (engine) => {
     expect(await store.frameSizes()).toEqual([{ width: 1280, height: 720 }]);
     expect(await store.frameSizes([old.id])).toEqual([]);
     expect(await store.frameSizes([sized.id, old.id])).toEqual([{ width: 1280, height: 720 }]);
+    await store.addVideo({ path: 'd.mp4', sourceKind: 'file', config: { interval: 1 }, status: 'ready' });
+    expect(await store.videoSettings()).toEqual([
+      { config: { interval: 1 }, videos: 2 },
+      { config: null, videos: 1 },
+    ]);
+    expect(await store.videoSettings([sized.id, newer.id])).toEqual([{ config: null, videos: 1 }]);
     expect((await store.listVideos()).map((v) => [v.path, v.status, v.keyframeCount, v.regionCount, v.trackCount])).toEqual([
       ['a.mp4', 'indexing', 3, 6, 1],
       ['b.mp4', 'indexing', 0, 0, 0],
+      ['d.mp4', 'ready', 0, 0, 0],
     ]);
-    expect(await store.videoCount()).toBe(2);
+    expect(await store.videoCount()).toBe(3);
   });
 
   it('live videos: the ones still indexing are listed oldest first, and a stream size is recorded once known', async () => {
