@@ -1,6 +1,6 @@
 import type { Box } from '../detect/box.js';
 import { dot } from '../detect/vector.js';
-import type { SearchHit } from '../index/index-store.js';
+import type { SearchFilters, SearchHit } from '../index/index-store.js';
 import type { RegionStore } from '../index/region-store.js';
 import { expandQuery } from './query-expansion.js';
 import { applyFeedback } from './feedback.js';
@@ -19,7 +19,10 @@ export interface SearchOptions {
   minScore?: number;
   /** list every indexed keyframe of each hit track with its own similarity */
   keyframes?: boolean;
-  /** region candidates fetched from the vector index before grouping (default 20 × top, at least 200) */
+  /**
+   * region candidates fetched from the vector index before grouping (default 20 × top, at least 200); widened while
+   * they fall in fewer than `top` appearances and the index holds more (up to MAX_CANDIDATES)
+   */
   candidates?: number;
   /**
    * αQE: the query is moved towards the best regions of its `top` best keyframes before the search that ranks
@@ -104,11 +107,11 @@ export async function searchByExample(store: RegionStore, example: Float32Array,
   const { top: expandTop, alpha } = options.expand ?? DEFAULT_EXPANSION;
   const expanded = expandTop > 0 ? expandQuery(example, await bestKeyframeFeatures(store, await store.search(example, candidates, filters), expandTop), expandTop, alpha) : example;
   const query = options.feedback ? applyFeedback(expanded, await featuresOf(store, options.feedback.right), await featuresOf(store, options.feedback.wrong)) : expanded;
-  const hits = await store.search(query, candidates, { ...filters, minScore: options.minScore });
+  const hits = await nearestAppearances(store, query, top, candidates, { ...filters, minScore: options.minScore });
 
   const groups = new Map<string, SearchHit[]>();
   for (const hit of hits) {
-    const key = hit.trackId === null ? `region:${hit.id}` : `track:${hit.trackId}`;
+    const key = appearanceKey(hit);
     const group = groups.get(key);
     if (group) group.push(hit);
     else groups.set(key, [hit]);
@@ -137,6 +140,26 @@ export async function searchByExample(store: RegionStore, example: Float32Array,
   );
   results.sort((a, b) => b.score - a.score || a.videoId - b.videoId || a.best.t - b.best.t || (a.track ?? 0) - (b.track ?? 0) || a.best.regionId - b.best.regionId);
   return results.slice(0, top);
+}
+
+/** The most region candidates a search fetches: a long appearance can fill the first pools alone. */
+export const MAX_CANDIDATES = 12_800;
+
+/** A hit's appearance: its track, or the region alone when the tracker linked it to none. */
+function appearanceKey(hit: SearchHit): string {
+  return hit.trackId === null ? `region:${hit.id}` : `track:${hit.trackId}`;
+}
+
+/**
+ * The nearest regions, `candidates` of them or more: an index of every frame holds hundreds of regions of one
+ * appearance, which can take the whole pool and leave fewer than `top` appearances to return. The pool grows
+ * fourfold while that is so and the index has more regions to give, up to MAX_CANDIDATES.
+ */
+async function nearestAppearances(store: RegionStore, query: Float32Array, top: number, candidates: number, filters: SearchFilters): Promise<SearchHit[]> {
+  for (let k = candidates; ; k = Math.min(MAX_CANDIDATES, 4 * k)) {
+    const hits = await store.search(query, k, filters);
+    if (hits.length < k || k >= MAX_CANDIDATES || new Set(hits.map(appearanceKey)).size >= top) return hits;
+  }
 }
 
 /**
