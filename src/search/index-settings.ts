@@ -34,7 +34,7 @@ export function descriptorSettingMismatches(query: DasrConfig, settings: readonl
     }
     for (const [indexed, count] of others) {
       lines.push(
-        `${count} of ${judged} indexed videos were described with ${option} ${indexed}, this search with ${option} ${wanted}: the query is not described ` +
+        `${count} of ${judged} indexed videos with recorded settings were described with ${option} ${indexed}, this search with ${option} ${wanted}: the query is not described ` +
           `as their regions were. Search with ${option} ${indexed}, or index them again with the current settings (dasr index --force).`,
       );
     }

@@ -20,7 +20,7 @@ export interface SearchOptions {
   /** list every indexed keyframe of each hit track with its own similarity */
   keyframes?: boolean;
   /**
-   * region candidates fetched from the vector index before grouping (default 20 × top, at least 200); widened while
+   * region candidates fetched from the vector index before grouping (default 20 × top, at least 200); widened ×4 while
    * they fall in fewer than `top` appearances and the index holds more (up to MAX_CANDIDATES)
    */
   candidates?: number;
@@ -103,6 +103,7 @@ export async function searchByExample(store: RegionStore, example: Float32Array,
   const trackWeight = options.trackWeight ?? DEFAULT_TRACK_WEIGHT;
   if (!(trackWeight >= 0 && trackWeight <= 1)) throw new RangeError(`track weight must be in [0, 1], got ${trackWeight}`);
   const candidates = options.candidates ?? Math.max(200, 20 * top);
+  if (!Number.isInteger(candidates) || candidates < 1) throw new RangeError(`candidates must be a positive integer, got ${candidates}`);
   const filters = { videoIds: options.videoIds, from: options.from, to: options.to };
   const { top: expandTop, alpha } = options.expand ?? DEFAULT_EXPANSION;
   const expanded = expandTop > 0 ? expandQuery(example, await bestKeyframeFeatures(store, await store.search(example, candidates, filters), expandTop), expandTop, alpha) : example;
@@ -142,8 +143,11 @@ export async function searchByExample(store: RegionStore, example: Float32Array,
   return results.slice(0, top);
 }
 
-/** The most region candidates a search fetches: a long appearance can fill the first pools alone. */
-export const MAX_CANDIDATES = 12_800;
+/**
+ * The most region candidates a search widens to (200 × 4²): a long appearance can fill the first pools alone. An index
+ * holding fewer appearances than asked for pays the widest search; this keeps it a few milliseconds of graph search.
+ */
+export const MAX_CANDIDATES = 3_200;
 
 /** A hit's appearance: its track, or the region alone when the tracker linked it to none. */
 function appearanceKey(hit: SearchHit): string {
@@ -165,7 +169,9 @@ async function nearestAppearances(store: RegionStore, query: Float32Array, top: 
 /**
  * Each appearance's score, given its best region: with track-level evidence, the TRACK_RERANK best by region (or
  * `top`, when more) blended with their tracks' mean descriptors, the rest left out; without, the best region's
- * similarity. The window does not depend on `top` below TRACK_RERANK, so a shorter list is a prefix of a longer one.
+ * similarity. The window does not depend on `top` below TRACK_RERANK, so from the same candidates a shorter list is a
+ * prefix of a longer one (a longer list may widen the candidates, nearestAppearances, and find appearances that rank
+ * higher on their tracks).
  */
 async function appearanceScores(store: RegionStore, query: Float32Array, appearances: SearchHit[], top: number, weight: number): Promise<Map<SearchHit, number>> {
   if (weight === 0) return new Map(appearances.map((best) => [best, best.similarity]));

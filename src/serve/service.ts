@@ -298,7 +298,11 @@ export class DasrService {
       },
     });
     const { jobs, streams } = parts.ingestion(ingestDetector, hub);
-    for (const line of descriptorSettingMismatches(queryDetector.config, await store.videoSettings())) logger.warn(`index: ${line}`);
+    await store
+      .videoSettings()
+      .then((settings) => descriptorSettingMismatches(queryDetector.config, settings).forEach((line) => logger.warn(`index: ${line}`)))
+      // only a warning: the service starts without it
+      .catch((error: unknown) => logger.warn(`the indexed videos' settings were not read: ${error instanceof Error ? error.message : String(error)}`));
     service = new DasrService(config, store, parts.embedded, ingestDetector, queryDetector, jobs, streams, hub, metrics, logger, parts.kernel, mediaUrls);
     return service;
   }

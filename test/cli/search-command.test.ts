@@ -23,7 +23,7 @@ describe('dasr search over videos indexed with other descriptor settings', () =>
     const all = await runCli(['--long-side', '256', 'search', query, '--data', dir]);
     expect(all.code, all.stderr).toBe(0);
     expect(all.stderr).toBe(
-      'warning: 1 of 2 indexed videos were described with --pooling-cells touched, this search with --pooling-cells overlap: the query is not described as ' +
+      'warning: 1 of 2 indexed videos with recorded settings were described with --pooling-cells touched, this search with --pooling-cells overlap: the query is not described as ' +
         'their regions were. Search with --pooling-cells touched, or index them again with the current settings (dasr index --force).\n',
     );
     expect(all.stdout).toBe(`no match in ${dir} (the index is empty: run dasr index first)\n`);

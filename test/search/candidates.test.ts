@@ -55,5 +55,6 @@ describe('search candidates', () => {
     // from a pool of 10 as well, and a longer list stops at what the index holds
     expect((await searchByExample(store, query, { top: 5, candidates: 10, expand: NO_EXPANSION, trackWeight: 0 })).map((h) => h.track)).toEqual([1, 2, 3, 4, null]);
     expect(await searchByExample(store, query, { top: 20, expand: NO_EXPANSION })).toHaveLength(5);
+    await expect(searchByExample(store, query, { candidates: 0 })).rejects.toThrow(/candidates must be a positive integer, got 0/);
   });
 });

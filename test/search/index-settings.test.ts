@@ -17,8 +17,8 @@ describe('descriptorSettingMismatches', () => {
     const { poolingCells: _absent, ...before } = query;
     const lines = descriptorSettingMismatches(query, [indexed(before, 2), indexed({ ...query, longSide: 640 }), indexed({ ...query }), indexed(undefined, 5)]);
     expect(lines).toEqual([
-      '1 of 4 indexed videos were described with --long-side 640, this search with --long-side 512: the query is not described as their regions were. Search with --long-side 640, or index them again with the current settings (dasr index --force).',
-      '2 of 4 indexed videos were described with --pooling-cells touched, this search with --pooling-cells overlap: the query is not described as their regions were. Search with --pooling-cells touched, or index them again with the current settings (dasr index --force).',
+      '1 of 4 indexed videos with recorded settings were described with --long-side 640, this search with --long-side 512: the query is not described as their regions were. Search with --long-side 640, or index them again with the current settings (dasr index --force).',
+      '2 of 4 indexed videos with recorded settings were described with --pooling-cells touched, this search with --pooling-cells overlap: the query is not described as their regions were. Search with --pooling-cells touched, or index them again with the current settings (dasr index --force).',
     ]);
   });
 
@@ -26,7 +26,7 @@ describe('descriptorSettingMismatches', () => {
     // detected at 512 and pooled at 768, or detected and pooled at 768: the same query descriptor
     expect(descriptorSettingMismatches(resolveDasrConfig({ longSide: 768 }), [indexed(resolveDasrConfig({ poolLongSide: 768 }))])).toEqual([]);
     expect(descriptorSettingMismatches(resolveDasrConfig({ poolLongSide: 768 }), [indexed(query)])).toEqual([
-      '1 of 1 indexed videos were described with --long-side 512, this search with --long-side 768: the query is not described as their regions were. Search with --long-side 512, or index them again with the current settings (dasr index --force).',
+      '1 of 1 indexed videos with recorded settings were described with --long-side 512, this search with --long-side 768: the query is not described as their regions were. Search with --long-side 512, or index them again with the current settings (dasr index --force).',
     ]);
   });
 });
