@@ -41,20 +41,37 @@ export function averagePoolBox(
   stride: number,
   box: Box,
 ): Float32Array {
-  const plane = width * height;
-  if (features.length !== channels * plane) {
-    throw new RangeError(`averagePoolBox: expected ${channels}×${height}×${width} values, got ${features.length}`);
-  }
+  assertMapSize('averagePoolBox', features, channels, width, height);
   const cells = roiCells(box, stride, width, height);
-  const cellCount = (cells.x1 - cells.x0) * (cells.y1 - cells.y0);
+  const whole = (from: number, to: number): CellWeight[] => Array.from({ length: to - from }, (_, i) => ({ cell: from + i, weight: 1 }));
+  return weightedMean(features, channels, width, height, whole(cells.x0, cells.x1), whole(cells.y0, cells.y1));
+}
+
+/** A cell of one axis of a map and the weight its row or column takes in a pooled mean. */
+interface CellWeight {
+  cell: number;
+  weight: number;
+}
+
+function assertMapSize(caller: string, features: Float32Array, channels: number, width: number, height: number): void {
+  if (features.length !== channels * width * height) {
+    throw new RangeError(`${caller}: expected ${channels}×${height}×${width} values, got ${features.length}`);
+  }
+}
+
+/** Per-channel mean of a CHW map over the cells xs × ys, each weighted by its column's weight × its row's. */
+function weightedMean(features: Float32Array, channels: number, width: number, height: number, xs: readonly CellWeight[], ys: readonly CellWeight[]): Float32Array {
+  const plane = width * height;
+  let total = 0;
+  for (const y of ys) for (const x of xs) total += y.weight * x.weight;
   const pooled = new Float32Array(channels);
   for (let c = 0; c < channels; c++) {
     let sum = 0;
-    for (let cy = cells.y0; cy < cells.y1; cy++) {
-      const rowOffset = c * plane + cy * width;
-      for (let cx = cells.x0; cx < cells.x1; cx++) sum += features[rowOffset + cx];
+    for (const y of ys) {
+      const rowOffset = c * plane + y.cell * width;
+      for (const x of xs) sum += y.weight * x.weight * features[rowOffset + x.cell]!;
     }
-    pooled[c] = sum / cellCount;
+    pooled[c] = sum / total;
   }
   return pooled;
 }
@@ -84,36 +101,18 @@ export function overlapPoolBox(
   input: { width: number; height: number },
   box: Box,
 ): Float32Array {
-  const plane = width * height;
-  if (features.length !== channels * plane) {
-    throw new RangeError(`overlapPoolBox: expected ${channels}×${height}×${width} values, got ${features.length}`);
-  }
+  assertMapSize('overlapPoolBox', features, channels, width, height);
   if (!box.every(Number.isFinite)) throw new RangeError(`overlapPoolBox: non-finite box [${box.join(', ')}]`);
-  const xs = cellWeights(box[0], box[2], stride, width, input.width);
-  const ys = cellWeights(box[1], box[3], stride, height, input.height);
-  let total = 0;
-  for (const y of ys) for (const x of xs) total += y.weight * x.weight;
-  const pooled = new Float32Array(channels);
-  for (let c = 0; c < channels; c++) {
-    let sum = 0;
-    for (const y of ys) {
-      const rowOffset = c * plane + y.cell * width;
-      let row = 0;
-      for (const x of xs) row += x.weight * features[rowOffset + x.cell]!;
-      sum += y.weight * row;
-    }
-    pooled[c] = sum / total;
-  }
-  return pooled;
+  return weightedMean(features, channels, width, height, cellWeights(box[0], box[2], stride, width, input.width), cellWeights(box[1], box[3], stride, height, input.height));
 }
 
 /**
  * Along one axis, the cells [low, high) covers and the share of each one's span it covers. A box covering no cell's
  * span (of no width, or outside the input) gets the cell under its centre.
  */
-function cellWeights(low: number, high: number, stride: number, cells: number, extent: number): { cell: number; weight: number }[] {
+function cellWeights(low: number, high: number, stride: number, cells: number, extent: number): CellWeight[] {
   const offset = cellOrigin(stride);
-  const weights: { cell: number; weight: number }[] = [];
+  const weights: CellWeight[] = [];
   for (let cell = 0; cell < cells; cell++) {
     const start = Math.max(0, cell * stride + offset);
     const end = Math.min(extent, (cell + 1) * stride + offset);
