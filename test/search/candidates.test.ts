@@ -6,17 +6,13 @@ import type { Box } from '../../src/detect/box.js';
 import { IndexStore } from '../../src/index/index-store.js';
 import { searchByExample } from '../../src/search/search.js';
 import { createLogger } from '../../src/log.js';
+import { towards as unitTowards } from '../support/unit-vectors.js';
 
 const DIM = 8;
 const BOX: Box = [0, 0, 10, 10];
 const NO_EXPANSION = { top: 0, alpha: 3 };
 /** A unit vector whose cosine with axis 0 is `similarity`, the rest along axis `k`. */
-const towards = (similarity: number, k: number): Float32Array => {
-  const v = new Float32Array(DIM);
-  v[0] = similarity;
-  v[k] = Math.sqrt(1 - similarity ** 2);
-  return v;
-};
+const towards = (similarity: number, k: number): Float32Array => unitTowards(similarity, k, DIM);
 
 /**
  * Track 1: 400 keyframes, each region 0.9–0.95 similar to the query, more than the default pool of 200 candidates.

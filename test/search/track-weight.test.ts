@@ -9,18 +9,14 @@ import { combineExamples } from '../../src/search/examples.js';
 import { DEFAULT_TRACK_WEIGHT, searchByExample } from '../../src/search/search.js';
 import { sampleEvenly } from '../../src/search/track-sample.js';
 import { createLogger } from '../../src/log.js';
+import { axis as unitAxis, towards as unitTowards } from '../support/unit-vectors.js';
 
 const DIM = 8;
 const BOX: Box = [0, 0, 10, 10];
 const NO_EXPANSION = { top: 0, alpha: 3 };
-const axis = (k: number): Float32Array => Float32Array.from({ length: DIM }, (_, i) => (i === k ? 1 : 0));
+const axis = (k: number): Float32Array => unitAxis(k, DIM);
 /** A unit vector whose cosine with axis 0 is `similarity`, the rest along axis `k`. */
-const towards = (similarity: number, k: number): Float32Array => {
-  const v = new Float32Array(DIM);
-  v[0] = similarity;
-  v[k] = Math.sqrt(1 - similarity ** 2);
-  return v;
-};
+const towards = (similarity: number, k: number): Float32Array => unitTowards(similarity, k, DIM);
 
 /**
  * Track 1, the object: five keyframes, each 0.8 similar to the query (along different directions). Track 2, a
